@@ -1,0 +1,8 @@
+/** Who a call acts for. Every store call takes it, and every query filters by its tenant. */
+export interface RequestScope {
+  tenantId: string;
+}
+
+export const DEFAULT_TENANT = 'default';
+
+export const defaultScope: RequestScope = { tenantId: DEFAULT_TENANT };

@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../../core/clock.js';
+import { notFound } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
+import type { RequestScope } from '../../core/scope.js';
+import { parseInput } from '../../core/validation.js';
+import type { Embedder } from '../embeddings/embedder.js';
+import {
+  accessScore,
+  DEFAULT_RERANK_WEIGHTS,
+  recencyScore,
+  reciprocalRankFusion,
+  rerankScore,
+} from '../search/fuse-scores.js';
+import {
+  forgetSchema,
+  getSchema,
+  listSchema,
+  type RememberInput,
+  recallSchema,
+  rememberManySchema,
+  rememberSchema,
+  updateSchema,
+} from './memory-schemas.js';
+import type { MemoryFilter, MemoryPatch, MemoryStore, MemoryTarget, NewMemory } from './memory-store.js';
+import type {
+  ForgetResult,
+  ListResult,
+  Memory,
+  RecallHit,
+  RecallResult,
+  RememberResult,
+} from './memory-types.js';
+
+export interface MemoryServiceConfig {
+  store: MemoryStore;
+  /** null: recall runs text-only and says so. */
+  embedder: Embedder | null;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface MemoryService {
+  remember(scope: RequestScope, input: unknown): Promise<RememberResult>;
+  rememberMany(scope: RequestScope, input: unknown): Promise<RememberResult[]>;
+  recall(scope: RequestScope, input: unknown): Promise<RecallResult>;
+  get(scope: RequestScope, input: unknown): Promise<Memory>;
+  list(scope: RequestScope, input: unknown): Promise<ListResult>;
+  update(scope: RequestScope, input: unknown): Promise<Memory>;
+  forget(scope: RequestScope, input: unknown): Promise<ForgetResult>;
+}
+
+/** How many candidates each retrieval stage brings to fusion, at least. */
+const MIN_CANDIDATES = 30;
+
+export function contentHash(content: string): string {
+  return createHash('sha256').update(content.trim()).digest('hex');
+}
+
+/** A zero vector (text made only of stopwords or symbols) has no direction: store no embedding. */
+function usableVector(vector: Float32Array | undefined): Float32Array | null {
+  if (!vector) return null;
+  for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
+  return null;
+}
+
+/**
+ * The memory service: validates every input with the module's schemas, computes embeddings, and runs
+ * hybrid recall (full text + vectors fused by reciprocal rank, re-ranked by recency, importance, access).
+ */
+export function createMemoryService(config: MemoryServiceConfig): MemoryService {
+  const { store, embedder, clock, logger } = config;
+
+  async function embedAll(texts: string[]): Promise<(Float32Array | null)[]> {
+    if (!embedder) return texts.map(() => null);
+    const vectors = await embedder.embed(texts);
+    return texts.map((_, i) => usableVector(vectors[i]));
+  }
+
+  function toNewMemory(input: RememberInput, embedding: Float32Array | null, now: Date): NewMemory {
+    const expiresAt =
+      input.ttl_seconds !== undefined
+        ? new Date(now.getTime() + input.ttl_seconds * 1000).toISOString()
+        : input.expires_at !== undefined
+          ? new Date(input.expires_at).toISOString()
+          : null;
+    return {
+      id: newId('mem', now.getTime()),
+      key: input.key ?? null,
+      content: input.content,
+      content_hash: contentHash(input.content),
+      type: input.type ?? 'fact',
+      tags: input.tags ?? [],
+      metadata: input.metadata ?? {},
+      importance: input.importance ?? 0.5,
+      project: input.project ?? null,
+      session: input.session ?? null,
+      created_at: now.toISOString(),
+      expires_at: expiresAt,
+      embedding,
+      embedding_model: embedding ? (embedder?.model ?? null) : null,
+    };
+  }
+
+  async function writeMany(scope: RequestScope, inputs: RememberInput[]): Promise<RememberResult[]> {
+    const now = clock.now();
+    const vectors = await embedAll(inputs.map((i) => i.content));
+    const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, now));
+    return store.insert(scope, rows);
+  }
+
+  function targetOf(v: { id?: string; key?: string; project?: string }): MemoryTarget {
+    return v.id !== undefined ? { id: v.id } : { key: v.key as string, project: v.project ?? null };
+  }
+
+  function describeTarget(target: MemoryTarget): string {
+    return 'id' in target ? target.id : `key ${target.key}${target.project ? ` in project ${target.project}` : ''}`;
+  }
+
+  return {
+    async remember(scope, input) {
+      const parsed = parseInput(rememberSchema, input);
+      const [result] = await writeMany(scope, [parsed]);
+      return result as RememberResult;
+    },
+
+    async rememberMany(scope, input) {
+      return writeMany(scope, parseInput(rememberManySchema, input));
+    },
+
+    async recall(scope, input) {
+      const q = parseInput(recallSchema, input);
+      const k = q.k ?? 10;
+      const now = clock.now();
+      let embedding: Float32Array | null = null;
+      let reason: RecallResult['reason'];
+      if (!embedder) reason = 'no-embedder';
+      else {
+        try {
+          embedding = (await embedAll([q.query]))[0] ?? null;
+        } catch (error) {
+          // The embedder failing must not fail recall: full text still answers, and the result says so.
+          logger.warn({ err: error }, 'embedder failed; recall falls back to text-only');
+          reason = 'embedder-failed';
+        }
+      }
+      const filter: MemoryFilter = {
+        project: q.project,
+        session: q.session,
+        types: q.types,
+        tags: q.tags,
+        since: q.since,
+        until: q.until,
+        include_cold: q.include_cold,
+      };
+      const candidates = await store.candidates(scope, {
+        text: q.query,
+        embedding: embedding ?? null,
+        embedding_model: embedding ? (embedder?.model ?? null) : null,
+        filter,
+        limit: Math.max(MIN_CANDIDATES, k * 3),
+        now: now.toISOString(),
+      });
+      const textIds = candidates.text.map((h) => h.id);
+      const vectorIds = candidates.vector.map((h) => h.id);
+      const fused = reciprocalRankFusion([textIds, vectorIds]);
+      const textRank = new Map(textIds.map((id, i) => [id, i + 1]));
+      const vectorRank = new Map(vectorIds.map((id, i) => [id, i + 1]));
+      const bm25 = new Map(candidates.text.map((h) => [h.id, h.bm25]));
+      const similarity = new Map(candidates.vector.map((h) => [h.id, h.similarity]));
+      const listCount = embedding ? 2 : 1;
+      const hits: RecallHit[] = [];
+      for (const [id, rrf] of fused) {
+        const memory = candidates.memories.get(id);
+        if (!memory) continue;
+        const boost = {
+          recency: recencyScore(memory.created_at, now, DEFAULT_RERANK_WEIGHTS.halfLifeDays),
+          importance: memory.importance,
+          access: accessScore(memory.access_count),
+        };
+        hits.push({
+          id,
+          content: memory.content,
+          type: memory.type,
+          tags: memory.tags,
+          key: memory.key,
+          project: memory.project,
+          session: memory.session,
+          importance: memory.importance,
+          created_at: memory.created_at,
+          score: rerankScore(rrf, listCount, boost),
+          signals: {
+            text_rank: textRank.get(id) ?? null,
+            bm25: bm25.get(id) ?? null,
+            vector_rank: vectorRank.get(id) ?? null,
+            vector_similarity: similarity.get(id) ?? null,
+            rrf,
+            ...boost,
+          },
+        });
+      }
+      hits.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+      const top = hits.slice(0, k);
+      if (top.length > 0) await store.touch(scope, top.map((h) => h.id), now.toISOString());
+      const result: RecallResult = {
+        mode: embedding ? 'hybrid' : 'text-only',
+        vector_search: candidates.vector_search,
+        hits: top,
+      };
+      if (!embedding) result.reason = reason ?? 'no-embedder';
+      return result;
+    },
+
+    async get(scope, input) {
+      const { id } = parseInput(getSchema, input);
+      const memory = await store.get(scope, id, clock.now().toISOString());
+      if (!memory) throw notFound('memory', id);
+      return memory;
+    },
+
+    async list(scope, input) {
+      const q = parseInput(listSchema, input);
+      const limit = q.limit ?? 20;
+      const offset = q.offset ?? 0;
+      const { items, total } = await store.list(
+        scope,
+        { ...q, limit, offset, sort: q.sort ?? 'created_at', order: q.order ?? 'desc' },
+        clock.now().toISOString(),
+      );
+      return { items, total, next_offset: offset + items.length < total ? offset + items.length : null };
+    },
+
+    async update(scope, input) {
+      const u = parseInput(updateSchema, input);
+      const patch: MemoryPatch = {
+        type: u.type,
+        tags: u.tags,
+        metadata: u.metadata,
+        importance: u.importance,
+      };
+      if (u.expires_at !== undefined) patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
+      if (u.content !== undefined) {
+        const [vector] = await embedAll([u.content]);
+        patch.content = u.content;
+        patch.content_hash = contentHash(u.content);
+        patch.embedding = vector ?? null;
+        patch.embedding_model = vector ? (embedder?.model ?? null) : null;
+      }
+      const target = targetOf(u);
+      const memory = await store.update(scope, target, patch, clock.now().toISOString());
+      if (!memory) throw notFound('memory', describeTarget(target));
+      return memory;
+    },
+
+    async forget(scope, input) {
+      const f = parseInput(forgetSchema, input);
+      const hard = f.hard ?? false;
+      const now = clock.now().toISOString();
+      const target = f.filter !== undefined ? { filter: f.filter } : targetOf(f);
+      const ids = await store.forget(scope, target, { hard, now });
+      if (ids.length === 0 && !('filter' in target)) throw notFound('memory', describeTarget(target));
+      return { forgotten: ids.length, ids, hard };
+    },
+  };
+}
+

@@ -1,0 +1,116 @@
+import type { RequestScope } from '../../core/scope.js';
+import type { Memory } from './memory-types.js';
+
+/** One memory to write. Times are ISO 8601 strings; the embedding is already computed (or null). */
+export interface NewMemory {
+  id: string;
+  key: string | null;
+  content: string;
+  content_hash: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  importance: number;
+  project: string | null;
+  session: string | null;
+  created_at: string;
+  expires_at: string | null;
+  embedding: Float32Array | null;
+  embedding_model: string | null;
+}
+
+export interface WriteOutcome {
+  id: string;
+  status: 'created' | 'updated' | 'duplicate';
+}
+
+/** Filters shared by list, recall and forget. All given fields must match. */
+export interface MemoryFilter {
+  project?: string;
+  session?: string;
+  types?: string[];
+  tags?: string[];
+  /** created_at >= since */
+  since?: string;
+  /** created_at < until */
+  until?: string;
+  include_cold?: boolean;
+}
+
+export interface ListQuery extends MemoryFilter {
+  limit: number;
+  offset: number;
+  sort: 'created_at' | 'updated_at' | 'accessed_at' | 'importance' | 'memory_score';
+  order: 'asc' | 'desc';
+}
+
+/** A memory picked by key: keys are unique per tenant and project (null project = global). */
+export type MemoryTarget = { id: string } | { key: string; project: string | null };
+
+export interface MemoryPatch {
+  content?: string;
+  content_hash?: string;
+  type?: string;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
+  importance?: number;
+  expires_at?: string | null;
+  embedding?: Float32Array | null;
+  embedding_model?: string | null;
+}
+
+export interface CandidateQuery {
+  /** Natural-language text for the full-text stage; the driver builds its own query syntax. */
+  text: string;
+  /** Query embedding for the vector stage, or null to skip it. */
+  embedding: Float32Array | null;
+  embedding_model: string | null;
+  filter: MemoryFilter;
+  /** How many candidates each stage returns at most. */
+  limit: number;
+  now: string;
+}
+
+export interface Candidates {
+  /** Full-text hits, best first; bm25 is higher-is-better. */
+  text: { id: string; bm25: number }[];
+  /** Vector hits, best first; similarity is cosine similarity. */
+  vector: { id: string; similarity: number }[];
+  vector_search: 'exact' | 'approximate' | 'none';
+  /** Every memory named in either list. */
+  memories: Map<string, Memory>;
+}
+
+/**
+ * The storage port of the memory module. Every method is async so that a networked driver (PostgreSQL)
+ * can implement it unchanged, and every method is scoped to one tenant: no call reads or writes
+ * another tenant's rows. Writes are atomic: a call either applies fully or not at all.
+ */
+export interface MemoryStore {
+  /**
+   * Writes memories in one transaction. A keyed memory replaces the live memory with the same key in
+   * the same project (`updated`); an unkeyed memory whose content hash equals a live memory's in the
+   * same project is not stored again (`duplicate`).
+   */
+  insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]>;
+  get(scope: RequestScope, id: string, now: string): Promise<Memory | null>;
+  getByKey(scope: RequestScope, key: string, project: string | null, now: string): Promise<Memory | null>;
+  list(scope: RequestScope, query: ListQuery, now: string): Promise<{ items: Memory[]; total: number }>;
+  /** Applies a patch; returns the new memory, or null when the target does not exist. */
+  update(scope: RequestScope, target: MemoryTarget, patch: MemoryPatch, now: string): Promise<Memory | null>;
+  /** Soft-deletes (or with hard, purges) the matching live memories; returns their ids. */
+  forget(
+    scope: RequestScope,
+    target: MemoryTarget | { filter: MemoryFilter & { before?: string } },
+    options: { hard: boolean; now: string },
+  ): Promise<string[]>;
+  /** Full-text and vector candidates for recall, with the memories they name. */
+  candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates>;
+  /** Records that these memories were returned by recall: access_count + 1, accessed_at = now. */
+  touch(scope: RequestScope, ids: string[], now: string): Promise<void>;
+  /** Recent and important live memories of a project, for init. */
+  overview(
+    scope: RequestScope,
+    options: { project: string | null; limit: number; now: string },
+  ): Promise<{ important: Memory[]; recent: Memory[]; total: number }>;
+}

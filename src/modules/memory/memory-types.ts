@@ -1,0 +1,75 @@
+/** A memory as the service returns it on every surface (snake_case, the wire format). */
+export interface Memory {
+  id: string;
+  key: string | null;
+  content: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  importance: number;
+  project: string | null;
+  session: string | null;
+  storage_tier: StorageTier;
+  memory_score: number;
+  access_count: number;
+  created_at: string;
+  updated_at: string;
+  accessed_at: string | null;
+  expires_at: string | null;
+}
+
+export type StorageTier = 'hot' | 'warm' | 'cold';
+
+/** Why a hit matched: every signal that went into its score. Null means the signal did not find it. */
+export interface RecallSignals {
+  text_rank: number | null;
+  bm25: number | null;
+  vector_rank: number | null;
+  vector_similarity: number | null;
+  rrf: number;
+  recency: number;
+  importance: number;
+  access: number;
+}
+
+export interface RecallHit {
+  id: string;
+  content: string;
+  type: string;
+  tags: string[];
+  key: string | null;
+  project: string | null;
+  session: string | null;
+  importance: number;
+  created_at: string;
+  score: number;
+  signals: RecallSignals;
+}
+
+/** How recall ran. `text-only` says why the vector stage was skipped. */
+export type RecallMode = 'hybrid' | 'text-only';
+
+export interface RecallResult {
+  mode: RecallMode;
+  reason?: 'no-embedder' | 'embedder-failed';
+  vector_search?: 'exact' | 'approximate' | 'none';
+  hits: RecallHit[];
+}
+
+export interface RememberResult {
+  id: string;
+  /** created: a new memory; updated: the key existed and was replaced; duplicate: same content already stored. */
+  status: 'created' | 'updated' | 'duplicate';
+}
+
+export interface ListResult {
+  items: Memory[];
+  total: number;
+  next_offset: number | null;
+}
+
+export interface ForgetResult {
+  forgotten: number;
+  ids: string[];
+  hard: boolean;
+}

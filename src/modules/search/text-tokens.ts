@@ -1,0 +1,54 @@
+/** English words too common to carry meaning in a query; dropping them keeps full-text search selective. */
+export const STOPWORDS = new Set(
+  (
+    'a about above after again against all am an and any are as at be because been before being below ' +
+    'between both but by can could did do does doing down during each few for from further had has have ' +
+    'having he her here hers herself him himself his how i if in into is it its itself just me more most my ' +
+    'myself no nor not now of off on once only or other our ours ourselves out over own same she should so ' +
+    'some such than that the their theirs them themselves then there these they this those through to too ' +
+    'under until up very was we were what when where which while who whom why will with would you your ' +
+    'yours yourself yourselves also ever get got tell told say said let lets know'
+  ).split(' '),
+);
+
+/** Lower-cased word tokens (letters and digits of any script), in order, stopwords kept. */
+export function wordTokens(text: string): string[] {
+  return text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/** Word tokens without stopwords and without duplicates, in first-seen order. */
+export function queryTerms(text: string): string[] {
+  const seen = new Set<string>();
+  for (const token of wordTokens(text)) {
+    if (!STOPWORDS.has(token)) seen.add(token);
+  }
+  return [...seen];
+}
+
+/** A light English stemmer for the hash embedder: folds plurals and common suffixes onto one stem. */
+export function lightStem(word: string): string {
+  if (word.length <= 3) return word;
+  for (const [suffix, min] of [
+    ['ational', 4],
+    ['ization', 4],
+    ['fulness', 4],
+    ['ments', 4],
+    ['ment', 4],
+    ['ness', 4],
+    ['ings', 4],
+    ['ing', 4],
+    ['edly', 4],
+    ['ies', 3],
+    ['ied', 3],
+    ['ed', 4],
+    ['ly', 4],
+    ['es', 4],
+    ['s', 3],
+  ] as const) {
+    if (word.endsWith(suffix) && word.length - suffix.length >= min) {
+      const stem = word.slice(0, -suffix.length);
+      return suffix === 'ies' || suffix === 'ied' ? `${stem}y` : stem;
+    }
+  }
+  return word;
+}

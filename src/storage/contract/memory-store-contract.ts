@@ -1,0 +1,258 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.js';
+import type { RequestScope } from '../../core/scope.js';
+import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
+import { contentHash } from '../../modules/memory/memory-service.js';
+import type { ListQuery, MemoryStore, NewMemory } from '../../modules/memory/memory-store.js';
+
+/** A store under test and how to dispose of it. Each driver's test file supplies a factory. */
+export interface StoreHarness {
+  store: MemoryStore;
+  close(): Promise<void>;
+}
+
+const A: RequestScope = { tenantId: 'tenant-a' };
+const B: RequestScope = { tenantId: 'tenant-b' };
+const NOW = '2026-06-01T12:00:00.000Z';
+const embedder = createHashEmbedder(256);
+
+async function row(content: string, extra: Partial<NewMemory> = {}): Promise<NewMemory> {
+  const [embedding] = await embedder.embed([content]);
+  return {
+    id: newId('mem', Date.parse(extra.created_at ?? NOW)),
+    key: null,
+    content,
+    content_hash: contentHash(content),
+    type: 'fact',
+    tags: [],
+    metadata: {},
+    importance: 0.5,
+    project: null,
+    session: null,
+    created_at: NOW,
+    expires_at: null,
+    embedding: embedding ?? null,
+    embedding_model: embedder.model,
+    ...extra,
+  };
+}
+
+const listAll = (overrides: Partial<ListQuery> = {}): ListQuery => ({
+  limit: 100,
+  offset: 0,
+  sort: 'created_at',
+  order: 'desc',
+  ...overrides,
+});
+
+async function search(store: MemoryStore, scope: RequestScope, text: string, filter = {}) {
+  const [embedding] = await embedder.embed([text]);
+  return store.candidates(scope, {
+    text,
+    embedding: embedding ?? null,
+    embedding_model: embedder.model,
+    filter,
+    limit: 20,
+    now: NOW,
+  });
+}
+
+/**
+ * The storage contract of the memory module. Every driver (SQLite now, PostgreSQL later) runs this same
+ * suite unchanged against a real database; it speaks only through the MemoryStore port.
+ */
+export function runMemoryStoreContract(driver: string, open: () => Promise<StoreHarness>): void {
+  describe(`MemoryStore contract: ${driver}`, () => {
+    let h: StoreHarness;
+    beforeEach(async () => {
+      h = await open();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('stores a memory and reads every field back', async () => {
+      const m = await row('Alice prefers green tea', {
+        key: 'drink',
+        type: 'preference',
+        tags: ['food', 'tea'],
+        metadata: { source: 'chat', n: 2 },
+        importance: 0.9,
+        project: 'p1',
+        session: 's1',
+        expires_at: '2027-01-01T00:00:00.000Z',
+      });
+      expect(await h.store.insert(A, [m])).toEqual([{ id: m.id, status: 'created' }]);
+      const got = await h.store.get(A, m.id, NOW);
+      expect(got).toMatchObject({
+        id: m.id,
+        key: 'drink',
+        content: 'Alice prefers green tea',
+        type: 'preference',
+        tags: ['food', 'tea'],
+        metadata: { source: 'chat', n: 2 },
+        importance: 0.9,
+        project: 'p1',
+        session: 's1',
+        storage_tier: 'hot',
+        access_count: 0,
+        created_at: NOW,
+        expires_at: '2027-01-01T00:00:00.000Z',
+        accessed_at: null,
+      });
+      expect(await h.store.getByKey(A, 'drink', 'p1', NOW)).toMatchObject({ id: m.id });
+    });
+
+    it('keeps tenants apart on every operation', async () => {
+      const m = await row('the launch code is swordfish', { key: 'code' });
+      await h.store.insert(A, [m]);
+      expect(await h.store.get(B, m.id, NOW)).toBeNull();
+      expect(await h.store.getByKey(B, 'code', null, NOW)).toBeNull();
+      expect((await h.store.list(B, listAll(), NOW)).total).toBe(0);
+      expect((await search(h.store, B, 'launch code swordfish')).memories.size).toBe(0);
+      expect(await h.store.update(B, { id: m.id }, { importance: 1 }, NOW)).toBeNull();
+      expect(await h.store.forget(B, { id: m.id }, { hard: true, now: NOW })).toEqual([]);
+      expect(await h.store.forget(B, { filter: { types: ['fact'] } }, { hard: false, now: NOW })).toEqual([]);
+      await h.store.touch(B, [m.id], NOW);
+      expect(await h.store.get(A, m.id, NOW)).toMatchObject({ content: m.content, access_count: 0 });
+      // The same key in another tenant is another memory.
+      const other = await row('B has its own code', { key: 'code' });
+      expect((await h.store.insert(B, [other]))[0]?.status).toBe('created');
+    });
+
+    it('replaces a keyed memory in place and dedupes identical unkeyed content', async () => {
+      const first = await row('favourite colour is blue', { key: 'colour', project: 'p' });
+      await h.store.insert(A, [first]);
+      const second = await row('favourite colour is red', { key: 'colour', project: 'p', tags: ['x'] });
+      expect(await h.store.insert(A, [second])).toEqual([{ id: first.id, status: 'updated' }]);
+      expect(await h.store.get(A, first.id, NOW)).toMatchObject({ content: 'favourite colour is red', tags: ['x'] });
+      const elsewhere = await row('favourite colour is red', { key: 'colour', project: 'q' });
+      expect((await h.store.insert(A, [elsewhere]))[0]?.status).toBe('created');
+      const plain = await row('water boils at 100 C');
+      await h.store.insert(A, [plain]);
+      const again = await row('water boils at 100 C');
+      expect(await h.store.insert(A, [again])).toEqual([{ id: plain.id, status: 'duplicate' }]);
+      expect((await h.store.list(A, listAll(), NOW)).total).toBe(3);
+      const old = (await search(h.store, A, 'favourite colour blue')).memories;
+      expect([...old.values()].some((m) => m.content.includes('blue'))).toBe(false);
+    });
+
+    it('lists with filters, sorting and paging', async () => {
+      const rows = [
+        await row('one apple', { project: 'p', type: 'fact', tags: ['a', 'b'], created_at: '2026-01-01T00:00:00.000Z' }),
+        await row('two apples', { project: 'p', type: 'event', tags: ['a'], created_at: '2026-02-01T00:00:00.000Z' }),
+        await row('three apples', { project: 'q', session: 's', importance: 0.9, created_at: '2026-03-01T00:00:00.000Z' }),
+      ];
+      await h.store.insert(A, rows);
+      const ids = (q: Partial<ListQuery>) => h.store.list(A, listAll(q), NOW).then((r) => r.items.map((m) => m.content));
+      expect(await ids({})).toEqual(['three apples', 'two apples', 'one apple']);
+      expect(await ids({ order: 'asc' })).toEqual(['one apple', 'two apples', 'three apples']);
+      expect(await ids({ project: 'p' })).toEqual(['two apples', 'one apple']);
+      expect(await ids({ session: 's' })).toEqual(['three apples']);
+      expect(await ids({ types: ['event'] })).toEqual(['two apples']);
+      expect(await ids({ tags: ['a', 'b'] })).toEqual(['one apple']);
+      expect(await ids({ since: '2026-02-01T00:00:00Z', until: '2026-03-01T00:00:00Z' })).toEqual(['two apples']);
+      expect(await ids({ since: '2026-02-01T01:00:00+01:00' })).toEqual(['three apples', 'two apples']);
+      expect(await ids({ sort: 'importance', limit: 1 })).toEqual(['three apples']);
+      const page = await h.store.list(A, listAll({ limit: 2, offset: 2 }), NOW);
+      expect(page).toMatchObject({ total: 3, items: [{ content: 'one apple' }] });
+    });
+
+    it('updates by id and by key, and reports a missing target', async () => {
+      const m = await row('meeting on monday', { key: 'meeting', project: 'work' });
+      await h.store.insert(A, [m]);
+      const [embedding] = await embedder.embed(['meeting moved to friday']);
+      const updated = await h.store.update(
+        A,
+        { key: 'meeting', project: 'work' },
+        { content: 'meeting moved to friday', content_hash: contentHash('x'), embedding, embedding_model: embedder.model, tags: ['cal'] },
+        '2026-06-02T00:00:00.000Z',
+      );
+      expect(updated).toMatchObject({ id: m.id, content: 'meeting moved to friday', tags: ['cal'], updated_at: '2026-06-02T00:00:00.000Z' });
+      expect(await h.store.update(A, { id: m.id }, { importance: 0.1, metadata: { a: 1 } }, NOW)).toMatchObject({
+        importance: 0.1,
+        metadata: { a: 1 },
+        content: 'meeting moved to friday',
+      });
+      const hits = await search(h.store, A, 'friday');
+      expect(hits.text.map((t) => t.id)).toEqual([m.id]);
+      expect((await search(h.store, A, 'monday')).text).toEqual([]);
+      expect(await h.store.update(A, { key: 'meeting', project: null }, { importance: 1 }, NOW)).toBeNull();
+    });
+
+    it('forgets softly, hard, and by filter; forgotten memories vanish from every read', async () => {
+      const soft = await row('soft target zebra', { key: 'z' });
+      const hard = await row('hard target zebra');
+      const keep = await row('keep this zebra', { type: 'event' });
+      await h.store.insert(A, [soft, hard, keep]);
+      expect(await h.store.forget(A, { key: 'z', project: null }, { hard: false, now: NOW })).toEqual([soft.id]);
+      expect(await h.store.forget(A, { id: hard.id }, { hard: true, now: NOW })).toEqual([hard.id]);
+      expect(await h.store.get(A, soft.id, NOW)).toBeNull();
+      expect(await h.store.get(A, hard.id, NOW)).toBeNull();
+      const found = await search(h.store, A, 'target zebra');
+      expect([...found.memories.keys()]).toEqual([keep.id]);
+      expect(found.vector.map((v) => v.id)).toEqual([keep.id]);
+      // A soft-deleted memory can still be purged by id; a purged one is gone for good.
+      expect(await h.store.forget(A, { id: soft.id }, { hard: true, now: NOW })).toEqual([soft.id]);
+      expect(await h.store.forget(A, { id: soft.id }, { hard: true, now: NOW })).toEqual([]);
+      // The key is free again after a forget.
+      const reuse = await row('new z', { key: 'z' });
+      expect((await h.store.insert(A, [reuse]))[0]?.status).toBe('created');
+      expect(await h.store.forget(A, { filter: { types: ['event'] } }, { hard: false, now: NOW })).toEqual([keep.id]);
+      expect((await h.store.list(A, listAll(), NOW)).items.map((m) => m.id)).toEqual([reuse.id]);
+    });
+
+    it('hides expired memories', async () => {
+      const gone = await row('temporary wifi password hunter2', { expires_at: '2026-05-01T00:00:00.000Z' });
+      const live = await row('permanent wifi name', { expires_at: '2026-07-01T00:00:00.000Z' });
+      await h.store.insert(A, [gone, live]);
+      expect(await h.store.get(A, gone.id, NOW)).toBeNull();
+      expect((await h.store.list(A, listAll(), NOW)).items.map((m) => m.id)).toEqual([live.id]);
+      expect([...(await search(h.store, A, 'wifi password')).memories.keys()]).toEqual([live.id]);
+      expect(await h.store.get(A, live.id, '2026-08-01T00:00:00.000Z')).toBeNull();
+    });
+
+    it('finds candidates by words (stemmed) and by vector, within the filter', async () => {
+      const run = await row('Bob went running in the park every morning', { project: 'health' });
+      const cook = await row('Carol is cooking pasta for dinner', { project: 'food' });
+      const swim = await row('Dave swims at the lake', { project: 'health' });
+      await h.store.insert(A, [run, cook, swim]);
+      const byWord = await search(h.store, A, 'who runs in parks?');
+      expect(byWord.text[0]?.id).toBe(run.id);
+      expect(byWord.text[0]?.bm25).toBeGreaterThan(0);
+      expect(byWord.vector[0]?.id).toBe(run.id);
+      expect(byWord.vector[0]?.similarity).toBeGreaterThan(byWord.vector[1]?.similarity ?? -1);
+      expect(byWord.memories.get(run.id)?.content).toBe(run.content);
+      const filtered = await search(h.store, A, 'cooking pasta', { project: 'health' });
+      expect(filtered.text).toEqual([]);
+      expect(filtered.vector.every((v) => v.id !== cook.id)).toBe(true);
+      expect((await search(h.store, A, '?! ...')).text).toEqual([]);
+      // Query text that looks like FTS syntax is treated as words.
+      expect((await search(h.store, A, 'pasta" OR NEAR(* -')).text[0]?.id).toBe(cook.id);
+    });
+
+    it('counts accesses', async () => {
+      const m = await row('counted');
+      await h.store.insert(A, [m]);
+      await h.store.touch(A, [m.id], '2026-06-01T13:00:00.000Z');
+      await h.store.touch(A, [m.id], '2026-06-01T14:00:00.000Z');
+      expect(await h.store.get(A, m.id, NOW)).toMatchObject({ access_count: 2, accessed_at: '2026-06-01T14:00:00.000Z' });
+    });
+
+    it('gives init an overview: priority types and importance first, then recent, per project', async () => {
+      await h.store.insert(A, [
+        await row('old but critical', { type: 'system_critical', importance: 0.3, project: 'p', created_at: '2026-01-01T00:00:00.000Z' }),
+        await row('important fact', { importance: 0.95, project: 'p', created_at: '2026-02-01T00:00:00.000Z' }),
+        await row('newest trivia', { importance: 0.1, project: 'p', created_at: '2026-05-01T00:00:00.000Z' }),
+        await row('other project', { importance: 1, project: 'q' }),
+        await row('global note', { importance: 1 }),
+      ]);
+      const o = await h.store.overview(A, { project: 'p', limit: 10, now: NOW });
+      expect(o.total).toBe(3);
+      expect(o.important.map((m) => m.content)).toEqual(['old but critical', 'important fact', 'newest trivia']);
+      expect(o.recent[0]?.content).toBe('newest trivia');
+      const global = await h.store.overview(A, { project: null, limit: 10, now: NOW });
+      expect(global.important.map((m) => m.content)).toEqual(['global note']);
+    });
+  });
+}

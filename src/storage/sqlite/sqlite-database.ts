@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import * as sqliteVec from 'sqlite-vec';
+import { BrainError } from '../../core/errors.js';
+
+export type SqliteDatabase = Database.Database;
+
+export interface SqliteOpenOptions {
+  /** How long a writer waits for another connection's lock before giving up. */
+  busyTimeoutMs: number;
+  /** SQLite page cache per connection. */
+  cacheSizeMb: number;
+}
+
+/**
+ * Maps what SQLite says when a file cannot serve as our database to an error a person can act on.
+ * Trigger: open or first query fails. Outcome: STORAGE_ERROR naming the file and the likely fix.
+ */
+export function describeOpenError(dbPath: string, error: unknown): BrainError {
+  const code = (error as { code?: string }).code ?? '';
+  const text = error instanceof Error ? error.message : String(error);
+  let message: string;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/i.test(text)) {
+    message = `database file ${dbPath} is corrupt or not a SQLite database; restore it from a backup or move it away to start fresh`;
+  } else if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    message = `database file ${dbPath} is locked by another process and stayed locked past the busy timeout; stop the other writer or raise BRAIN_BUSY_TIMEOUT_MS`;
+  } else if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code.startsWith('SQLITE_CANTOPEN') || code === 'EACCES' || code === 'ENOTDIR' || code === 'EROFS') {
+    message = `cannot open database file ${dbPath} for writing: check that its directory exists and is writable (BRAIN_DB_PATH / BRAIN_HOME)`;
+  } else {
+    message = `cannot open database file ${dbPath}: ${text}`;
+  }
+  return new BrainError('STORAGE_ERROR', message, { path: dbPath, sqliteCode: code }, { cause: error });
+}
+
+/**
+ * Opens (creating if needed) a Brain database with the deployment guide's pragmas: WAL, synchronous
+ * NORMAL (a process crash loses no committed transaction), 64 MB cache, temp_store MEMORY, 256 MB mmap,
+ * incremental auto-vacuum, foreign keys on, and a busy timeout so that several processes can share the
+ * file. Loads sqlite-vec. Throws STORAGE_ERROR with a clear message when the file cannot be used.
+ */
+export function openSqliteDatabase(dbPath: string, options: SqliteOpenOptions): SqliteDatabase {
+  let db: SqliteDatabase | undefined;
+  try {
+    if (dbPath !== ':memory:') fs.mkdirSync(path.dirname(dbPath), { recursive: true });
+    db = new Database(dbPath, { timeout: options.busyTimeoutMs });
+    // auto_vacuum only takes effect before the first table exists; on an existing file it is a no-op.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`cache_size = -${options.cacheSizeMb * 1024}`);
+    db.pragma('temp_store = MEMORY');
+    db.pragma(`mmap_size = ${256 * 1024 * 1024}`);
+    db.pragma('foreign_keys = ON');
+    sqliteVec.load(db);
+    // Touch the schema so a corrupt file fails here, at startup, not on the first request.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (error) {
+    db?.close();
+    throw describeOpenError(dbPath, error);
+  }
+}

@@ -1,0 +1,134 @@
+import type { MemoryFilter } from '../../modules/memory/memory-store.js';
+import type { Memory, StorageTier } from '../../modules/memory/memory-types.js';
+
+/** The columns every memory read selects, aliased `m`. */
+export const MEMORY_COLUMNS = `m.rid, m.id, m.key, m.content, m.type, m.tags, m.metadata, m.importance, m.project,
+  m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at`;
+
+export interface MemoryRow {
+  rid: number;
+  id: string;
+  key: string | null;
+  content: string;
+  type: string;
+  tags: string;
+  metadata: string;
+  importance: number;
+  project: string | null;
+  session_id: string | null;
+  storage_tier: StorageTier;
+  memory_score: number;
+  access_count: number;
+  created_at: string;
+  updated_at: string;
+  accessed_at: string | null;
+  expires_at: string | null;
+}
+
+export function rowToMemory(row: MemoryRow): Memory {
+  return {
+    id: row.id,
+    key: row.key,
+    content: row.content,
+    type: row.type,
+    tags: JSON.parse(row.tags) as string[],
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    importance: row.importance,
+    project: row.project,
+    session: row.session_id,
+    storage_tier: row.storage_tier,
+    memory_score: row.memory_score,
+    access_count: row.access_count,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    accessed_at: row.accessed_at,
+    expires_at: row.expires_at,
+  };
+}
+
+/** Dates arrive with any offset; rows hold UTC `toISOString()` text, so compare in that form. */
+export function isoUtc(value: string): string {
+  return new Date(value).toISOString();
+}
+
+export interface SqlWhere {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * The WHERE clause for one tenant's live memories (not deleted, not expired, not cold unless asked)
+ * matching a filter. Every read of the store goes through here, so no query forgets the tenant.
+ */
+export function liveMemoryWhere(
+  tenantId: string,
+  now: string,
+  filter: MemoryFilter & { before?: string } = {},
+): SqlWhere {
+  const clauses = ['m.tenant_id = ?', 'm.deleted_at IS NULL', '(m.expires_at IS NULL OR m.expires_at > ?)'];
+  const params: unknown[] = [tenantId, now];
+  if (!filter.include_cold) clauses.push("m.storage_tier <> 'cold'");
+  if (filter.project !== undefined) {
+    clauses.push('m.project = ?');
+    params.push(filter.project);
+  }
+  if (filter.session !== undefined) {
+    clauses.push('m.session_id = ?');
+    params.push(filter.session);
+  }
+  if (filter.types !== undefined && filter.types.length > 0) {
+    clauses.push(`m.type IN (${filter.types.map(() => '?').join(', ')})`);
+    params.push(...filter.types);
+  }
+  for (const tag of filter.tags ?? []) {
+    clauses.push('EXISTS (SELECT 1 FROM memory_tags t WHERE t.tag = ? AND t.rid = m.rid)');
+    params.push(tag);
+  }
+  if (filter.since !== undefined) {
+    clauses.push('m.created_at >= ?');
+    params.push(isoUtc(filter.since));
+  }
+  for (const bound of [filter.until, filter.before]) {
+    if (bound === undefined) continue;
+    clauses.push('m.created_at < ?');
+    params.push(isoUtc(bound));
+  }
+  return { sql: clauses.join(' AND '), params };
+}
+
+/** True when the filter narrows beyond tenant and liveness (so an index-wide search would over-fetch). */
+export function hasNarrowingFilter(filter: MemoryFilter): boolean {
+  return (
+    filter.project !== undefined ||
+    filter.session !== undefined ||
+    (filter.types?.length ?? 0) > 0 ||
+    (filter.tags?.length ?? 0) > 0 ||
+    filter.since !== undefined ||
+    filter.until !== undefined
+  );
+}
+
+/**
+ * Stored embeddings are int8: each vector scaled so its largest component is ±127. Cosine ignores
+ * scale, so this keeps ranking while storing a quarter of float32 (and a quarter of the pages to read).
+ */
+export function quantizeInt8(vector: Float32Array): Int8Array {
+  let max = 0;
+  for (let i = 0; i < vector.length; i++) max = Math.max(max, Math.abs(vector[i] ?? 0));
+  const out = new Int8Array(vector.length);
+  if (max === 0) return out;
+  const scale = 127 / max;
+  for (let i = 0; i < vector.length; i++) out[i] = Math.round((vector[i] ?? 0) * scale);
+  return out;
+}
+
+/** The stored (int8) form of an embedding, as a blob for sqlite-vec's vec_int8(). */
+export function vectorToBlob(vector: Float32Array): Buffer {
+  const q = quantizeInt8(vector);
+  return Buffer.from(q.buffer, q.byteOffset, q.byteLength);
+}
+
+/** A view of a stored int8 embedding. */
+export function blobToInt8(blob: Buffer): Int8Array {
+  return new Int8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+}

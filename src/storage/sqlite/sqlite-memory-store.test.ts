@@ -1,0 +1,157 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../core/logger.js';
+import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
+import { contentHash } from '../../modules/memory/memory-service.js';
+import type { NewMemory } from '../../modules/memory/memory-store.js';
+import { newId } from '../../core/ids.js';
+import { runMemoryStoreContract } from '../contract/memory-store-contract.js';
+import { openSqliteDatabase } from './sqlite-database.js';
+import { SqliteMemoryStore } from './sqlite-memory-store.js';
+import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
+import type { VectorSearchOptions } from './sqlite-vector-search.js';
+
+const dirs: string[] = [];
+function tempDb(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-sqlite-'));
+  dirs.push(dir);
+  return path.join(dir, 'brain.db');
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function openStore(file: string, vectorOptions: Partial<VectorSearchOptions> = {}) {
+  const db = openSqliteDatabase(file, { busyTimeoutMs: 5000, cacheSizeMb: 16 });
+  migrateSqlite(db);
+  const store = new SqliteMemoryStore(db, silentLogger, { vectors: vectorOptions });
+  return {
+    db,
+    store,
+    close: async () => {
+      store.vectors.close();
+      db.close();
+    },
+  };
+}
+
+runMemoryStoreContract('sqlite (exact vectors)', async () => openStore(tempDb()));
+// The same contract with the ANN index forced on from the first row, so both vector paths pass it.
+runMemoryStoreContract('sqlite (ANN vectors)', async () => {
+  const h = openStore(tempDb(), { annMinVectors: 0 });
+  return h;
+});
+
+const embedder = createHashEmbedder(256);
+const NOW = '2026-06-01T12:00:00.000Z';
+const scope = { tenantId: 't' };
+
+async function rows(texts: string[], extra: Partial<NewMemory> = {}): Promise<NewMemory[]> {
+  const vectors = await embedder.embed(texts);
+  return texts.map((content, i) => ({
+    id: newId('mem'),
+    key: null,
+    content,
+    content_hash: contentHash(content),
+    type: 'fact',
+    tags: [],
+    metadata: {},
+    importance: 0.5,
+    project: null,
+    session: null,
+    created_at: NOW,
+    expires_at: null,
+    embedding: vectors[i] ?? null,
+    embedding_model: embedder.model,
+    ...extra,
+  }));
+}
+
+const vocabulary = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa'.split(' ');
+function sentence(i: number): string {
+  const pick = (n: number) => vocabulary[(i * 7 + n * 13 + Math.floor(i / (n + 3))) % vocabulary.length];
+  return `note ${i}: ${pick(1)} ${pick(2)} ${pick(3)} ${pick(4)} item${i % 97}`;
+}
+
+describe('sqlite driver', () => {
+  it('migrates once, records the version, and is idempotent', () => {
+    const file = tempDb();
+    const db = openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 });
+    expect(migrationStatus(db).current).toBe(0);
+    const first = migrateSqlite(db);
+    expect(first.applied).toEqual(['1_memories']);
+    expect(migrateSqlite(db).applied).toEqual([]);
+    expect(migrationStatus(db)).toEqual({ current: first.current, latest: first.current });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+    db.close();
+  });
+
+  it('refuses a corrupt file and an unwritable path with a clear STORAGE_ERROR', () => {
+    const corrupt = tempDb();
+    fs.writeFileSync(corrupt, Buffer.alloc(8192, 0x5a));
+    expect(() => openSqliteDatabase(corrupt, { busyTimeoutMs: 100, cacheSizeMb: 8 })).toThrow(
+      /corrupt or not a SQLite database/,
+    );
+    const blocker = tempDb();
+    fs.writeFileSync(blocker, 'a regular file');
+    expect(() => openSqliteDatabase(path.join(blocker, 'sub', 'brain.db'), { busyTimeoutMs: 100, cacheSizeMb: 8 })).toThrow(
+      /cannot open database file .* writable/,
+    );
+  });
+
+  it('answers from the ANN index once built, matching exact search, and sees writes from another connection', async () => {
+    const file = tempDb();
+    const a = openStore(file, { annMinVectors: 100, inlineCatchUp: 50 });
+    const b = openStore(file, { annMinVectors: 1_000_000 });
+    const texts = Array.from({ length: 600 }, (_, i) => sentence(i));
+    await a.store.insert(scope, await rows(texts));
+    await a.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    expect(a.store.vectors.isReady(scope.tenantId, embedder.model)).toBe(true);
+    const [q] = await embedder.embed(['golf hotel india item5']);
+    const approx = a.store.vectors.search(scope.tenantId, q!, embedder.model, {}, 10, NOW);
+    const exact = b.store.vectors.search(scope.tenantId, q!, embedder.model, {}, 10, NOW);
+    expect(approx.mode).toBe('approximate');
+    expect(exact.mode).toBe('exact');
+    const overlap = approx.hits.filter((h) => exact.hits.some((e) => e.rid === h.rid)).length;
+    expect(overlap).toBeGreaterThanOrEqual(9);
+    // A write through the other connection (another process in production) is found through the index.
+    const [fresh] = await rows(['zulu yankee whiskey unique marker']);
+    await b.store.insert(scope, [fresh!]);
+    const [fq] = await embedder.embed(['zulu yankee whiskey unique marker']);
+    const afterWrite = a.store.vectors.search(scope.tenantId, fq!, embedder.model, {}, 5, NOW);
+    expect(afterWrite.mode).toBe('approximate');
+    const freshRid = (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(fresh!.id) as { rid: number }).rid;
+    expect(afterWrite.hits[0]?.rid).toBe(freshRid);
+    // A bulk write larger than the inline catch-up is still found (the unindexed tail is searched exactly).
+    const bulk = await rows(Array.from({ length: 120 }, (_, i) => `bulk import row ${i} quasar nebula`));
+    await b.store.insert(scope, bulk);
+    const [bq] = await embedder.embed(['bulk import row 119 quasar nebula']);
+    const afterBulk = a.store.vectors.search(scope.tenantId, bq!, embedder.model, {}, 3, NOW);
+    const bulkRid = (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(bulk[119]!.id) as { rid: number }).rid;
+    expect(afterBulk.hits[0]?.rid).toBe(bulkRid);
+    // Deleted through the other connection: never returned, even though the index still held it.
+    await b.store.forget(scope, { id: fresh!.id }, { hard: false, now: NOW });
+    const afterDelete = a.store.vectors.search(scope.tenantId, fq!, embedder.model, {}, 5, NOW);
+    expect(afterDelete.hits.some((h) => h.rid === freshRid)).toBe(false);
+    await a.close();
+    await b.close();
+  });
+
+  it('serves a project filter from the ANN index only when the project is a large share', async () => {
+    const file = tempDb();
+    const s = openStore(file, { annMinVectors: 10 });
+    await s.store.insert(scope, await rows(Array.from({ length: 200 }, (_, i) => sentence(i)), { project: 'big' }));
+    await s.store.insert(scope, await rows(['tiny project only row kilo'], { project: 'small' }));
+    await s.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    const [q] = await embedder.embed(['kilo']);
+    expect(s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'big' }, 5, NOW).mode).toBe('approximate');
+    const small = s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'small' }, 5, NOW);
+    expect(small.mode).toBe('exact');
+    expect(small.hits).toHaveLength(1);
+    await s.close();
+  });
+});

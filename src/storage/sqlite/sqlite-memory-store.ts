@@ -1,0 +1,360 @@
+import type { Logger } from '../../core/logger.js';
+import type { RequestScope } from '../../core/scope.js';
+import type {
+  Candidates,
+  CandidateQuery,
+  MemoryPatch,
+  MemoryStore,
+  MemoryTarget,
+  NewMemory,
+  WriteOutcome,
+} from '../../modules/memory/memory-store.js';
+import type { Memory } from '../../modules/memory/memory-types.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+import { StatementCache } from './statement-cache.js';
+import {
+  liveMemoryWhere,
+  MEMORY_COLUMNS,
+  type MemoryRow,
+  rowToMemory,
+  vectorToBlob,
+} from './sqlite-memory-rows.js';
+import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
+import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
+
+/** Types that init shows first: what the assistant must always keep in mind. */
+const PRIORITY_TYPES = ['system_critical', 'instruction', 'user_preferences', 'preference'];
+
+const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
+
+/** The memory port on SQLite. Writes run in IMMEDIATE transactions, so concurrent processes serialise. */
+export class SqliteMemoryStore implements MemoryStore {
+  readonly #db: SqliteDatabase;
+  readonly #sql: StatementCache;
+  readonly vectors: SqliteVectorSearch;
+  readonly text: SqliteTextSearch;
+  readonly #maxSeq;
+  readonly #insertRow;
+  readonly #insertTag;
+  readonly #upsertEmbedding;
+  readonly #deleteEmbedding;
+  readonly #findByKey;
+  readonly #touchOne;
+  readonly #findByHash;
+
+  constructor(
+    db: SqliteDatabase,
+    logger: Logger,
+    options: { vectors?: Partial<VectorSearchOptions>; text?: Partial<TextSearchOptions> } = {},
+  ) {
+    this.#db = db;
+    this.#sql = new StatementCache(db);
+    this.vectors = new SqliteVectorSearch(db, logger, options.vectors);
+    this.text = new SqliteTextSearch(db, options.text);
+    this.#maxSeq = db.prepare('SELECT coalesce(max(change_seq), 0) AS s FROM memories');
+    this.#insertRow = db.prepare(
+      `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
+         importance, created_at, updated_at, expires_at, change_seq)
+       VALUES (@id, @tenant_id, @project, @session_id, @key, @content, @content_hash, @type, @tags, @metadata,
+         @importance, @created_at, @created_at, @expires_at, @change_seq)`,
+    );
+    this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
+    this.#upsertEmbedding = db.prepare(
+      `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)
+       ON CONFLICT (rid) DO UPDATE SET model = excluded.model, embedding = excluded.embedding`,
+    );
+    this.#deleteEmbedding = db.prepare('DELETE FROM memory_embeddings WHERE rid = ?');
+    this.#findByKey = db.prepare(
+      `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND key = ?
+         AND deleted_at IS NULL`,
+    );
+    this.#touchOne = db.prepare(
+      'UPDATE memories SET access_count = access_count + 1, accessed_at = ? WHERE id = ? AND tenant_id = ?',
+    );
+    this.#findByHash = db.prepare(
+      `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
+         AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
+    );
+  }
+
+  #nextSeq(): number {
+    return (this.#maxSeq.get() as { s: number }).s + 1;
+  }
+
+  #writeTagsAndEmbedding(rid: number, tags: string[], embedding: Float32Array | null, model: string | null) {
+    for (const tag of tags) this.#insertTag.run(tag, rid);
+    if (embedding && model) this.#upsertEmbedding.run(rid, model, vectorToBlob(embedding));
+    else this.#deleteEmbedding.run(rid);
+  }
+
+  async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
+    const write = this.#db.transaction((): WriteOutcome[] => {
+      let seq = this.#nextSeq();
+      return memories.map((m): WriteOutcome => {
+        const project = m.project ?? '';
+        if (m.key !== null) {
+          const existing = this.#findByKey.get(scope.tenantId, project, m.key) as { rid: number; id: string } | undefined;
+          if (existing) {
+            this.#replace(existing.rid, m, seq++);
+            return { id: existing.id, status: 'updated' };
+          }
+        } else {
+          const dup = this.#findByHash.get(scope.tenantId, project, m.content_hash, m.created_at) as
+            | { id: string }
+            | undefined;
+          if (dup) return { id: dup.id, status: 'duplicate' };
+        }
+        const info = this.#insertRow.run({
+          ...m,
+          tenant_id: scope.tenantId,
+          session_id: m.session,
+          tags: JSON.stringify(m.tags),
+          metadata: JSON.stringify(m.metadata),
+          change_seq: seq++,
+        });
+        this.#writeTagsAndEmbedding(Number(info.lastInsertRowid), m.tags, m.embedding, m.embedding_model);
+        return { id: m.id, status: 'created' };
+      });
+    });
+    return write.immediate();
+  }
+
+  /** Replaces a keyed memory's content and attributes in place; its id and created_at stay. */
+  #replace(rid: number, m: NewMemory, seq: number): void {
+    this.#sql
+      .get(
+        `UPDATE memories SET content = ?, content_hash = ?, type = ?, tags = ?, metadata = ?, importance = ?,
+           session_id = ?, expires_at = ?, updated_at = ?, change_seq = ? WHERE rid = ?`,
+      )
+      .run(
+        m.content,
+        m.content_hash,
+        m.type,
+        JSON.stringify(m.tags),
+        JSON.stringify(m.metadata),
+        m.importance,
+        m.session,
+        m.expires_at,
+        m.created_at,
+        seq,
+        rid,
+      );
+    this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
+    this.#writeTagsAndEmbedding(rid, m.tags, m.embedding, m.embedding_model);
+  }
+
+  async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
+    const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
+    const row = this.#sql
+      .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND ${where.sql}`)
+      .get(id, ...where.params) as MemoryRow | undefined;
+    return row ? rowToMemory(row) : null;
+  }
+
+  async getByKey(scope: RequestScope, key: string, project: string | null, now: string): Promise<Memory | null> {
+    const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
+    const row = this.#sql
+      .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND ${where.sql}`)
+      .get(key, project ?? '', ...where.params) as MemoryRow | undefined;
+    return row ? rowToMemory(row) : null;
+  }
+
+  async list(
+    scope: RequestScope,
+    query: Parameters<MemoryStore['list']>[1],
+    now: string,
+  ): Promise<{ items: Memory[]; total: number }> {
+    const where = liveMemoryWhere(scope.tenantId, now, query);
+    // The sort column comes from a fixed set: anything else would be SQL injection, so refuse it.
+    if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
+    const order = query.order === 'asc' ? 'ASC' : 'DESC';
+    const read = this.#db.transaction(() => {
+      const rows = this.#sql
+        .get(
+          `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where.sql}
+           ORDER BY m.${query.sort} ${order} NULLS LAST, m.rid ${order} LIMIT ? OFFSET ?`,
+        )
+        .all(...where.params, query.limit, query.offset) as MemoryRow[];
+      const { n } = this.#sql.get(`SELECT count(*) AS n FROM memories m WHERE ${where.sql}`).get(...where.params) as {
+        n: number;
+      };
+      return { items: rows.map(rowToMemory), total: n };
+    });
+    // One read transaction: the page and the total come from the same snapshot.
+    return read.deferred();
+  }
+
+  #resolve(scope: RequestScope, target: MemoryTarget, now: string, includeDeleted = false): number | null {
+    const where = includeDeleted
+      ? { sql: 'm.tenant_id = ?', params: [scope.tenantId] as unknown[] }
+      : liveMemoryWhere(scope.tenantId, now, { include_cold: true });
+    const row =
+      'id' in target
+        ? this.#sql.get(`SELECT m.rid FROM memories m WHERE m.id = ? AND ${where.sql}`).get(target.id, ...where.params)
+        : this.#sql
+            .get(`SELECT m.rid FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND ${where.sql}`)
+            .get(target.key, target.project ?? '', ...where.params);
+    return (row as { rid: number } | undefined)?.rid ?? null;
+  }
+
+  async update(scope: RequestScope, target: MemoryTarget, patch: MemoryPatch, now: string): Promise<Memory | null> {
+    const apply = this.#db.transaction((): Memory | null => {
+      const rid = this.#resolve(scope, target, now);
+      if (rid === null) return null;
+      const sets: string[] = ['updated_at = ?', 'change_seq = ?'];
+      const params: unknown[] = [now, this.#nextSeq()];
+      const fields: [keyof MemoryPatch, string, (v: unknown) => unknown][] = [
+        ['content', 'content', (v) => v],
+        ['content_hash', 'content_hash', (v) => v],
+        ['type', 'type', (v) => v],
+        ['tags', 'tags', (v) => JSON.stringify(v)],
+        ['metadata', 'metadata', (v) => JSON.stringify(v)],
+        ['importance', 'importance', (v) => v],
+        ['expires_at', 'expires_at', (v) => v],
+      ];
+      for (const [field, column, encode] of fields) {
+        if (patch[field] === undefined) continue;
+        sets.push(`${column} = ?`);
+        params.push(encode(patch[field]));
+      }
+      this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
+      if (patch.tags !== undefined) {
+        this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
+        for (const tag of patch.tags) this.#insertTag.run(tag, rid);
+      }
+      if (patch.embedding !== undefined) {
+        if (patch.embedding && patch.embedding_model) {
+          this.#upsertEmbedding.run(rid, patch.embedding_model, vectorToBlob(patch.embedding));
+        } else this.#deleteEmbedding.run(rid);
+      }
+      const row = this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`).get(rid) as MemoryRow;
+      return rowToMemory(row);
+    });
+    return apply.immediate();
+  }
+
+  async forget(
+    scope: RequestScope,
+    target: Parameters<MemoryStore['forget']>[1],
+    options: { hard: boolean; now: string },
+  ): Promise<string[]> {
+    const run = this.#db.transaction((): string[] => {
+      let rows: { rid: number; id: string }[];
+      if ('filter' in target) {
+        const where = liveMemoryWhere(scope.tenantId, options.now, { include_cold: true, ...target.filter });
+        rows = this.#sql.get(`SELECT m.rid, m.id FROM memories m WHERE ${where.sql}`).all(...where.params) as {
+          rid: number;
+          id: string;
+        }[];
+      } else {
+        // A hard forget by id may purge a memory that was soft-deleted before.
+        const rid = this.#resolve(scope, target, options.now, options.hard && 'id' in target);
+        const row =
+          rid === null
+            ? undefined
+            : (this.#sql.get('SELECT rid, id FROM memories WHERE rid = ? AND content_hash <> ?').get(rid, '') as
+                | { rid: number; id: string }
+                | undefined);
+        rows = row ? [row] : [];
+      }
+      if (rows.length === 0) return [];
+      const rids = JSON.stringify(rows.map((r) => r.rid));
+      const seq = this.#nextSeq();
+      if (options.hard) {
+        this.#sql
+          .get(
+            `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
+               deleted_at = coalesce(deleted_at, ?), updated_at = ?, change_seq = ?
+             WHERE rid IN (SELECT value FROM json_each(?))`,
+          )
+          .run(options.now, options.now, seq, rids);
+        this.#sql.get('DELETE FROM memory_tags WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
+        this.#sql.get('DELETE FROM memory_embeddings WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
+      } else {
+        this.#sql
+          .get(
+            `UPDATE memories SET deleted_at = ?, updated_at = ?, change_seq = ?
+             WHERE rid IN (SELECT value FROM json_each(?))`,
+          )
+          .run(options.now, options.now, seq, rids);
+      }
+      return rows.map((r) => r.id);
+    });
+    return run.immediate();
+  }
+
+  async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
+    const where = liveMemoryWhere(scope.tenantId, query.now, query.filter);
+    const text = this.text.search(query.text, where, query.limit);
+    let vector: { rid: number; similarity: number }[] = [];
+    let mode: Candidates['vector_search'] = 'none';
+    if (query.embedding && query.embedding_model) {
+      const found = this.vectors.search(
+        scope.tenantId,
+        query.embedding,
+        query.embedding_model,
+        query.filter,
+        query.limit,
+        query.now,
+      );
+      vector = found.hits;
+      mode = found.mode;
+    }
+    const rids = [...new Set([...text.map((t) => t.rid), ...vector.map((v) => v.rid)])];
+    const rows =
+      rids.length === 0
+        ? []
+        : (this.#sql
+            .get(`SELECT ${MEMORY_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value`)
+            .all(JSON.stringify(rids)) as MemoryRow[]);
+    const byRid = new Map(rows.map((r) => [r.rid, r]));
+    const memories = new Map<string, Memory>();
+    for (const row of rows) memories.set(row.id, rowToMemory(row));
+    const idOf = (rid: number) => byRid.get(rid)?.id;
+    return {
+      text: text.flatMap((t) => {
+        const id = idOf(t.rid);
+        return id ? [{ id, bm25: t.bm25 }] : [];
+      }),
+      vector: vector.flatMap((v) => {
+        const id = idOf(v.rid);
+        return id ? [{ id, similarity: v.similarity }] : [];
+      }),
+      vector_search: mode,
+      memories,
+    };
+  }
+
+  async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
+    const run = this.#db.transaction(() => {
+      for (const id of ids) this.#touchOne.run(now, id, scope.tenantId);
+    });
+    run.immediate();
+  }
+
+  async overview(
+    scope: RequestScope,
+    options: { project: string | null; limit: number; now: string },
+  ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
+    const base = liveMemoryWhere(scope.tenantId, options.now);
+    const projectSql = options.project === null ? 'm.project IS NULL' : 'm.project = ?';
+    const params = options.project === null ? base.params : [...base.params, options.project];
+    const where = `${base.sql} AND ${projectSql}`;
+    const priority = PRIORITY_TYPES.map((t) => `'${t}'`).join(', ');
+    const read = this.#db.transaction(() => {
+      const important = this.#sql
+        .get(
+          `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where}
+           ORDER BY (m.type IN (${priority})) DESC, m.importance DESC, m.created_at DESC LIMIT ?`,
+        )
+        .all(...params, options.limit) as MemoryRow[];
+      const recent = this.#sql
+        .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where} ORDER BY m.created_at DESC, m.rid DESC LIMIT ?`)
+        .all(...params, options.limit) as MemoryRow[];
+      const { n } = this.#sql.get(`SELECT count(*) AS n FROM memories m WHERE ${where}`).get(...params) as { n: number };
+      return { important: important.map(rowToMemory), recent: recent.map(rowToMemory), total: n };
+    });
+    return read.deferred();
+  }
+}
+

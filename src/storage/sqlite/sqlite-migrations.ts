@@ -1,0 +1,132 @@
+import type { SqliteDatabase } from './sqlite-database.js';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Versioned schema changes, applied in order, each in its own transaction, recorded in schema_migrations. */
+export const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'memories',
+    sql: `
+CREATE TABLE memories (
+  rid INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  project TEXT,
+  session_id TEXT,
+  key TEXT,
+  content TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  type TEXT NOT NULL DEFAULT 'fact',
+  tags TEXT NOT NULL DEFAULT '[]',
+  metadata TEXT NOT NULL DEFAULT '{}',
+  importance REAL NOT NULL DEFAULT 0.5,
+  storage_tier TEXT NOT NULL DEFAULT 'hot' CHECK (storage_tier IN ('hot', 'warm', 'cold')),
+  memory_score REAL NOT NULL DEFAULT 0.5,
+  access_count INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  accessed_at TEXT,
+  expires_at TEXT,
+  valid_from TEXT,
+  valid_to TEXT,
+  superseded_by TEXT,
+  deleted_at TEXT,
+  change_seq INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX memories_key ON memories (tenant_id, coalesce(project, ''), key)
+  WHERE key IS NOT NULL AND deleted_at IS NULL;
+CREATE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''), content_hash) WHERE deleted_at IS NULL;
+CREATE INDEX memories_project_created ON memories (tenant_id, project, created_at);
+CREATE INDEX memories_project_importance ON memories (tenant_id, project, importance);
+CREATE INDEX memories_session ON memories (tenant_id, session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX memories_tenant_created ON memories (tenant_id, created_at);
+CREATE INDEX memories_change ON memories (tenant_id, change_seq);
+CREATE INDEX memories_seq ON memories (change_seq);
+
+CREATE TABLE memory_tags (
+  tag TEXT NOT NULL,
+  rid INTEGER NOT NULL REFERENCES memories (rid) ON DELETE CASCADE,
+  PRIMARY KEY (tag, rid)
+) WITHOUT ROWID;
+CREATE INDEX memory_tags_rid ON memory_tags (rid);
+
+CREATE TABLE memory_embeddings (
+  rid INTEGER PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE,
+  model TEXT NOT NULL,
+  embedding BLOB NOT NULL
+);
+
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+  content, tags, content = 'memories', content_rowid = 'rid',
+  tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.deleted_at IS NULL BEGIN
+  INSERT INTO memories_fts (rowid, content, tags) VALUES (new.rid, new.content, new.tags);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.deleted_at IS NULL BEGIN
+  INSERT INTO memories_fts (memories_fts, rowid, content, tags) VALUES ('delete', old.rid, old.content, old.tags);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF content, tags, deleted_at ON memories BEGIN
+  INSERT INTO memories_fts (memories_fts, rowid, content, tags)
+    SELECT 'delete', old.rid, old.content, old.tags WHERE old.deleted_at IS NULL;
+  INSERT INTO memories_fts (rowid, content, tags)
+    SELECT new.rid, new.content, new.tags WHERE new.deleted_at IS NULL;
+END;
+
+CREATE TABLE sessions (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  project TEXT,
+  client TEXT,
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+`,
+  },
+];
+
+export interface MigrationReport {
+  applied: string[];
+  current: number;
+}
+
+function currentVersion(db: SqliteDatabase): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/** The schema version the database is at, and the newest this build knows. */
+export function migrationStatus(db: SqliteDatabase): { current: number; latest: number } {
+  const latest = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;
+  return { current: currentVersion(db), latest };
+}
+
+/**
+ * Applies every pending migration. Each runs in an IMMEDIATE transaction that re-reads the version,
+ * so two processes starting at once on one file apply each migration exactly once.
+ */
+export function migrateSqlite(db: SqliteDatabase, now: () => string = () => new Date().toISOString()): MigrationReport {
+  const applied: string[] = [];
+  for (const migration of SQLITE_MIGRATIONS) {
+    const apply = db.transaction(() => {
+      if (currentVersion(db) >= migration.version) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        now(),
+      );
+      applied.push(`${migration.version}_${migration.name}`);
+    });
+    apply.immediate();
+  }
+  return { applied, current: currentVersion(db) };
+}

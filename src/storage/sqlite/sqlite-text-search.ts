@@ -1,0 +1,114 @@
+import type Database from 'better-sqlite3';
+import { queryTerms, wordTokens } from '../../modules/search/text-tokens.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+import type { SqlWhere } from './sqlite-memory-rows.js';
+import { StatementCache } from './statement-cache.js';
+
+export interface TextHit {
+  rid: number;
+  bm25: number;
+}
+
+export interface TextSearchOptions {
+  /**
+   * Most documents one BM25-ranked query may match. FTS5 scores every match before it sorts, so the
+   * cost of a query grows with the matches of its commonest term; terms past this budget are dropped.
+   */
+  matchBudget: number;
+  /** How long a term's document frequency is trusted before it is counted again. */
+  dfTtlMs: number;
+}
+
+export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = { matchBudget: 1500, dfTtlMs: 60_000 };
+
+/** Most query terms considered; more adds cost and little recall. */
+const MAX_TERMS = 24;
+const DF_CACHE_MAX = 20_000;
+
+function quote(term: string): string {
+  return `"${term.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Full-text search over memories_fts with a cost budget. Words are quoted so no user text is read as
+ * FTS syntax. Terms are chosen rarest first while their document frequencies fit the match budget and
+ * ORed, so BM25 ranks by how many and how rare the matched words are. When even the rarest term is too
+ * common, the rarest terms are ANDed, and the most recent matches of the rarest term fill up the list.
+ */
+export class SqliteTextSearch {
+  readonly #db: SqliteDatabase;
+  readonly #options: TextSearchOptions;
+  readonly #df = new Map<string, { n: number; at: number }>();
+  readonly #countTerm: Database.Statement;
+  readonly #statements: StatementCache;
+
+  constructor(db: SqliteDatabase, options: Partial<TextSearchOptions> = {}) {
+    this.#db = db;
+    this.#options = { ...DEFAULT_TEXT_SEARCH_OPTIONS, ...options };
+    this.#statements = new StatementCache(db);
+    // Counting stops just past the budget: a term over it is dropped whatever its exact count.
+    this.#countTerm = db.prepare(
+      'SELECT count(*) AS n FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)',
+    );
+  }
+
+  search(text: string, where: SqlWhere, limit: number): TextHit[] {
+    let terms = queryTerms(text);
+    if (terms.length === 0) terms = [...new Set(wordTokens(text))];
+    if (terms.length === 0) return [];
+    const ranked = terms
+      .slice(0, MAX_TERMS)
+      .map((term) => ({ term, df: this.#documentFrequency(term) }))
+      .filter((t) => t.df > 0)
+      .sort((a, b) => a.df - b.df);
+    if (ranked.length === 0) return [];
+    const chosen: string[] = [];
+    let matches = 0;
+    for (const { term, df } of ranked) {
+      if (matches + df > this.#options.matchBudget) break;
+      chosen.push(term);
+      matches += df;
+    }
+    if (chosen.length > 0) return this.#ranked(chosen.map(quote).join(' OR '), where, limit);
+    // Every term is common. Documents holding all the rarest ones are few; then the newest matches.
+    const rarest = ranked.slice(0, 3).map((t) => quote(t.term));
+    const hits = ranked.length > 1 ? this.#ranked(rarest.join(' AND '), where, limit) : [];
+    if (hits.length >= limit) return hits;
+    const seen = new Set(hits.map((h) => h.rid));
+    for (const hit of this.#newest(rarest[0] as string, where, limit)) {
+      if (hits.length >= limit) break;
+      if (!seen.has(hit.rid)) hits.push(hit);
+    }
+    return hits;
+  }
+
+  #ranked(match: string, where: SqlWhere, limit: number): TextHit[] {
+    return this.#statements.get(
+      `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
+       FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+       WHERE memories_fts MATCH ? AND ${where.sql}
+       ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?`,
+    ).all(match, ...where.params, limit) as TextHit[];
+  }
+
+  #newest(match: string, where: SqlWhere, limit: number): TextHit[] {
+    return this.#statements.get(
+      `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
+       FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+       WHERE memories_fts MATCH ? AND ${where.sql}
+       ORDER BY memories_fts.rowid DESC LIMIT ?`,
+    ).all(match, ...where.params, limit) as TextHit[];
+  }
+
+  /** Documents (of all tenants) holding the term, counted once and cached for dfTtlMs. */
+  #documentFrequency(term: string): number {
+    const now = Date.now();
+    const cached = this.#df.get(term);
+    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
+    const { n } = this.#countTerm.get(quote(term), this.#options.matchBudget + 1) as { n: number };
+    if (this.#df.size >= DF_CACHE_MAX) this.#df.clear();
+    this.#df.set(term, { n, at: now });
+    return n;
+  }
+
+}

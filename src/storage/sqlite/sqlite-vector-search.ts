@@ -1,0 +1,309 @@
+import usearch from 'usearch';
+import type { Logger } from '../../core/logger.js';
+import type { MemoryFilter } from '../../modules/memory/memory-store.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+import { StatementCache } from './statement-cache.js';
+import { blobToInt8, hasNarrowingFilter, liveMemoryWhere, quantizeInt8, vectorToBlob } from './sqlite-memory-rows.js';
+
+export interface VectorHit {
+  rid: number;
+  similarity: number;
+}
+
+export interface VectorSearchOptions {
+  /** Below this many vectors in a tenant, exact search is fast enough and no ANN index is kept. */
+  annMinVectors: number;
+  /** Rows applied to an ANN index per event-loop turn while it catches up in the background. */
+  buildChunk: number;
+  /** Up to this many pending changes are applied inline before a search; more go to the background. */
+  inlineCatchUp: number;
+  /** HNSW beam width at query time: higher is more exact and slower. */
+  expansionSearch: number;
+}
+
+export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
+  annMinVectors: 5000,
+  buildChunk: 512,
+  inlineCatchUp: 256,
+  expansionSearch: 96,
+};
+
+/** Share of a tenant a project must hold for a project-filtered search to use the tenant's ANN index. */
+const ANN_MIN_SHARE = 0.3;
+
+interface AnnState {
+  index: InstanceType<typeof usearch.Index>;
+  dimensions: number;
+  /** Highest change_seq applied to the index. */
+  seq: number;
+  /** rid → project ('' for none) of every vector in the index, for per-project counts. */
+  projectOf: Map<number, string>;
+  projectCounts: Map<string, number>;
+  building: boolean;
+  /** true once the first full catch-up finished; until then searches run exact. */
+  ready: boolean;
+}
+
+interface ChangeRow {
+  rid: number;
+  project: string | null;
+  deleted_at: string | null;
+  model: string | null;
+  embedding: Buffer | null;
+  change_seq: number;
+}
+
+/**
+ * Vector search over memory_embeddings with sqlite-vec, accelerated for large tenants by an in-process
+ * HNSW index (usearch). SQLite stays the only source of truth: the index is derived from rows ordered
+ * by change_seq and caught up before each search, so writes from other processes on the same file are
+ * seen too. Every ANN candidate is re-checked and re-scored exactly in SQL, so a stale index entry
+ * can cost a slot but never returns a deleted, expired or other-tenant memory.
+ */
+export class SqliteVectorSearch {
+  readonly #db: SqliteDatabase;
+  readonly #sql: StatementCache;
+  readonly #options: VectorSearchOptions;
+  readonly #logger: Logger;
+  readonly #states = new Map<string, AnnState>();
+  readonly #sizeChecks = new Map<string, { seq: number; at: number; count: number }>();
+  #closed = false;
+
+  constructor(db: SqliteDatabase, logger: Logger, options: Partial<VectorSearchOptions> = {}) {
+    this.#db = db;
+    this.#sql = new StatementCache(db);
+    this.#logger = logger;
+    this.#options = { ...DEFAULT_VECTOR_SEARCH_OPTIONS, ...options };
+  }
+
+  /** Nearest live memories to `embedding` among those matching the filter, best first. */
+  search(
+    tenantId: string,
+    embedding: Float32Array,
+    model: string,
+    filter: MemoryFilter,
+    limit: number,
+    now: string,
+  ): { hits: VectorHit[]; mode: 'exact' | 'approximate' } {
+    const state = this.#annFor(tenantId, model, embedding.length);
+    if (state?.ready) {
+      const share = this.#annShare(state, filter);
+      if (share !== null) {
+        const current = this.#catchUp(tenantId, model, state, this.#options.inlineCatchUp);
+        let hits = this.#searchAnn(state, tenantId, embedding, filter, limit, now, share);
+        if (!current) {
+          // More changes than fit inline (a bulk import): search the not-yet-indexed tail exactly too.
+          const tail = this.#searchExact(tenantId, embedding, model, filter, limit, now, state.seq);
+          hits = [...hits, ...tail].sort((a, b) => b.similarity - a.similarity).slice(0, limit);
+        }
+        // Too few survivors (a filter or many stale entries): the exact path still answers right.
+        const expected = Math.min(limit, Math.floor(share * state.projectOf.size));
+        if (hits.length >= expected) return { hits, mode: 'approximate' };
+      }
+    }
+    return { hits: this.#searchExact(tenantId, embedding, model, filter, limit, now), mode: 'exact' };
+  }
+
+  /** Builds the ANN index of a tenant now (awaitable), e.g. at startup or before a benchmark. */
+  async warm(tenantId: string, model: string, dimensions: number): Promise<void> {
+    const state = this.#ensureState(tenantId, model, dimensions);
+    while (!this.#closed && !this.#catchUp(tenantId, model, state, this.#options.buildChunk)) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    state.ready = true;
+  }
+
+  /** Starts building the tenant's ANN index in the background when the tenant is large enough. */
+  prepare(tenantId: string, model: string, dimensions: number): void {
+    this.#annFor(tenantId, model, dimensions);
+  }
+
+  /** Whether the tenant's ANN index exists and has caught up once. */
+  isReady(tenantId: string, model: string): boolean {
+    return this.#states.get(`${tenantId}\u0000${model}`)?.ready ?? false;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#states.clear();
+  }
+
+  #searchExact(
+    tenantId: string,
+    embedding: Float32Array,
+    model: string,
+    filter: MemoryFilter,
+    limit: number,
+    now: string,
+    afterSeq = 0,
+  ): VectorHit[] {
+    const where = liveMemoryWhere(tenantId, now, filter);
+    const rows = this.#sql
+      .get(
+        `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
+         FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
+         WHERE e.model = ? AND m.change_seq > ? AND ${where.sql}
+         ORDER BY distance LIMIT ?`,
+      )
+      .all(vectorToBlob(embedding), model, afterSeq, ...where.params, limit) as { rid: number; distance: number }[];
+    return rows.map((r) => ({ rid: r.rid, similarity: 1 - r.distance }));
+  }
+
+  /** null when the ANN index cannot serve this filter well; else the share of the index it covers. */
+  #annShare(state: AnnState, filter: MemoryFilter): number | null {
+    const { project, ...rest } = filter;
+    if (hasNarrowingFilter(rest)) return null;
+    if (project === undefined) return 1;
+    const total = state.projectOf.size;
+    const share = total > 0 ? (state.projectCounts.get(project) ?? 0) / total : 0;
+    return share >= ANN_MIN_SHARE ? share : null;
+  }
+
+  #searchAnn(
+    state: AnnState,
+    tenantId: string,
+    embedding: Float32Array,
+    filter: MemoryFilter,
+    limit: number,
+    now: string,
+    share: number,
+  ): VectorHit[] {
+    const size = state.projectOf.size;
+    if (size === 0) return [];
+    const want = Math.min(size, Math.ceil((limit * 1.5) / share) + 8);
+    const found = state.index.search(quantizeInt8(embedding), want, 1);
+    const rids: number[] = [];
+    for (let i = 0; i < found.keys.length; i++) rids.push(Number(found.keys[i]));
+    if (rids.length === 0) return [];
+    // Re-check liveness and filters, and score exactly, in one query over the short list.
+    const where = liveMemoryWhere(tenantId, now, filter);
+    const rows = this.#sql
+      .get(
+        // CROSS JOIN pins the join order: walk the short list, never scan the tenant's rows.
+        `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
+         FROM json_each(?) j CROSS JOIN memory_embeddings e ON e.rid = j.value CROSS JOIN memories m ON m.rid = e.rid
+         WHERE ${where.sql}
+         ORDER BY distance LIMIT ?`,
+      )
+      .all(vectorToBlob(embedding), JSON.stringify(rids), ...where.params, limit) as {
+      rid: number;
+      distance: number;
+    }[];
+    return rows.map((r) => ({ rid: r.rid, similarity: 1 - r.distance }));
+  }
+
+  /** The tenant's ANN state; starts a background build when the tenant has grown past the threshold. */
+  #annFor(tenantId: string, model: string, dimensions: number): AnnState | undefined {
+    const key = `${tenantId}\u0000${model}`;
+    const existing = this.#states.get(key);
+    if (existing) return existing;
+    if (this.#liveVectorCount(tenantId) < this.#options.annMinVectors) return undefined;
+    const state = this.#ensureState(tenantId, model, dimensions);
+    if (!state.building) {
+      state.building = true;
+      this.warm(tenantId, model, dimensions)
+        .catch((error: unknown) => this.#logger.error({ err: error, tenantId }, 'vector index build failed'))
+        .finally(() => {
+          state.building = false;
+        });
+    }
+    return state;
+  }
+
+  /** Live memories of a tenant, re-counted at most every few seconds and only after a write. */
+  #liveVectorCount(tenantId: string): number {
+    const seq = this.#maxSeq();
+    const cached = this.#sizeChecks.get(tenantId);
+    if (cached && (cached.seq === seq || Date.now() - cached.at < 5000)) return cached.count;
+    const row = this.#sql
+      .get('SELECT count(*) AS n FROM memories WHERE tenant_id = ? AND deleted_at IS NULL')
+      .get(tenantId) as { n: number };
+    this.#sizeChecks.set(tenantId, { seq, at: Date.now(), count: row.n });
+    return row.n;
+  }
+
+  #maxSeq(): number {
+    const row = this.#sql.get('SELECT max(change_seq) AS s FROM memories').get() as { s: number | null };
+    return row.s ?? 0;
+  }
+
+  #ensureState(tenantId: string, model: string, dimensions: number): AnnState {
+    const key = `${tenantId}\u0000${model}`;
+    let state = this.#states.get(key);
+    if (!state) {
+      state = {
+        index: new usearch.Index({
+          dimensions,
+          metric: usearch.MetricKind.Cos,
+          quantization: usearch.ScalarKind.I8,
+          connectivity: 16,
+          expansion_add: 128,
+          expansion_search: this.#options.expansionSearch,
+          multi: false,
+        }),
+        dimensions,
+        seq: 0,
+        projectOf: new Map(),
+        projectCounts: new Map(),
+        building: false,
+        ready: false,
+      };
+      this.#states.set(key, state);
+    }
+    return state;
+  }
+
+  /**
+   * Applies up to `max` pending changes of the tenant to its index. Returns true when the index is
+   * up to date. With more pending than `max` on the search path, the rest is left to a background build.
+   */
+  #catchUp(tenantId: string, model: string, state: AnnState, max: number): boolean {
+    const rows = this.#sql
+      .get(
+        `SELECT m.rid, m.project, m.deleted_at, m.change_seq, e.model, e.embedding
+         FROM memories m LEFT JOIN memory_embeddings e ON e.rid = m.rid
+         WHERE m.tenant_id = ? AND m.change_seq > ? ORDER BY m.change_seq LIMIT ?`,
+      )
+      .all(tenantId, state.seq, max + 1) as ChangeRow[];
+    const batch = rows.slice(0, max);
+    const addKeys: bigint[] = [];
+    const addVectors: Int8Array[] = [];
+    for (const row of batch) {
+      this.#remove(state, row.rid);
+      if (row.deleted_at === null && row.embedding && row.model === model) {
+        const vector = blobToInt8(row.embedding);
+        if (vector.length !== state.dimensions) continue;
+        addKeys.push(BigInt(row.rid));
+        addVectors.push(vector);
+        const project = row.project ?? '';
+        state.projectOf.set(row.rid, project);
+        state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
+      }
+      state.seq = row.change_seq;
+    }
+    if (addKeys.length > 0) {
+      const flat = new Int8Array(addKeys.length * state.dimensions);
+      addVectors.forEach((v, i) => {
+        flat.set(v, i * state.dimensions);
+      });
+      state.index.add(BigUint64Array.from(addKeys), flat, 0);
+    }
+    if (rows.length > max && max === this.#options.inlineCatchUp && !state.building) {
+      state.building = true;
+      this.warm(tenantId, model, state.dimensions)
+        .catch((error: unknown) => this.#logger.error({ err: error, tenantId }, 'vector index catch-up failed'))
+        .finally(() => {
+          state.building = false;
+        });
+    }
+    return rows.length <= max;
+  }
+
+  #remove(state: AnnState, rid: number): void {
+    const project = state.projectOf.get(rid);
+    if (project === undefined) return;
+    state.index.remove(BigInt(rid));
+    state.projectOf.delete(rid);
+    state.projectCounts.set(project, (state.projectCounts.get(project) ?? 1) - 1);
+  }
+}
