@@ -6,6 +6,9 @@ import { BrainError } from '../../core/errors.js';
 
 export type SqliteDatabase = Database.Database;
 
+/** 16384 pages of 4 KiB: the WAL may grow to 64 MiB before a write checkpoints inline. */
+const WAL_BACKSTOP_PAGES = 16384;
+
 export interface SqliteOpenOptions {
   /** How long a writer waits for another connection's lock before giving up. */
   busyTimeoutMs: number;
@@ -52,6 +55,9 @@ export function openSqliteDatabase(dbPath: string, options: SqliteOpenOptions): 
     db.pragma('temp_store = MEMORY');
     db.pragma(`mmap_size = ${256 * 1024 * 1024}`);
     db.pragma('foreign_keys = ON');
+    // Checkpoints run from a timer (startCheckpointer), off the request path; this high mark is only a
+    // backstop for long synchronous bursts that never yield to the timer.
+    db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
     sqliteVec.load(db);
     // Touch the schema so a corrupt file fails here, at startup, not on the first request.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
@@ -60,4 +66,22 @@ export function openSqliteDatabase(dbPath: string, options: SqliteOpenOptions): 
     db?.close();
     throw describeOpenError(dbPath, error);
   }
+}
+
+/**
+ * Copies the WAL back into the database every `intervalMs` (PASSIVE: never waits for readers or
+ * writers of other processes). Doing it here keeps the checkpoint's few milliseconds out of the
+ * request that would otherwise cross SQLite's automatic threshold. Returns a stop function.
+ */
+export function startCheckpointer(db: SqliteDatabase, intervalMs = 1000, onError?: (error: unknown) => void): () => void {
+  const timer = setInterval(() => {
+    try {
+      if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (error) {
+      // A busy or failing checkpoint is retried on the next tick; the WAL keeps every write meanwhile.
+      onError?.(error);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

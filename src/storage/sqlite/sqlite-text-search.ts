@@ -19,7 +19,7 @@ export interface TextSearchOptions {
   dfTtlMs: number;
 }
 
-export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = { matchBudget: 1500, dfTtlMs: 60_000 };
+export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = { matchBudget: 1000, dfTtlMs: 60_000 };
 
 /** Most query terms considered; more adds cost and little recall. */
 const MAX_TERMS = 24;

@@ -93,7 +93,7 @@ export class SqliteVectorSearch {
         let hits = this.#searchAnn(state, tenantId, embedding, filter, limit, now, share);
         if (!current) {
           // More changes than fit inline (a bulk import): search the not-yet-indexed tail exactly too.
-          const tail = this.#searchExact(tenantId, embedding, model, filter, limit, now, state.seq);
+          const tail = this.searchExact(tenantId, embedding, model, filter, limit, now, state.seq);
           hits = [...hits, ...tail].sort((a, b) => b.similarity - a.similarity).slice(0, limit);
         }
         // Too few survivors (a filter or many stale entries): the exact path still answers right.
@@ -101,7 +101,7 @@ export class SqliteVectorSearch {
         if (hits.length >= expected) return { hits, mode: 'approximate' };
       }
     }
-    return { hits: this.#searchExact(tenantId, embedding, model, filter, limit, now), mode: 'exact' };
+    return { hits: this.searchExact(tenantId, embedding, model, filter, limit, now), mode: 'exact' };
   }
 
   /** Builds the ANN index of a tenant now (awaitable), e.g. at startup or before a benchmark. */
@@ -128,7 +128,8 @@ export class SqliteVectorSearch {
     this.#states.clear();
   }
 
-  #searchExact(
+  /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */
+  searchExact(
     tenantId: string,
     embedding: Float32Array,
     model: string,
@@ -170,7 +171,7 @@ export class SqliteVectorSearch {
   ): VectorHit[] {
     const size = state.projectOf.size;
     if (size === 0) return [];
-    const want = Math.min(size, Math.ceil((limit * 1.5) / share) + 8);
+    const want = Math.min(size, Math.ceil(limit / share) + 8);
     const found = state.index.search(quantizeInt8(embedding), want, 1);
     const rids: number[] = [];
     for (let i = 0; i < found.keys.length; i++) rids.push(Number(found.keys[i]));

@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import pino from 'pino';
+import { type Clock, systemClock } from '../core/clock.js';
+import { BrainError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestScope } from '../core/scope.js';
+import type { BrainConfig } from '../config/config-schema.js';
+import type { Embedder } from '../modules/embeddings/embedder.js';
+import { createHashEmbedder } from '../modules/embeddings/hash-embedder.js';
+import { createMemoryService } from '../modules/memory/memory-service.js';
+import { createSessionService } from '../modules/sessions/session-service.js';
+import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from '../storage/sqlite/sqlite-database.js';
+import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
+import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
+import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
+import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
+import type { BrainServices } from '../surfaces/brain-services.js';
+
+/** A running Brain: the services every face uses, and how to shut it down. */
+export interface Brain {
+  config: BrainConfig;
+  services: BrainServices;
+  scope: RequestScope;
+  version: string;
+  logger: pino.Logger;
+  embedder: Embedder | null;
+  /** The SQLite memory store, for benchmarks and maintenance (warming the vector index). */
+  memoryStore: SqliteMemoryStore;
+  close(): Promise<void>;
+}
+
+export interface BuildBrainOptions {
+  logger?: pino.Logger;
+  /** Apply pending migrations at start; defaults to config.migrateOnStart. */
+  migrate?: boolean;
+  clock?: Clock;
+  vectorSearch?: Partial<VectorSearchOptions>;
+}
+
+/** The package version, read from package.json beside dist/ or src/. */
+export function brainVersion(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+function openDatabase(config: BrainConfig): SqliteDatabase {
+  return openSqliteDatabase(config.dbPath, {
+    busyTimeoutMs: config.busyTimeoutMs,
+    cacheSizeMb: config.cacheSizeMb,
+  });
+}
+
+/** `brain migrate`: applies pending migrations and reports them. */
+export async function migrateDatabase(config: BrainConfig): Promise<MigrationReport> {
+  const db = openDatabase(config);
+  try {
+    return migrateSqlite(db);
+  } finally {
+    db.close();
+  }
+}
+
+function createEmbedder(config: BrainConfig): Embedder | null {
+  return config.embedder === 'hash' ? createHashEmbedder(256) : null;
+}
+
+/**
+ * The composition root: the one place that picks the drivers (SQLite now) and wires config, stores,
+ * embedder and services together. Throws BrainError STORAGE_ERROR with a clear message when the
+ * database cannot be used.
+ */
+export async function buildBrain(config: BrainConfig, options: BuildBrainOptions = {}): Promise<Brain> {
+  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
+  const db = openDatabase(config);
+  try {
+    if (options.migrate ?? config.migrateOnStart) {
+      const report = migrateSqlite(db);
+      if (report.applied.length > 0) logger.info({ applied: report.applied }, 'database migrated');
+    } else {
+      const status = migrationStatus(db);
+      if (status.current < status.latest) {
+        throw new BrainError(
+          'STORAGE_ERROR',
+          `database ${config.dbPath} is at schema version ${status.current} but this build needs ${status.latest}: run \`brain migrate\``,
+        );
+      }
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const clock = options.clock ?? systemClock;
+  const serviceLogger = logger as unknown as Logger;
+  const memoryStore = new SqliteMemoryStore(db, serviceLogger, { vectors: options.vectorSearch });
+  const sessionStore = new SqliteSessionStore(db);
+  const embedder = createEmbedder(config);
+  const scope: RequestScope = { tenantId: config.defaultTenant };
+  const services: BrainServices = {
+    memory: createMemoryService({ store: memoryStore, embedder, clock, logger: serviceLogger }),
+    sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
+  };
+  if (embedder) memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
+  const stopCheckpointer = startCheckpointer(db, 1000, (error) =>
+    logger.warn({ err: error }, 'WAL checkpoint failed; retrying on the next tick'),
+  );
+  let closed = false;
+  return {
+    config,
+    services,
+    scope,
+    version: brainVersion(),
+    logger,
+    embedder,
+    memoryStore,
+    async close() {
+      if (closed) return;
+      closed = true;
+      stopCheckpointer();
+      memoryStore.vectors.close();
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+      } finally {
+        db.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,248 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { createMcpServer } from './mcp-server.js';
+
+const TOOL_NAMES = ['forget', 'get_memory', 'init', 'list_memories', 'recall', 'remember', 'update_memory'];
+
+let home: string;
+let brain: Brain;
+let client: Client;
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-mcp-'));
+  const config = {
+    dbPath: path.join(home, 'brain.db'),
+    busyTimeoutMs: 5000,
+    cacheSizeMb: 16,
+    defaultTenant: 'default',
+    embedder: 'hash',
+    logLevel: 'silent',
+    migrateOnStart: true,
+  } as never;
+  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  const server = createMcpServer({ services: brain.services, scope: brain.scope, version: brain.version });
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverTransport);
+  client = new Client({ name: 'mcp-server-test', version: '0.0.0' });
+  await client.connect(clientTransport);
+});
+
+afterAll(async () => {
+  await client?.close();
+  await brain?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+function textOf(result: CallToolResult): string {
+  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+}
+
+async function ok<T>(name: string, args: Record<string, unknown>): Promise<{ data: T; text: string }> {
+  const result = await call(name, args);
+  expect(result.isError, textOf(result)).toBeFalsy();
+  return { data: result.structuredContent as T, text: textOf(result) };
+}
+
+async function memoryCount(): Promise<number> {
+  return (await ok<{ total: number }>('list_memories', {})).data.total;
+}
+
+describe('MCP server', () => {
+  it('introduces itself as brain with instructions that say to call init first', () => {
+    expect(client.getServerVersion()).toMatchObject({ name: 'brain', version: brain.version });
+    expect(client.getInstructions()).toMatch(/init first/);
+  });
+
+  it('lists the seven tools with input and output schemas and annotations', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+    for (const tool of tools) {
+      expect(tool.description?.length, tool.name).toBeGreaterThan(80);
+      expect(tool.inputSchema.type).toBe('object');
+      expect(tool.outputSchema?.type, tool.name).toBe('object');
+      expect(tool.annotations?.openWorldHint, tool.name).toBe(false);
+    }
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    for (const name of ['recall', 'get_memory', 'list_memories']) {
+      expect(byName.get(name)?.annotations?.readOnlyHint).toBe(true);
+    }
+    expect(byName.get('remember')?.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: false,
+    });
+    expect(byName.get('update_memory')?.annotations).toMatchObject({
+      destructiveHint: true,
+      idempotentHint: true,
+    });
+    expect(byName.get('forget')?.annotations).toMatchObject({ destructiveHint: true, idempotentHint: true });
+    expect(byName.get('init')?.annotations).toMatchObject({ readOnlyHint: false, idempotentHint: false });
+    const remember = byName.get('remember');
+    expect(remember?.inputSchema.required).toEqual(['content']);
+    expect(remember?.description).toMatch(/64 KiB/);
+    expect(byName.get('recall')?.inputSchema.properties?.k).toMatchObject({ minimum: 1, maximum: 100 });
+  });
+
+  it('remembers a fact and recalls it, with the content, id and score in the text', async () => {
+    const content = 'The user prefers dark roast coffee from Ethiopia';
+    const remembered = await ok<{ id: string; status: string }>('remember', {
+      content,
+      type: 'preference',
+      tags: ['coffee'],
+    });
+    expect(remembered.data.status).toBe('created');
+    expect(remembered.data.id).toMatch(/^mem_/);
+
+    const recalled = await ok<{ mode: string; hits: { id: string; content: string }[] }>('recall', {
+      query: 'coffee roast',
+    });
+    expect(recalled.data.hits[0]?.id).toBe(remembered.data.id);
+    expect(recalled.text).toContain(content);
+    expect(recalled.text).toMatch(
+      new RegExp(`1\\. \\[${remembered.data.id}\\] \\(preference, score \\d\\.\\d\\d`),
+    );
+  });
+
+  it('round-trips get_memory, list_memories, update_memory and forget', async () => {
+    const { data: created } = await ok<{ id: string }>('remember', {
+      content: 'Project Falcon ships in May',
+    });
+    const got = await ok<{ id: string; content: string; type: string }>('get_memory', { id: created.id });
+    expect(got.data).toMatchObject({ id: created.id, content: 'Project Falcon ships in May', type: 'fact' });
+    expect(got.text).toContain(created.id);
+
+    const listed = await ok<{ items: { id: string }[]; total: number }>('list_memories', { limit: 200 });
+    expect(listed.data.items.map((m) => m.id)).toContain(created.id);
+
+    const updated = await ok<{ content: string; importance: number }>('update_memory', {
+      id: created.id,
+      content: 'Project Falcon ships in June',
+      importance: 0.9,
+    });
+    expect(updated.data).toMatchObject({ content: 'Project Falcon ships in June', importance: 0.9 });
+    expect((await ok<{ content: string }>('get_memory', { id: created.id })).data.content).toBe(
+      'Project Falcon ships in June',
+    );
+
+    const before = await memoryCount();
+    const forgotten = await ok<{ forgotten: number; ids: string[] }>('forget', { id: created.id });
+    expect(forgotten.data).toMatchObject({ forgotten: 1, ids: [created.id] });
+    expect(await memoryCount()).toBe(before - 1);
+    const gone = await call('get_memory', { id: created.id });
+    expect(gone.isError).toBe(true);
+    expect(textOf(gone)).toMatch(/NOT_FOUND/);
+  });
+
+  it('init opens a session and packs the important memories within budget_chars', async () => {
+    const { data: important } = await ok<{ id: string }>('remember', {
+      content: 'Always answer the user in British English',
+      type: 'instruction',
+      importance: 1,
+    });
+    for (let i = 0; i < 30; i++) {
+      await ok('remember', { content: `Filler memory number ${i}: ${'x'.repeat(60)}`, importance: 0.1 });
+    }
+    const init = await ok<{
+      session_id: string;
+      important: { id: string }[];
+      recent: { id: string }[];
+      used_chars: number;
+      budget_chars: number;
+      truncated: boolean;
+    }>('init', { budget_chars: 600, client: 'vitest' });
+    expect(init.data.session_id).toMatch(/\S/);
+    expect(init.data.budget_chars).toBe(600);
+    expect(init.data.used_chars).toBeLessThanOrEqual(600);
+    expect(init.data.important[0]?.id).toBe(important.id);
+    expect(init.data.truncated).toBe(true);
+    expect(init.text).toContain('Always answer the user in British English');
+    expect(init.text).toContain(init.data.session_id);
+
+    const resumed = await ok<{ session_id: string; resumed: boolean }>('init', {
+      session_id: init.data.session_id,
+    });
+    expect(resumed.data).toMatchObject({ session_id: init.data.session_id, resumed: true });
+  });
+});
+
+describe('MCP bad input', () => {
+  const big = 'a'.repeat(64 * 1024 + 1);
+  const tags65 = Array.from({ length: 65 }, (_, i) => `tag${i}`);
+  const unknownId = `mem_${'0'.repeat(26)}`;
+
+  // Each case: tool, arguments, and what the error text must say (the field and its limit).
+  const cases: [string, string, Record<string, unknown>, (RegExp | string)[]][] = [
+    ['empty content', 'remember', { content: '   ' }, [/content/, /must not be empty/]],
+    ['content over 64 KiB', 'remember', { content: big }, [/content/, /65536 bytes/]],
+    ['65 tags', 'remember', { content: 'x', tags: tags65 }, [/tags/, /at most 64 tags/]],
+    ['content of the wrong type', 'remember', { content: 42 }, [/content/, /must be a string/]],
+    [
+      'importance out of range',
+      'remember',
+      { content: 'x', importance: 2 },
+      [/importance/, /between 0 and 1/],
+    ],
+    ['an unknown argument', 'remember', { content: 'x', colour: 'red' }, [/colour/]],
+    [
+      'ttl_seconds with expires_at',
+      'remember',
+      { content: 'x', ttl_seconds: 60, expires_at: '2030-01-01T00:00:00Z' },
+      [/ttl_seconds/, /not both/],
+    ],
+    ['k 0', 'recall', { query: 'coffee', k: 0 }, [/\bk\b/, /from 1 to 100/]],
+    ['k 101', 'recall', { query: 'coffee', k: 101 }, [/\bk\b/, /from 1 to 100/]],
+    ['k of the wrong type', 'recall', { query: 'coffee', k: 'ten' }, [/\bk\b/, /must be a number/]],
+    ['malformed id', 'get_memory', { id: 'abc' }, [/\bid\b/, /mem_/]],
+    ['unknown id', 'get_memory', { id: unknownId }, [/NOT_FOUND/, unknownId, /recall/, /list_memories/]],
+    [
+      'update with id and key',
+      'update_memory',
+      { id: unknownId, key: 'k', importance: 1 },
+      [/exactly one of id or key/],
+    ],
+    [
+      'update of an unknown id',
+      'update_memory',
+      { id: unknownId, importance: 1 },
+      [/NOT_FOUND/, /list_memories/],
+    ],
+    ['forget with nothing', 'forget', {}, [/exactly one of id, key or filter/]],
+    ['init budget too small', 'init', { budget_chars: 10 }, [/budget_chars/, /from 500 to 200000/]],
+  ];
+
+  it.each(cases)(
+    '%s is an isError result naming the field and limit, and writes nothing',
+    async (_, tool, args, expected) => {
+      const before = await memoryCount();
+      const result = await call(tool, args);
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toBeUndefined();
+      const text = textOf(result);
+      for (const pattern of expected) {
+        if (typeof pattern === 'string') expect(text).toContain(pattern);
+        else expect(text).toMatch(pattern);
+      }
+      expect(text).not.toMatch(/\bat [\w./]+:\d+:\d+/); // no stack frames
+      expect(await memoryCount()).toBe(before);
+    },
+  );
+
+  it('says what to do next for invalid input that reaches the service', async () => {
+    const result = await call('update_memory', { id: unknownId });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/^\[INVALID_INPUT\] update_memory was not run/);
+    expect(textOf(result)).toMatch(/give at least one field to change/);
+    expect(result._meta?.['brain/error']).toMatchObject({ code: 'INVALID_INPUT' });
+  });
+});

@@ -1,0 +1,88 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { Logger } from '../../core/logger.js';
+import { initShape, SESSION_LIMITS } from '../../modules/sessions/session-schemas.js';
+import type { ContextMemory, InitResult } from '../../modules/sessions/session-service.js';
+import type { SurfaceContext } from '../brain-services.js';
+import { runTool } from './tool-result.js';
+
+const contextMemoryOutput = z.looseObject({
+  id: z.string(),
+  content: z.string(),
+  type: z.string(),
+  tags: z.array(z.string()),
+  importance: z.number(),
+  created_at: z.string(),
+});
+
+const initOutput = z.looseObject({
+  session_id: z.string(),
+  resumed: z.boolean(),
+  project: z.string().nullable(),
+  started_at: z.string(),
+  important: z.array(contextMemoryOutput),
+  recent: z.array(contextMemoryOutput),
+  total_memories: z.number(),
+  budget_chars: z.number(),
+  used_chars: z.number(),
+  truncated: z.boolean(),
+});
+
+function formatSection(title: string, memories: ContextMemory[]): string[] {
+  if (memories.length === 0) return [];
+  const lines = memories.map((m) => {
+    const tags = m.tags.length > 0 ? `, tags: ${m.tags.join(', ')}` : '';
+    return `- [${m.id}] (${m.type}, importance ${m.importance}${tags}) ${m.content.replace(/\n/g, '\n  ')}`;
+  });
+  return ['', `${title}:`, ...lines];
+}
+
+/** The context pack as text a model reads at the start of a conversation. */
+export function formatInit(result: InitResult): string {
+  const where = result.project === null ? 'global memories' : `project "${result.project}"`;
+  const shown = result.important.length + result.recent.length;
+  const head = [
+    `Brain session ${result.session_id} (${result.resumed ? 'resumed' : 'new'}) for ${where}.`,
+    `${result.total_memories} memories stored; ${shown} shown below (${result.used_chars} of ${result.budget_chars} characters).`,
+  ];
+  if (result.truncated) head.push('More memories exist than fit here: use recall to search them.');
+  if (shown === 0) head.push('Nothing is remembered yet.');
+  const tail = [
+    '',
+    `Pass session: "${result.session_id}" to remember so memories record this conversation. Call recall before ` +
+      'answering questions that may depend on earlier conversations, and remember for durable new facts.',
+  ];
+  return [
+    ...head,
+    ...formatSection('Important', result.important),
+    ...formatSection('Recent', result.recent),
+    ...tail,
+  ].join('\n');
+}
+
+/** Registers `init` on `server`. */
+export function registerSessionTools(server: McpServer, ctx: SurfaceContext, logger?: Logger): void {
+  server.registerTool(
+    'init',
+    {
+      title: 'Initialize session',
+      description:
+        'Call once at the start of every conversation, before anything else. Opens a session (or resumes one ' +
+        'when given session_id) and returns the context pack: the most important memories first, then the most ' +
+        'recent, within budget_chars characters of memory content ' +
+        `(${SESSION_LIMITS.budgetMin}..${SESSION_LIMITS.budgetMax}, default ${SESSION_LIMITS.budgetDefault}). ` +
+        "Give project to load one project's memories; none loads global ones. Returns session_id, important[], " +
+        'recent[], total_memories, used_chars and truncated (true when more memories exist: use recall).',
+      inputSchema: z.object(initShape).strict(),
+      outputSchema: initOutput,
+      annotations: {
+        readOnlyHint: false,
+        idempotentHint: false,
+        destructiveHint: false,
+        openWorldHint: false,
+      },
+    },
+    (args) =>
+      runTool({ tool: 'init', logger }, () => ctx.services.sessions.init(ctx.scope, args), formatInit),
+  );
+}

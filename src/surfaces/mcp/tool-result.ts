@@ -1,0 +1,109 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type BrainError, type BrainErrorCode, isBrainError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+
+/** What a tool call needs to turn an outcome into a result: its name (for messages) and where to log. */
+export interface ToolCallOptions {
+  tool: string;
+  /** Receives internal errors (never shown to the model); none means they are not logged here. */
+  logger?: Logger | undefined;
+}
+
+/** Error codes whose message is written for the caller; every other code gets a generic message. */
+const CALLER_CODES: ReadonlySet<BrainErrorCode> = new Set<BrainErrorCode>([
+  'INVALID_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'FORBIDDEN',
+  'UNAUTHENTICATED',
+  'RATE_LIMITED',
+  'QUOTA_EXCEEDED',
+  'MAINTENANCE',
+  'UNAVAILABLE',
+  'SANDBOX_TIMEOUT',
+]);
+
+/** The key under `_meta` where an error result carries its code and details for programs. */
+export const ERROR_META_KEY = 'brain/error';
+
+/** A successful result: the service's value as `structuredContent`, plus text a model can read. */
+export function toolSuccess(structured: object, text: string): CallToolResult {
+  return { structuredContent: { ...structured }, content: [{ type: 'text', text }] };
+}
+
+/**
+ * Maps anything thrown by a service to an `isError` result whose text says what went wrong and what to
+ * do next. Unknown and internal errors get a generic text (never a stack trace) and go to the logger.
+ * No `structuredContent` is set: clients validate it against the tool's output schema.
+ */
+export function toolError(error: unknown, options: ToolCallOptions): CallToolResult {
+  const known = isBrainError(error) && CALLER_CODES.has(error.code) ? error : null;
+  if (!known) {
+    options.logger?.error({ err: error, tool: options.tool }, 'MCP tool failed with an internal error');
+    return errorResult(
+      'INTERNAL',
+      {},
+      `${options.tool} failed because of an internal error in Brain (the server log has the details). ` +
+        'Try once more; if it fails again, tell the user that Brain is not working right now.',
+    );
+  }
+  return errorResult(known.code, known.details, describeError(known, options.tool));
+}
+
+/**
+ * Runs one service call and maps its outcome: the value through `format` to a success result, or any
+ * error through {@link toolError}. Every tool handler goes through here.
+ */
+export async function runTool<T extends object>(
+  options: ToolCallOptions,
+  call: () => Promise<T>,
+  format: (result: T) => string,
+): Promise<CallToolResult> {
+  try {
+    const result = await call();
+    return toolSuccess(result, format(result));
+  } catch (error) {
+    return toolError(error, options);
+  }
+}
+
+/** A one-line summary followed by the value as pretty JSON: the text form of most tool results. */
+export function summaryWithJson(summary: string, value: unknown): string {
+  return `${summary}\n${JSON.stringify(value, null, 2)}`;
+}
+
+function errorResult(code: BrainErrorCode, details: object, text: string): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `[${code}] ${text}` }],
+    _meta: { [ERROR_META_KEY]: { code, details } },
+  };
+}
+
+function describeError(error: BrainError, tool: string): string {
+  switch (error.code) {
+    case 'INVALID_INPUT': {
+      const issues = error.details.issues ?? [];
+      const lines =
+        issues.length > 0 ? issues.map((i) => `- ${i.field}: ${i.message}`) : [`- ${error.message}`];
+      return `${tool} was not run because of invalid arguments:\n${lines.join('\n')}\nFix these and call ${tool} again; nothing was changed.`;
+    }
+    case 'NOT_FOUND':
+      return (
+        `${error.message}. The id or key may be wrong, or the memory was forgotten or has expired. ` +
+        'Call recall with words from the memory, or list_memories, to find its current id, then try again.'
+      );
+    case 'CONFLICT':
+      return `${tool} conflicts with what Brain holds: ${error.message}. Nothing was changed; adjust the arguments and try again.`;
+    case 'FORBIDDEN':
+    case 'UNAUTHENTICATED':
+      return `${tool} is not allowed: ${error.message}. Ask the user to check Brain's credentials; retrying will not help.`;
+    case 'RATE_LIMITED':
+    case 'QUOTA_EXCEEDED':
+      return `${tool} was refused: ${error.message}. Wait before calling Brain again, or tell the user the limit was reached.`;
+    case 'SANDBOX_TIMEOUT':
+      return `${tool} ran out of time: ${error.message}. Make the work smaller or faster and try again.`;
+    default:
+      return `${tool} could not run now: ${error.message}. Brain is busy or in maintenance; try again in a minute.`;
+  }
+}
