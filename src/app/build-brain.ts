@@ -1,19 +1,25 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { BrainError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
-import type { BrainConfig } from '../config/config-schema.js';
 import type { Embedder } from '../modules/embeddings/embedder.js';
 import { createHashEmbedder } from '../modules/embeddings/hash-embedder.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
-import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from '../storage/sqlite/sqlite-database.js';
-import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
+import {
+  openSqliteDatabase,
+  type SqliteDatabase,
+  startCheckpointer,
+} from '../storage/sqlite/sqlite-database.js';
 import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
-import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
+import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
 import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
+import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
@@ -35,12 +41,27 @@ export interface BuildBrainOptions {
   migrate?: boolean;
   clock?: Clock;
   vectorSearch?: Partial<VectorSearchOptions>;
+  /**
+   * Start building the vector index in the background when the tenant is large (default true). A
+   * one-shot CLI command turns it off: it would close before the index is done, and exact search
+   * answers one query fast enough.
+   */
+  prepareVectors?: boolean;
 }
 
-/** The package version, read from package.json beside dist/ or src/. */
+/** The package version, from the nearest package.json above this file (src/, dist/ or dist-bench/). */
 export function brainVersion(): string {
-  const file = new URL('../../package.json', import.meta.url);
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'brain' && pkg.version) return pkg.version;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
 }
 
 function openDatabase(config: BrainConfig): SqliteDatabase {
@@ -99,7 +120,8 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     memory: createMemoryService({ store: memoryStore, embedder, clock, logger: serviceLogger }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
   };
-  if (embedder) memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
+  if (embedder && options.prepareVectors !== false)
+    memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
   const stopCheckpointer = startCheckpointer(db, 1000, (error) =>
     logger.warn({ err: error }, 'WAL checkpoint failed; retrying on the next tick'),
   );

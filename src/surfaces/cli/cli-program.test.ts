@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { type CliRuntime, EXIT, runCli } from './cli-program.js';
+
+let home: string;
+let brain: Brain;
+let out: string[];
+let err: string[];
+
+/** The data commands run against a real Brain on a temp SQLite file; serving is not exercised here (e2e). */
+const runtime: CliRuntime = {
+  version: '9.9.9-test',
+  async open() {
+    return {
+      ctx: { services: brain.services, scope: brain.scope, version: brain.version },
+      close: async () => {},
+    };
+  },
+  serve: async () => {
+    throw new Error('not used in this test');
+  },
+  mcp: async () => {
+    throw new Error('not used in this test');
+  },
+  migrate: async () => ({ applied: [], current: 1 }),
+  checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
+};
+
+async function brainCli(...argv: string[]): Promise<number> {
+  return runCli(argv, runtime, { out: (t) => out.push(t), err: (t) => err.push(t) });
+}
+
+async function count(): Promise<number> {
+  return (await brain.services.memory.list(brain.scope, {})).total;
+}
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-cli-'));
+  const config = {
+    dbPath: path.join(home, 'brain.db'),
+    busyTimeoutMs: 5000,
+    cacheSizeMb: 16,
+    defaultTenant: 'default',
+    embedder: 'hash',
+    logLevel: 'silent',
+    migrateOnStart: true,
+  } as never;
+  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+});
+
+afterAll(async () => {
+  await brain?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  out = [];
+  err = [];
+});
+
+describe('brain CLI', () => {
+  it('remembers with tags and recalls the memory, human and --json', async () => {
+    expect(
+      await brainCli('remember', 'The staging database runs on port 5433', '--tags', 'infra,db', '--json'),
+    ).toBe(EXIT.ok);
+    const { id, status } = JSON.parse(out.join('\n')) as { id: string; status: string };
+    expect(status).toBe('created');
+    const stored = await brain.services.memory.get(brain.scope, { id });
+    expect(stored.tags).toEqual(['infra', 'db']);
+
+    out = [];
+    expect(await brainCli('recall', 'staging database port', '-k', '3')).toBe(EXIT.ok);
+    expect(out.join('\n')).toContain(id);
+    expect(out.join('\n')).toContain('The staging database runs on port 5433');
+
+    out = [];
+    expect(await brainCli('recall', 'staging database port', '--json')).toBe(EXIT.ok);
+    const result = JSON.parse(out.join('\n')) as { mode: string; hits: { id: string; signals: object }[] };
+    expect(result.mode).toBe('hybrid');
+    expect(result.hits[0]?.id).toBe(id);
+    expect(result.hits[0]?.signals).toHaveProperty('bm25');
+  });
+
+  it('rejects bad input naming the field and the limit, exits 2 and writes nothing', async () => {
+    const before = await count();
+    expect(await brainCli('recall', 'anything', '-k', '500')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/k: must be from 1 to 100/);
+    err = [];
+    expect(await brainCli('recall', 'anything', '-k', 'many')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/k: must be a number/);
+    err = [];
+    expect(await brainCli('remember', '   ')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/content: must not be empty/);
+    err = [];
+    expect(await brainCli('remember', 'x'.repeat(70_000))).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/content: must be at most 65536 bytes/);
+    err = [];
+    expect(await brainCli('remember', 'ok text', '--importance', '3')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/importance: must be between 0 and 1/);
+    err = [];
+    expect(await brainCli('remember', 'ok text', '--metadata', '{not json')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/metadata: must be a JSON object/);
+    err = [];
+    const tags = Array.from({ length: 65 }, (_, i) => `t${i}`).join(',');
+    expect(await brainCli('remember', 'ok text', '--tags', tags, '--json')).toBe(EXIT.usage);
+    const json = JSON.parse(err.join('\n')) as { error: { code: string; message: string } };
+    expect(json.error.code).toBe('INVALID_INPUT');
+    expect(json.error.message).toMatch(/tags: must have at most 64 tags/);
+    expect(await count()).toBe(before);
+  });
+
+  it('get prints a memory in full; an unknown id exits 3 with a clear message', async () => {
+    const { id } = await brain.services.memory.remember(brain.scope, {
+      content: 'Alice prefers tea',
+      type: 'preference',
+    });
+    expect(await brainCli('get', id)).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(/type\s+preference/);
+    expect(out.join('\n')).toContain('Alice prefers tea');
+    expect(await brainCli('get', 'mem_00000000000000000000000000')).toBe(EXIT.notFound);
+    expect(err.join('\n')).toMatch(/not found: mem_00000000000000000000000000/);
+    expect(await brainCli('get', 'nope')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/id: must be a memory id/);
+  });
+
+  it('lists a page at a time and says where the next page starts', async () => {
+    for (let i = 0; i < 3; i++)
+      await brain.services.memory.remember(brain.scope, { content: `paging item ${i}`, project: 'pager' });
+    expect(await brainCli('list', '--project', 'pager', '--limit', '2')).toBe(EXIT.ok);
+    const text = out.join('\n');
+    expect(text).toContain('showing 1-2 of 3; next page: --offset 2');
+    out = [];
+    expect(await brainCli('list', '--project', 'pager', '--limit', '2', '--offset', '2', '--json')).toBe(
+      EXIT.ok,
+    );
+    const page = JSON.parse(out.join('\n')) as { items: unknown[]; next_offset: number | null };
+    expect(page.items).toHaveLength(1);
+    expect(page.next_offset).toBeNull();
+  });
+
+  it('updates and forgets (soft, then hard by key); forgetting nothing exits 3', async () => {
+    const { id } = await brain.services.memory.remember(brain.scope, {
+      content: 'deploys happen on Fridays',
+      key: 'deploy-day',
+    });
+    expect(
+      await brainCli('update', id, '--content', 'deploys happen on Tuesdays', '--importance', '0.9'),
+    ).toBe(EXIT.ok);
+    expect((await brain.services.memory.get(brain.scope, { id })).content).toBe('deploys happen on Tuesdays');
+    expect(await brainCli('forget', id)).toBe(EXIT.ok);
+    expect(out.join('\n')).toContain(`forgot 1 memory: ${id}`);
+    await expect(brain.services.memory.get(brain.scope, { id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await brainCli('forget', id)).toBe(EXIT.notFound);
+
+    await brain.services.memory.remember(brain.scope, { content: 'temporary secret plan', key: 'plan' });
+    out = [];
+    expect(await brainCli('forget', '--key', 'plan', '--hard', '--json')).toBe(EXIT.ok);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ forgotten: 1, hard: true });
+    expect(await brainCli('forget')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/give exactly one of id, key or filter/);
+  });
+
+  it('prints version and help, and exits 2 on an unknown command or option', async () => {
+    expect(await brainCli('--version')).toBe(EXIT.ok);
+    expect(out.join('\n')).toBe('9.9.9-test');
+    out = [];
+    expect(await brainCli('--help')).toBe(EXIT.ok);
+    for (const command of ['remember', 'recall', 'forget', 'serve', 'mcp', 'migrate', 'config']) {
+      expect(out.join('\n')).toContain(command);
+    }
+    expect(await brainCli('frobnicate')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/unknown command 'frobnicate'/);
+    expect(await brainCli('recall', 'q', '--bogus')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/unknown option '--bogus'/);
+    expect(await brainCli('serve', '--port', '99999')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/port: must be an integer from 0 to 65535/);
+  });
+});

@@ -1,0 +1,365 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BrainError, invalidInput, toBrainError } from '../../core/errors.js';
+import type { SurfaceContext } from '../brain-services.js';
+import {
+  formatError,
+  formatForget,
+  formatList,
+  formatMemory,
+  formatRecall,
+  formatRemember,
+} from './cli-format.js';
+
+/** Where the CLI writes. The real program passes stdout/stderr; tests capture both. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  /** A config file instead of ./brain.config.json. */
+  config?: string;
+}
+
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  migrate: boolean;
+}
+
+/** A Brain opened for one command, and how to close it. */
+export interface OpenedBrain {
+  ctx: SurfaceContext;
+  close(): Promise<void>;
+}
+
+/**
+ * What the CLI needs from the composition root (src/app): opening a Brain, running the servers,
+ * migrating, checking config. Keeping it an interface lets the CLI stay a surface that never touches a
+ * driver or reads config itself.
+ */
+export interface CliRuntime {
+  version: string;
+  open(global: GlobalOptions): Promise<OpenedBrain>;
+  /** Runs the HTTP server until a signal ends it. */
+  serve(global: GlobalOptions, options: ServeOptions): Promise<void>;
+  /** Runs MCP over stdio until the client goes away or a signal ends it. */
+  mcp(global: GlobalOptions, options: { migrate: boolean }): Promise<void>;
+  migrate(global: GlobalOptions): Promise<{ applied: string[]; current: number }>;
+  checkConfig(global: GlobalOptions, json: boolean): { text: string; ok: boolean };
+}
+
+/** Exit codes: 0 done, 1 failed (storage, config, internal), 2 bad usage or input, 3 not found. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3 } as const;
+
+function exitCodeOf(error: BrainError): number {
+  if (error.code === 'INVALID_INPUT') return EXIT.usage;
+  if (error.code === 'NOT_FOUND') return EXIT.notFound;
+  return EXIT.failed;
+}
+
+/**
+ * A number when the flag looks like one; otherwise the raw text, so the module's schema names the
+ * field and its limit ("k: must be a number") exactly as MCP and HTTP callers see it.
+ */
+function numeric(value: string): number | string {
+  return /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+}
+
+/** `--tags a,b --tags c` → ['a', 'b', 'c']. */
+function collectList(value: string, previous: string[] | undefined): string[] {
+  const parts = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return [...(previous ?? []), ...parts];
+}
+
+function parseMetadata(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidInput('metadata', 'must be a JSON object, e.g. --metadata \'{"source":"cli"}\'');
+  }
+}
+
+/** Drops undefined values so that strict schemas see only what the user gave. */
+function defined(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+}
+
+interface FilterFlags {
+  project?: string;
+  session?: string;
+  type?: string[];
+  tags?: string[];
+  since?: string;
+  until?: string;
+}
+
+function filterInput(flags: FilterFlags): Record<string, unknown> {
+  return defined({
+    project: flags.project,
+    session: flags.session,
+    types: flags.type,
+    tags: flags.tags,
+    since: flags.since,
+    until: flags.until,
+  });
+}
+
+function addFilterOptions(command: Command): Command {
+  return command
+    .option('--project <name>', 'only memories of this project')
+    .option('--session <id>', 'only memories of this session')
+    .option('--type <type>', 'only memories of this type (repeatable or comma-separated)', collectList)
+    .option('--tags <tags>', 'only memories with all these tags (repeatable or comma-separated)', collectList)
+    .option('--since <iso>', 'only memories created at or after this ISO 8601 time')
+    .option('--until <iso>', 'only memories created before this ISO 8601 time');
+}
+
+/** Builds the `brain` command tree. `state.code` receives the exit code of the command that ran. */
+function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): Command {
+  const program = new Command('brain')
+    .description('Brain: long-term memory for AI assistants, over MCP, HTTP and this CLI.')
+    .version(runtime.version, '-v, --version', 'print the version')
+    .option('-c, --config <path>', 'config file (default: ./brain.config.json; env BRAIN_CONFIG)')
+    .showHelpAfterError('(run brain --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    });
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const print = (json: boolean | undefined, value: unknown, human: () => string) =>
+    io.out(json ? JSON.stringify(value, null, 2) : human());
+
+  /** Opens the Brain for one data command, runs it, and always closes the database. */
+  const withBrain = async (run: (ctx: SurfaceContext) => Promise<void>) => {
+    const opened = await runtime.open(globals());
+    try {
+      await run(opened.ctx);
+    } finally {
+      await opened.close();
+    }
+  };
+
+  program
+    .command('remember')
+    .description('store a memory and print its id')
+    .argument('<content>', 'the text to remember (at most 64 KiB)')
+    .option('--key <key>', 'stable name; remembering with an existing key replaces that memory')
+    .option('--type <type>', 'fact, preference, event, instruction, decision, note… (default fact)')
+    .option('--tags <tags>', 'labels, comma-separated or repeated (at most 64 of 64 characters)', collectList)
+    .option('--importance <0..1>', 'how much the memory matters, 0..1 (default 0.5)', numeric)
+    .option('--project <name>', 'project the memory belongs to')
+    .option('--session <id>', 'session that produced it')
+    .option('--ttl-seconds <n>', 'forget automatically after this many seconds', numeric)
+    .option('--expires-at <iso>', 'forget automatically at this ISO 8601 time')
+    .option('--metadata <json>', 'a JSON object stored with the memory (at most 16 KiB)')
+    .option('--json', 'print JSON')
+    .action(async (content: string, flags) =>
+      withBrain(async (ctx) => {
+        const input = defined({
+          content,
+          key: flags.key,
+          type: flags.type,
+          tags: flags.tags,
+          importance: flags.importance,
+          project: flags.project,
+          session: flags.session,
+          ttl_seconds: flags.ttlSeconds,
+          expires_at: flags.expiresAt,
+          metadata: parseMetadata(flags.metadata),
+        });
+        const result = await ctx.services.memory.remember(ctx.scope, input);
+        print(flags.json, result, () => formatRemember(result));
+      }),
+    );
+
+  addFilterOptions(
+    program
+      .command('recall')
+      .description('find the memories that best match a query (hybrid text + vector search)')
+      .argument('<query>', 'what to look for')
+      .option('-k, --k <n>', 'how many memories, 1..100 (default 10)', numeric),
+  )
+    .option('--json', 'print JSON with every score signal')
+    .action(async (query: string, flags) =>
+      withBrain(async (ctx) => {
+        const input = defined({ query, k: flags.k, ...filterInput(flags) });
+        const result = await ctx.services.memory.recall(ctx.scope, input);
+        print(flags.json, result, () => formatRecall(result));
+      }),
+    );
+
+  program
+    .command('get')
+    .description('print one memory in full')
+    .argument('<id>', 'memory id (mem_…)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, flags) =>
+      withBrain(async (ctx) => {
+        const memory = await ctx.services.memory.get(ctx.scope, { id });
+        print(flags.json, memory, () => formatMemory(memory));
+      }),
+    );
+
+  addFilterOptions(program.command('list').description('list memories, newest first, a page at a time'))
+    .option('--limit <n>', 'page size, 1..200 (default 20)', numeric)
+    .option('--offset <n>', 'skip this many (the next_offset of the previous page)', numeric)
+    .addOption(
+      new Option('--sort <field>', 'sort field').choices([
+        'created_at',
+        'updated_at',
+        'accessed_at',
+        'importance',
+        'memory_score',
+      ]),
+    )
+    .addOption(new Option('--order <order>', 'sort order').choices(['asc', 'desc']))
+    .option('--json', 'print JSON')
+    .action(async (flags) =>
+      withBrain(async (ctx) => {
+        const input = defined({
+          ...filterInput(flags),
+          limit: flags.limit,
+          offset: flags.offset,
+          sort: flags.sort,
+          order: flags.order,
+        });
+        const result = await ctx.services.memory.list(ctx.scope, input);
+        const offset = typeof flags.offset === 'number' ? flags.offset : 0;
+        print(flags.json, result, () => formatList(result, offset));
+      }),
+    );
+
+  program
+    .command('update')
+    .description('change a memory by id (or by --key)')
+    .argument('[id]', 'memory id (mem_…)')
+    .option('--key <key>', 'the memory with this key instead of an id')
+    .option('--project <name>', 'project of the keyed memory')
+    .option('--content <text>', 'new content')
+    .option('--type <type>', 'new type')
+    .option('--tags <tags>', 'replace the tags (comma-separated or repeated)', collectList)
+    .option('--importance <0..1>', 'new importance', numeric)
+    .option('--metadata <json>', 'replace the metadata (a JSON object)')
+    .option('--expires-at <iso>', 'new expiry time')
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, flags) =>
+      withBrain(async (ctx) => {
+        const input = defined({
+          id,
+          key: flags.key,
+          project: flags.project,
+          content: flags.content,
+          type: flags.type,
+          tags: flags.tags,
+          importance: flags.importance,
+          metadata: parseMetadata(flags.metadata),
+          expires_at: flags.expiresAt,
+        });
+        const memory = await ctx.services.memory.update(ctx.scope, input);
+        print(flags.json, memory, () => `updated ${memory.id}\n\n${formatMemory(memory)}`);
+      }),
+    );
+
+  program
+    .command('forget')
+    .description('forget a memory by id (or by --key); soft by default, --hard purges the content')
+    .argument('[id]', 'memory id (mem_…)')
+    .option('--key <key>', 'the memory with this key instead of an id')
+    .option('--project <name>', 'project of the keyed memory')
+    .option('--hard', 'purge the content for good instead of keeping a recoverable tombstone')
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, flags) =>
+      withBrain(async (ctx) => {
+        const input = defined({ id, key: flags.key, project: flags.project, hard: flags.hard });
+        const result = await ctx.services.memory.forget(ctx.scope, input);
+        if (result.forgotten === 0) throw new BrainError('NOT_FOUND', `memory not found: ${id ?? flags.key}`);
+        print(flags.json, result, () => formatForget(result));
+      }),
+    );
+
+  program
+    .command('serve')
+    .description('run the HTTP server: MCP Streamable HTTP at /mcp, health at /health/live')
+    .option('--host <host>', 'interface to bind (default 127.0.0.1; env BRAIN_HOST)')
+    .option('--port <port>', 'port to bind (default 7777; env BRAIN_PORT)', numeric)
+    .option('--no-migrate', 'do not apply pending migrations at start')
+    .action(async (flags) => {
+      if (
+        flags.port !== undefined &&
+        !(Number.isInteger(flags.port) && flags.port >= 0 && flags.port <= 65535)
+      ) {
+        throw invalidInput('port', `must be an integer from 0 to 65535, got ${JSON.stringify(flags.port)}`);
+      }
+      await runtime.serve(globals(), { host: flags.host, port: flags.port, migrate: flags.migrate });
+    });
+
+  program
+    .command('mcp')
+    .description('run MCP over stdio, for desktop clients (nothing but protocol goes to stdout)')
+    .option('--no-migrate', 'do not apply pending migrations at start')
+    .action(async (flags) => runtime.mcp(globals(), { migrate: flags.migrate }));
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const report = await runtime.migrate(globals());
+      print(flags.json, report, () =>
+        report.applied.length > 0
+          ? `applied ${report.applied.join(', ')}; the database is at schema version ${report.current}`
+          : `the database is up to date at schema version ${report.current}`,
+      );
+    });
+
+  program
+    .command('config')
+    .description('inspect the configuration')
+    .command('check')
+    .description('print the effective config (secrets masked) and every problem; exit 1 on any')
+    .option('--json', 'print JSON')
+    .action((flags) => {
+      const { text, ok } = runtime.checkConfig(globals(), Boolean(flags.json));
+      io.out(text);
+      state.code = ok ? EXIT.ok : EXIT.failed;
+    });
+
+  return program;
+}
+
+/**
+ * Runs one `brain` command line (without `node` and the script path) and returns its exit code. Every
+ * failure prints a one-line reason on stderr (JSON with --json) and never a stack trace.
+ */
+export async function runCli(argv: readonly string[], runtime: CliRuntime, io: CliIo): Promise<number> {
+  const state = { code: EXIT.ok as number };
+  const program = buildProgram(runtime, io, state);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return state.code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version "errors" are commander's way of stopping after printing; they are successes.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
+      if (error.code === 'commander.help' || error.code === 'commander.executeSubCommandAsync')
+        return EXIT.ok;
+      return EXIT.usage;
+    }
+    const brainError = toBrainError(error);
+    if (argv.includes('--json')) {
+      const { code, message, details } = brainError;
+      io.err(JSON.stringify({ error: { code, message, details } }));
+    } else {
+      io.err(formatError(brainError));
+    }
+    return exitCodeOf(brainError);
+  }
+}

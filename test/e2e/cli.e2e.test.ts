@@ -1,0 +1,134 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBrain, tempHome } from './brain-process.js';
+
+const homes: string[] = [];
+function home(): string {
+  const dir = tempHome();
+  homes.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of homes) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** No user-facing output may carry a JavaScript stack trace. */
+function expectNoStack(text: string): void {
+  expect(text).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
+}
+
+describe('brain CLI, as built', () => {
+  it('prints the package version', async () => {
+    const pkg = JSON.parse(
+      fs.readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'),
+    ) as {
+      version: string;
+    };
+    const result = await runBrain(['--version'], { BRAIN_HOME: home() });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('remembers in one process and recalls in the next, under BRAIN_HOME', async () => {
+    const env = { BRAIN_HOME: home() };
+    const saved = await runBrain(
+      ['remember', 'Our VPN gateway is vpn.example.org', '--tags', 'infra', '--json'],
+      env,
+    );
+    expect(saved.code, saved.stderr).toBe(0);
+    const { id } = JSON.parse(saved.stdout) as { id: string };
+    expect(fs.existsSync(path.join(env.BRAIN_HOME, 'data', 'brain.db'))).toBe(true);
+
+    const found = await runBrain(['recall', 'vpn gateway', '-k', '5', '--json'], env);
+    expect(found.code, found.stderr).toBe(0);
+    const result = JSON.parse(found.stdout) as { hits: { id: string; content: string }[] };
+    expect(result.hits[0]).toMatchObject({ id, content: 'Our VPN gateway is vpn.example.org' });
+
+    const human = await runBrain(['recall', 'vpn gateway'], env);
+    expect(human.stdout).toContain('Our VPN gateway is vpn.example.org');
+
+    const forgot = await runBrain(['forget', id], env);
+    expect(forgot.code).toBe(0);
+    const again = await runBrain(['get', id], env);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toContain(`not found: ${id}`);
+  });
+
+  it('bad input exits 2 with the field and limit, and nothing is written', async () => {
+    const env = { BRAIN_HOME: home() };
+    const bad = await runBrain(['recall', 'x', '-k', '0'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/k: must be from 1 to 100/);
+    expectNoStack(bad.stderr);
+    const empty = await runBrain(['remember', ''], env);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/content: must not be empty/);
+    const list = await runBrain(['list', '--json'], env);
+    expect(JSON.parse(list.stdout)).toMatchObject({ total: 0 });
+  });
+
+  it('migrate applies the schema once, then reports it up to date', async () => {
+    const env = { BRAIN_HOME: home() };
+    const first = await runBrain(['migrate'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/applied 1_/);
+    const second = await runBrain(['migrate', '--json'], env);
+    expect(JSON.parse(second.stdout)).toEqual({ applied: [], current: 1 });
+  });
+
+  it('config check prints the effective config and exits 0; any problem exits 1 naming it', async () => {
+    const dir = home();
+    const good = await runBrain(['config', 'check'], { BRAIN_HOME: dir });
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toContain('BRAIN_DB_PATH');
+    expect(good.stdout).toContain(path.join(dir, 'data', 'brain.db'));
+
+    const bad = await runBrain(['config', 'check'], {
+      BRAIN_HOME: dir,
+      BRAIN_PORT: 'abc',
+      LOG_LEVEL: 'loud',
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/BRAIN_PORT/);
+    expect(bad.stdout).toMatch(/LOG_LEVEL/);
+
+    fs.writeFileSync(path.join(dir, 'brain.config.json'), JSON.stringify({ prot: 1 }));
+    const typo = await runBrain(['config', 'check', '--json'], { BRAIN_HOME: dir }, dir);
+    expect(typo.code).toBe(1);
+    expect(typo.stdout).toMatch(/prot/);
+  });
+
+  it('a command with a bad setting refuses to start and says which', async () => {
+    const result = await runBrain(['list'], { BRAIN_HOME: home(), BRAIN_CACHE_SIZE_MB: 'lots' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/BRAIN_CACHE_SIZE_MB/);
+    expectNoStack(result.stderr);
+  });
+
+  it('a corrupt database file gives a clear startup error, not a stack trace', async () => {
+    const dir = home();
+    const dbPath = path.join(dir, 'corrupt.db');
+    fs.writeFileSync(dbPath, 'this is not a sqlite database, just some text that is long enough'.repeat(100));
+    for (const args of [['list'], ['mcp'], ['serve', '--port', '0']]) {
+      const result = await runBrain(args, { BRAIN_HOME: dir, BRAIN_DB_PATH: dbPath });
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stderr).toMatch(/corrupt or not a SQLite database/);
+      expectNoStack(result.stderr);
+    }
+  });
+
+  it('an unwritable database path gives a clear startup error', async () => {
+    const dir = home();
+    const blocker = path.join(dir, 'not-a-dir');
+    fs.writeFileSync(blocker, 'a file where a directory should be');
+    const result = await runBrain(['remember', 'x'], {
+      BRAIN_HOME: dir,
+      BRAIN_DB_PATH: path.join(blocker, 'brain.db'),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot open database file .*brain\.db/);
+    expectNoStack(result.stderr);
+  });
+});
