@@ -6,7 +6,9 @@ export interface Clock {
 export const systemClock: Clock = { now: () => new Date() };
 
 /** A fixed clock for tests (a named fake): time moves only when told. */
-export function createFixedClock(start: Date | string): Clock & { advance(ms: number): void; set(d: Date): void } {
+export function createFixedClock(
+  start: Date | string,
+): Clock & { advance(ms: number): void; set(d: Date): void } {
   let current = new Date(start);
   return {
     now: () => new Date(current),

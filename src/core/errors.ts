@@ -30,7 +30,12 @@ export class BrainError extends Error {
   readonly code: BrainErrorCode;
   readonly details: BrainErrorDetails;
 
-  constructor(code: BrainErrorCode, message: string, details: BrainErrorDetails = {}, options?: ErrorOptions) {
+  constructor(
+    code: BrainErrorCode,
+    message: string,
+    details: BrainErrorDetails = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'BrainError';
     this.code = code;

@@ -38,24 +38,24 @@ export const contentSchema = z
 
 /** A name (project, session, key) without control characters. */
 function nameSchema(max: number) {
-  return z
-    .string({ error: 'must be a string' })
-    .trim()
-    .min(1, { message: 'must not be empty' })
-    .max(max, { message: `must be at most ${max} characters` })
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+  return (
+    z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, { message: 'must not be empty' })
+      .max(max, { message: `must be at most ${max} characters` })
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
+  );
 }
 
 export const projectSchema = nameSchema(MEMORY_LIMITS.nameChars);
 export const sessionSchema = nameSchema(MEMORY_LIMITS.nameChars);
 export const keySchema = nameSchema(MEMORY_LIMITS.keyChars);
 
-export const typeSchema = z
-  .string({ error: 'must be a string' })
-  .regex(/^[a-z][a-z0-9_]{0,31}$/, {
-    message: `must be 1-32 lowercase letters, digits or _ starting with a letter (e.g. ${BUILTIN_MEMORY_TYPES.join(', ')})`,
-  });
+export const typeSchema = z.string({ error: 'must be a string' }).regex(/^[a-z][a-z0-9_]{0,31}$/, {
+  message: `must be 1-32 lowercase letters, digits or _ starting with a letter (e.g. ${BUILTIN_MEMORY_TYPES.join(', ')})`,
+});
 
 export const tagSchema = z
   .string({ error: 'must be a string' })
@@ -81,7 +81,10 @@ export const importanceSchema = z
   .min(0, { message: 'must be between 0 and 1' })
   .max(1, { message: 'must be between 0 and 1' });
 
-const isoDateSchema = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z' });
+const isoDateSchema = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z',
+});
 
 export const ttlSecondsSchema = z
   .number({ error: 'must be a number' })
@@ -94,14 +97,20 @@ export const memoryIdSchema = z
   .regex(/^mem_[0-9a-z]{26}$/, { message: 'must be a memory id like mem_01hx… (mem_ and 26 characters)' });
 
 export const rememberShape = {
-  content: contentSchema.describe('The text to remember: one self-contained fact, preference, event or instruction.'),
+  content: contentSchema.describe(
+    'The text to remember: one self-contained fact, preference, event or instruction.',
+  ),
   key: keySchema
     .optional()
     .describe('Optional stable name; remembering with an existing key replaces that memory.'),
-  type: typeSchema.optional().describe(`Kind of memory: ${BUILTIN_MEMORY_TYPES.join(', ')}, or your own. Default fact.`),
+  type: typeSchema
+    .optional()
+    .describe(`Kind of memory: ${BUILTIN_MEMORY_TYPES.join(', ')}, or your own. Default fact.`),
   tags: tagsSchema.optional().describe('Labels to filter by later.'),
   metadata: metadataSchema.optional().describe('Free JSON object stored with the memory.'),
-  importance: importanceSchema.optional().describe('0..1, default 0.5; raises the memory in recall and init.'),
+  importance: importanceSchema
+    .optional()
+    .describe('0..1, default 0.5; raises the memory in recall and init.'),
   project: projectSchema.optional().describe('Project the memory belongs to; none means global.'),
   session: sessionSchema.optional().describe('Session id (from init) that produced the memory.'),
   ttl_seconds: ttlSecondsSchema.optional().describe('Forget automatically after this many seconds.'),
@@ -152,12 +161,21 @@ export const recallShape = {
     .optional()
     .describe('How many memories to return, 1..100, default 10.'),
   ...filterShape,
-  include_cold: z.boolean({ error: 'must be true or false' }).optional().describe('Also search cold-tier memories.'),
+  include_cold: z
+    .boolean({ error: 'must be true or false' })
+    .optional()
+    .describe('Also search cold-tier memories.'),
 };
 export const recallSchema = z.object(recallShape).strict();
 export type RecallInput = z.infer<typeof recallSchema>;
 
-export const MEMORY_SORT_FIELDS = ['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score'] as const;
+export const MEMORY_SORT_FIELDS = [
+  'created_at',
+  'updated_at',
+  'accessed_at',
+  'importance',
+  'memory_score',
+] as const;
 
 export const listShape = {
   ...filterShape,
@@ -209,7 +227,10 @@ export const updateSchema = z
       v.metadata !== undefined ||
       v.importance !== undefined ||
       v.expires_at !== undefined,
-    { message: 'give at least one field to change: content, type, tags, metadata, importance or expires_at', path: ['content'] },
+    {
+      message: 'give at least one field to change: content, type, tags, metadata, importance or expires_at',
+      path: ['content'],
+    },
   );
 export type UpdateInput = z.infer<typeof updateSchema>;
 

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { projectSchema, sessionSchema } from '../memory/memory-schemas.js';
 
-export const SESSION_LIMITS = { budgetMin: 500, budgetMax: 200_000, budgetDefault: 8_000, clientChars: 128 } as const;
+export const SESSION_LIMITS = {
+  budgetMin: 500,
+  budgetMax: 200_000,
+  budgetDefault: 8_000,
+  clientChars: 128,
+} as const;
 
 export const initShape = {
   project: projectSchema.optional().describe('Project to load context for; none loads global memories.'),

@@ -125,7 +125,10 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       await h.store.insert(A, [first]);
       const second = await row('favourite colour is red', { key: 'colour', project: 'p', tags: ['x'] });
       expect(await h.store.insert(A, [second])).toEqual([{ id: first.id, status: 'updated' }]);
-      expect(await h.store.get(A, first.id, NOW)).toMatchObject({ content: 'favourite colour is red', tags: ['x'] });
+      expect(await h.store.get(A, first.id, NOW)).toMatchObject({
+        content: 'favourite colour is red',
+        tags: ['x'],
+      });
       const elsewhere = await row('favourite colour is red', { key: 'colour', project: 'q' });
       expect((await h.store.insert(A, [elsewhere]))[0]?.status).toBe('created');
       const plain = await row('water boils at 100 C');
@@ -139,19 +142,37 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
 
     it('lists with filters, sorting and paging', async () => {
       const rows = [
-        await row('one apple', { project: 'p', type: 'fact', tags: ['a', 'b'], created_at: '2026-01-01T00:00:00.000Z' }),
-        await row('two apples', { project: 'p', type: 'event', tags: ['a'], created_at: '2026-02-01T00:00:00.000Z' }),
-        await row('three apples', { project: 'q', session: 's', importance: 0.9, created_at: '2026-03-01T00:00:00.000Z' }),
+        await row('one apple', {
+          project: 'p',
+          type: 'fact',
+          tags: ['a', 'b'],
+          created_at: '2026-01-01T00:00:00.000Z',
+        }),
+        await row('two apples', {
+          project: 'p',
+          type: 'event',
+          tags: ['a'],
+          created_at: '2026-02-01T00:00:00.000Z',
+        }),
+        await row('three apples', {
+          project: 'q',
+          session: 's',
+          importance: 0.9,
+          created_at: '2026-03-01T00:00:00.000Z',
+        }),
       ];
       await h.store.insert(A, rows);
-      const ids = (q: Partial<ListQuery>) => h.store.list(A, listAll(q), NOW).then((r) => r.items.map((m) => m.content));
+      const ids = (q: Partial<ListQuery>) =>
+        h.store.list(A, listAll(q), NOW).then((r) => r.items.map((m) => m.content));
       expect(await ids({})).toEqual(['three apples', 'two apples', 'one apple']);
       expect(await ids({ order: 'asc' })).toEqual(['one apple', 'two apples', 'three apples']);
       expect(await ids({ project: 'p' })).toEqual(['two apples', 'one apple']);
       expect(await ids({ session: 's' })).toEqual(['three apples']);
       expect(await ids({ types: ['event'] })).toEqual(['two apples']);
       expect(await ids({ tags: ['a', 'b'] })).toEqual(['one apple']);
-      expect(await ids({ since: '2026-02-01T00:00:00Z', until: '2026-03-01T00:00:00Z' })).toEqual(['two apples']);
+      expect(await ids({ since: '2026-02-01T00:00:00Z', until: '2026-03-01T00:00:00Z' })).toEqual([
+        'two apples',
+      ]);
       expect(await ids({ since: '2026-02-01T01:00:00+01:00' })).toEqual(['three apples', 'two apples']);
       expect(await ids({ sort: 'importance', limit: 1 })).toEqual(['three apples']);
       const page = await h.store.list(A, listAll({ limit: 2, offset: 2 }), NOW);
@@ -165,11 +186,24 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       const updated = await h.store.update(
         A,
         { key: 'meeting', project: 'work' },
-        { content: 'meeting moved to friday', content_hash: contentHash('x'), embedding, embedding_model: embedder.model, tags: ['cal'] },
+        {
+          content: 'meeting moved to friday',
+          content_hash: contentHash('x'),
+          embedding,
+          embedding_model: embedder.model,
+          tags: ['cal'],
+        },
         '2026-06-02T00:00:00.000Z',
       );
-      expect(updated).toMatchObject({ id: m.id, content: 'meeting moved to friday', tags: ['cal'], updated_at: '2026-06-02T00:00:00.000Z' });
-      expect(await h.store.update(A, { id: m.id }, { importance: 0.1, metadata: { a: 1 } }, NOW)).toMatchObject({
+      expect(updated).toMatchObject({
+        id: m.id,
+        content: 'meeting moved to friday',
+        tags: ['cal'],
+        updated_at: '2026-06-02T00:00:00.000Z',
+      });
+      expect(
+        await h.store.update(A, { id: m.id }, { importance: 0.1, metadata: { a: 1 } }, NOW),
+      ).toMatchObject({
         importance: 0.1,
         metadata: { a: 1 },
         content: 'meeting moved to friday',
@@ -185,7 +219,9 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       const hard = await row('hard target zebra');
       const keep = await row('keep this zebra', { type: 'event' });
       await h.store.insert(A, [soft, hard, keep]);
-      expect(await h.store.forget(A, { key: 'z', project: null }, { hard: false, now: NOW })).toEqual([soft.id]);
+      expect(await h.store.forget(A, { key: 'z', project: null }, { hard: false, now: NOW })).toEqual([
+        soft.id,
+      ]);
       expect(await h.store.forget(A, { id: hard.id }, { hard: true, now: NOW })).toEqual([hard.id]);
       expect(await h.store.get(A, soft.id, NOW)).toBeNull();
       expect(await h.store.get(A, hard.id, NOW)).toBeNull();
@@ -198,7 +234,9 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       // The key is free again after a forget.
       const reuse = await row('new z', { key: 'z' });
       expect((await h.store.insert(A, [reuse]))[0]?.status).toBe('created');
-      expect(await h.store.forget(A, { filter: { types: ['event'] } }, { hard: false, now: NOW })).toEqual([keep.id]);
+      expect(await h.store.forget(A, { filter: { types: ['event'] } }, { hard: false, now: NOW })).toEqual([
+        keep.id,
+      ]);
       expect((await h.store.list(A, listAll(), NOW)).items.map((m) => m.id)).toEqual([reuse.id]);
     });
 
@@ -236,20 +274,36 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       await h.store.insert(A, [m]);
       await h.store.touch(A, [m.id], '2026-06-01T13:00:00.000Z');
       await h.store.touch(A, [m.id], '2026-06-01T14:00:00.000Z');
-      expect(await h.store.get(A, m.id, NOW)).toMatchObject({ access_count: 2, accessed_at: '2026-06-01T14:00:00.000Z' });
+      expect(await h.store.get(A, m.id, NOW)).toMatchObject({
+        access_count: 2,
+        accessed_at: '2026-06-01T14:00:00.000Z',
+      });
     });
 
     it('gives init an overview: priority types and importance first, then recent, per project', async () => {
       await h.store.insert(A, [
-        await row('old but critical', { type: 'system_critical', importance: 0.3, project: 'p', created_at: '2026-01-01T00:00:00.000Z' }),
-        await row('important fact', { importance: 0.95, project: 'p', created_at: '2026-02-01T00:00:00.000Z' }),
+        await row('old but critical', {
+          type: 'system_critical',
+          importance: 0.3,
+          project: 'p',
+          created_at: '2026-01-01T00:00:00.000Z',
+        }),
+        await row('important fact', {
+          importance: 0.95,
+          project: 'p',
+          created_at: '2026-02-01T00:00:00.000Z',
+        }),
         await row('newest trivia', { importance: 0.1, project: 'p', created_at: '2026-05-01T00:00:00.000Z' }),
         await row('other project', { importance: 1, project: 'q' }),
         await row('global note', { importance: 1 }),
       ]);
       const o = await h.store.overview(A, { project: 'p', limit: 10, now: NOW });
       expect(o.total).toBe(3);
-      expect(o.important.map((m) => m.content)).toEqual(['old but critical', 'important fact', 'newest trivia']);
+      expect(o.important.map((m) => m.content)).toEqual([
+        'old but critical',
+        'important fact',
+        'newest trivia',
+      ]);
       expect(o.recent[0]?.content).toBe('newest trivia');
       const global = await h.store.overview(A, { project: null, limit: 10, now: NOW });
       expect(global.important.map((m) => m.content)).toEqual(['global note']);
