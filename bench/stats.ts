@@ -17,7 +17,9 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Latency samples in milliseconds, summarised. */
@@ -49,7 +51,10 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
 }
 
 /** Runs `fn` once per item and records each call's wall time in milliseconds. */
-export async function timeEach<T>(items: readonly T[], fn: (item: T, index: number) => Promise<unknown>): Promise<number[]> {
+export async function timeEach<T>(
+  items: readonly T[],
+  fn: (item: T, index: number) => Promise<unknown>,
+): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < items.length; i++) {
     const start = performance.now();
@@ -125,7 +130,8 @@ export function latencyFigures(
   summary: LatencySummary,
   targets: { p50?: number; p95?: number; p99?: number; opsPerSecond?: number } = {},
 ): Figure[] {
-  const at = (v: number | undefined, op: Target['op']): Target | undefined => (v === undefined ? undefined : { op, value: v });
+  const at = (v: number | undefined, op: Target['op']): Target | undefined =>
+    v === undefined ? undefined : { op, value: v };
   return [
     figure(`${name} p50`, summary.p50, 'ms', at(targets.p50, '<=')),
     figure(`${name} p95`, summary.p95, 'ms', at(targets.p95, '<=')),
@@ -137,7 +143,12 @@ export function latencyFigures(
 /** RSS figures of this process, labelled. */
 export function rssFigures(label: string, rss: RssFigures, peakTargetMb?: number): Figure[] {
   return [
-    figure(`${label} RSS peak (VmHWM)`, rss.peakMb, 'MB', peakTargetMb === undefined ? undefined : { op: '<=', value: peakTargetMb }),
+    figure(
+      `${label} RSS peak (VmHWM)`,
+      rss.peakMb,
+      'MB',
+      peakTargetMb === undefined ? undefined : { op: '<=', value: peakTargetMb },
+    ),
     figure(`${label} RSS current`, rss.currentMb, 'MB'),
   ];
 }
@@ -178,12 +189,18 @@ export function formatTable(title: string, figures: readonly Figure[]): string {
 }
 
 /** A plain-text table of arbitrary string cells (for side-by-side comparisons). */
-export function formatGrid(title: string, header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function formatGrid(
+  title: string,
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
       .map((c, i) => pad(c, widths[i] ?? 0, i > 0))
       .join('  ')
       .trimEnd();
-  return [`== ${title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return [`== ${title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join(
+    '\n',
+  );
 }

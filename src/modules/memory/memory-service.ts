@@ -115,7 +115,9 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   }
 
   function describeTarget(target: MemoryTarget): string {
-    return 'id' in target ? target.id : `key ${target.key}${target.project ? ` in project ${target.project}` : ''}`;
+    return 'id' in target
+      ? target.id
+      : `key ${target.key}${target.project ? ` in project ${target.project}` : ''}`;
   }
 
   return {
@@ -202,7 +204,12 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       }
       hits.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
       const top = hits.slice(0, k);
-      if (top.length > 0) await store.touch(scope, top.map((h) => h.id), now.toISOString());
+      if (top.length > 0)
+        await store.touch(
+          scope,
+          top.map((h) => h.id),
+          now.toISOString(),
+        );
       const result: RecallResult = {
         mode: embedding ? 'hybrid' : 'text-only',
         vector_search: candidates.vector_search,
@@ -239,7 +246,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         metadata: u.metadata,
         importance: u.importance,
       };
-      if (u.expires_at !== undefined) patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
+      if (u.expires_at !== undefined)
+        patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
       if (u.content !== undefined) {
         const [vector] = await embedAll([u.content]);
         patch.content = u.content;
@@ -264,4 +272,3 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     },
   };
 }
-

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.js';
 import { silentLogger } from '../../core/logger.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
 import { contentHash } from '../../modules/memory/memory-service.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
-import { newId } from '../../core/ids.js';
 import { runMemoryStoreContract } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
@@ -69,7 +69,10 @@ async function rows(texts: string[], extra: Partial<NewMemory> = {}): Promise<Ne
   }));
 }
 
-const vocabulary = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa'.split(' ');
+const vocabulary =
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa'.split(
+    ' ',
+  );
 function sentence(i: number): string {
   const pick = (n: number) => vocabulary[(i * 7 + n * 13 + Math.floor(i / (n + 3))) % vocabulary.length];
   return `note ${i}: ${pick(1)} ${pick(2)} ${pick(3)} ${pick(4)} item${i % 97}`;
@@ -98,9 +101,9 @@ describe('sqlite driver', () => {
     );
     const blocker = tempDb();
     fs.writeFileSync(blocker, 'a regular file');
-    expect(() => openSqliteDatabase(path.join(blocker, 'sub', 'brain.db'), { busyTimeoutMs: 100, cacheSizeMb: 8 })).toThrow(
-      /cannot open database file .* writable/,
-    );
+    expect(() =>
+      openSqliteDatabase(path.join(blocker, 'sub', 'brain.db'), { busyTimeoutMs: 100, cacheSizeMb: 8 }),
+    ).toThrow(/cannot open database file .* writable/);
   });
 
   it('answers from the ANN index once built, matching exact search, and sees writes from another connection', async () => {
@@ -124,14 +127,17 @@ describe('sqlite driver', () => {
     const [fq] = await embedder.embed(['zulu yankee whiskey unique marker']);
     const afterWrite = a.store.vectors.search(scope.tenantId, fq!, embedder.model, {}, 5, NOW);
     expect(afterWrite.mode).toBe('approximate');
-    const freshRid = (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(fresh!.id) as { rid: number }).rid;
+    const freshRid = (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(fresh!.id) as { rid: number })
+      .rid;
     expect(afterWrite.hits[0]?.rid).toBe(freshRid);
     // A bulk write larger than the inline catch-up is still found (the unindexed tail is searched exactly).
     const bulk = await rows(Array.from({ length: 120 }, (_, i) => `bulk import row ${i} quasar nebula`));
     await b.store.insert(scope, bulk);
     const [bq] = await embedder.embed(['bulk import row 119 quasar nebula']);
     const afterBulk = a.store.vectors.search(scope.tenantId, bq!, embedder.model, {}, 3, NOW);
-    const bulkRid = (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(bulk[119]!.id) as { rid: number }).rid;
+    const bulkRid = (
+      b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(bulk[119]!.id) as { rid: number }
+    ).rid;
     expect(afterBulk.hits[0]?.rid).toBe(bulkRid);
     // Deleted through the other connection: never returned, even though the index still held it.
     await b.store.forget(scope, { id: fresh!.id }, { hard: false, now: NOW });
@@ -144,11 +150,19 @@ describe('sqlite driver', () => {
   it('serves a project filter from the ANN index only when the project is a large share', async () => {
     const file = tempDb();
     const s = openStore(file, { annMinVectors: 10 });
-    await s.store.insert(scope, await rows(Array.from({ length: 200 }, (_, i) => sentence(i)), { project: 'big' }));
+    await s.store.insert(
+      scope,
+      await rows(
+        Array.from({ length: 200 }, (_, i) => sentence(i)),
+        { project: 'big' },
+      ),
+    );
     await s.store.insert(scope, await rows(['tiny project only row kilo'], { project: 'small' }));
     await s.store.vectors.warm(scope.tenantId, embedder.model, 256);
     const [q] = await embedder.embed(['kilo']);
-    expect(s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'big' }, 5, NOW).mode).toBe('approximate');
+    expect(s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'big' }, 5, NOW).mode).toBe(
+      'approximate',
+    );
     const small = s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'small' }, 5, NOW);
     expect(small.mode).toBe('exact');
     expect(small.hits).toHaveLength(1);

@@ -46,7 +46,6 @@ CREATE INDEX memories_project_importance ON memories (tenant_id, project, import
 CREATE INDEX memories_session ON memories (tenant_id, session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX memories_tenant_created ON memories (tenant_id, created_at);
 CREATE INDEX memories_change ON memories (tenant_id, change_seq);
-CREATE INDEX memories_seq ON memories (change_seq);
 
 CREATE TABLE memory_tags (
   tag TEXT NOT NULL,
@@ -113,7 +112,10 @@ export function migrationStatus(db: SqliteDatabase): { current: number; latest: 
  * Applies every pending migration. Each runs in an IMMEDIATE transaction that re-reads the version,
  * so two processes starting at once on one file apply each migration exactly once.
  */
-export function migrateSqlite(db: SqliteDatabase, now: () => string = () => new Date().toISOString()): MigrationReport {
+export function migrateSqlite(
+  db: SqliteDatabase,
+  now: () => string = () => new Date().toISOString(),
+): MigrationReport {
   const applied: string[] = [];
   for (const migration of SQLITE_MIGRATIONS) {
     const apply = db.transaction(() => {

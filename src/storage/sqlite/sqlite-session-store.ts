@@ -50,7 +50,9 @@ export class SqliteSessionStore implements SessionStore {
 
   #select(scope: RequestScope, id: string): Session | undefined {
     return this.#sql
-      .get('SELECT id, project, client, created_at, last_seen_at FROM sessions WHERE tenant_id = ? AND id = ?')
+      .get(
+        'SELECT id, project, client, created_at, last_seen_at FROM sessions WHERE tenant_id = ? AND id = ?',
+      )
       .get(scope.tenantId, id) as Session | undefined;
   }
 }

@@ -83,21 +83,25 @@ export class SqliteTextSearch {
   }
 
   #ranked(match: string, where: SqlWhere, limit: number): TextHit[] {
-    return this.#statements.get(
-      `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
+    return this.#statements
+      .get(
+        `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
        FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
        WHERE memories_fts MATCH ? AND ${where.sql}
        ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?`,
-    ).all(match, ...where.params, limit) as TextHit[];
+      )
+      .all(match, ...where.params, limit) as TextHit[];
   }
 
   #newest(match: string, where: SqlWhere, limit: number): TextHit[] {
-    return this.#statements.get(
-      `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
+    return this.#statements
+      .get(
+        `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
        FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
        WHERE memories_fts MATCH ? AND ${where.sql}
        ORDER BY memories_fts.rowid DESC LIMIT ?`,
-    ).all(match, ...where.params, limit) as TextHit[];
+      )
+      .all(match, ...where.params, limit) as TextHit[];
   }
 
   /** Documents (of all tenants) holding the term, counted once and cached for dfTtlMs. */
@@ -110,5 +114,4 @@ export class SqliteTextSearch {
     this.#df.set(term, { n, at: now });
     return n;
   }
-
 }

@@ -1,0 +1,62 @@
+/**
+ * Opening a Brain for a benchmark: a fresh BRAIN_HOME in the temp dir, config through the real loader,
+ * silent logs. Memories load with rememberMany in batches of 1,000 (the batch limit).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { type Brain, buildBrain } from '../src/app/build-brain.js';
+import { loadConfig, requireValidConfig } from '../src/config/load-config.js';
+import type { CorpusMemory } from './corpus.js';
+
+export const PROJECT = 'bench';
+export const BATCH = 1000;
+
+/** A new temp directory for one benchmark; the caller removes it. */
+export function benchHome(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `brain-bench-${name}-`));
+}
+
+export function removeHome(home: string): void {
+  fs.rmSync(home, { recursive: true, force: true });
+}
+
+/** The environment a benchmark Brain (in-process or spawned) runs with. */
+export function benchEnv(home: string): Record<string, string> {
+  return { BRAIN_HOME: home, LOG_LEVEL: 'silent' };
+}
+
+export async function openBench(home: string): Promise<Brain> {
+  const config = requireValidConfig(loadConfig({ env: benchEnv(home), cwd: home }));
+  return buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+}
+
+/** Loads `memories` into the bench project; returns the ids in corpus order and the load time. */
+export async function loadMemories(
+  brain: Brain,
+  memories: readonly CorpusMemory[],
+): Promise<{ ids: string[]; ms: number }> {
+  const ids: string[] = [];
+  const start = performance.now();
+  for (let i = 0; i < memories.length; i += BATCH) {
+    const batch = memories.slice(i, i + BATCH).map((m) => ({ content: m.content, project: PROJECT }));
+    const results = await brain.services.memory.rememberMany(brain.scope, batch);
+    for (const r of results) ids.push(r.id);
+  }
+  return { ids, ms: performance.now() - start };
+}
+
+/** Builds the tenant's vector index now, as a long-running server has it. */
+export async function warmVectors(brain: Brain): Promise<number> {
+  const start = performance.now();
+  const embedder = brain.embedder;
+  if (embedder)
+    await brain.memoryStore.vectors.warm(brain.scope.tenantId, embedder.model, embedder.dimensions);
+  return performance.now() - start;
+}
+
+/** Lets timers (the WAL checkpointer) run between measured calls, as they do in a server. */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
