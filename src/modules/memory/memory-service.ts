@@ -55,7 +55,9 @@ export interface MemoryService {
 const MIN_CANDIDATES = 30;
 
 export function contentHash(content: string): string {
-  return createHash('sha256').update(content.trim()).digest('hex');
+  // 128 bits of SHA-256 (22 base64url characters) identify content for dedupe as surely as 256 bits,
+  // and keep the dedupe index a third the size of hex digests.
+  return createHash('sha256').update(content.trim()).digest('base64url').slice(0, 22);
 }
 
 /** A zero vector (text made only of stopwords or symbols) has no direction: store no embedding. */

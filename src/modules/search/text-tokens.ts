@@ -25,26 +25,29 @@ export function queryTerms(text: string): string[] {
   return [...seen];
 }
 
+/** Suffixes the light stemmer strips, longest first, with the shortest stem each may leave. */
+const STEM_SUFFIXES: readonly (readonly [string, number])[] = [
+  ['ational', 4],
+  ['ization', 4],
+  ['fulness', 4],
+  ['ments', 4],
+  ['ment', 4],
+  ['ness', 4],
+  ['ings', 4],
+  ['ing', 4],
+  ['edly', 4],
+  ['ies', 3],
+  ['ied', 3],
+  ['ed', 4],
+  ['ly', 4],
+  ['es', 4],
+  ['s', 3],
+];
+
 /** A light English stemmer for the hash embedder: folds plurals and common suffixes onto one stem. */
 export function lightStem(word: string): string {
   if (word.length <= 3) return word;
-  for (const [suffix, min] of [
-    ['ational', 4],
-    ['ization', 4],
-    ['fulness', 4],
-    ['ments', 4],
-    ['ment', 4],
-    ['ness', 4],
-    ['ings', 4],
-    ['ing', 4],
-    ['edly', 4],
-    ['ies', 3],
-    ['ied', 3],
-    ['ed', 4],
-    ['ly', 4],
-    ['es', 4],
-    ['s', 3],
-  ] as const) {
+  for (const [suffix, min] of STEM_SUFFIXES) {
     if (word.endsWith(suffix) && word.length - suffix.length >= min) {
       const stem = word.slice(0, -suffix.length);
       return suffix === 'ies' || suffix === 'ied' ? `${stem}y` : stem;

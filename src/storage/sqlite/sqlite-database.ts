@@ -7,7 +7,7 @@ import { BrainError } from '../../core/errors.js';
 export type SqliteDatabase = Database.Database;
 
 /** Page size of new databases: 8 KiB measured ~7% faster than 4 KiB for batch inserts (FTS5 + indexes). */
-const PAGE_SIZE = 4096;
+const PAGE_SIZE = 8192;
 /** 8192 pages of 8 KiB: the WAL may grow to 64 MiB before a write checkpoints inline. */
 const WAL_BACKSTOP_PAGES = 8192;
 
