@@ -3,8 +3,9 @@
  * opens it, builds the vector index, runs 1,000 recalls, and prints its peak RSS (VmHWM) as JSON.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadMemories, openBench, PROJECT, warmVectors, yieldToLoop } from './bench-brain.js';
-import { generateCorpus } from './corpus.js';
+import { type CorpusMemory, createRandom, generateMemory } from './corpus.js';
 import { readRss } from './stats.js';
 
 const [mode, home, countText] = process.argv.slice(2);
@@ -13,15 +14,45 @@ if (!home || (mode !== 'load' && mode !== 'serve')) {
   process.exit(2);
 }
 const brain = await openBench(home);
+/** Loads the same memories and picks the same queries as generateCorpus(count, queries, seed), streamed. */
+async function streamCorpus(
+  target: typeof brain,
+  count: number,
+  queryCount: number,
+  seed: number,
+): Promise<string[]> {
+  const qrand = createRandom(seed + 1);
+  const wanted = new Map<number, number[]>();
+  for (let q = 0; q < queryCount; q++) {
+    const at = Math.floor(qrand() * count);
+    wanted.set(at, [...(wanted.get(at) ?? []), q]);
+  }
+  const texts: string[] = new Array(queryCount);
+  const rand = createRandom(seed);
+  for (let start = 0; start < count; start += 1000) {
+    const batch: CorpusMemory[] = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      const memory = generateMemory(rand, i);
+      for (const q of wanted.get(i) ?? []) texts[q] = q % 2 === 0 ? memory.keywords : memory.paraphrase;
+      batch.push(memory);
+    }
+    await loadMemories(target, batch);
+  }
+  return texts;
+}
+
+const queryFile = path.join(home, 'queries.json');
 if (mode === 'load') {
-  const corpus = generateCorpus(Number(countText ?? 100_000), 0, 42);
-  await loadMemories(brain, corpus.memories);
+  // Memories are generated a batch at a time, so that this process's peak is Brain's, not the corpus's.
+  const queries = await streamCorpus(brain, Number(countText ?? 100_000), 1000, 42);
+  // The serving process reads its queries from here, for the same reason.
+  fs.writeFileSync(queryFile, JSON.stringify(queries));
 } else {
+  const queries = JSON.parse(fs.readFileSync(queryFile, 'utf8')) as string[];
   await warmVectors(brain);
-  const { queries } = generateCorpus(100_000, 1000, 42);
-  for (const q of queries) {
+  for (const query of queries) {
     await yieldToLoop();
-    await brain.services.memory.recall(brain.scope, { query: q.text, k: 10, project: PROJECT });
+    await brain.services.memory.recall(brain.scope, { query, k: 10, project: PROJECT });
   }
 }
 await brain.close();
