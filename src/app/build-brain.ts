@@ -19,6 +19,7 @@ import {
 import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
 import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
 import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
+import type { TextSearchOptions } from '../storage/sqlite/sqlite-text-search.js';
 import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 
@@ -41,6 +42,8 @@ export interface BuildBrainOptions {
   migrate?: boolean;
   clock?: Clock;
   vectorSearch?: Partial<VectorSearchOptions>;
+  /** Text-search tuning (benchmarks). */
+  textSearch?: Partial<TextSearchOptions>;
   /**
    * Start building the vector index in the background when the tenant is large (default true). A
    * one-shot CLI command turns it off: it would close before the index is done, and exact search
@@ -112,7 +115,10 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
   }
   const clock = options.clock ?? systemClock;
   const serviceLogger = logger as unknown as Logger;
-  const memoryStore = new SqliteMemoryStore(db, serviceLogger, { vectors: options.vectorSearch });
+  const memoryStore = new SqliteMemoryStore(db, serviceLogger, {
+    vectors: options.vectorSearch,
+    text: options.textSearch,
+  });
   const sessionStore = new SqliteSessionStore(db);
   const embedder = createEmbedder(config);
   const scope: RequestScope = { tenantId: config.defaultTenant };

@@ -24,6 +24,8 @@ export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = { matchBudget: 100
 /** Most query terms considered; more adds cost and little recall. */
 const MAX_TERMS = 24;
 const DF_CACHE_MAX = 20_000;
+/** How many index-ranked matches are checked against the filter per result wanted. */
+const SHORT_LIST_FACTOR = 2;
 
 function quote(term: string): string {
   return `"${term.replaceAll('"', '""')}"`;
@@ -82,7 +84,33 @@ export class SqliteTextSearch {
     return hits;
   }
 
+  /**
+   * The best `limit` matches that pass `where`, by BM25. Joining every match to its memories row to check
+   * the filter costs more than ranking the matches, so the index alone ranks first and only its top few
+   * are checked; when too few of those pass (other tenants or projects hold the best matches) the joined
+   * query answers instead. The result is the same either way: any match outside the index's top list
+   * ranks below all of it.
+   */
   #ranked(match: string, where: SqlWhere, limit: number): TextHit[] {
+    const shortList = limit * SHORT_LIST_FACTOR;
+    const top = this.#statements
+      .get(
+        `SELECT rowid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25 FROM memories_fts
+         WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?`,
+      )
+      .all(match, shortList) as TextHit[];
+    if (top.length === 0) return [];
+    const passing = new Set(
+      (
+        this.#statements
+          .get(
+            `SELECT m.rid AS rid FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
+          )
+          .all(JSON.stringify(top.map((h) => h.rid)), ...where.params) as { rid: number }[]
+      ).map((r) => r.rid),
+    );
+    const hits = top.filter((h) => passing.has(h.rid));
+    if (hits.length >= limit || top.length < shortList) return hits.slice(0, limit);
     return this.#statements
       .get(
         `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
