@@ -146,6 +146,11 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       stopCheckpointer();
       memoryStore.vectors.close();
       try {
+        memoryStore.flushTouches();
+      } catch (error) {
+        logger.warn({ err: error }, 'could not write the last access counts at shutdown');
+      }
+      try {
         db.pragma('wal_checkpoint(PASSIVE)');
       } finally {
         db.close();

@@ -52,7 +52,7 @@ export interface MemoryService {
 }
 
 /** How many candidates each retrieval stage brings to fusion, at least. */
-const MIN_CANDIDATES = 30;
+const MIN_CANDIDATES = 20;
 
 export function contentHash(content: string): string {
   // 128 bits of SHA-256 (22 base64url characters) identify content for dedupe as surely as 256 bits,

@@ -106,7 +106,10 @@ export interface MemoryStore {
   ): Promise<string[]>;
   /** Full-text and vector candidates for recall, with the memories they name. */
   candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates>;
-  /** Records that these memories were returned by recall: access_count + 1, accessed_at = now. */
+  /**
+   * Records that these memories were returned by recall: access_count + 1, accessed_at = now. A driver
+   * may batch these writes for a fraction of a second, provided its own reads show them.
+   */
   touch(scope: RequestScope, ids: string[], now: string): Promise<void>;
   /** Recent and important live memories of a project, for init. */
   overview(

@@ -79,6 +79,34 @@ function sentence(i: number): string {
 }
 
 describe('sqlite driver', () => {
+  it('writes access counts in batches that another connection sees within the flush window', async () => {
+    const file = tempDb();
+    const a = openStore(file);
+    const b = openStore(file);
+    try {
+      const [m] = await rows(['counted across connections']);
+      await a.store.insert(scope, [m as NewMemory]);
+      const id = (m as NewMemory).id;
+      const countIn = (db: typeof b.db) =>
+        (db.prepare('SELECT access_count AS n FROM memories WHERE id = ?').get(id) as { n: number }).n;
+      await a.store.touch(scope, [id], '2026-06-01T13:00:00.000Z');
+      await a.store.touch(scope, [id], '2026-06-01T13:00:01.000Z');
+      // Batched: not written by the recall itself, but the writing connection's reads include it.
+      expect(countIn(b.db)).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(countIn(b.db)).toBe(2);
+      await a.store.touch(scope, [id], '2026-06-01T13:00:02.000Z');
+      expect(await a.store.get(scope, id, NOW)).toMatchObject({
+        access_count: 3,
+        accessed_at: '2026-06-01T13:00:02.000Z',
+      });
+      expect(countIn(b.db)).toBe(3);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('migrates once, records the version, and is idempotent', () => {
     const file = tempDb();
     const db = openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 });

@@ -22,6 +22,19 @@ import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.j
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
 import { StatementCache } from './statement-cache.js';
 
+/** An access bump waiting to be written. */
+interface PendingTouch {
+  tenantId: string;
+  id: string;
+  count: number;
+  at: string;
+}
+
+/** Longest an access bump waits before it is written. */
+const TOUCH_FLUSH_MS = 250;
+/** Pending bumps that trigger a write at once. */
+const TOUCH_FLUSH_MAX = 2000;
+
 /** Types that init shows first: what the assistant must always keep in mind. */
 const PRIORITY_TYPES = ['system_critical', 'instruction', 'user_preferences', 'preference'];
 
@@ -41,6 +54,10 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #insertEmbedding;
   readonly #findByKey;
   readonly #touchOne;
+  readonly #logger: Logger;
+  /** Access bumps of recent recalls not yet written, by tenant and id. */
+  readonly #pendingTouches = new Map<string, PendingTouch>();
+  #touchTimer: NodeJS.Timeout | null = null;
   readonly #findByHash;
 
   constructor(
@@ -74,8 +91,11 @@ export class SqliteMemoryStore implements MemoryStore {
          AND deleted_at IS NULL`,
     );
     this.#touchOne = db.prepare(
-      'UPDATE memories SET access_count = access_count + 1, accessed_at = ? WHERE id = ? AND tenant_id = ?',
+      `UPDATE memories SET access_count = access_count + ?,
+         accessed_at = CASE WHEN accessed_at IS NULL OR accessed_at < ? THEN ? ELSE accessed_at END
+       WHERE id = ? AND tenant_id = ?`,
     );
+    this.#logger = logger;
     this.#findByHash = db.prepare(
       `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
          AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
@@ -164,6 +184,7 @@ export class SqliteMemoryStore implements MemoryStore {
   }
 
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
+    this.flushTouches();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
     const row = this.#sql
       .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND ${where.sql}`)
@@ -177,6 +198,7 @@ export class SqliteMemoryStore implements MemoryStore {
     project: string | null,
     now: string,
   ): Promise<Memory | null> {
+    this.flushTouches();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
     const row = this.#sql
       .get(
@@ -191,6 +213,7 @@ export class SqliteMemoryStore implements MemoryStore {
     query: Parameters<MemoryStore['list']>[1],
     now: string,
   ): Promise<{ items: Memory[]; total: number }> {
+    this.flushTouches();
     const where = liveMemoryWhere(scope.tenantId, now, query);
     // The sort column comes from a fixed set: anything else would be SQL injection, so refuse it.
     if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
@@ -236,6 +259,7 @@ export class SqliteMemoryStore implements MemoryStore {
     patch: MemoryPatch,
     now: string,
   ): Promise<Memory | null> {
+    this.flushTouches();
     const apply = this.#db.transaction((): Memory | null => {
       const rid = this.#resolve(scope, target, now);
       if (rid === null) return null;
@@ -369,17 +393,69 @@ export class SqliteMemoryStore implements MemoryStore {
     };
   }
 
+  /**
+   * Records that recall returned these memories. The bumps are written together within TOUCH_FLUSH_MS
+   * (or at once past TOUCH_FLUSH_MAX pending), not in the recall: a write transaction per recall would
+   * cost more than the recall's reads and fill the WAL with rewrites of the same rows. Reads that show
+   * access_count (get, list, update, overview) flush first, and so does closing; a crash loses at most
+   * that fraction of a second of access counts, never a memory.
+   */
   async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
-    const run = this.#db.transaction(() => {
-      for (const id of ids) this.#touchOne.run(now, id, scope.tenantId);
-    });
-    run.immediate();
+    for (const id of ids) {
+      const key = `${scope.tenantId}\u0000${id}`;
+      const pending = this.#pendingTouches.get(key);
+      if (pending) {
+        pending.count++;
+        if (now > pending.at) pending.at = now;
+      } else this.#pendingTouches.set(key, { tenantId: scope.tenantId, id, count: 1, at: now });
+    }
+    if (this.#pendingTouches.size >= TOUCH_FLUSH_MAX) this.flushTouches();
+    else if (this.#touchTimer === null) {
+      this.#touchTimer = setTimeout(() => {
+        this.#touchTimer = null;
+        try {
+          this.flushTouches();
+        } catch (error) {
+          this.#logger.warn({ err: error }, 'writing access counts failed; retrying with the next recall');
+        }
+      }, TOUCH_FLUSH_MS);
+      this.#touchTimer.unref();
+    }
+  }
+
+  /** Writes every pending access bump in one transaction. On failure they stay pending. */
+  flushTouches(): void {
+    if (this.#touchTimer !== null) {
+      clearTimeout(this.#touchTimer);
+      this.#touchTimer = null;
+    }
+    if (this.#pendingTouches.size === 0 || !this.#db.open) return;
+    const entries = [...this.#pendingTouches.values()];
+    this.#pendingTouches.clear();
+    try {
+      this.#db
+        .transaction(() => {
+          for (const t of entries) this.#touchOne.run(t.count, t.at, t.at, t.id, t.tenantId);
+        })
+        .immediate();
+    } catch (error) {
+      for (const t of entries) {
+        const key = `${t.tenantId}\u0000${t.id}`;
+        const newer = this.#pendingTouches.get(key);
+        this.#pendingTouches.set(
+          key,
+          newer ? { ...t, count: t.count + newer.count, at: newer.at > t.at ? newer.at : t.at } : t,
+        );
+      }
+      throw error;
+    }
   }
 
   async overview(
     scope: RequestScope,
     options: { project: string | null; limit: number; now: string },
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
+    this.flushTouches();
     const base = liveMemoryWhere(scope.tenantId, options.now);
     const projectSql = options.project === null ? 'm.project IS NULL' : 'm.project = ?';
     const params = options.project === null ? base.params : [...base.params, options.project];
