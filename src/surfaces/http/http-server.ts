@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -231,6 +231,35 @@ function useJsonParser(app: FastifyInstance): void {
 }
 
 /**
+ * Requests in flight per socket, so that a shutdown can close each keep-alive connection as soon as it
+ * has nothing in flight. Node's own idle tracking misses sockets that carried an MCP SSE stream, which
+ * then hold the process open until the client's keep-alive timeout.
+ */
+function trackConnections(app: FastifyInstance): { drain(): void } {
+  const inFlight = new Map<Socket, number>();
+  let draining = false;
+  app.server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
+  });
+  app.server.on('request', (request, response) => {
+    const socket = request.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      inFlight.set(socket, left);
+      if (draining && left === 0) socket.destroy();
+    });
+  });
+  return {
+    drain() {
+      draining = true;
+      for (const [socket, count] of inFlight) if (count === 0) socket.destroy();
+    },
+  };
+}
+
+/**
  * Builds the HTTP face: MCP Streamable HTTP on `/mcp` (POST, GET, DELETE), `GET /health/live`, the
  * Host/Origin guard on every route, one JSON error handler and a 1 MiB body limit. The returned app is
  * not listening: call `listen()` to bind, or use `app.inject()` in tests.
@@ -239,6 +268,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   // pino's Logger type carries its own generics; Fastify only needs the base logger surface.
   const app = Fastify({ loggerInstance: config.logger as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES });
   const mcp = createMcpSessions(config);
+  const connections = trackConnections(app);
   useJsonParser(app);
 
   app.addHook(
@@ -277,6 +307,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     },
     async close() {
       await mcp.closeAll();
+      connections.drain();
       await app.close();
     },
   };
