@@ -147,8 +147,11 @@ describe('sqlite driver', () => {
     const exact = b.store.vectors.search(scope.tenantId, q!, embedder.model, {}, 10, NOW);
     expect(approx.mode).toBe('approximate');
     expect(exact.mode).toBe('exact');
-    const overlap = approx.hits.filter((h) => exact.hits.some((e) => e.rid === h.rid)).length;
-    expect(overlap).toBeGreaterThanOrEqual(9);
+    // Tie-aware: the hash embedder gives many equal similarities, and any of a tied group is a right answer.
+    const floor = (exact.hits.at(-1)?.similarity ?? 0) - 1e-6;
+    const asGoodAsExact = approx.hits.filter((h) => h.similarity >= floor).length;
+    expect(approx.hits).toHaveLength(10);
+    expect(asGoodAsExact).toBeGreaterThanOrEqual(9);
     // A write through the other connection (another process in production) is found through the index.
     const [fresh] = await rows(['zulu yankee whiskey unique marker']);
     await b.store.insert(scope, [fresh!]);
