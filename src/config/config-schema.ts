@@ -7,80 +7,153 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const EMBEDDERS = ['hash', 'none'] as const;
 
-type Kind = 'path' | 'int' | 'bool' | 'list' | 'enum' | 'string';
+/** How a setting is written as text (environment, `.env`); a config file uses the JSON type instead. */
+export type SettingKind = 'path' | 'int' | 'bool' | 'list' | 'enum' | 'string';
 
-/** One setting: its config-file key, its environment variable, and how to read it from text. */
-export interface SettingSpec {
-  key: keyof BrainConfigInput;
-  env: string;
-  kind: Kind;
-  description: string;
-  /** Marks a value that must be masked in reports. */
-  secret?: boolean;
-}
+const intBetween = (min: number, max: number) => {
+  const limit = `expected an integer between ${min} and ${max}`;
+  return z
+    .number({ error: limit })
+    .int({ error: limit })
+    .min(min, { error: limit })
+    .max(max, { error: limit });
+};
 
-const intIn = (min: number, max: number) =>
-  z
-    .number({ error: `expected an integer between ${min} and ${max}` })
-    .int({ message: `expected an integer between ${min} and ${max}` })
-    .min(min, { message: `expected an integer between ${min} and ${max}` })
-    .max(max, { message: `expected an integer between ${min} and ${max}` });
+const pathText = z.string({ error: 'expected a path' }).trim().min(1, { error: 'expected a non-empty path' });
 
-const pathSetting = z
-  .string({ error: 'expected a path' })
-  .trim()
-  .min(1, { message: 'expected a non-empty path' });
-
-const hostList = z.array(
+const nameList = z.array(
   z
     .string({ error: 'expected a list of names' })
     .trim()
-    .min(1, { message: 'expected non-empty names' })
-    .max(255, { message: 'each name must be at most 255 characters' }),
-  { error: 'expected a list of strings (comma-separated in the environment)' },
+    .min(1, { error: 'expected non-empty names' })
+    .max(255, { error: 'each name must be at most 255 characters' }),
+  { error: 'expected a list of strings (a JSON array in the file, comma-separated in the environment)' },
 );
 
-/**
- * Every setting of Brain, as given by a user (config file keys; env values already converted). Paths are
- * optional here: the ones not given derive from `home`.
- */
-export const brainConfigInputSchema = z
-  .object({
-    home: pathSetting.optional(),
-    dbPath: pathSetting.optional(),
-    backupPath: pathSetting.optional(),
-    logPath: pathSetting.optional(),
-    executionPath: pathSetting.optional(),
-    notesPath: pathSetting.optional(),
-    maxMemoryMb: intIn(64, 65536).default(512),
-    maxExecutionTimeMs: intIn(100, 600_000).default(30_000),
-    maxOutputSizeMb: intIn(1, 1024).default(10),
-    workerMin: intIn(0, 64).default(1),
-    workerMax: intIn(1, 64).default(4),
-    cacheSizeMb: intIn(1, 4096).default(64),
-    vacuumIntervalHours: intIn(0, 8760).default(24),
-    metricsPort: intIn(0, 65535).default(9090),
-    healthCheckIntervalMs: intIn(1000, 3_600_000).default(30_000),
-    logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-    nodeEnv: z.enum(NODE_ENVS, { error: `expected one of ${NODE_ENVS.join(', ')}` }).default('production'),
-    host: z.string({ error: 'expected a host name or address' }).trim().min(1).max(255).default('127.0.0.1'),
-    port: intIn(0, 65535).default(7777),
-    allowedHosts: hostList.default([]),
-    allowedOrigins: hostList.default([]),
-    migrateOnStart: z.boolean({ error: 'expected true or false' }).default(true),
-    busyTimeoutMs: intIn(0, 600_000).default(5000),
-    embedder: z.enum(EMBEDDERS, { error: `expected one of ${EMBEDDERS.join(', ')}` }).default('hash'),
-    defaultTenant: z
-      .string({ error: 'expected a tenant id' })
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected 1-64 letters, digits, _ or -' })
-      .default('default'),
-  })
-  .strict();
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.join(', ')}` });
 
-export type BrainConfigInput = z.input<typeof brainConfigInputSchema>;
+/**
+ * One setting, defined once: its environment variable, how to read it from text, its schema (limits and
+ * default) and, for a setting validated today but used by a later feature, which feature that is.
+ */
+const setting = <S extends z.ZodType>(env: string, kind: SettingKind, schema: S, reserved?: string) => ({
+  env,
+  kind,
+  schema,
+  reserved,
+});
+
+/** Every setting, keyed by its config-file key, in the order reports and docs list them. */
+const DEFINITIONS = {
+  home: setting('BRAIN_HOME', 'path', pathText.optional()),
+  dbPath: setting('BRAIN_DB_PATH', 'path', pathText.optional()),
+  backupPath: setting('BRAIN_BACKUP_PATH', 'path', pathText.optional(), 'backups'),
+  logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional(), 'log files'),
+  executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional(), 'the execution sandbox'),
+  notesPath: setting('BRAIN_NOTES_PATH', 'path', pathText.optional(), 'notes'),
+  maxMemoryMb: setting('BRAIN_MAX_MEMORY_MB', 'int', intBetween(64, 65536).default(512), 'the sandbox'),
+  maxExecutionTimeMs: setting(
+    'BRAIN_MAX_EXECUTION_TIME_MS',
+    'int',
+    intBetween(100, 600_000).default(30_000),
+    'the sandbox',
+  ),
+  maxOutputSizeMb: setting('BRAIN_MAX_OUTPUT_SIZE_MB', 'int', intBetween(1, 1024).default(10), 'the sandbox'),
+  workerMin: setting('BRAIN_WORKER_MIN', 'int', intBetween(0, 64).default(1), 'sandbox workers'),
+  workerMax: setting('BRAIN_WORKER_MAX', 'int', intBetween(1, 64).default(4), 'sandbox workers'),
+  cacheSizeMb: setting('BRAIN_CACHE_SIZE_MB', 'int', intBetween(1, 4096).default(64)),
+  vacuumIntervalHours: setting(
+    'BRAIN_VACUUM_INTERVAL_HOURS',
+    'int',
+    intBetween(0, 8760).default(24),
+    'the maintenance job',
+  ),
+  metricsPort: setting('BRAIN_METRICS_PORT', 'int', intBetween(0, 65535).default(9090), 'metrics'),
+  healthCheckIntervalMs: setting(
+    'BRAIN_HEALTH_CHECK_INTERVAL_MS',
+    'int',
+    intBetween(1000, 3_600_000).default(30_000),
+    'the health check',
+  ),
+  logLevel: setting('LOG_LEVEL', 'enum', oneOf(LOG_LEVELS).default('info')),
+  nodeEnv: setting('NODE_ENV', 'enum', oneOf(NODE_ENVS).default('production')),
+  host: setting(
+    'BRAIN_HOST',
+    'string',
+    z
+      .string({ error: 'expected a host name or address' })
+      .trim()
+      .min(1, { error: 'expected a host name or address of 1 to 255 characters' })
+      .max(255, { error: 'expected a host name or address of 1 to 255 characters' })
+      .default('127.0.0.1'),
+  ),
+  port: setting('BRAIN_PORT', 'int', intBetween(0, 65535).default(7777)),
+  allowedHosts: setting('BRAIN_ALLOWED_HOSTS', 'list', nameList.default([])),
+  allowedOrigins: setting('BRAIN_ALLOWED_ORIGINS', 'list', nameList.default([])),
+  migrateOnStart: setting(
+    'BRAIN_MIGRATE_ON_START',
+    'bool',
+    z
+      .boolean({ error: 'expected true or false (in the environment also 1/0, yes/no, on/off)' })
+      .default(true),
+  ),
+  busyTimeoutMs: setting('BRAIN_BUSY_TIMEOUT_MS', 'int', intBetween(0, 600_000).default(5000)),
+  embedder: setting('BRAIN_EMBEDDER', 'enum', oneOf(EMBEDDERS).default('hash')),
+  defaultTenant: setting(
+    'BRAIN_DEFAULT_TENANT',
+    'string',
+    z
+      .string({ error: 'expected a tenant id' })
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'expected 1 to 64 characters of A-Z, a-z, 0-9, _ or -' })
+      .default('default'),
+  ),
+};
+
+type Definitions = typeof DEFINITIONS;
+export type SettingKey = keyof Definitions;
+
+/** One setting as reports, docs tests and the loader see it. */
+export interface SettingSpec {
+  key: SettingKey;
+  env: string;
+  kind: SettingKind;
+  /** The later feature that will use this setting; validated now, unused today. */
+  reserved?: string;
+  /** Marks a secret explicitly; a setting named like one is masked anyway (see {@link isSecretSetting}). */
+  secret?: boolean;
+}
+
+export const SETTINGS: readonly SettingSpec[] = (Object.keys(DEFINITIONS) as SettingKey[]).map((key) => {
+  const { env, kind, reserved } = DEFINITIONS[key];
+  return reserved ? { key, env, kind, reserved } : { key, env, kind };
+});
+
+const shape = Object.fromEntries(SETTINGS.map((s) => [s.key, DEFINITIONS[s.key].schema])) as {
+  [K in SettingKey]: Definitions[K]['schema'];
+};
+
+/**
+ * Every setting as a user gives it (config-file keys; environment text already converted to its type).
+ * Unknown keys are errors so that a typo is never silently ignored. Paths stay optional here.
+ */
+export const brainSettingsSchema = z.strictObject(shape).superRefine((s, ctx) => {
+  if (s.workerMin > s.workerMax) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workerMin'],
+      message: `must be at most workerMax (BRAIN_WORKER_MAX), which is ${s.workerMax}; got ${s.workerMin}`,
+    });
+  }
+});
+
+export type BrainSettings = z.output<typeof brainSettingsSchema>;
+
+const PATH_KEYS = ['dbPath', 'backupPath', 'logPath', 'executionPath', 'notesPath'] as const;
+export type PathKey = (typeof PATH_KEYS)[number];
 
 /** The effective configuration: every setting present, every path absolute. */
-export interface BrainConfig extends Omit<z.output<typeof brainConfigInputSchema>, 'home' | PathKey> {
+export interface BrainConfig extends Omit<BrainSettings, 'home' | PathKey> {
   home: string;
   dbPath: string;
   backupPath: string;
@@ -88,8 +161,6 @@ export interface BrainConfig extends Omit<z.output<typeof brainConfigInputSchema
   executionPath: string;
   notesPath: string;
 }
-
-type PathKey = 'dbPath' | 'backupPath' | 'logPath' | 'executionPath' | 'notesPath';
 
 /** Where each path goes under BRAIN_HOME when it is not given. */
 export const DERIVED_PATHS: Record<PathKey, string> = {
@@ -100,98 +171,57 @@ export const DERIVED_PATHS: Record<PathKey, string> = {
   notesPath: 'notes',
 };
 
-export const DEFAULT_HOME = path.join(os.homedir(), '.brain');
+/** `~/.brain`, read when needed so that nothing depends on the home directory at import. */
+export function defaultHome(): string {
+  return path.join(os.homedir(), '.brain');
+}
 
-/** Every setting, in the order reports and docs list them. */
-export const SETTINGS: readonly SettingSpec[] = [
-  { key: 'home', env: 'BRAIN_HOME', kind: 'path', description: 'root of every path not given' },
-  { key: 'dbPath', env: 'BRAIN_DB_PATH', kind: 'path', description: 'SQLite database file' },
-  { key: 'backupPath', env: 'BRAIN_BACKUP_PATH', kind: 'path', description: 'backup directory (reserved)' },
-  { key: 'logPath', env: 'BRAIN_LOG_PATH', kind: 'path', description: 'log directory (reserved)' },
-  {
-    key: 'executionPath',
-    env: 'BRAIN_EXECUTION_PATH',
-    kind: 'path',
-    description: 'sandbox work directory (reserved)',
-  },
-  { key: 'notesPath', env: 'BRAIN_NOTES_PATH', kind: 'path', description: 'notes directory (reserved)' },
-  {
-    key: 'maxMemoryMb',
-    env: 'BRAIN_MAX_MEMORY_MB',
-    kind: 'int',
-    description: 'sandbox memory limit (reserved)',
-  },
-  {
-    key: 'maxExecutionTimeMs',
-    env: 'BRAIN_MAX_EXECUTION_TIME_MS',
-    kind: 'int',
-    description: 'sandbox time limit (reserved)',
-  },
-  {
-    key: 'maxOutputSizeMb',
-    env: 'BRAIN_MAX_OUTPUT_SIZE_MB',
-    kind: 'int',
-    description: 'sandbox output limit (reserved)',
-  },
-  {
-    key: 'workerMin',
-    env: 'BRAIN_WORKER_MIN',
-    kind: 'int',
-    description: 'sandbox workers kept warm (reserved)',
-  },
-  {
-    key: 'workerMax',
-    env: 'BRAIN_WORKER_MAX',
-    kind: 'int',
-    description: 'sandbox workers at most (reserved)',
-  },
-  {
-    key: 'cacheSizeMb',
-    env: 'BRAIN_CACHE_SIZE_MB',
-    kind: 'int',
-    description: 'SQLite page cache per connection',
-  },
-  {
-    key: 'vacuumIntervalHours',
-    env: 'BRAIN_VACUUM_INTERVAL_HOURS',
-    kind: 'int',
-    description: 'incremental vacuum period (reserved)',
-  },
-  {
-    key: 'metricsPort',
-    env: 'BRAIN_METRICS_PORT',
-    kind: 'int',
-    description: 'Prometheus metrics port (reserved)',
-  },
-  {
-    key: 'healthCheckIntervalMs',
-    env: 'BRAIN_HEALTH_CHECK_INTERVAL_MS',
-    kind: 'int',
-    description: 'self health check period (reserved)',
-  },
-  { key: 'logLevel', env: 'LOG_LEVEL', kind: 'enum', description: 'log level' },
-  { key: 'nodeEnv', env: 'NODE_ENV', kind: 'enum', description: 'environment name' },
-  { key: 'host', env: 'BRAIN_HOST', kind: 'string', description: 'HTTP bind address' },
-  { key: 'port', env: 'BRAIN_PORT', kind: 'int', description: 'HTTP port' },
-  { key: 'allowedHosts', env: 'BRAIN_ALLOWED_HOSTS', kind: 'list', description: 'extra Host names accepted' },
-  {
-    key: 'allowedOrigins',
-    env: 'BRAIN_ALLOWED_ORIGINS',
-    kind: 'list',
-    description: 'extra Origins accepted',
-  },
-  {
-    key: 'migrateOnStart',
-    env: 'BRAIN_MIGRATE_ON_START',
-    kind: 'bool',
-    description: 'apply migrations at start',
-  },
-  { key: 'busyTimeoutMs', env: 'BRAIN_BUSY_TIMEOUT_MS', kind: 'int', description: 'wait for another writer' },
-  { key: 'embedder', env: 'BRAIN_EMBEDDER', kind: 'enum', description: 'embedding model' },
-  {
-    key: 'defaultTenant',
-    env: 'BRAIN_DEFAULT_TENANT',
-    kind: 'string',
-    description: 'tenant used without auth',
-  },
-];
+/** A path as given, made absolute: `~` and `~/` expand to the home directory, relative ones join `cwd`. */
+export function absolutePath(value: string, cwd: string): string {
+  const expanded = value === '~' || value.startsWith('~/') ? path.join(os.homedir(), value.slice(1)) : value;
+  return path.resolve(cwd, expanded);
+}
+
+/** Settings → config: the home (default `~/.brain`) made absolute, and every path not given under it. */
+export function resolvePaths(settings: BrainSettings, cwd: string): BrainConfig {
+  const home = absolutePath(settings.home ?? defaultHome(), cwd);
+  const config = { ...settings, home } as BrainConfig;
+  for (const key of PATH_KEYS) {
+    const given = settings[key];
+    config[key] = given ? absolutePath(given, cwd) : path.join(home, DERIVED_PATHS[key]);
+  }
+  return config;
+}
+
+/**
+ * The one schema of Brain's configuration: settings in, {@link BrainConfig} out, with relative paths
+ * resolved against the process's working directory. `loadConfig` validates setting by setting against
+ * the same definitions so that it can report every problem and name where each value came from.
+ */
+export const brainConfigSchema = brainSettingsSchema.transform((s) => resolvePaths(s, process.cwd()));
+
+/** The zod schema of one setting, for validating a value from one source. */
+export function settingSchema(key: SettingKey): z.ZodType {
+  return DEFINITIONS[key].schema;
+}
+
+const SECRET_NAME = /secret|token|password|passwd|key|credential/i;
+
+/** What masking needs to know of a setting; plain strings, so a setting added later is covered as well. */
+export interface SettingName {
+  key: string;
+  env: string;
+  secret?: boolean;
+}
+
+/** Whether a setting's value must never be shown: marked secret, or named like one (a future BRAIN_API_KEY). */
+export function isSecretSetting(spec: SettingName): boolean {
+  return spec.secret === true || SECRET_NAME.test(spec.key) || SECRET_NAME.test(spec.env);
+}
+
+export const MASK = '****';
+
+/** Hides the password of every URL with credentials: postgres://user:pass@host → postgres://user:****@host. */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)([^\s/?#]+)@/gi, `$1${MASK}@`);
+}

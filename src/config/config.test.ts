@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BrainError } from '../core/errors.js';
 import { configReportJson, displayValue, formatConfigReport } from './config-report.js';
-import { SETTINGS } from './config-schema.js';
-import { checkPaths, loadConfig, requireValidConfig } from './load-config.js';
+import { brainConfigSchema, SETTINGS } from './config-schema.js';
+import { checkPaths, type LoadedConfig, loadConfig, requireValidConfig } from './load-config.js';
 
 let dir: string;
 
@@ -16,114 +18,259 @@ afterEach(() => {
 });
 
 const load = (env: Record<string, string>, configPath?: string) => loadConfig({ env, cwd: dir, configPath });
-const messages = (loaded: { problems: { message: string }[] }) =>
-  loaded.problems.map((p) => p.message).join('\n');
+const messages = (loaded: Pick<LoadedConfig, 'problems'>) => loaded.problems.map((p) => p.message);
+const write = (name: string, text: string) => {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+};
 
 describe('loadConfig', () => {
-  it('derives every path from BRAIN_HOME and uses the documented defaults', () => {
+  it('uses the documented default of every setting and derives every path from BRAIN_HOME', () => {
     const home = path.join(dir, 'h');
-    const { config, problems, sources } = load({ BRAIN_HOME: home });
+    const { config, problems, warnings, sources, files } = load({ BRAIN_HOME: home });
     expect(problems).toEqual([]);
-    expect(config).toMatchObject({
+    expect(warnings).toEqual([]);
+    expect(files).toEqual([]);
+    expect(config).toEqual({
       home,
       dbPath: path.join(home, 'data', 'brain.db'),
       backupPath: path.join(home, 'backups'),
       logPath: path.join(home, 'logs'),
       executionPath: path.join(home, 'execution'),
       notesPath: path.join(home, 'notes'),
+      maxMemoryMb: 512,
+      maxExecutionTimeMs: 30_000,
+      maxOutputSizeMb: 10,
+      workerMin: 1,
+      workerMax: 4,
+      cacheSizeMb: 64,
+      vacuumIntervalHours: 24,
+      metricsPort: 9090,
+      healthCheckIntervalMs: 30_000,
+      logLevel: 'info',
+      nodeEnv: 'production',
       host: '127.0.0.1',
       port: 7777,
-      cacheSizeMb: 64,
-      logLevel: 'info',
+      allowedHosts: [],
+      allowedOrigins: [],
       migrateOnStart: true,
+      busyTimeoutMs: 5000,
       embedder: 'hash',
       defaultTenant: 'default',
     });
-    expect(sources.home).toBe('env');
-    expect(sources.port).toBe('default');
+    expect(sources).toMatchObject({ home: 'env', dbPath: 'BRAIN_HOME (env)', port: 'default' });
   });
 
-  it('layers default < config file < .env < environment, setting by setting', () => {
-    fs.writeFileSync(
-      path.join(dir, 'brain.config.json'),
-      JSON.stringify({ port: 1001, cacheSizeMb: 11, busyTimeoutMs: 111, workerMax: 9 }),
-    );
-    fs.writeFileSync(path.join(dir, '.env'), 'BRAIN_CACHE_SIZE_MB=22\nBRAIN_BUSY_TIMEOUT_MS=222\n');
-    const { config, sources, problems } = load({ BRAIN_HOME: dir, BRAIN_BUSY_TIMEOUT_MS: '333' });
-    expect(problems).toEqual([]);
-    expect(config.port).toBe(1001); // file over default
-    expect(config.cacheSizeMb).toBe(22); // .env over file
-    expect(config.busyTimeoutMs).toBe(333); // environment over .env
-    expect(config.workerMax).toBe(9);
-    expect(config.maxMemoryMb).toBe(512); // default
-    expect(sources).toMatchObject({
-      port: path.join(dir, 'brain.config.json'),
-      cacheSizeMb: '.env',
-      busyTimeoutMs: 'env',
-    });
+  it('resolves relative paths against the working directory; a given path beats the derived one', () => {
+    const { config, sources } = load({ BRAIN_HOME: 'rel-home', BRAIN_DB_PATH: 'db/x.db' });
+    expect(config.home).toBe(path.join(dir, 'rel-home'));
+    expect(config.dbPath).toBe(path.join(dir, 'db', 'x.db'));
+    expect(config.notesPath).toBe(path.join(dir, 'rel-home', 'notes'));
+    expect(sources.dbPath).toBe('env');
   });
 
-  it('reads the file named by --config or BRAIN_CONFIG, and a missing explicit file is a problem', () => {
-    const file = path.join(dir, 'custom.json');
-    fs.writeFileSync(file, JSON.stringify({ logLevel: 'debug' }));
-    expect(load({}, 'custom.json').config.logLevel).toBe('debug');
-    expect(load({ BRAIN_CONFIG: file }).config.logLevel).toBe('debug');
+  it('layers default < config file < .env < environment for the same setting', () => {
+    const file = write('brain.config.json', JSON.stringify({ port: 1001 }));
+    write('.env', 'BRAIN_PORT=1002\n');
+    const all = load({ BRAIN_PORT: '1003' });
+    expect([all.config.port, all.sources.port]).toEqual([1003, 'env']); // env over .env
+
+    const noEnv = load({});
+    expect([noEnv.config.port, noEnv.sources.port]).toEqual([1002, '.env']); // .env over the file
+
+    fs.rmSync(path.join(dir, '.env'));
+    const fileOnly = load({});
+    expect([fileOnly.config.port, fileOnly.sources.port]).toEqual([1001, file]); // file over default
+
+    fs.rmSync(file);
+    const none = load({});
+    expect([none.config.port, none.sources.port]).toEqual([7777, 'default']);
+    expect([all, noEnv, fileOnly, none].flatMap((l) => l.problems)).toEqual([]);
+  });
+
+  it('lets an empty variable fall through to the layers below', () => {
+    write('.env', 'BRAIN_PORT=1002\n');
+    expect(load({ BRAIN_PORT: '' }).config.port).toBe(1002);
+  });
+
+  it('reads the file named by --config, else BRAIN_CONFIG, instead of ./brain.config.json', () => {
+    write('brain.config.json', JSON.stringify({ logLevel: 'warn' }));
+    const custom = write('custom.json', JSON.stringify({ logLevel: 'debug' }));
+    const other = write('other.json', JSON.stringify({ logLevel: 'trace' }));
+    const byFlag = load({}, 'custom.json');
+    expect(byFlag.config.logLevel).toBe('debug');
+    expect(byFlag.files).toEqual([custom]);
+    expect(load({ BRAIN_CONFIG: other }).config.logLevel).toBe('trace');
+    expect(load({ BRAIN_CONFIG: other }, 'custom.json').config.logLevel).toBe('debug');
+    expect(load({}).config.logLevel).toBe('warn');
+  });
+
+  it('reports a missing explicit config file but not a missing default one', () => {
     const missing = load({}, 'nope.json');
-    expect(messages(missing)).toMatch(/nope\.json: file not found/);
-    expect(load({}).problems).toEqual([]); // no default file: fine
+    expect(missing.problems).toEqual([
+      {
+        setting: 'config file',
+        source: path.join(dir, 'nope.json'),
+        message: `${path.join(dir, 'nope.json')}: file not found`,
+      },
+    ]);
+    expect(messages(load({ BRAIN_CONFIG: 'gone.json' }))).toEqual([
+      `${path.join(dir, 'gone.json')}: file not found`,
+    ]);
+    expect(load({}).problems).toEqual([]);
   });
 
   it('names the variable, the limit and the value given, and keeps the default', () => {
+    write('brain.config.json', JSON.stringify({ port: 1001 }));
     const loaded = load({
       BRAIN_PORT: 'abc',
       BRAIN_CACHE_SIZE_MB: '999999',
+      BRAIN_WORKER_MAX: '2.5',
       LOG_LEVEL: 'loud',
       BRAIN_MIGRATE_ON_START: 'maybe',
       BRAIN_DEFAULT_TENANT: 'has space',
     });
-    const text = messages(loaded);
-    expect(text).toContain('BRAIN_PORT: expected an integer between 0 and 65535, got "abc"');
-    expect(text).toContain('BRAIN_CACHE_SIZE_MB: expected an integer between 1 and 4096, got 999999');
-    expect(text).toMatch(
-      /LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"/,
+    expect(messages(loaded).sort()).toEqual(
+      [
+        'BRAIN_PORT: expected an integer between 0 and 65535, got "abc"',
+        'BRAIN_CACHE_SIZE_MB: expected an integer between 1 and 4096, got 999999',
+        'BRAIN_WORKER_MAX: expected an integer between 1 and 64, got "2.5"',
+        'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+        'BRAIN_MIGRATE_ON_START: expected true or false (in the environment also 1/0, yes/no, on/off), got "maybe"',
+        'BRAIN_DEFAULT_TENANT: expected 1 to 64 characters of A-Z, a-z, 0-9, _ or -, got "has space"',
+      ].sort(),
     );
-    expect(text).toMatch(/BRAIN_MIGRATE_ON_START: expected true or false, got "maybe"/);
-    expect(text).toMatch(/BRAIN_DEFAULT_TENANT: expected 1-64 letters/);
-    expect(loaded.problems).toHaveLength(5);
-    expect(loaded.config.port).toBe(7777);
-    expect(loaded.config.cacheSizeMb).toBe(64);
-  });
-
-  it('reports unknown keys, wrong types and invalid JSON in the config file', () => {
-    const file = path.join(dir, 'brain.config.json');
-    fs.writeFileSync(file, JSON.stringify({ prot: 8080, port: '8080' }));
-    const text = messages(load({}));
-    expect(text).toMatch(/prot: unknown setting \(known: home, dbPath/);
-    expect(text).toMatch(/port: expected an integer between 0 and 65535, got "8080"/);
-    fs.writeFileSync(file, '{ "port": 80,');
-    expect(messages(load({}))).toMatch(/brain\.config\.json: invalid JSON/);
-  });
-
-  it('parses lists and booleans from text, and checks workers against each other', () => {
-    const loaded = load({
-      BRAIN_ALLOWED_HOSTS: 'brain.local, brain.lan',
-      BRAIN_MIGRATE_ON_START: 'no',
-      BRAIN_WORKER_MIN: '8',
-      BRAIN_WORKER_MAX: '2',
+    expect(loaded.problems.every((p) => p.source === 'env')).toBe(true);
+    expect(loaded.problems.map((p) => p.setting)).toContain('BRAIN_PORT');
+    // A bad value keeps the default; it does not fall back to the file's 1001.
+    expect(loaded.config).toMatchObject({
+      port: 7777,
+      cacheSizeMb: 64,
+      workerMax: 4,
+      logLevel: 'info',
+      migrateOnStart: true,
+      defaultTenant: 'default',
     });
+    expect(loaded.sources.port).toBe('default');
+  });
+
+  it('names the config-file key and the file for a bad value there', () => {
+    const file = write('brain.config.json', JSON.stringify({ port: '8080', vacuumIntervalHours: -1 }));
+    const loaded = load({});
+    expect(loaded.problems).toEqual([
+      { setting: 'vacuumIntervalHours', source: file, message: expect.any(String) },
+      { setting: 'port', source: file, message: 'port: expected an integer between 0 and 65535, got "8080"' },
+    ]);
+    expect(loaded.problems[0]?.message).toBe(
+      'vacuumIntervalHours: expected an integer between 0 and 8760, got -1',
+    );
+  });
+
+  it('reports unknown config-file keys, suggesting the one meant', () => {
+    const file = write('brain.config.json', JSON.stringify({ prot: 8080, BRAIN_HOST: 'x', zzzzzz: 1 }));
+    const loaded = load({});
+    expect(loaded.problems.map((p) => [p.setting, p.source])).toEqual([
+      ['prot', file],
+      ['BRAIN_HOST', file],
+      ['zzzzzz', file],
+    ]);
+    expect(messages(loaded)).toEqual([
+      'prot: unknown setting; did you mean port?',
+      'BRAIN_HOST: unknown setting; a config file uses the key host',
+      expect.stringMatching(/^zzzzzz: unknown setting \(known: home, dbPath, .*defaultTenant\)$/),
+    ]);
+  });
+
+  it('reports invalid JSON and a non-object file, naming the file', () => {
+    const file = write('brain.config.json', '{ "port": 80,');
+    const bad = load({});
+    expect(bad.problems).toHaveLength(1);
+    expect(bad.problems[0]?.source).toBe(file);
+    expect(bad.problems[0]?.message).toMatch(new RegExp(`^${file}: invalid JSON: \\S+`));
+    expect(bad.config.port).toBe(7777);
+    write('brain.config.json', '[1, 2]');
+    expect(messages(load({}))).toEqual([`${file}: expected a JSON object of settings, e.g. {"port": 8080}`]);
+  });
+
+  it('reports workerMin above workerMax, named as the user wrote it', () => {
+    const fromEnv = load({ BRAIN_WORKER_MIN: '8', BRAIN_WORKER_MAX: '2' });
+    expect(fromEnv.problems).toEqual([
+      {
+        setting: 'BRAIN_WORKER_MIN',
+        source: 'env',
+        message: 'BRAIN_WORKER_MIN: must be at most workerMax (BRAIN_WORKER_MAX), which is 2; got 8',
+      },
+    ]);
+    const file = write('brain.config.json', JSON.stringify({ workerMin: 5 }));
+    expect(load({}).problems.map((p) => [p.setting, p.source])).toEqual([['workerMin', file]]);
+    expect(load({ BRAIN_WORKER_MIN: '4' }).problems).toEqual([]);
+  });
+
+  it('parses lists and booleans from text', () => {
+    const loaded = load({ BRAIN_ALLOWED_HOSTS: 'brain.local, ,brain.lan', BRAIN_MIGRATE_ON_START: 'no' });
     expect(loaded.config.allowedHosts).toEqual(['brain.local', 'brain.lan']);
     expect(loaded.config.migrateOnStart).toBe(false);
-    expect(messages(loaded)).toContain('BRAIN_WORKER_MIN (8) must not exceed BRAIN_WORKER_MAX (2)');
+    for (const [text, value] of [
+      ['1', true],
+      ['YES', true],
+      ['false', false],
+      ['0', false],
+    ] as const) {
+      expect(load({ BRAIN_MIGRATE_ON_START: text }).config.migrateOnStart).toBe(value);
+    }
   });
 
-  it('requireValidConfig refuses to start on any problem and lists them all', () => {
-    expect(() => requireValidConfig(load({ BRAIN_PORT: 'x', BRAIN_WORKER_MAX: '0' }))).toThrow(
-      expect.objectContaining({
-        code: 'CONFIG_ERROR',
-        message: expect.stringMatching(/BRAIN_WORKER_MAX[\s\S]*BRAIN_PORT/),
-      }),
-    );
+  it('warns about unknown BRAIN_* variables without making them problems', () => {
+    write('.env', 'BRAIN_CACHE_SIZE=10\n');
+    const loaded = load({ BRAIN_PROT: '8080', BRAIN_CONFIG: '', OTHER_TOOL_PORT: '1' });
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.warnings).toEqual([
+      {
+        setting: 'BRAIN_CACHE_SIZE',
+        source: '.env',
+        message: expect.stringContaining('BRAIN_CACHE_SIZE_MB'),
+      },
+      {
+        setting: 'BRAIN_PROT',
+        source: 'env',
+        message: 'BRAIN_PROT: not a Brain setting, ignored; did you mean BRAIN_PORT?',
+      },
+    ]);
+    expect(() => requireValidConfig(loaded)).not.toThrow();
+  });
+
+  it('requireValidConfig throws CONFIG_ERROR listing every problem', () => {
+    const file = write('brain.config.json', JSON.stringify({ prot: 1 }));
+    const loaded = load({ BRAIN_PORT: 'x', BRAIN_WORKER_MAX: '0' });
+    expect(loaded.problems).toHaveLength(3);
+    let thrown: unknown;
+    try {
+      requireValidConfig(loaded);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(BrainError);
+    const error = thrown as BrainError;
+    expect(error.code).toBe('CONFIG_ERROR');
+    for (const message of messages(loaded)) expect(error.message).toContain(message);
+    expect(error.message).toContain('3 problems');
+    expect(error.details.issues?.map((i) => i.field).sort()).toEqual([
+      'BRAIN_PORT',
+      'BRAIN_WORKER_MAX',
+      'prot',
+    ]);
+    fs.rmSync(file);
     expect(requireValidConfig(load({ BRAIN_HOME: dir })).home).toBe(dir);
+  });
+});
+
+describe('brainConfigSchema', () => {
+  it('parses settings into a full config and rejects unknown keys and crossed workers', () => {
+    const config = brainConfigSchema.parse({ home: '/srv/brain', port: 8080 });
+    expect(config).toMatchObject({ port: 8080, dbPath: path.join('/srv/brain', 'data', 'brain.db') });
+    expect(brainConfigSchema.safeParse({ prot: 1 }).success).toBe(false);
+    expect(brainConfigSchema.safeParse({ workerMin: 5, workerMax: 4 }).success).toBe(false);
   });
 });
 
@@ -134,45 +281,96 @@ describe('checkPaths', () => {
     expect(fs.existsSync(home)).toBe(false);
   });
 
-  it('reports a file standing where a directory must be, and a database path that is a directory', () => {
-    const blocker = path.join(dir, 'blocker');
-    fs.writeFileSync(blocker, 'x');
+  it('reports a file standing where a directory must be created', () => {
+    const blocker = write('blocker', 'x');
     const problems = checkPaths(load({ BRAIN_HOME: blocker }).config);
-    expect(problems.map((p) => p.setting)).toEqual(
-      expect.arrayContaining(['BRAIN_DB_PATH', 'BRAIN_BACKUP_PATH', 'BRAIN_NOTES_PATH']),
+    expect(problems.map((p) => p.setting)).toEqual([
+      'BRAIN_DB_PATH',
+      'BRAIN_BACKUP_PATH',
+      'BRAIN_LOG_PATH',
+      'BRAIN_EXECUTION_PATH',
+      'BRAIN_NOTES_PATH',
+    ]);
+    expect(problems[0]?.message).toBe(
+      `BRAIN_DB_PATH: ${blocker} is not a directory, so ${path.join(blocker, 'data')} cannot be created`,
     );
-    expect(problems[0]?.message).toMatch(/blocker is not a directory/);
+    const own = checkPaths(load({ BRAIN_HOME: dir, BRAIN_NOTES_PATH: blocker }).config);
+    expect(own.map((p) => p.message)).toEqual([`BRAIN_NOTES_PATH: ${blocker} is not a directory`]);
+  });
+
+  it('reports a database path that is a directory, and accepts an existing database file', () => {
     const asDir = checkPaths(load({ BRAIN_HOME: dir, BRAIN_DB_PATH: dir }).config);
-    expect(asDir[0]?.message).toMatch(/is a directory; give a file path/);
+    expect(asDir).toEqual([
+      {
+        setting: 'BRAIN_DB_PATH',
+        source: 'filesystem',
+        message: `BRAIN_DB_PATH: ${dir} is a directory; give the path of the database file`,
+      },
+    ]);
+    const dbFile = write('brain.db', '');
+    expect(checkPaths(load({ BRAIN_HOME: dir, BRAIN_DB_PATH: dbFile }).config)).toEqual([]);
   });
 });
 
 describe('config report', () => {
-  it('lists every setting with its env name, value and source', () => {
+  it('lists every setting with its env name, file key, value and source, then the problems', () => {
     const loaded = load({ BRAIN_HOME: dir, BRAIN_PORT: '8080' });
     const text = formatConfigReport(loaded, []);
-    for (const spec of SETTINGS) expect(text).toContain(spec.env);
-    expect(text).toMatch(/BRAIN_PORT\s+8080\s+env/);
+    for (const spec of SETTINGS) expect(text).toMatch(new RegExp(`^  ${spec.env}\\s+${spec.key}\\s`, 'm'));
+    expect(text).toMatch(/^ {2}BRAIN_PORT\s+port\s+8080\s+env$/m);
+    expect(text).toMatch(/^ {2}BRAIN_DB_PATH\s+dbPath\s+\S+brain\.db\s+BRAIN_HOME \(env\)$/m);
     expect(text).toContain('No problems.');
+    const bad = load({ BRAIN_PORT: 'abc', BRAIN_PROT: '1' });
+    const badText = formatConfigReport(bad, bad.problems);
+    expect(badText).toContain(
+      '1 problem:\n  - BRAIN_PORT: expected an integer between 0 and 65535, got "abc" (from env)',
+    );
+    expect(badText).toContain('1 warning:\n  - BRAIN_PROT: not a Brain setting');
+    expect(badText).not.toContain('No problems.');
+
     const json = configReportJson(loaded, []);
+    expect(json.ok).toBe(true);
     expect(json.settings.port).toEqual({ env: 'BRAIN_PORT', value: 8080, source: 'env' });
+    expect(Object.keys(json.settings)).toEqual(SETTINGS.map((s) => s.key));
+    expect(configReportJson(bad, bad.problems)).toMatchObject({ ok: false, problems: bad.problems });
   });
 
-  it('masks secrets and URL passwords', () => {
-    expect(
-      displayValue(
-        { key: 'apiKey' as never, env: 'BRAIN_API_KEY', kind: 'string', description: '' },
-        'sk-123',
-      ),
-    ).toBe('****');
-    expect(
-      displayValue(
-        { key: 'host', env: 'BRAIN_HOST', kind: 'string', description: '' },
-        'postgres://brain:hunter2@db:5432/brain',
-      ),
-    ).toBe('postgres://brain:****@db:5432/brain');
-    const loaded = load({ BRAIN_ALLOWED_ORIGINS: 'https://u:topsecret@brain.example' });
-    expect(formatConfigReport(loaded, loaded.problems)).not.toContain('topsecret');
-    expect(JSON.stringify(configReportJson(loaded, loaded.problems))).not.toContain('topsecret');
+  it('masks secret-looking settings and URL passwords in values and problems', () => {
+    const token = { key: 'authToken', env: 'BRAIN_AUTH_TOKEN' } as const;
+    expect(displayValue(token, 'sk-123')).toBe('****');
+    expect(displayValue({ key: 'host', env: 'BRAIN_API_KEY' }, 'sk-123')).toBe('****');
+    expect(displayValue({ key: 'host', env: 'BRAIN_HOST' }, 'postgres://brain:hunter2@db:5432/brain')).toBe(
+      'postgres://brain:****@db:5432/brain',
+    );
+    expect(displayValue({ key: 'host', env: 'BRAIN_HOST' }, 'plain.host')).toBe('plain.host');
+
+    const loaded = load({
+      BRAIN_ALLOWED_ORIGINS: 'https://u:topsecret@brain.example,https://other.example',
+      BRAIN_EMBEDDER: 'postgres://u:alsosecret@db/brain',
+    });
+    expect(loaded.config.allowedOrigins).toHaveLength(2);
+    expect(messages(loaded)).toEqual([
+      'BRAIN_EMBEDDER: expected one of hash, none, got "postgres://u:****@db/brain"',
+    ]);
+    const text = formatConfigReport(loaded, loaded.problems);
+    const json = JSON.stringify(configReportJson(loaded, loaded.problems));
+    for (const out of [text, json]) {
+      expect(out).toContain('https://u:****@brain.example');
+      expect(out).not.toContain('topsecret');
+      expect(out).not.toContain('alsosecret');
+    }
+  });
+});
+
+describe('docs/CONFIG.md', () => {
+  it('lists every setting by env name and file key, and marks the reserved ones', () => {
+    const docs = fs.readFileSync(fileURLToPath(new URL('../../docs/CONFIG.md', import.meta.url)), 'utf8');
+    for (const spec of SETTINGS) {
+      const row = docs.split('\n').find((line) => line.startsWith(`| \`${spec.env}\` |`));
+      expect(row, spec.env).toBeDefined();
+      expect(row).toContain(`\`${spec.key}\``);
+      if (spec.reserved) expect(row, spec.env).toMatch(/reserved/);
+      else expect(row, spec.env).not.toMatch(/reserved/);
+    }
   });
 });
