@@ -73,9 +73,10 @@ describe('brain CLI, as built', () => {
     const env = { BRAIN_HOME: home() };
     const first = await runBrain(['migrate'], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/applied 1_/);
+    expect(first.stdout).toMatch(/applied 1_memories/);
+    expect(first.stdout).toMatch(/2_fts_insert_in_store/);
     const second = await runBrain(['migrate', '--json'], env);
-    expect(JSON.parse(second.stdout)).toEqual({ applied: [], current: 1 });
+    expect(JSON.parse(second.stdout)).toEqual({ applied: [], current: 2 });
   });
 
   it('config check prints the effective config and exits 0; any problem exits 1 naming it', async () => {

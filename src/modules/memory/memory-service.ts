@@ -23,7 +23,14 @@ import {
   rememberSchema,
   updateSchema,
 } from './memory-schemas.js';
-import type { MemoryFilter, MemoryPatch, MemoryStore, MemoryTarget, NewMemory } from './memory-store.js';
+import type {
+  Candidates,
+  MemoryFilter,
+  MemoryPatch,
+  MemoryStore,
+  MemoryTarget,
+  NewMemory,
+} from './memory-store.js';
 import type {
   ForgetResult,
   ListResult,
@@ -65,6 +72,55 @@ function usableVector(vector: Float32Array | undefined): Float32Array | null {
   if (!vector) return null;
   for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
   return null;
+}
+
+/**
+ * The best `k` candidates by fused rank and boost, best first (ties by id). Every candidate is scored,
+ * but only the top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and
+ * building the rest was most of what a recall allocated outside the store.
+ */
+function rankHits(candidates: Candidates, now: Date, listCount: number, k: number): RecallHit[] {
+  const textIds = candidates.text.map((h) => h.id);
+  const vectorIds = candidates.vector.map((h) => h.id);
+  const scored: { id: string; memory: Memory; rrf: number; score: number }[] = [];
+  for (const [id, rrf] of reciprocalRankFusion([textIds, vectorIds])) {
+    const memory = candidates.memories.get(id);
+    if (!memory) continue;
+    scored.push({ id, memory, rrf, score: rerankScore(rrf, listCount, boostOf(memory, now)) });
+  }
+  scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+  return scored.slice(0, k).map(({ id, memory, rrf, score }): RecallHit => {
+    const textAt = textIds.indexOf(id);
+    const vectorAt = vectorIds.indexOf(id);
+    return {
+      id,
+      content: memory.content,
+      type: memory.type,
+      tags: memory.tags,
+      key: memory.key,
+      project: memory.project,
+      session: memory.session,
+      importance: memory.importance,
+      created_at: memory.created_at,
+      score,
+      signals: {
+        text_rank: textAt < 0 ? null : textAt + 1,
+        bm25: candidates.text[textAt]?.bm25 ?? null,
+        vector_rank: vectorAt < 0 ? null : vectorAt + 1,
+        vector_similarity: candidates.vector[vectorAt]?.similarity ?? null,
+        rrf,
+        ...boostOf(memory, now),
+      },
+    };
+  });
+}
+
+function boostOf(memory: Memory, now: Date): { recency: number; importance: number; access: number } {
+  return {
+    recency: recencyScore(memory.created_at, now, DEFAULT_RERANK_WEIGHTS.halfLifeDays),
+    importance: memory.importance,
+    access: accessScore(memory.access_count),
+  };
 }
 
 /**
@@ -166,46 +222,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         limit: Math.max(MIN_CANDIDATES, k * 3),
         now: now.toISOString(),
       });
-      const textIds = candidates.text.map((h) => h.id);
-      const vectorIds = candidates.vector.map((h) => h.id);
-      const fused = reciprocalRankFusion([textIds, vectorIds]);
-      const textRank = new Map(textIds.map((id, i) => [id, i + 1]));
-      const vectorRank = new Map(vectorIds.map((id, i) => [id, i + 1]));
-      const bm25 = new Map(candidates.text.map((h) => [h.id, h.bm25]));
-      const similarity = new Map(candidates.vector.map((h) => [h.id, h.similarity]));
-      const listCount = embedding ? 2 : 1;
-      const hits: RecallHit[] = [];
-      for (const [id, rrf] of fused) {
-        const memory = candidates.memories.get(id);
-        if (!memory) continue;
-        const boost = {
-          recency: recencyScore(memory.created_at, now, DEFAULT_RERANK_WEIGHTS.halfLifeDays),
-          importance: memory.importance,
-          access: accessScore(memory.access_count),
-        };
-        hits.push({
-          id,
-          content: memory.content,
-          type: memory.type,
-          tags: memory.tags,
-          key: memory.key,
-          project: memory.project,
-          session: memory.session,
-          importance: memory.importance,
-          created_at: memory.created_at,
-          score: rerankScore(rrf, listCount, boost),
-          signals: {
-            text_rank: textRank.get(id) ?? null,
-            bm25: bm25.get(id) ?? null,
-            vector_rank: vectorRank.get(id) ?? null,
-            vector_similarity: similarity.get(id) ?? null,
-            rrf,
-            ...boost,
-          },
-        });
-      }
-      hits.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
-      const top = hits.slice(0, k);
+      const top = rankHits(candidates, now, embedding ? 2 : 1, k);
       if (top.length > 0)
         await store.touch(
           scope,

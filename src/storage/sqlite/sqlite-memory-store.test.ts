@@ -11,6 +11,7 @@ import { runMemoryStoreContract } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
+import type { TextSearchOptions } from './sqlite-text-search.js';
 import type { VectorSearchOptions } from './sqlite-vector-search.js';
 
 const dirs: string[] = [];
@@ -23,10 +24,14 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function openStore(file: string, vectorOptions: Partial<VectorSearchOptions> = {}) {
+function openStore(
+  file: string,
+  vectorOptions: Partial<VectorSearchOptions> = {},
+  textOptions: Partial<TextSearchOptions> = {},
+) {
   const db = openSqliteDatabase(file, { busyTimeoutMs: 5000, cacheSizeMb: 16 });
   migrateSqlite(db);
-  const store = new SqliteMemoryStore(db, silentLogger, { vectors: vectorOptions });
+  const store = new SqliteMemoryStore(db, silentLogger, { vectors: vectorOptions, text: textOptions });
   return {
     db,
     store,
@@ -112,7 +117,12 @@ describe('sqlite driver', () => {
     const db = openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 });
     expect(migrationStatus(db).current).toBe(0);
     const first = migrateSqlite(db);
-    expect(first.applied).toEqual(['1_memories']);
+    expect(first.applied).toEqual(['1_memories', '2_fts_insert_in_store']);
+    expect(
+      db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = 'memories_fts_insert'")
+        .get(),
+    ).toBeUndefined();
     expect(migrateSqlite(db).applied).toEqual([]);
     expect(migrationStatus(db)).toEqual({ current: first.current, latest: first.current });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -197,6 +207,42 @@ describe('sqlite driver', () => {
     const small = s.store.vectors.search(scope.tenantId, q!, embedder.model, { project: 'small' }, 5, NOW);
     expect(small.mode).toBe('exact');
     expect(small.hits).toHaveLength(1);
+    await s.close();
+  });
+
+  it('ranks matches of only common terms newest first: all the rarest terms, then the rarest one', async () => {
+    // A budget of 2 matches makes every word below common, as most words are in a large tenant.
+    const s = openStore(tempDb(), {}, { matchBudget: 2 });
+    const texts = [
+      'harbour lantern old',
+      'harbour lantern older',
+      'harbour lantern oldest',
+      'harbour only first',
+      'harbour only second',
+      'harbour only third',
+      'harbour only fourth',
+      'lantern only first',
+      'lantern only second',
+      'lantern only third',
+      'lantern only fourth',
+    ];
+    const written = await rows(texts);
+    await s.store.insert(scope, written);
+    const found = await s.store.candidates(scope, {
+      text: 'harbour lantern',
+      embedding: null,
+      embedding_model: null,
+      filter: {},
+      limit: 5,
+      now: NOW,
+    });
+    const idOf = (i: number) => written[i]?.id;
+    // Both words (either is the rarer: 7 vs 7 documents) newest first, then the rarest word's newest.
+    expect(found.text.slice(0, 3).map((t) => t.id)).toEqual([idOf(2), idOf(1), idOf(0)]);
+    expect(found.text).toHaveLength(5);
+    const [both, single] = [found.text[0]?.bm25 ?? 0, found.text[4]?.bm25 ?? 0];
+    expect(single).toBeGreaterThan(0);
+    expect(both).toBeGreaterThan(single);
     await s.close();
   });
 });

@@ -14,7 +14,8 @@ import type { SqliteDatabase } from './sqlite-database.js';
 import {
   liveMemoryWhere,
   MEMORY_COLUMNS,
-  type MemoryRow,
+  memoryRow,
+  memoryRows,
   rowToMemory,
   vectorToBlob,
 } from './sqlite-memory-rows.js';
@@ -49,6 +50,7 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #maxSeq;
   readonly #insertRow;
   readonly #insertTag;
+  readonly #insertText;
   readonly #upsertEmbedding;
   readonly #deleteEmbedding;
   readonly #insertEmbedding;
@@ -78,6 +80,8 @@ export class SqliteMemoryStore implements MemoryStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
+    // The full-text row of a new memory (see migration 1 for why this is not a trigger).
+    this.#insertText = db.prepare('INSERT INTO memories_fts (rowid, content, tags) VALUES (?, ?, ?)');
     this.#upsertEmbedding = db.prepare(
       `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)
        ON CONFLICT (rid) DO UPDATE SET model = excluded.model, embedding = excluded.embedding`,
@@ -131,6 +135,7 @@ export class SqliteMemoryStore implements MemoryStore {
             | undefined;
           if (dup) return { id: dup.id, status: 'duplicate' };
         }
+        const tags = JSON.stringify(m.tags);
         // Positional binding: binding a spread object by name costs more than the rest of the row's JS.
         const info = this.#insertRow.run(
           m.id,
@@ -141,7 +146,7 @@ export class SqliteMemoryStore implements MemoryStore {
           m.content,
           m.content_hash,
           m.type,
-          JSON.stringify(m.tags),
+          tags,
           JSON.stringify(m.metadata),
           m.importance,
           m.created_at,
@@ -150,6 +155,7 @@ export class SqliteMemoryStore implements MemoryStore {
           seq++,
         );
         const rid = Number(info.lastInsertRowid);
+        this.#insertText.run(rid, m.content, tags);
         for (const tag of m.tags) this.#insertTag.run(tag, rid);
         if (m.embedding && m.embedding_model)
           this.#insertEmbedding.run(rid, m.embedding_model, vectorToBlob(m.embedding));
@@ -186,9 +192,11 @@ export class SqliteMemoryStore implements MemoryStore {
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
     this.flushTouches();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
-    const row = this.#sql
-      .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND ${where.sql}`)
-      .get(id, ...where.params) as MemoryRow | undefined;
+    const row = memoryRow(
+      this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND ${where.sql}`),
+      id,
+      ...where.params,
+    );
     return row ? rowToMemory(row) : null;
   }
 
@@ -200,11 +208,14 @@ export class SqliteMemoryStore implements MemoryStore {
   ): Promise<Memory | null> {
     this.flushTouches();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
-    const row = this.#sql
-      .get(
+    const row = memoryRow(
+      this.#sql.get(
         `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND ${where.sql}`,
-      )
-      .get(key, project ?? '', ...where.params) as MemoryRow | undefined;
+      ),
+      key,
+      project ?? '',
+      ...where.params,
+    );
     return row ? rowToMemory(row) : null;
   }
 
@@ -219,12 +230,15 @@ export class SqliteMemoryStore implements MemoryStore {
     if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
     const order = query.order === 'asc' ? 'ASC' : 'DESC';
     const read = this.#db.transaction(() => {
-      const rows = this.#sql
-        .get(
+      const rows = memoryRows(
+        this.#sql.get(
           `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where.sql}
            ORDER BY m.${query.sort} ${order} NULLS LAST, m.rid ${order} LIMIT ? OFFSET ?`,
-        )
-        .all(...where.params, query.limit, query.offset) as MemoryRow[];
+        ),
+        ...where.params,
+        query.limit,
+        query.offset,
+      );
       const { n } = this.#sql
         .get(`SELECT count(*) AS n FROM memories m WHERE ${where.sql}`)
         .get(...where.params) as {
@@ -289,10 +303,8 @@ export class SqliteMemoryStore implements MemoryStore {
           this.#upsertEmbedding.run(rid, patch.embedding_model, vectorToBlob(patch.embedding));
         } else this.#deleteEmbedding.run(rid);
       }
-      const row = this.#sql
-        .get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`)
-        .get(rid) as MemoryRow;
-      return rowToMemory(row);
+      const row = memoryRow(this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`), rid);
+      return row ? rowToMemory(row) : null;
     });
     return apply.immediate();
   }
@@ -372,20 +384,26 @@ export class SqliteMemoryStore implements MemoryStore {
     const rows =
       rids.length === 0
         ? []
-        : (this.#sql
-            .get(`SELECT ${MEMORY_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value`)
-            .all(JSON.stringify(rids)) as MemoryRow[]);
-    const byRid = new Map(rows.map((r) => [r.rid, r]));
+        : memoryRows(
+            this.#sql.get(
+              `SELECT ${MEMORY_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value`,
+            ),
+            JSON.stringify(rids),
+          );
+    const idByRid = new Map<number, string>();
     const memories = new Map<string, Memory>();
-    for (const row of rows) memories.set(row.id, rowToMemory(row));
-    const idOf = (rid: number) => byRid.get(rid)?.id;
+    for (const row of rows) {
+      const [rid, id] = row;
+      idByRid.set(rid, id);
+      memories.set(id, rowToMemory(row));
+    }
     return {
       text: text.flatMap((t) => {
-        const id = idOf(t.rid);
+        const id = idByRid.get(t.rid);
         return id ? [{ id, bm25: t.bm25 }] : [];
       }),
       vector: vector.flatMap((v) => {
-        const id = idOf(v.rid);
+        const id = idByRid.get(v.rid);
         return id ? [{ id, similarity: v.similarity }] : [];
       }),
       vector_search: mode,
@@ -444,6 +462,7 @@ export class SqliteMemoryStore implements MemoryStore {
         const newer = this.#pendingTouches.get(key);
         this.#pendingTouches.set(
           key,
+          // biome-ignore lint/complexity/useMathMinMax: ISO timestamps are strings; Math.max would make NaN.
           newer ? { ...t, count: t.count + newer.count, at: newer.at > t.at ? newer.at : t.at } : t,
         );
       }
@@ -462,17 +481,21 @@ export class SqliteMemoryStore implements MemoryStore {
     const where = `${base.sql} AND ${projectSql}`;
     const priority = PRIORITY_TYPES.map((t) => `'${t}'`).join(', ');
     const read = this.#db.transaction(() => {
-      const important = this.#sql
-        .get(
+      const important = memoryRows(
+        this.#sql.get(
           `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where}
            ORDER BY (m.type IN (${priority})) DESC, m.importance DESC, m.created_at DESC LIMIT ?`,
-        )
-        .all(...params, options.limit) as MemoryRow[];
-      const recent = this.#sql
-        .get(
+        ),
+        ...params,
+        options.limit,
+      );
+      const recent = memoryRows(
+        this.#sql.get(
           `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where} ORDER BY m.created_at DESC, m.rid DESC LIMIT ?`,
-        )
-        .all(...params, options.limit) as MemoryRow[];
+        ),
+        ...params,
+        options.limit,
+      );
       const { n } = this.#sql.get(`SELECT count(*) AS n FROM memories m WHERE ${where}`).get(...params) as {
         n: number;
       };
