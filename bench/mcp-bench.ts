@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- mcp`: recall over MCP stdio with the official SDK client, against the official MCP
  * memory server (`@modelcontextprotocol/server-memory`, its `search_nodes`) holding the same memories,
- * at 1,000 and 10,000. Both servers are separate processes spawned the way a desktop client spawns them.
+ * at 1,000 and 10,000, with the same queries. Both servers are separate processes spawned the way a
+ * desktop client spawns them; each call is timed from the client, round trip included.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_VECTOR_SEARCH_OPTIONS } from '../src/storage/sqlite/sqlite-vector-search.js';
 import { benchEnv, benchHome, loadMemories, openBench, removeHome } from './bench-brain.js';
 import { type CorpusMemory, generateCorpus } from './corpus.js';
 import {
@@ -18,11 +20,19 @@ import {
   formatNumber,
   formatTable,
   type LatencySummary,
+  parseProcStatus,
+  type RssFigures,
   summarize,
 } from './stats.js';
 
-const QUERIES = 500;
-const WARMUP = 30;
+/** The recall bench's mix (keywords and paraphrases): the target figures. */
+const QUERIES = 1000;
+const WARMUP = 50;
+/** One word of the target memory: what the peer's substring search is built for. */
+const WORD_QUERIES = 300;
+const WORD_WARMUP = 20;
+/** How long a spawned Brain may take to build its vector index before the bench times it anyway. */
+const INDEX_WAIT_MS = 120_000;
 /** The built `brain`, from bench/ (vite-node) or dist-bench/bench/ (npm run bench). */
 const BRAIN_BIN = path.resolve(
   import.meta.dirname,
@@ -31,7 +41,12 @@ const BRAIN_BIN = path.resolve(
 );
 const PEER_BIN = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-memory/dist/index.js');
 
-async function connect(command: string, args: string[], env: Record<string, string>): Promise<Client> {
+interface Connection {
+  client: Client;
+  pid: number | null;
+}
+
+async function connect(command: string, args: string[], env: Record<string, string>): Promise<Connection> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined),
   );
@@ -43,36 +58,117 @@ async function connect(command: string, args: string[], env: Record<string, stri
   });
   const client = new Client({ name: 'brain-bench', version: '0.0.0' });
   await client.connect(transport);
-  return client;
+  return { client, pid: transport.pid };
 }
 
-/** Times one tool call per query, after a warm-up, awaiting each answer. */
+/** A server process's RSS (current and peak), read from /proc; null off Linux. */
+function serverRss(pid: number | null): RssFigures | null {
+  if (pid === null) return null;
+  try {
+    return parseProcStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Queries timed together: a name for the table, the queries, and how many of them warm up. */
+interface QuerySet {
+  name: string;
+  queries: string[];
+  warmup: number;
+}
+
+/** What one server did with one query set. */
+interface SetRun {
+  latency: LatencySummary;
+  /** Share of timed calls that returned at least one memory or entity. */
+  answered: number;
+  /** Brain only: share of timed calls served by the ANN index. */
+  approximate?: number;
+}
+
+/** What one server process did with every query set, and its RSS afterwards. */
+interface ServerRun {
+  sets: SetRun[];
+  rss: RssFigures | null;
+  /** Brain only: how long after spawn its ANN index answered (NaN: never built, below the threshold). */
+  indexReadyMs?: number;
+}
+
+async function call(client: Client, tool: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  const result = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
+  if (result.isError) throw new Error(`${tool} failed: ${JSON.stringify(result.content)}`);
+  return result;
+}
+
+/** Times one tool call per query after the set's warm-up, awaiting each answer. */
 async function timeTool(
   client: Client,
   tool: string,
   args: (query: string) => Record<string, unknown>,
-  queries: string[],
-) {
-  for (const q of queries.slice(0, WARMUP)) await client.callTool({ name: tool, arguments: args(q) });
+  set: QuerySet,
+): Promise<{ latency: LatencySummary; results: CallToolResult[] }> {
+  for (const q of set.queries.slice(0, set.warmup)) await call(client, tool, args(q));
   const samples: number[] = [];
-  for (const q of queries.slice(WARMUP)) {
+  const results: CallToolResult[] = [];
+  for (const q of set.queries.slice(set.warmup)) {
     const start = performance.now();
-    const result = (await client.callTool({ name: tool, arguments: args(q) })) as CallToolResult;
+    const result = await call(client, tool, args(q));
     samples.push(performance.now() - start);
-    if (result.isError) throw new Error(`${tool} failed: ${JSON.stringify(result.content)}`);
+    results.push(result);
   }
-  return summarize(samples);
+  return { latency: summarize(samples), results };
 }
 
-async function brainOverMcp(memories: readonly CorpusMemory[], queries: string[]): Promise<LatencySummary> {
+function share<T>(items: readonly T[], test: (item: T) => boolean): number {
+  return items.filter(test).length / Math.max(1, items.length);
+}
+
+function structured(result: CallToolResult): { vector_search?: unknown; hits?: unknown[] } {
+  return (result.structuredContent ?? {}) as { vector_search?: unknown; hits?: unknown[] };
+}
+
+/**
+ * A freshly spawned Brain builds its vector index in the background and answers exactly meanwhile.
+ * The bench measures the served state, as the in-process bench does after warming: it polls recall
+ * until the index answers, and reports how long that took after spawn.
+ */
+async function waitForIndex(client: Client, query: string, spawnedAt: number): Promise<number> {
+  for (;;) {
+    const result = await call(client, 'recall', { query, k: 10 });
+    if (structured(result).vector_search === 'approximate') return performance.now() - spawnedAt;
+    if (performance.now() - spawnedAt > INDEX_WAIT_MS) return Number.NaN;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function brainOverMcp(
+  memories: readonly CorpusMemory[],
+  sets: readonly QuerySet[],
+): Promise<ServerRun> {
   const home = benchHome('mcp-brain');
   try {
     const brain = await openBench(home);
-    await loadMemories(brain, memories);
+    const { ids } = await loadMemories(brain, memories);
     await brain.close();
-    const client = await connect(process.execPath, [BRAIN_BIN, 'mcp'], benchEnv(home));
+    // Duplicates collapse into one memory; below the threshold the index is never built.
+    const indexed = new Set(ids).size >= DEFAULT_VECTOR_SEARCH_OPTIONS.annMinVectors;
+    const spawnedAt = performance.now();
+    const { client, pid } = await connect(process.execPath, [BRAIN_BIN, 'mcp'], benchEnv(home));
     try {
-      return await timeTool(client, 'recall', (query) => ({ query, k: 10 }), queries);
+      const indexReadyMs = indexed
+        ? await waitForIndex(client, sets[0]?.queries[0] ?? 'memory', spawnedAt)
+        : Number.NaN;
+      const runs: SetRun[] = [];
+      for (const set of sets) {
+        const { latency, results } = await timeTool(client, 'recall', (query) => ({ query, k: 10 }), set);
+        runs.push({
+          latency,
+          answered: share(results, (r) => (structured(r).hits?.length ?? 0) > 0),
+          approximate: share(results, (r) => structured(r).vector_search === 'approximate'),
+        });
+      }
+      return { sets: runs, rss: serverRss(pid), indexReadyMs };
     } finally {
       await client.close();
     }
@@ -89,14 +185,30 @@ function writePeerGraph(file: string, memories: readonly CorpusMemory[]): void {
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-async function peerOverMcp(memories: readonly CorpusMemory[], queries: string[]): Promise<LatencySummary> {
+/** Whether a search_nodes answer (its graph as JSON text) holds any entity. */
+function peerAnswered(result: CallToolResult): boolean {
+  const first = result.content[0];
+  if (first?.type !== 'text') return false;
+  try {
+    return ((JSON.parse(first.text) as { entities?: unknown[] }).entities?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function peerOverMcp(memories: readonly CorpusMemory[], sets: readonly QuerySet[]): Promise<ServerRun> {
   const home = benchHome('mcp-peer');
   try {
     const file = path.join(home, 'memory.jsonl');
     writePeerGraph(file, memories);
-    const client = await connect(process.execPath, [PEER_BIN], { MEMORY_FILE_PATH: file });
+    const { client, pid } = await connect(process.execPath, [PEER_BIN], { MEMORY_FILE_PATH: file });
     try {
-      return await timeTool(client, 'search_nodes', (query) => ({ query }), queries);
+      const runs: SetRun[] = [];
+      for (const set of sets) {
+        const { latency, results } = await timeTool(client, 'search_nodes', (query) => ({ query }), set);
+        runs.push({ latency, answered: share(results, peerAnswered) });
+      }
+      return { sets: runs, rss: serverRss(pid) };
     } finally {
       await client.close();
     }
@@ -105,42 +217,74 @@ async function peerOverMcp(memories: readonly CorpusMemory[], queries: string[])
   }
 }
 
+/** The two query sets for one corpus: the recall bench's mix, and one word of each target. */
+function querySets(corpus: ReturnType<typeof generateCorpus>): QuerySet[] {
+  const word = (target: number) => corpus.memories[target]?.keywords.split(' ')[0] ?? 'memory';
+  return [
+    { name: 'keywords + paraphrases', queries: corpus.queries.map((q) => q.text), warmup: WARMUP },
+    {
+      name: 'one word',
+      queries: corpus.queries.slice(0, WORD_QUERIES + WORD_WARMUP).map((q) => word(q.target)),
+      warmup: WORD_WARMUP,
+    },
+  ];
+}
+
+function row(label: string, run: SetRun, rss: RssFigures | null): string[] {
+  const s = run.latency;
+  return [
+    label,
+    formatNumber(s.p50),
+    formatNumber(s.p95),
+    formatNumber(s.p99),
+    formatNumber(s.opsPerSecond),
+    formatNumber(run.answered),
+    rss ? formatNumber(rss.peakMb) : '?',
+  ];
+}
+
+function ratioRow(label: string, peer: LatencySummary, brain: LatencySummary): string[] {
+  const ratio = (f: (s: LatencySummary) => number) => `${formatNumber(f(peer) / f(brain))}x`;
+  return [label, ratio((s) => s.p50), ratio((s) => s.p95), ratio((s) => s.p99), '', '', ''];
+}
+
 export async function runMcpBench(sizes = [1000, 10_000]): Promise<{ figures: Figure[]; table: string }> {
   const figures: Figure[] = [];
   const rows: string[][] = [];
   for (const size of sizes) {
     const corpus = generateCorpus(size, QUERIES + WARMUP, 11);
-    const queries = corpus.queries.map((q) => q.text);
-    const brain = await brainOverMcp(corpus.memories, queries);
-    const peer = await peerOverMcp(corpus.memories, queries);
-    for (const [name, s] of [
-      ['brain recall', brain],
-      ['server-memory search_nodes', peer],
-    ] as const) {
-      rows.push([
-        `${name} @ ${size}`,
-        formatNumber(s.p50),
-        formatNumber(s.p95),
-        formatNumber(s.p99),
-        formatNumber(s.opsPerSecond),
-      ]);
-    }
-    rows.push([
-      `ratio peer/brain @ ${size}`,
-      `${formatNumber(peer.p50 / brain.p50)}x`,
-      `${formatNumber(peer.p95 / brain.p95)}x`,
-      `${formatNumber(peer.p99 / brain.p99)}x`,
-      '',
-    ]);
+    const sets = querySets(corpus);
+    const brain = await brainOverMcp(corpus.memories, sets);
+    const peer = await peerOverMcp(corpus.memories, sets);
+    sets.forEach((set, i) => {
+      const b = brain.sets[i] as SetRun;
+      const p = peer.sets[i] as SetRun;
+      const at = `@ ${formatNumber(size)}, ${set.name}`;
+      rows.push(
+        row(`brain recall ${at}`, b, brain.rss),
+        row(`server-memory search_nodes ${at}`, p, peer.rss),
+        ratioRow(`ratio peer/brain ${at}`, p.latency, b.latency),
+      );
+    });
+    const main = { brain: brain.sets[0] as SetRun, peer: peer.sets[0] as SetRun };
     const target = size === 10_000 ? { op: '<=' as const, value: 5 } : undefined;
-    figures.push(figure(`brain MCP recall p50 @ ${size}`, brain.p50, 'ms'));
-    figures.push(figure(`brain MCP recall p95 @ ${size}`, brain.p95, 'ms', target));
-    figures.push(figure(`peer search_nodes p50 @ ${size}`, peer.p50, 'ms'));
-    figures.push(figure(`peer/brain p50 ratio @ ${size}`, peer.p50 / brain.p50, 'x'));
+    figures.push(
+      figure(`brain MCP recall p50 @ ${size}`, main.brain.latency.p50, 'ms'),
+      figure(`brain MCP recall p95 @ ${size}`, main.brain.latency.p95, 'ms', target),
+      figure(`brain MCP recall p99 @ ${size}`, main.brain.latency.p99, 'ms'),
+      figure(`brain calls served by the ANN index @ ${size}`, main.brain.approximate ?? Number.NaN, 'share'),
+      figure(`brain index ready after spawn @ ${size}`, (brain.indexReadyMs ?? Number.NaN) / 1000, 's'),
+      figure(`brain server peak RSS @ ${size}`, brain.rss?.peakMb ?? Number.NaN, 'MB'),
+      figure(`peer search_nodes p50 @ ${size}`, main.peer.latency.p50, 'ms'),
+      figure(`peer search_nodes p95 @ ${size}`, main.peer.latency.p95, 'ms'),
+      figure(`peer server peak RSS @ ${size}`, peer.rss?.peakMb ?? Number.NaN, 'MB'),
+      figure(`peer/brain p50 ratio @ ${size}`, main.peer.latency.p50 / main.brain.latency.p50, 'x'),
+      figure(`peer/brain p95 ratio @ ${size}`, main.peer.latency.p95 / main.brain.latency.p95, 'x'),
+    );
   }
   const table = formatGrid(
-    `MCP stdio, official SDK client, ${QUERIES} queries after ${WARMUP} warm-up (ms)`,
-    ['server @ memories', 'p50', 'p95', 'p99', 'calls/s'],
+    `MCP stdio, official SDK client; ${QUERIES} mixed queries after ${WARMUP} warm-up, ${WORD_QUERIES} one-word after ${WORD_WARMUP} (latency in ms)`,
+    ['server @ memories, queries', 'p50', 'p95', 'p99', 'calls/s', 'answered', 'peak RSS MB'],
     rows,
   );
   return { figures, table };
@@ -149,6 +293,10 @@ export async function runMcpBench(sizes = [1000, 10_000]): Promise<{ figures: Fi
 export async function printMcpBench(): Promise<Figure[]> {
   const { figures, table } = await runMcpBench();
   console.log(table);
-  console.log(formatTable('MCP stdio targets', figures));
+  console.log(
+    'answered: share of queries with at least one result. search_nodes matches the whole query as one\n' +
+      'case-insensitive substring, so multi-word queries find nothing and one word finds every entity holding it.',
+  );
+  console.log(formatTable('MCP stdio targets (keywords + paraphrases)', figures));
   return figures;
 }

@@ -1,12 +1,13 @@
 /**
  * A fresh process for `npm run bench -- rss`: `load <home> <count>` fills a database; `serve <home>`
- * opens it, builds the vector index, runs 1,000 recalls, and prints its peak RSS (VmHWM) as JSON.
+ * opens it, builds the vector index, runs 1,000 recalls, and prints its peak RSS (VmHWM), the index
+ * build time and the recall latencies as JSON.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadMemories, openBench, PROJECT, warmVectors, yieldToLoop } from './bench-brain.js';
 import { type CorpusMemory, createRandom, generateMemory } from './corpus.js';
-import { readRss } from './stats.js';
+import { readRss, summarize } from './stats.js';
 
 const [mode, home, countText] = process.argv.slice(2);
 if (!home || (mode !== 'load' && mode !== 'serve')) {
@@ -42,6 +43,7 @@ async function streamCorpus(
 }
 
 const queryFile = path.join(home, 'queries.json');
+const timings = { warmMs: 0, recallMs: [] as number[] };
 if (mode === 'load') {
   // Memories are generated a batch at a time, so that this process's peak is Brain's, not the corpus's.
   const queries = await streamCorpus(brain, Number(countText ?? 100_000), 1000, 42);
@@ -49,13 +51,14 @@ if (mode === 'load') {
   fs.writeFileSync(queryFile, JSON.stringify(queries));
 } else {
   const queries = JSON.parse(fs.readFileSync(queryFile, 'utf8')) as string[];
-  await warmVectors(brain);
+  timings.warmMs = await warmVectors(brain);
   for (const query of queries) {
     await yieldToLoop();
+    const start = performance.now();
     await brain.services.memory.recall(brain.scope, { query, k: 10, project: PROJECT });
+    timings.recallMs.push(performance.now() - start);
   }
 }
-await brain.close();
 /** RSS split into anonymous memory and file-backed pages (the database's mmap), in MB. */
 function rssParts(): Record<string, number> {
   const status = fs.readFileSync('/proc/self/status', 'utf8');
@@ -64,13 +67,16 @@ function rssParts(): Record<string, number> {
   return { anonMb: kb('RssAnon'), fileMb: kb('RssFile') };
 }
 
+// Read while the database and the index are still open: closing frees the index.
 const memory = process.memoryUsage();
-console.log(
-  JSON.stringify({
-    mode,
-    ...readRss(),
-    ...rssParts(),
-    heapMb: memory.heapUsed / 1048576,
-    externalMb: memory.external / 1048576,
-  }),
-);
+const report = {
+  mode,
+  ...readRss(),
+  ...rssParts(),
+  heapMb: memory.heapUsed / 1048576,
+  externalMb: memory.external / 1048576,
+  warmMs: timings.warmMs,
+  recall: timings.recallMs.length > 0 ? summarize(timings.recallMs) : null,
+};
+await brain.close();
+console.log(JSON.stringify(report));

@@ -4,11 +4,12 @@
  * (benchmarks report, tests decide).
  */
 import os from 'node:os';
+import { collectGarbage } from './bench-brain.js';
 import { printMcpBench } from './mcp-bench.js';
 import { printRecallBench } from './recall-bench.js';
 import { printRememberBench } from './remember-bench.js';
 import { printRssBench } from './rss-bench.js';
-import type { Figure } from './stats.js';
+import { type Figure, resetPeakRss } from './stats.js';
 
 const BENCHES: Record<string, () => Promise<Figure[]>> = {
   recall: printRecallBench,
@@ -24,13 +25,28 @@ if (unknown.length > 0) {
   console.error(`unknown bench: ${unknown.join(', ')}; choose from ${Object.keys(BENCHES).join(', ')}, all`);
   process.exit(2);
 }
-console.log(
-  `node ${process.version}, ${os.cpus().length} cores, ${os.platform()} ${os.arch()}, ${new Date().toISOString()}`,
-);
+/** The load average says how much else ran on the machine: figures from a busy machine are noisier. */
+function machine(): string {
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  return `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.arch()}, load ${load}`;
+}
+
+console.log(`${new Date().toISOString()} ${machine()}`);
 const misses: string[] = [];
+const started = performance.now();
 for (const name of chosen) {
+  // Each bench's RSS peak is its own: the previous bench's garbage is collected and the peak reset.
+  collectGarbage();
+  resetPeakRss();
+  const start = performance.now();
   const figures = await (BENCHES[name] as () => Promise<Figure[]>)();
   for (const f of figures) if (f.pass === false) misses.push(`${name}: ${f.label}`);
-  console.log('');
+  console.log(
+    `(${name}: ${((performance.now() - start) / 1000).toFixed(0)} s; after it: load ${os.loadavg()[0]?.toFixed(2)})\n`,
+  );
 }
+console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
 console.log(misses.length === 0 ? 'all targets met' : `targets missed:\n  ${misses.join('\n  ')}`);

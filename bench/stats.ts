@@ -101,6 +101,19 @@ export function readRss(): RssFigures {
   return { currentMb: current, peakMb: current };
 }
 
+/**
+ * Resets this process's peak RSS (VmHWM) to its current RSS, so that a bench run after another in the
+ * same process reports its own peak. Linux only (/proc/self/clear_refs); false where it is not possible.
+ */
+export function resetPeakRss(): boolean {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A bound a figure must meet: at most (`<=`) or at least (`>=`) `value`. */
 export interface Target {
   op: '<=' | '>=';
