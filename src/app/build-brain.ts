@@ -21,6 +21,7 @@ import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage
 import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
 import type { TextSearchOptions } from '../storage/sqlite/sqlite-text-search.js';
 import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
+import { vectorIndexDirFor } from '../storage/sqlite/vector-index-file.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
@@ -116,7 +117,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
   const clock = options.clock ?? systemClock;
   const serviceLogger = logger as unknown as Logger;
   const memoryStore = new SqliteMemoryStore(db, serviceLogger, {
-    vectors: options.vectorSearch,
+    vectors: { indexDir: vectorIndexDirFor(config.dbPath), ...options.vectorSearch },
     text: options.textSearch,
   });
   const sessionStore = new SqliteSessionStore(db);

@@ -117,7 +117,7 @@ describe('sqlite driver', () => {
     const db = openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 });
     expect(migrationStatus(db).current).toBe(0);
     const first = migrateSqlite(db);
-    expect(first.applied).toEqual(['1_memories', '2_fts_insert_in_store']);
+    expect(first.applied).toEqual(['1_memories', '2_fts_insert_in_store', '3_brain_meta']);
     expect(
       db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = 'memories_fts_insert'")
@@ -186,6 +186,87 @@ describe('sqlite driver', () => {
     expect(afterDelete.hits.some((h) => h.rid === freshRid)).toBe(false);
     await a.close();
     await b.close();
+  });
+
+  it('saves the ANN index, loads it on the next open, replays later changes, and refuses a foreign one', async () => {
+    const file = tempDb();
+    const indexDir = `${file}.vectors`;
+    const options = { annMinVectors: 100, saveAfterChanges: 100, indexDir };
+    const a = openStore(file, options);
+    const texts = Array.from({ length: 600 }, (_, i) => sentence(i));
+    const written = await rows(texts);
+    await a.store.insert(scope, written);
+    await a.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    const built = a.store.vectors.describe(scope.tenantId, embedder.model);
+    expect(built).toMatchObject({ vectors: 600, ready: true, loaded: false });
+    expect(built?.savedSeq).toBe(built?.seq);
+    expect(fs.readdirSync(indexDir).sort()).toEqual([
+      expect.stringMatching(/\.json$/),
+      expect.stringMatching(/\.usearch$/),
+    ]);
+    // Changes after the save, then a crash: the vector index is not closed, so it is not saved again.
+    await a.store.forget(scope, { id: written[5]!.id }, { hard: false, now: NOW });
+    const [fresh] = await rows(['zulu yankee whiskey unique marker']);
+    await a.store.insert(scope, [fresh!]);
+    const [moved] = await embedder.embed(['quasar nebula pulsar moved row']);
+    await a.store.update(
+      scope,
+      { id: written[7]!.id },
+      {
+        content: 'quasar nebula pulsar moved row',
+        content_hash: contentHash('quasar nebula pulsar moved row'),
+        embedding: moved!,
+        embedding_model: embedder.model,
+      },
+      NOW,
+    );
+    a.db.close();
+
+    const b = openStore(file, options);
+    await b.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    const loaded = b.store.vectors.describe(scope.tenantId, embedder.model);
+    expect(loaded).toMatchObject({ loaded: true, ready: true, vectors: 600, savedSeq: built?.seq });
+    expect(loaded!.seq).toBeGreaterThan(built!.seq);
+    const ridOf = (id: string) =>
+      (b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(id) as { rid: number }).rid;
+    const top = async (text: string) => {
+      const [q] = await embedder.embed([text]);
+      const found = b.store.vectors.search(scope.tenantId, q!, embedder.model, {}, 5, NOW);
+      expect(found.mode).toBe('approximate');
+      return found.hits.map((h) => h.rid);
+    };
+    expect((await top('zulu yankee whiskey unique marker'))[0]).toBe(ridOf(fresh!.id));
+    expect((await top('quasar nebula pulsar moved row'))[0]).toBe(ridOf(written[7]!.id));
+    expect(await top(texts[5]!)).not.toContain(ridOf(written[5]!.id));
+    // The old vector of the updated row is gone from the index: its old text no longer finds it first.
+    expect((await top(texts[7]!))[0]).not.toBe(ridOf(written[7]!.id));
+    await b.close();
+
+    // Another database put at the same path (its own instance id) never uses that index.
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
+    const c = openStore(file, options);
+    await c.store.insert(scope, await rows(texts.slice(0, 150)));
+    await c.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    expect(c.store.vectors.describe(scope.tenantId, embedder.model)).toMatchObject({
+      loaded: false,
+      vectors: 150,
+    });
+    await c.close();
+    // A damaged index file is rebuilt from the rows, not trusted.
+    const usearchFile = fs.readdirSync(indexDir).find((f) => f.endsWith('.usearch'))!;
+    fs.writeFileSync(path.join(indexDir, usearchFile), 'not an index');
+    const d = openStore(file, options);
+    await d.store.vectors.warm(scope.tenantId, embedder.model, 256);
+    expect(d.store.vectors.describe(scope.tenantId, embedder.model)).toMatchObject({
+      loaded: false,
+      vectors: 150,
+      ready: true,
+    });
+    const [q] = await embedder.embed([texts[3]!]);
+    expect(
+      d.store.vectors.search(scope.tenantId, q!, embedder.model, {}, 1, NOW).hits[0]?.similarity,
+    ).toBeCloseTo(1, 2);
+    await d.close();
   });
 
   it('serves a project filter from the ANN index only when the project is a large share', async () => {

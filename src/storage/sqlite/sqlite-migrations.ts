@@ -97,6 +97,16 @@ CREATE TABLE sessions (
     // in bulk). Updates and deletes are rare and stay on triggers.
     sql: 'DROP TRIGGER IF EXISTS memories_fts_insert;',
   },
+  {
+    version: 3,
+    name: 'brain_meta',
+    // instance_id names this database, so that files derived from it (saved vector indexes) are never
+    // used with another database put at the same path.
+    sql: `
+CREATE TABLE brain_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO brain_meta (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
+`,
+  },
 ];
 
 export interface MigrationReport {

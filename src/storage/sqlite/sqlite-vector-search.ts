@@ -10,6 +10,7 @@ import {
   vectorToBlob,
 } from './sqlite-memory-rows.js';
 import { StatementCache } from './statement-cache.js';
+import { type IndexIdentity, loadVectorIndex, saveVectorIndex } from './vector-index-file.js';
 
 export interface VectorHit {
   rid: number;
@@ -35,6 +36,13 @@ export interface VectorSearchOptions {
    * what the walk ranks slightly wrong, for a few extra row reads.
    */
   oversample: number;
+  /**
+   * Directory where each tenant's index is saved (after a build and at close) and loaded from at start,
+   * so that a restart does not rebuild it; null keeps indexes in memory only.
+   */
+  indexDir: string | null;
+  /** A finished build or catch-up that applied at least this many changes saves the index. */
+  saveAfterChanges: number;
 }
 
 export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
@@ -49,6 +57,8 @@ export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
   connectivity: 32,
   expansionAdd: 400,
   oversample: 1,
+  indexDir: null,
+  saveAfterChanges: 1000,
 };
 
 /** Share of a tenant a project must hold for a project-filtered search to use the tenant's ANN index. */
@@ -59,12 +69,18 @@ interface AnnState {
   dimensions: number;
   /** Highest change_seq applied to the index. */
   seq: number;
+  /** The change_seq of the saved copy of the index (0: none). */
+  savedSeq: number;
+  tenantId: string;
+  model: string;
   /** rid → project ('' for none) of every vector in the index, for per-project counts. */
   projectOf: Map<number, string>;
   projectCounts: Map<string, number>;
   building: boolean;
   /** true once the first full catch-up finished; until then searches run exact. */
   ready: boolean;
+  /** true when the index started from a saved copy rather than from the rows. */
+  loaded: boolean;
 }
 
 interface ChangeRow {
@@ -171,7 +187,9 @@ export class SqliteVectorSearch {
     while (!this.#closed && !this.#catchUp(tenantId, model, state, this.#options.buildChunk)) {
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (this.#closed) return;
     state.ready = true;
+    if (state.seq - state.savedSeq >= this.#options.saveAfterChanges) this.#save(state);
   }
 
   /** Starts building the tenant's ANN index in the background when the tenant is large enough. */
@@ -179,14 +197,123 @@ export class SqliteVectorSearch {
     this.#annFor(tenantId, model, dimensions);
   }
 
+  /** The tenant's ANN index as it stands, or null when it has none (for tests, metrics and logs). */
+  describe(
+    tenantId: string,
+    model: string,
+  ): { vectors: number; seq: number; savedSeq: number; ready: boolean; loaded: boolean } | null {
+    const state = this.#states.get(`${tenantId}\u0000${model}`);
+    if (!state) return null;
+    return {
+      vectors: state.index.size(),
+      seq: state.seq,
+      savedSeq: state.savedSeq,
+      ready: state.ready,
+      loaded: state.loaded,
+    };
+  }
+
   /** Whether the tenant's ANN index exists and has caught up once. */
   isReady(tenantId: string, model: string): boolean {
     return this.#states.get(`${tenantId}\u0000${model}`)?.ready ?? false;
   }
 
+  /** Stops background builds and saves every ready index that changed since it was last saved. */
   close(): void {
     this.#closed = true;
+    for (const state of this.#states.values())
+      if (state.ready && state.seq > state.savedSeq) this.#save(state);
     this.#states.clear();
+  }
+
+  #identity(state: AnnState): IndexIdentity | null {
+    if (this.#options.indexDir === null) return null;
+    let instanceId: string | undefined;
+    try {
+      instanceId = this.#sql.get("SELECT value FROM brain_meta WHERE key = 'instance_id'").pluck().get() as
+        | string
+        | undefined;
+    } catch {
+      return null; // not migrated yet: nothing to match a saved index against
+    }
+    if (!instanceId) return null;
+    return {
+      instanceId,
+      tenantId: state.tenantId,
+      model: state.model,
+      dimensions: state.dimensions,
+      connectivity: this.#options.connectivity,
+    };
+  }
+
+  #save(state: AnnState): void {
+    const identity = this.#identity(state);
+    const dir = this.#options.indexDir;
+    if (!identity || dir === null) return;
+    try {
+      saveVectorIndex(dir, identity, state.index, state.seq);
+      state.savedSeq = state.seq;
+    } catch (error) {
+      this.#logger.warn({ err: error, dir }, 'could not save the vector index; the next start rebuilds it');
+    }
+  }
+
+  /**
+   * Loads the tenant's saved index into a new state when one matches this database, model and shape, and
+   * every vector it should hold is in it; else the state starts empty and is built from the rows.
+   */
+  #load(state: AnnState): void {
+    const identity = this.#identity(state);
+    const dir = this.#options.indexDir;
+    if (!identity || dir === null) return;
+    try {
+      const loaded = loadVectorIndex(dir, identity, state.index);
+      if (!loaded) return;
+      if (loaded.seq > this.#maxSeq(state.tenantId))
+        throw new Error('saved index is newer than the database');
+      const rows = this.#sql
+        .get(
+          `SELECT m.rid, coalesce(m.project, '') AS project FROM memories m JOIN memory_embeddings e ON e.rid = m.rid
+           WHERE m.tenant_id = ? AND m.change_seq <= ? AND m.deleted_at IS NULL AND e.model = ?
+             AND length(e.embedding) = ?`,
+        )
+        .raw(true)
+        .all(state.tenantId, loaded.seq, state.model, state.dimensions) as [number, string][];
+      const present =
+        rows.length === 0 ? [] : state.index.contains(BigUint64Array.from(rows, (r) => BigInt(r[0])));
+      if (Array.isArray(present) ? present.includes(false) : present === false)
+        throw new Error('saved index lacks vectors the database holds');
+      for (const [rid, project] of rows) {
+        state.projectOf.set(rid, project);
+        state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
+      }
+      state.seq = loaded.seq;
+      state.savedSeq = loaded.seq;
+      state.loaded = true;
+      this.#logger.info(
+        { tenantId: state.tenantId, vectors: rows.length, seq: loaded.seq },
+        'vector index loaded from disk',
+      );
+    } catch (error) {
+      this.#logger.warn({ err: error, dir }, 'saved vector index not used; rebuilding it');
+      state.index = this.#newIndex(state.dimensions);
+      state.projectOf.clear();
+      state.projectCounts.clear();
+      state.seq = 0;
+      state.savedSeq = 0;
+    }
+  }
+
+  #newIndex(dimensions: number): InstanceType<typeof usearch.Index> {
+    return new usearch.Index({
+      dimensions,
+      metric: usearch.MetricKind.Cos,
+      quantization: usearch.ScalarKind.I8,
+      connectivity: this.#options.connectivity,
+      expansion_add: this.#options.expansionAdd,
+      expansion_search: this.#options.expansionSearch,
+      multi: false,
+    });
   }
 
   /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */
@@ -301,23 +428,20 @@ export class SqliteVectorSearch {
     let state = this.#states.get(key);
     if (!state) {
       state = {
-        index: new usearch.Index({
-          dimensions,
-          metric: usearch.MetricKind.Cos,
-          quantization: usearch.ScalarKind.I8,
-          connectivity: this.#options.connectivity,
-          expansion_add: this.#options.expansionAdd,
-          expansion_search: this.#options.expansionSearch,
-          multi: false,
-        }),
+        index: this.#newIndex(dimensions),
         dimensions,
         seq: 0,
+        savedSeq: 0,
+        tenantId,
+        model,
         projectOf: new Map(),
         projectCounts: new Map(),
         building: false,
         ready: false,
+        loaded: false,
       };
       this.#states.set(key, state);
+      this.#load(state);
     }
     return state;
   }
@@ -362,9 +486,15 @@ export class SqliteVectorSearch {
   }
 
   #remove(state: AnnState, rid: number): void {
+    const key = BigInt(rid);
     const project = state.projectOf.get(rid);
-    if (project === undefined) return;
-    state.index.remove(BigInt(rid));
+    if (project === undefined) {
+      // A loaded index can hold a vector whose row changed after the save: projectOf, rebuilt from rows
+      // unchanged since, does not know it, but replaying the change must still replace it.
+      if (state.savedSeq > 0 && state.index.contains(key)) state.index.remove(key);
+      return;
+    }
+    state.index.remove(key);
     state.projectOf.delete(rid);
     state.projectCounts.set(project, (state.projectCounts.get(project) ?? 1) - 1);
   }
