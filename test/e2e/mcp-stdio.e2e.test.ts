@@ -4,7 +4,10 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildBrain } from '../../src/app/build-brain.js';
+import { loadConfig, requireValidConfig } from '../../src/config/load-config.js';
 import { BRAIN_BIN, brainEnv, runBrain, tempHome } from './brain-process.js';
 
 const homes: string[] = [];
@@ -177,5 +180,44 @@ describe('brain mcp over stdio (official SDK client)', () => {
     const last = await runBrain(['get', ids.at(-1) as string, '--json'], env);
     expect(JSON.parse(last.stdout)).toMatchObject({ content: 'durable fact 49' });
     expect(fs.existsSync(path.join(env.BRAIN_HOME, 'data', 'brain.db'))).toBe(true);
+  });
+
+  it('a restarted server loads the vector index its predecessor saved instead of rebuilding it', async () => {
+    const env = { BRAIN_HOME: newHome() };
+    // 1,200 memories: past the 1,000 at which a tenant gets an HNSW index. Loaded in-process, quickly.
+    const config = requireValidConfig(loadConfig({ env: brainEnv(env), cwd: env.BRAIN_HOME }));
+    const loader = await buildBrain(config, { logger: pino({ level: 'silent' }), prepareVectors: false });
+    for (let start = 0; start < 1200; start += 600) {
+      const items = Array.from({ length: 600 }, (_, i) => ({
+        content: `indexed fact ${start + i} about topic ${(start + i) % 37}`,
+      }));
+      await loader.services.memory.rememberMany(loader.scope, items);
+    }
+    await loader.close();
+    const recallMode = async (client: Client) => {
+      const result = await call(client, 'recall', { query: 'fact about topic 5', k: 3 });
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+      return (result.structuredContent as { vector_search: string }).vector_search;
+    };
+
+    const first = await connect(env);
+    const deadline = Date.now() + 60_000;
+    while ((await recallMode(first.client)) !== 'approximate') {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await first.client.close(); // stdin closes; the server drains, saves the index and exits
+    const vectorsDir = path.join(env.BRAIN_HOME, 'data', 'brain.db.vectors');
+    expect(fs.readdirSync(vectorsDir).filter((f) => f.endsWith('.usearch'))).toHaveLength(1);
+
+    const second = await connect(env);
+    let stderr = '';
+    second.transport.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    // The first recall already runs on the loaded index: no background build to wait for.
+    expect(await recallMode(second.client)).toBe('approximate');
+    await second.client.close();
+    expect(stderr).toContain('vector index loaded from disk');
   });
 });
