@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runBrain, tempHome } from './brain-process.js';
 
@@ -118,6 +119,31 @@ describe('brain CLI, as built', () => {
       expect(result.stderr).toMatch(/corrupt or not a SQLite database/);
       expectNoStack(result.stderr);
     }
+  });
+
+  it('a database locked past the busy timeout gives a clear error and writes nothing', async () => {
+    const dir = home();
+    const env = { BRAIN_HOME: dir, BRAIN_BUSY_TIMEOUT_MS: '300' };
+    expect((await runBrain(['remember', 'first fact'], env)).code).toBe(0);
+    // Another process's long write transaction, as a sqlite3 shell left open would hold it.
+    const holder = new Database(path.join(dir, 'data', 'brain.db'));
+    try {
+      holder.exec('BEGIN EXCLUSIVE');
+      holder.prepare('UPDATE memories SET importance = importance').run();
+      for (const args of [['remember', 'second fact'], ['mcp'], ['serve', '--port', '0']]) {
+        const result = await runBrain(args, env);
+        expect(result.code, args.join(' ')).toBe(1);
+        expect(result.stderr).toMatch(/locked by another process .*BRAIN_BUSY_TIMEOUT_MS/);
+        expectNoStack(result.stderr);
+      }
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    const listed = await runBrain(['list', '--json'], env);
+    expect(
+      (JSON.parse(listed.stdout) as { items: { content: string }[] }).items.map((m) => m.content),
+    ).toEqual(['first fact']);
   });
 
   it('an unwritable database path gives a clear startup error', async () => {
