@@ -142,6 +142,19 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     return texts.map((_, i) => usableVector(vectors[i]));
   }
 
+  /**
+   * Vectors for content being written. A failing embedder must not fail the write: the memory is stored
+   * without a vector (found by text until it is embedded again) and the failure is logged.
+   */
+  async function embedForWrite(texts: string[]): Promise<(Float32Array | null)[]> {
+    try {
+      return await embedAll(texts);
+    } catch (error) {
+      logger.warn({ err: error, count: texts.length }, 'embedder failed; storing without vectors');
+      return texts.map(() => null);
+    }
+  }
+
   function toNewMemory(input: RememberInput, embedding: Float32Array | null, now: Date): NewMemory {
     const expiresAt =
       input.ttl_seconds !== undefined
@@ -169,7 +182,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
   async function writeMany(scope: RequestScope, inputs: RememberInput[]): Promise<RememberResult[]> {
     const now = clock.now();
-    const vectors = await embedAll(inputs.map((i) => i.content));
+    const vectors = await embedForWrite(inputs.map((i) => i.content));
     const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, now));
     return store.insert(scope, rows);
   }
@@ -274,7 +287,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       if (u.expires_at !== undefined)
         patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
       if (u.content !== undefined) {
-        const [vector] = await embedAll([u.content]);
+        const [vector] = await embedForWrite([u.content]);
         patch.content = u.content;
         patch.content_hash = contentHash(u.content);
         patch.embedding = vector ?? null;
