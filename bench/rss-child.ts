@@ -53,9 +53,7 @@ if (mode === 'load') {
   fs.writeFileSync(queryFile, JSON.stringify(queries));
 } else {
   const queries = JSON.parse(fs.readFileSync(queryFile, 'utf8')) as string[];
-  if (process.env.BENCH_TRACE) console.error('after open', rssParts(), readRss());
   await warmVectors(brain);
-  if (process.env.BENCH_TRACE) console.error('index ready', rssParts(), readRss());
   timings.warmMs = performance.now() - opened;
   const embedder = brain.embedder;
   timings.loaded = embedder

@@ -80,7 +80,7 @@ export class SqliteMemoryStore implements MemoryStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
-    // The full-text row of a new memory (see migration 1 for why this is not a trigger).
+    // The full-text row of a new memory (see migration 2 for why this is not a trigger).
     this.#insertText = db.prepare('INSERT INTO memories_fts (rowid, content, tags) VALUES (?, ?, ?)');
     this.#upsertEmbedding = db.prepare(
       `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)

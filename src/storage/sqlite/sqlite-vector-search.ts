@@ -65,6 +65,11 @@ export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
   saveAfterChanges: 1000,
 };
 
+/** The ANN state of a tenant and embedding model. */
+function stateKey(tenantId: string, model: string): string {
+  return `${tenantId}\u0000${model}`;
+}
+
 /** Keys checked per contains() call when a saved index is loaded. */
 const LOAD_CHECK_CHUNK = 4096;
 
@@ -72,7 +77,7 @@ const LOAD_CHECK_CHUNK = 4096;
 const ANN_MIN_SHARE = 0.3;
 
 interface AnnState {
-  index: InstanceType<typeof usearch.Index>;
+  readonly index: InstanceType<typeof usearch.Index>;
   dimensions: number;
   /** Highest change_seq applied to the index. */
   seq: number;
@@ -209,7 +214,7 @@ export class SqliteVectorSearch {
     tenantId: string,
     model: string,
   ): { vectors: number; seq: number; savedSeq: number; ready: boolean; loaded: boolean } | null {
-    const state = this.#states.get(`${tenantId}\u0000${model}`);
+    const state = this.#states.get(stateKey(tenantId, model));
     if (!state) return null;
     return {
       vectors: state.index.size(),
@@ -222,7 +227,7 @@ export class SqliteVectorSearch {
 
   /** Whether the tenant's ANN index exists and has caught up once. */
   isReady(tenantId: string, model: string): boolean {
-    return this.#states.get(`${tenantId}\u0000${model}`)?.ready ?? false;
+    return this.#states.get(stateKey(tenantId, model))?.ready ?? false;
   }
 
   /** Stops background builds and saves every ready index that changed since it was last saved. */
@@ -267,15 +272,15 @@ export class SqliteVectorSearch {
 
   /**
    * Loads the tenant's saved index into a new state when one matches this database, model and shape, and
-   * every vector it should hold is in it; else the state starts empty and is built from the rows.
+   * every vector it should hold is in it. False when it could not: the caller then builds from the rows.
    */
-  #load(state: AnnState): void {
+  #load(state: AnnState): boolean {
     const identity = this.#identity(state);
     const dir = this.#options.indexDir;
-    if (!identity || dir === null) return;
+    if (!identity || dir === null) return false;
     try {
       const loaded = loadVectorIndex(dir, identity, state.index);
-      if (!loaded) return;
+      if (!loaded) return false;
       if (loaded.seq > this.#maxSeq(state.tenantId))
         throw new Error('saved index is newer than the database');
       // Every vector the saved index should hold (rows unchanged since the save) must be in it. Rows are
@@ -313,14 +318,27 @@ export class SqliteVectorSearch {
         { tenantId: state.tenantId, vectors, seq: loaded.seq },
         'vector index loaded from disk',
       );
+      return true;
     } catch (error) {
       this.#logger.warn({ err: error, dir }, 'saved vector index not used; rebuilding it');
-      state.index = this.#newIndex(state.dimensions);
-      state.projectOf.clear();
-      state.projectCounts.clear();
-      state.seq = 0;
-      state.savedSeq = 0;
+      return false;
     }
+  }
+
+  #newState(tenantId: string, model: string, dimensions: number): AnnState {
+    return {
+      index: this.#newIndex(dimensions),
+      dimensions,
+      seq: 0,
+      savedSeq: 0,
+      tenantId,
+      model,
+      projectOf: new Map(),
+      projectCounts: new Map(),
+      building: false,
+      ready: false,
+      loaded: false,
+    };
   }
 
   #newIndex(dimensions: number): InstanceType<typeof usearch.Index> {
@@ -405,7 +423,7 @@ export class SqliteVectorSearch {
 
   /** The tenant's ANN state; starts a background build when the tenant has grown past the threshold. */
   #annFor(tenantId: string, model: string, dimensions: number): AnnState | undefined {
-    const key = `${tenantId}\u0000${model}`;
+    const key = stateKey(tenantId, model);
     const existing = this.#states.get(key);
     if (existing) return existing;
     if (this.#liveVectorCount(tenantId) < this.#options.annMinVectors) return undefined;
@@ -443,24 +461,13 @@ export class SqliteVectorSearch {
   }
 
   #ensureState(tenantId: string, model: string, dimensions: number): AnnState {
-    const key = `${tenantId}\u0000${model}`;
+    const key = stateKey(tenantId, model);
     let state = this.#states.get(key);
     if (!state) {
-      state = {
-        index: this.#newIndex(dimensions),
-        dimensions,
-        seq: 0,
-        savedSeq: 0,
-        tenantId,
-        model,
-        projectOf: new Map(),
-        projectCounts: new Map(),
-        building: false,
-        ready: false,
-        loaded: false,
-      };
+      state = this.#newState(tenantId, model, dimensions);
+      // A load that fails part way leaves the state half filled: start over from the rows.
+      if (!this.#load(state)) state = this.#newState(tenantId, model, dimensions);
       this.#states.set(key, state);
-      this.#load(state);
     }
     return state;
   }
@@ -510,7 +517,7 @@ export class SqliteVectorSearch {
     if (project === undefined) {
       // A loaded index can hold a vector whose row changed after the save: projectOf, rebuilt from rows
       // unchanged since, does not know it, but replaying the change must still replace it.
-      if (state.savedSeq > 0 && state.index.contains(key)) state.index.remove(key);
+      if (state.loaded && state.index.contains(key)) state.index.remove(key);
       return;
     }
     state.index.remove(key);
