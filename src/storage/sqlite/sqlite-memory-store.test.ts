@@ -180,6 +180,8 @@ describe('sqlite driver', () => {
       b.db.prepare('SELECT rid FROM memories WHERE id = ?').get(bulk[119]!.id) as { rid: number }
     ).rid;
     expect(afterBulk.hits[0]?.rid).toBe(bulkRid);
+    // The search indexed only the inline share; the rest waits for the background build.
+    expect(a.store.vectors.describe(scope.tenantId, embedder.model)?.vectors).toBe(600 + 1 + 50);
     // Deleted through the other connection: never returned, even though the index still held it.
     await b.store.forget(scope, { id: fresh!.id }, { hard: false, now: NOW });
     const afterDelete = a.store.vectors.search(scope.tenantId, fq!, embedder.model, {}, 5, NOW);

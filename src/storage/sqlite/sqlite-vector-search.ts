@@ -428,15 +428,25 @@ export class SqliteVectorSearch {
     if (existing) return existing;
     if (this.#liveVectorCount(tenantId) < this.#options.annMinVectors) return undefined;
     const state = this.#ensureState(tenantId, model, dimensions);
-    if (!state.building) {
-      state.building = true;
-      this.warm(tenantId, model, dimensions)
-        .catch((error: unknown) => this.#logger.error({ err: error, tenantId }, 'vector index build failed'))
-        .finally(() => {
-          state.building = false;
-        });
-    }
+    this.#buildInBackground(state);
     return state;
+  }
+
+  /**
+   * Starts catching the index up off the caller's turn: a chunk takes tens of milliseconds, which the
+   * search that noticed the backlog must not pay, and that search still reads the rows not yet indexed.
+   */
+  #buildInBackground(state: AnnState): void {
+    if (state.building) return;
+    state.building = true;
+    new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.warm(state.tenantId, state.model, state.dimensions))
+      .catch((error: unknown) =>
+        this.#logger.error({ err: error, tenantId: state.tenantId }, 'vector index build failed'),
+      )
+      .finally(() => {
+        state.building = false;
+      });
   }
 
   /** Live memories of a tenant, re-counted at most every few seconds and only after a write. */
@@ -498,16 +508,7 @@ export class SqliteVectorSearch {
       state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
     }
     additions.addTo(state.index);
-    if (rows.length > max && max === this.#options.inlineCatchUp && !state.building) {
-      state.building = true;
-      this.warm(tenantId, model, state.dimensions)
-        .catch((error: unknown) =>
-          this.#logger.error({ err: error, tenantId }, 'vector index catch-up failed'),
-        )
-        .finally(() => {
-          state.building = false;
-        });
-    }
+    if (rows.length > max && max === this.#options.inlineCatchUp) this.#buildInBackground(state);
     return rows.length <= max;
   }
 
