@@ -253,7 +253,7 @@ describe('MCP session lifetime', () => {
       port: 0,
       allowedHosts: [],
       allowedOrigins: [],
-      mcpSessionIdleMs: 50,
+      mcpSessionIdleMs: 250,
     });
     try {
       const { url } = await idle.listen();
@@ -271,7 +271,7 @@ describe('MCP session lifetime', () => {
       const soon = await post(list, sessionId);
       expect(soon.status).toBe(200);
       await soon.text();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       const late = await post(list, sessionId);
       expect(late.status).toBe(404);
     } finally {
