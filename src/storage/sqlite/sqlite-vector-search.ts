@@ -181,7 +181,9 @@ export class SqliteVectorSearch {
         const current = this.#catchUp(tenantId, model, state, this.#options.inlineCatchUp);
         let hits = this.#searchAnn(state, tenantId, embedding, filter, limit, now, share);
         if (!current) {
-          // More changes than fit inline (a bulk import): search the not-yet-indexed tail exactly too.
+          // More changes than fit inline (a bulk import): the background build takes the rest, and
+          // meanwhile the not-yet-indexed tail is searched exactly too.
+          this.#buildInBackground(state);
           const tail = this.searchExact(tenantId, embedding, model, filter, limit, now, state.seq);
           hits = [...hits, ...tail].sort((a, b) => b.similarity - a.similarity).slice(0, limit);
         }
@@ -195,6 +197,7 @@ export class SqliteVectorSearch {
 
   /** Builds the ANN index of a tenant now (awaitable), e.g. at startup or before a benchmark. */
   async warm(tenantId: string, model: string, dimensions: number): Promise<void> {
+    if (this.#closed) return; // a background build scheduled just before close
     const state = this.#ensureState(tenantId, model, dimensions);
     while (!this.#closed && !this.#catchUp(tenantId, model, state, this.#options.buildChunk)) {
       await new Promise((resolve) => setImmediate(resolve));
@@ -484,7 +487,7 @@ export class SqliteVectorSearch {
 
   /**
    * Applies up to `max` pending changes of the tenant to its index. Returns true when the index is
-   * up to date. With more pending than `max` on the search path, the rest is left to a background build.
+   * up to date.
    */
   #catchUp(tenantId: string, model: string, state: AnnState, max: number): boolean {
     const rows = this.#sql
@@ -508,7 +511,6 @@ export class SqliteVectorSearch {
       state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
     }
     additions.addTo(state.index);
-    if (rows.length > max && max === this.#options.inlineCatchUp) this.#buildInBackground(state);
     return rows.length <= max;
   }
 
