@@ -34,19 +34,25 @@ const WORD_WARMUP = 20;
 /** How long a spawned Brain may take to build its vector index before the bench times it anyway. */
 const INDEX_WAIT_MS = 120_000;
 /** The built `brain`, from bench/ (vite-node) or dist-bench/bench/ (npm run bench). */
-const BRAIN_BIN = path.resolve(
+export const BRAIN_BIN = path.resolve(
   import.meta.dirname,
   import.meta.dirname.includes('dist-bench') ? '../..' : '..',
   'dist/app/cli-main.js',
 );
-const PEER_BIN = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-memory/dist/index.js');
+export const PEER_BIN = createRequire(import.meta.url).resolve(
+  '@modelcontextprotocol/server-memory/dist/index.js',
+);
 
-interface Connection {
+export interface Connection {
   client: Client;
   pid: number | null;
 }
 
-async function connect(command: string, args: string[], env: Record<string, string>): Promise<Connection> {
+export async function connect(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<Connection> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined),
   );

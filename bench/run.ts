@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <name>`: recall | remember | mcp | rss | all (default). Each prints p50/p95/p99,
+ * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | all (default). Each prints p50/p95/p99,
  * throughput and memory with PASS/MISS against the issue's targets; the exit code is 0 either way
  * (benchmarks report, tests decide).
  */
@@ -10,12 +10,14 @@ import { printRecallBench } from './recall-bench.js';
 import { printRememberBench } from './remember-bench.js';
 import { printRssBench } from './rss-bench.js';
 import { type Figure, resetPeakRss } from './stats.js';
+import { printToolsBench } from './tools-bench.js';
 
 const BENCHES: Record<string, () => Promise<Figure[]>> = {
   recall: printRecallBench,
   remember: printRememberBench,
   mcp: printMcpBench,
   rss: printRssBench,
+  tools: printToolsBench,
 };
 
 const names = process.argv.slice(2);

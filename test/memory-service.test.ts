@@ -2,46 +2,9 @@
  * The memory service over the real SQLite driver (a temp file): hybrid recall and what explains it,
  * access counts, degrading to text-only without a working embedder, and limits that write nothing.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createFixedClock } from '../src/core/clock.js';
-import { BrainError } from '../src/core/errors.js';
-import { silentLogger } from '../src/core/logger.js';
+import { describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/modules/embeddings/embedder.js';
-import { createHashEmbedder } from '../src/modules/embeddings/hash-embedder.js';
-import { createMemoryService } from '../src/modules/memory/memory-service.js';
-import { openSqliteDatabase } from '../src/storage/sqlite/sqlite-database.js';
-import { SqliteMemoryStore } from '../src/storage/sqlite/sqlite-memory-store.js';
-import { migrateSqlite } from '../src/storage/sqlite/sqlite-migrations.js';
-
-const scope = { tenantId: 'default' };
-const opened: { close: () => void; dir: string }[] = [];
-afterEach(() => {
-  for (const { close, dir } of opened.splice(0)) {
-    close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-function setup(embedder: Embedder | null = createHashEmbedder(256)) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-service-'));
-  const db = openSqliteDatabase(path.join(dir, 'brain.db'), { busyTimeoutMs: 2000, cacheSizeMb: 8 });
-  migrateSqlite(db);
-  const store = new SqliteMemoryStore(db, silentLogger);
-  const clock = createFixedClock('2026-06-01T12:00:00.000Z');
-  const service = createMemoryService({ store, embedder, clock, logger: silentLogger });
-  opened.push({
-    dir,
-    close: () => {
-      store.vectors.close();
-      store.flushTouches();
-      db.close();
-    },
-  });
-  return { service, clock, count: () => service.list(scope, { limit: 1 }).then((r) => r.total) };
-}
+import { invalid, scope, setup } from './memory-fixture.js';
 
 /** An embedder whose provider is down: every call fails. */
 const failingEmbedder: Embedder = {
@@ -49,16 +12,6 @@ const failingEmbedder: Embedder = {
   dimensions: 8,
   embed: () => Promise.reject(new Error('embedding provider unreachable')),
 };
-
-async function invalid(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(BrainError);
-  expect((error as BrainError).code).toBe('INVALID_INPUT');
-  return (error as BrainError).message;
-}
 
 describe('memory service recall', () => {
   it('fuses text and vector ranks and explains every hit with its signals', async () => {

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { BrainError } from '../core/errors.js';
+import { BrainError, isBrainError } from '../core/errors.js';
+import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
 import type { Embedder } from '../modules/embeddings/embedder.js';
@@ -16,6 +17,8 @@ import {
   type SqliteDatabase,
   startCheckpointer,
 } from '../storage/sqlite/sqlite-database.js';
+import { describeOpenError } from '../storage/sqlite/sqlite-errors.js';
+import { SqliteFileGuard } from '../storage/sqlite/sqlite-file-guard.js';
 import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
 import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
 import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
@@ -34,6 +37,11 @@ export interface Brain {
   embedder: Embedder | null;
   /** The SQLite memory store, for benchmarks and maintenance (warming the vector index). */
   memoryStore: SqliteMemoryStore;
+  /**
+   * Readiness: `failing` when the database is closed or its file was deleted or replaced under the
+   * process (then every write is refused). Checks the file now (two stats); `GET /health/ready` serves it.
+   */
+  health(): HealthReport;
   close(): Promise<void>;
 }
 
@@ -53,6 +61,9 @@ export interface BuildBrainOptions {
   prepareVectors?: boolean;
 }
 
+/** The name Brain is published under on npm (`brain` itself belongs to an unrelated package). */
+export const PACKAGE_NAME = 'brain-memory-server';
+
 /** The package version, from the nearest package.json above this file (src/, dist/ or dist-bench/). */
 export function brainVersion(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -60,7 +71,7 @@ export function brainVersion(): string {
     const file = path.join(dir, 'package.json');
     if (fs.existsSync(file)) {
       const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'brain' && pkg.version) return pkg.version;
+      if (pkg.name === PACKAGE_NAME && pkg.version) return pkg.version;
     }
     const parent = path.dirname(dir);
     if (parent === dir) return '0.0.0';
@@ -97,6 +108,10 @@ function createEmbedder(config: BrainConfig): Embedder | null {
 export async function buildBrain(config: BrainConfig, options: BuildBrainOptions = {}): Promise<Brain> {
   const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
   const db = openDatabase(config);
+  // Right after the open: the dev+inode recorded here are the file every acknowledged write must reach.
+  const file = new SqliteFileGuard(config.dbPath, {
+    onFailure: (message) => logger.error({ db: config.dbPath }, message),
+  });
   try {
     if (options.migrate ?? config.migrateOnStart) {
       const report = migrateSqlite(db);
@@ -112,25 +127,39 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     }
   } catch (error) {
     db.close();
-    throw error;
+    // A migration that meets a lock, a full disk or a damaged page says so, like the open does.
+    throw isBrainError(error) ? error : describeOpenError(config.dbPath, error);
   }
   const clock = options.clock ?? systemClock;
   const serviceLogger = logger as unknown as Logger;
   const memoryStore = new SqliteMemoryStore(db, serviceLogger, {
     vectors: { indexDir: vectorIndexDirFor(config.dbPath), ...options.vectorSearch },
     text: options.textSearch,
+    file,
   });
-  const sessionStore = new SqliteSessionStore(db);
+  const sessionStore = new SqliteSessionStore(db, { logger: serviceLogger, file });
   const embedder = createEmbedder(config);
   const scope: RequestScope = { tenantId: config.defaultTenant };
   const services: BrainServices = {
     memory: createMemoryService({ store: memoryStore, embedder, clock, logger: serviceLogger }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
   };
-  if (embedder && options.prepareVectors !== false)
-    memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
-  const stopCheckpointer = startCheckpointer(db, 1000, (error) =>
-    logger.warn({ err: error }, 'WAL checkpoint failed; retrying on the next tick'),
+  if (embedder && options.prepareVectors !== false) {
+    try {
+      memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
+    } catch (error) {
+      // The first read of the memories: a damaged table fails the start with the advice, not INTERNAL.
+      memoryStore.vectors.close();
+      db.close();
+      throw isBrainError(error) ? error : describeOpenError(config.dbPath, error);
+    }
+  }
+  const stopCheckpointer = startCheckpointer(
+    db,
+    1000,
+    (error) => logger.warn({ err: error }, 'WAL checkpoint failed; retrying on the next tick'),
+    // Notices a deleted or replaced file within a second even when nothing writes (logged once).
+    () => file.check(),
   );
   let closed = false;
   return {
@@ -141,6 +170,10 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     logger,
     embedder,
     memoryStore,
+    health() {
+      const database = db.open ? file.check() : { ok: false, message: 'the database is closed' };
+      return { status: database.ok ? 'ok' : 'failing', checks: { database } };
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -152,7 +185,9 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
         logger.warn({ err: error }, 'could not write the last access counts at shutdown');
       }
       try {
-        db.pragma('wal_checkpoint(PASSIVE)');
+        // SQLite does not checkpoint a moved file on close and leaves its log at the path, where the next
+        // open would replay our frames onto whatever file is there now: empty the log first.
+        db.pragma(file.check().ok ? 'wal_checkpoint(PASSIVE)' : 'wal_checkpoint(TRUNCATE)');
       } finally {
         db.close();
       }

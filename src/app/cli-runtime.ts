@@ -1,15 +1,47 @@
+import type pino from 'pino';
+import { checkPaths } from '../config/check-paths.js';
 import { configReportJson, formatConfigReport } from '../config/config-report.js';
-import type { BrainConfig } from '../config/config-schema.js';
-import { checkPaths, loadConfig, requireValidConfig } from '../config/load-config.js';
+import type { BrainConfig, SettingKey } from '../config/config-schema.js';
+import {
+  type ConfigProblem,
+  type LoadedConfig,
+  loadConfig,
+  requireValidConfig,
+  settingsUsedBy,
+  startupWarnings,
+} from '../config/load-config.js';
 import type { CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
-import { cliLogLevel, createAppLogger } from './app-logger.js';
+import { cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
 
-/** The effective config for a command; throws CONFIG_ERROR listing every problem. */
-function configFor(global: GlobalOptions): BrainConfig {
-  return requireValidConfig(loadConfig({ configPath: global.config }));
+function load(global: GlobalOptions): LoadedConfig {
+  return loadConfig({ configPath: global.config, envFile: global.envFile });
+}
+
+/** What a command starts with: its config, and the warnings to log once its logger exists. */
+interface StartConfig {
+  config: BrainConfig;
+  warnings: ConfigProblem[];
+}
+
+/**
+ * The effective config for a command that reads the settings in `uses`. Throws CONFIG_ERROR listing
+ * every problem in those settings; a problem in a setting it does not use becomes a startup warning.
+ */
+function configFor(global: GlobalOptions, uses: ReadonlySet<SettingKey>): StartConfig {
+  const loaded = load(global);
+  return { config: requireValidConfig(loaded, uses), warnings: startupWarnings(loaded, uses) };
+}
+
+/** Logs the configuration's warnings at start, so that a client's log (stderr under MCP) shows them. */
+function logConfigWarnings(logger: pino.Logger, warnings: readonly ConfigProblem[]): void {
+  for (const w of warnings) logger.warn({ setting: w.setting, source: w.source }, `config: ${w.message}`);
+}
+
+function warnAtStart(start: StartConfig, stream: LogStream, level: string = start.config.logLevel): void {
+  if (start.warnings.length > 0) logConfigWarnings(createAppLogger(level, stream), start.warnings);
 }
 
 /** The CLI's link to the composition root: each command loads config and builds what it needs. */
@@ -17,30 +49,40 @@ export function createCliRuntime(): CliRuntime {
   return {
     version: brainVersion(),
     async open(global) {
-      const config = configFor(global);
-      const logger = createAppLogger(cliLogLevel(config.logLevel), 'stderr');
-      const brain = await buildBrain(config, { logger, prepareVectors: false });
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      logConfigWarnings(logger, start.warnings);
+      const brain = await buildBrain(start.config, { logger, prepareVectors: false });
       return {
         ctx: { services: brain.services, scope: brain.scope, version: brain.version },
         close: () => brain.close(),
       };
     },
     async serve(global, options) {
-      const config = configFor(global);
+      // A setting given on the command line is not read from the configuration, so a bad one there only warns.
+      const uses = new Set(settingsUsedBy('serve'));
+      if (options.host !== undefined) uses.delete('host');
+      if (options.port !== undefined) uses.delete('port');
+      const start = configFor(global, uses);
+      warnAtStart(start, 'stdout');
+      const { config } = start;
       await runServe(
         { ...config, host: options.host ?? config.host, port: options.port ?? config.port },
         { migrate: options.migrate && config.migrateOnStart },
       );
     },
     async mcp(global, options) {
-      const config = configFor(global);
-      await runMcp(config, { migrate: options.migrate && config.migrateOnStart });
+      const start = configFor(global, settingsUsedBy('mcp'));
+      warnAtStart(start, 'stderr');
+      await runMcp(start.config, { migrate: options.migrate && start.config.migrateOnStart });
     },
     async migrate(global) {
-      return migrateDatabase(configFor(global));
+      const start = configFor(global, settingsUsedBy('cli'));
+      warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
+      return migrateDatabase(start.config);
     },
     checkConfig(global, json) {
-      const loaded = loadConfig({ configPath: global.config });
+      const loaded = load(global);
       const problems = [...loaded.problems, ...checkPaths(loaded.config)];
       const text = json
         ? JSON.stringify(configReportJson(loaded, problems), null, 2)

@@ -1,6 +1,7 @@
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { BrainConfig } from '../config/config-schema.js';
+import type { Logger } from '../core/logger.js';
 import { createMcpServer } from '../surfaces/mcp/mcp-server.js';
+import { BrainStdioTransport } from '../surfaces/mcp/stdio-transport.js';
 import { createAppLogger } from './app-logger.js';
 import { buildBrain } from './build-brain.js';
 import { drain, waitForShutdown } from './shutdown.js';
@@ -25,10 +26,16 @@ export async function runMcp(config: BrainConfig, options: { migrate: boolean })
     { services: brain.services, scope: brain.scope, version: brain.version },
     { logger: logger as never },
   );
-  const transport = new StdioServerTransport();
+  const transport = new BrainStdioTransport({ logger: logger as unknown as Logger });
   await server.connect(transport);
+  // A protocol error is logged, never silent; and a transport that closes by itself ends the session
+  // instead of leaving the process with nothing to do (Node then exits 13, with no word in the log).
+  server.server.onerror = (error) => logger.warn({ err: error }, 'mcp protocol error');
+  const transportClosed = new Promise<string>((resolve) => {
+    server.server.onclose = () => resolve('transport closed');
+  });
   logger.info({ db: config.dbPath, version: brain.version }, 'brain mcp ready on stdio');
-  const reason = await waitForShutdown(logger, stdinClosed());
+  const reason = await waitForShutdown(logger, Promise.race([stdinClosed(), transportClosed]));
   logger.info({ reason }, 'mcp session ending');
   await drain(logger, [
     // A call read just before stdin closed is still running its promise chain: let it answer first.

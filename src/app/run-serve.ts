@@ -36,10 +36,16 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     scope: brain.scope,
     version: brain.version,
     logger,
+    health: () => brain.health(),
     host: config.host,
     port: config.port,
     allowedHosts: config.allowedHosts,
     allowedOrigins: config.allowedOrigins,
+    requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    mcpMaxSessions: config.mcpMaxSessions,
+    mcpMaxSessionsPerClient: config.mcpMaxSessionsPerClient,
+    mcpSessionIdleMs: config.mcpSessionIdleMs,
   });
   let url: string;
   try {

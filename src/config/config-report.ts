@@ -1,5 +1,5 @@
 import { isSecretSetting, MASK, maskUrlCredentials, SETTINGS, type SettingName } from './config-schema.js';
-import type { ConfigProblem, LoadedConfig } from './load-config.js';
+import { type ConfigProblem, type LoadedConfig, settingsUsedBy } from './load-config.js';
 
 /** A value as a report may show it: secrets as `****`, URL passwords hidden, in strings and lists alike. */
 export function maskedValue(spec: SettingName, value: unknown): unknown {
@@ -29,9 +29,18 @@ function table(rows: string[][]): string[] {
   );
 }
 
+/** Which commands a problem stops, when not all of them: a problem in a setting a command never reads only warns it. */
+function stops(p: ConfigProblem): string {
+  if (!p.key) return '';
+  if (!settingsUsedBy('serve').has(p.key)) return '; no command uses it yet, so it stops none';
+  if (!settingsUsedBy('mcp').has(p.key)) return '; it stops only brain serve, the one command that uses it';
+  return '';
+}
+
 function problemLines(title: string, problems: readonly ConfigProblem[]): string[] {
   const lines = [`${problems.length} ${title}${problems.length === 1 ? '' : 's'}:`];
-  for (const p of problems.map(maskedProblem)) lines.push(`  - ${p.message} (from ${p.source})`);
+  const hint = title === 'problem' ? stops : () => '';
+  for (const p of problems.map(maskedProblem)) lines.push(`  - ${p.message} (from ${p.source}${hint(p)})`);
   return lines;
 }
 

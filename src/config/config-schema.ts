@@ -4,6 +4,7 @@ import { z } from 'zod';
 
 /** Log levels pino knows, plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** The usual names of `NODE_ENV`; any other value runs as not production, with a warning. */
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const EMBEDDERS = ['hash', 'none'] as const;
 
@@ -32,6 +33,39 @@ const nameList = z.array(
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+/**
+ * Other tools' spellings of a log level, so that a `LOG_LEVEL` set for another program in the same
+ * environment (Claude Code starts `brain mcp` in the user's project) does not stop Brain.
+ */
+export const LOG_LEVEL_ALIASES: Readonly<Record<string, (typeof LOG_LEVELS)[number]>> = {
+  warning: 'warn',
+  err: 'error',
+  crit: 'fatal',
+  critical: 'fatal',
+  verbose: 'debug',
+  off: 'silent',
+  none: 'silent',
+};
+
+/** A log level as pino names it: any case, surrounding spaces and {@link LOG_LEVEL_ALIASES} accepted. */
+export function normalizeLogLevel(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const lower = value.trim().toLowerCase();
+  return LOG_LEVEL_ALIASES[lower] ?? lower;
+}
+
+/**
+ * Why a valid value deserves a warning, or undefined. Trigger: a `NODE_ENV` other than development,
+ * production or test (`staging`). Reason: it is another program's name for its environment, not a
+ * mistake in Brain's settings. Outcome: Brain starts, treating it as not production.
+ */
+export function settingWarning(key: string, value: unknown): string | undefined {
+  if (key === 'nodeEnv' && !(NODE_ENVS as readonly unknown[]).includes(value)) {
+    return `NODE_ENV: ${JSON.stringify(value)} is not one of ${NODE_ENVS.join(', ')}; Brain treats it as not production`;
+  }
+  return undefined;
+}
 
 /**
  * One setting, defined once: its environment variable, how to read it from text, its schema (limits and
@@ -76,8 +110,16 @@ const DEFINITIONS = {
     intBetween(1000, 3_600_000).default(30_000),
     'the health check',
   ),
-  logLevel: setting('LOG_LEVEL', 'enum', oneOf(LOG_LEVELS).default('info')),
-  nodeEnv: setting('NODE_ENV', 'enum', oneOf(NODE_ENVS).default('production')),
+  logLevel: setting('LOG_LEVEL', 'enum', z.preprocess(normalizeLogLevel, oneOf(LOG_LEVELS)).default('info')),
+  nodeEnv: setting(
+    'NODE_ENV',
+    'string',
+    z
+      .string({ error: 'expected an environment name such as production' })
+      .trim()
+      .min(1, { error: 'expected an environment name such as production' })
+      .default('production'),
+  ),
   host: setting(
     'BRAIN_HOST',
     'string',
@@ -91,6 +133,19 @@ const DEFINITIONS = {
   port: setting('BRAIN_PORT', 'int', intBetween(0, 65535).default(7777)),
   allowedHosts: setting('BRAIN_ALLOWED_HOSTS', 'list', nameList.default([])),
   allowedOrigins: setting('BRAIN_ALLOWED_ORIGINS', 'list', nameList.default([])),
+  requestTimeoutMs: setting('BRAIN_REQUEST_TIMEOUT_MS', 'int', intBetween(100, 3_600_000).default(30_000)),
+  headersTimeoutMs: setting('BRAIN_HEADERS_TIMEOUT_MS', 'int', intBetween(100, 600_000).default(10_000)),
+  mcpMaxSessions: setting('BRAIN_MCP_MAX_SESSIONS', 'int', intBetween(1, 100_000).default(1000)),
+  mcpMaxSessionsPerClient: setting(
+    'BRAIN_MCP_MAX_SESSIONS_PER_CLIENT',
+    'int',
+    intBetween(1, 100_000).default(100),
+  ),
+  mcpSessionIdleMs: setting(
+    'BRAIN_MCP_SESSION_IDLE_MS',
+    'int',
+    intBetween(1000, 86_400_000).default(30 * 60_000),
+  ),
   migrateOnStart: setting(
     'BRAIN_MIGRATE_ON_START',
     'bool',

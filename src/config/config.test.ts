@@ -4,9 +4,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrainError } from '../core/errors.js';
+import { checkPaths } from './check-paths.js';
 import { configReportJson, displayValue, formatConfigReport } from './config-report.js';
 import { brainConfigSchema, SETTINGS } from './config-schema.js';
-import { checkPaths, type LoadedConfig, loadConfig, requireValidConfig } from './load-config.js';
+import {
+  type LoadedConfig,
+  loadConfig,
+  requireValidConfig,
+  settingsUsedBy,
+  startupWarnings,
+} from './load-config.js';
 
 let dir: string;
 
@@ -17,7 +24,9 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const load = (env: Record<string, string>, configPath?: string) => loadConfig({ env, cwd: dir, configPath });
+/** Loads with `dir` as working directory and, unless given, as BRAIN_HOME (never the real ~/.brain). */
+const load = (env: Record<string, string>, configPath?: string) =>
+  loadConfig({ env: { BRAIN_HOME: dir, ...env }, cwd: dir, configPath });
 const messages = (loaded: Pick<LoadedConfig, 'problems'>) => loaded.problems.map((p) => p.message);
 const write = (name: string, text: string) => {
   const file = path.join(dir, name);
@@ -54,6 +63,11 @@ describe('loadConfig', () => {
       port: 7777,
       allowedHosts: [],
       allowedOrigins: [],
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      mcpMaxSessions: 1000,
+      mcpMaxSessionsPerClient: 100,
+      mcpSessionIdleMs: 1_800_000,
       migrateOnStart: true,
       busyTimeoutMs: 5000,
       embedder: 'hash',
@@ -159,8 +173,18 @@ describe('loadConfig', () => {
     const file = write('brain.config.json', JSON.stringify({ port: '8080', vacuumIntervalHours: -1 }));
     const loaded = load({});
     expect(loaded.problems).toEqual([
-      { setting: 'vacuumIntervalHours', source: file, message: expect.any(String) },
-      { setting: 'port', source: file, message: 'port: expected an integer between 0 and 65535, got "8080"' },
+      {
+        setting: 'vacuumIntervalHours',
+        source: file,
+        message: expect.any(String),
+        key: 'vacuumIntervalHours',
+      },
+      {
+        setting: 'port',
+        source: file,
+        message: 'port: expected an integer between 0 and 65535, got "8080"',
+        key: 'port',
+      },
     ]);
     expect(loaded.problems[0]?.message).toBe(
       'vacuumIntervalHours: expected an integer between 0 and 8760, got -1',
@@ -200,6 +224,7 @@ describe('loadConfig', () => {
         setting: 'BRAIN_WORKER_MIN',
         source: 'env',
         message: 'BRAIN_WORKER_MIN: must be at most workerMax (BRAIN_WORKER_MAX), which is 2; got 8',
+        key: 'workerMin',
       },
     ]);
     const file = write('brain.config.json', JSON.stringify({ workerMin: 5 }));
@@ -265,6 +290,167 @@ describe('loadConfig', () => {
   });
 });
 
+describe('loadConfig: where files come from', () => {
+  /** A project directory as Claude Code starts `brain mcp` in: its .env and files belong to the project. */
+  const hostileProject = () => {
+    const project = path.join(dir, 'project');
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, '.env'), 'NODE_ENV=staging\nBRAIN_PORT=abc\nLOG_LEVEL=loud\n');
+    fs.writeFileSync(path.join(project, 'brain.config.json'), JSON.stringify({ name: 'my-app', port: 'x' }));
+    return project;
+  };
+
+  it('never reads .env or brain.config.json from the working directory', () => {
+    const project = hostileProject();
+    const home = path.join(dir, 'home');
+    const loaded = loadConfig({ env: { BRAIN_HOME: home }, cwd: project });
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.warnings).toEqual([]);
+    expect(loaded.files).toEqual([]);
+    expect(loaded.config).toMatchObject({ port: 7777, nodeEnv: 'production', logLevel: 'info' });
+  });
+
+  it('reads .env and brain.config.json from BRAIN_HOME; their relative paths are relative to them', () => {
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(home);
+    fs.writeFileSync(path.join(home, '.env'), 'BRAIN_PORT=1002\nBRAIN_NOTES_PATH=my-notes\n');
+    fs.writeFileSync(path.join(home, 'brain.config.json'), JSON.stringify({ port: 1001, dbPath: 'db/b.db' }));
+    const loaded = loadConfig({ env: { BRAIN_HOME: home, BRAIN_BACKUP_PATH: 'bk' }, cwd: dir });
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.files).toEqual([path.join(home, 'brain.config.json'), path.join(home, '.env')]);
+    expect(loaded.config).toMatchObject({
+      port: 1002,
+      dbPath: path.join(home, 'db', 'b.db'),
+      notesPath: path.join(home, 'my-notes'),
+      backupPath: path.join(dir, 'bk'), // the environment's relative paths: the working directory
+    });
+  });
+
+  it('ignores BRAIN_HOME in $BRAIN_HOME/.env with a warning, and reads ~/.brain without BRAIN_HOME', () => {
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(home);
+    fs.writeFileSync(path.join(home, '.env'), `BRAIN_HOME=${path.join(dir, 'elsewhere')}\n`);
+    const loaded = loadConfig({ env: { BRAIN_HOME: home }, cwd: dir });
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.config.home).toBe(home);
+    expect(loaded.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/^BRAIN_HOME: ignored in .*\.env, which is found through BRAIN_HOME/),
+    ]);
+    const defaults = loadConfig({ env: {}, cwd: dir });
+    expect(defaults.config.home).toBe(path.join(os.homedir(), '.brain'));
+  });
+
+  it('reads an explicit --env-file (or BRAIN_ENV_FILE), whose BRAIN_HOME locates the config file', () => {
+    const home = path.join(dir, 'srv');
+    fs.mkdirSync(home);
+    fs.writeFileSync(path.join(home, 'brain.config.json'), JSON.stringify({ logLevel: 'debug' }));
+    const envFile = write('brain.env', 'BRAIN_HOME=srv\nBRAIN_PORT=1234\n');
+    for (const loaded of [
+      loadConfig({ env: {}, cwd: dir, envFile: 'brain.env' }),
+      loadConfig({ env: { BRAIN_ENV_FILE: envFile }, cwd: dir }),
+    ]) {
+      expect(loaded.problems).toEqual([]);
+      expect(loaded.config).toMatchObject({ home, port: 1234, logLevel: 'debug' });
+      expect(loaded.files).toEqual([path.join(home, 'brain.config.json'), envFile]);
+    }
+    const missing = loadConfig({ env: { BRAIN_HOME: dir }, cwd: dir, envFile: 'nope.env' });
+    expect(messages(missing)).toEqual([`${path.join(dir, 'nope.env')}: file not found`]);
+    expect(() => requireValidConfig(missing, settingsUsedBy('mcp'))).toThrow(/nope\.env: file not found/);
+  });
+});
+
+describe('loadConfig: values other programs set', () => {
+  it('accepts log levels in any case and the usual other spellings', () => {
+    for (const [given, level] of [
+      ['INFO', 'info'],
+      [' Debug ', 'debug'],
+      ['warning', 'warn'],
+      ['WARNING', 'warn'],
+      ['err', 'error'],
+      ['critical', 'fatal'],
+      ['crit', 'fatal'],
+      ['verbose', 'debug'],
+      ['off', 'silent'],
+    ] as const) {
+      const loaded = load({ LOG_LEVEL: given });
+      expect([loaded.config.logLevel, loaded.problems], given).toEqual([level, []]);
+    }
+    write('brain.config.json', JSON.stringify({ logLevel: 'Warning' }));
+    expect(load({}).config.logLevel).toBe('warn');
+    expect(messages(load({ LOG_LEVEL: 'loud' }))).toEqual([
+      'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ]);
+  });
+
+  it('treats an unknown NODE_ENV as not production, with a warning rather than a problem', () => {
+    const loaded = load({ NODE_ENV: 'staging' });
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.config.nodeEnv).toBe('staging');
+    expect(loaded.warnings).toEqual([
+      {
+        setting: 'NODE_ENV',
+        source: 'env',
+        message:
+          'NODE_ENV: "staging" is not one of development, production, test; Brain treats it as not production',
+        key: 'nodeEnv',
+      },
+    ]);
+    expect(load({ NODE_ENV: 'test' }).warnings).toEqual([]);
+  });
+});
+
+describe('requireValidConfig by the settings a command uses', () => {
+  it('lets brain mcp and the data commands start despite a bad HTTP setting, but not brain serve', () => {
+    const loaded = load({ BRAIN_PORT: 'abc', BRAIN_ALLOWED_HOSTS: 'x'.repeat(300) });
+    expect(loaded.problems.map((p) => p.setting)).toEqual(['BRAIN_PORT', 'BRAIN_ALLOWED_HOSTS']);
+    for (const user of ['mcp', 'cli'] as const) {
+      expect(requireValidConfig(loaded, settingsUsedBy(user)).port).toBe(7777);
+      expect(startupWarnings(loaded, settingsUsedBy(user)).map((w) => w.message)).toEqual([
+        expect.stringMatching(/^BRAIN_PORT: expected an integer .*\(not used by this command, so ignored/),
+        expect.stringMatching(/^BRAIN_ALLOWED_HOSTS: .*not used by this command/),
+      ]);
+    }
+    expect(() => requireValidConfig(loaded, settingsUsedBy('serve'))).toThrow(/BRAIN_PORT/);
+    expect(() => requireValidConfig(loaded)).toThrow(/2 problems/);
+  });
+
+  it('stops every command on a problem in a setting it uses or one not tied to a setting', () => {
+    const used = load({ BRAIN_CACHE_SIZE_MB: 'lots', LOG_LEVEL: 'loud', BRAIN_PORT: 'abc' });
+    let thrown: unknown;
+    try {
+      requireValidConfig(used, settingsUsedBy('mcp'));
+    } catch (error) {
+      thrown = error;
+    }
+    expect((thrown as BrainError).message).toContain('2 problems');
+    expect((thrown as BrainError).message).toMatch(/BRAIN_CACHE_SIZE_MB[\s\S]*LOG_LEVEL/);
+    expect((thrown as BrainError).message).not.toContain('BRAIN_PORT');
+    write('brain.config.json', JSON.stringify({ prot: 1 }));
+    expect(() => requireValidConfig(load({}), settingsUsedBy('mcp'))).toThrow(/prot: unknown setting/);
+    write('brain.config.json', '{ "port": ');
+    expect(() => requireValidConfig(load({}), settingsUsedBy('cli'))).toThrow(/invalid JSON/);
+  });
+
+  it('uses every setting in use today for serve, none of the reserved ones, and no HTTP one elsewhere', () => {
+    const serve = settingsUsedBy('serve');
+    const mcp = settingsUsedBy('mcp');
+    for (const spec of SETTINGS) expect(serve.has(spec.key), spec.key).toBe(!spec.reserved);
+    // Only the HTTP server's own settings; a new one must be added to HTTP_SETTINGS (this list fails until then).
+    expect([...serve].filter((key) => !mcp.has(key))).toEqual([
+      'host',
+      'port',
+      'allowedHosts',
+      'allowedOrigins',
+      'requestTimeoutMs',
+      'headersTimeoutMs',
+      'mcpMaxSessions',
+      'mcpMaxSessionsPerClient',
+      'mcpSessionIdleMs',
+    ]);
+    expect([...mcp]).toEqual([...settingsUsedBy('cli')]);
+  });
+});
+
 describe('brainConfigSchema', () => {
   it('parses settings into a full config and rejects unknown keys and crossed workers', () => {
     const config = brainConfigSchema.parse({ home: '/srv/brain', port: 8080 });
@@ -323,7 +509,7 @@ describe('config report', () => {
     const bad = load({ BRAIN_PORT: 'abc', BRAIN_PROT: '1' });
     const badText = formatConfigReport(bad, bad.problems);
     expect(badText).toContain(
-      '1 problem:\n  - BRAIN_PORT: expected an integer between 0 and 65535, got "abc" (from env)',
+      '1 problem:\n  - BRAIN_PORT: expected an integer between 0 and 65535, got "abc" (from env; it stops only brain serve, the one command that uses it)',
     );
     expect(badText).toContain('1 warning:\n  - BRAIN_PROT: not a Brain setting');
     expect(badText).not.toContain('No problems.');

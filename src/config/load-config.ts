@@ -3,9 +3,11 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { BrainError } from '../core/errors.js';
 import {
+  absolutePath,
   type BrainConfig,
   type BrainSettings,
   brainSettingsSchema,
+  defaultHome,
   isSecretSetting,
   MASK,
   maskUrlCredentials,
@@ -14,6 +16,7 @@ import {
   type SettingKey,
   type SettingSpec,
   settingSchema,
+  settingWarning,
 } from './config-schema.js';
 
 /** One thing wrong with the configuration, named as the user wrote it. */
@@ -23,14 +26,25 @@ export interface ConfigProblem {
   /** `env`, `.env`, the config file's path, `default`, or `filesystem` (from {@link checkPaths}). */
   source: string;
   message: string;
+  /**
+   * The setting the problem is in. Without one (a config file that cannot be read, an unknown key) the
+   * problem concerns every command; with one, only the commands that use that setting.
+   */
+  key?: SettingKey;
 }
 
 export interface LoadConfigOptions {
   /** `--config`: an explicit config file; it must exist. */
   configPath?: string;
+  /** `--env-file`: an explicit `.env` instead of `$BRAIN_HOME/.env`; it must exist. */
+  envFile?: string;
   /** The environment to read; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Where relative paths, `.env` and `brain.config.json` are looked up; defaults to process.cwd(). */
+  /**
+   * What relative paths in the environment and a relative `--config`/`--env-file` resolve against;
+   * defaults to process.cwd(). Files are never looked up here: the working directory belongs to
+   * whatever project Brain was started in.
+   */
   cwd?: string;
 }
 
@@ -54,12 +68,14 @@ interface Given {
 interface Layer {
   source: string;
   values: Map<SettingKey, Given>;
+  /** What a relative path in this layer is relative to: the file's directory, or the working directory. */
+  base: string;
 }
 
 const SPEC_BY_ENV = new Map(SETTINGS.map((s) => [s.env, s]));
 const SPEC_BY_KEY = new Map<string, SettingSpec>(SETTINGS.map((s) => [s.key, s]));
 /** BRAIN_* variables that are read but are not settings. */
-const OTHER_BRAIN_VARIABLES = new Set(['BRAIN_CONFIG']);
+const OTHER_BRAIN_VARIABLES = new Set(['BRAIN_CONFIG', 'BRAIN_ENV_FILE']);
 
 /**
  * Environment text, typed for the schema. Text that does not convert is passed on unchanged so that the
@@ -115,7 +131,12 @@ const ENV_NAMES = [...SPEC_BY_ENV.keys(), ...OTHER_BRAIN_VARIABLES];
 const FILE_KEYS = SETTINGS.map((s) => s.key);
 
 /** Environment variables (real or from .env) as a layer; unknown BRAIN_* names become warnings. */
-function envLayer(source: string, vars: Record<string, string | undefined>, warnings: ConfigProblem[]) {
+function envLayer(
+  source: string,
+  base: string,
+  vars: Record<string, string | undefined>,
+  warnings: ConfigProblem[],
+): Layer {
   const values: Layer['values'] = new Map();
   for (const [name, text] of Object.entries(vars)) {
     const spec = SPEC_BY_ENV.get(name);
@@ -127,7 +148,7 @@ function envLayer(source: string, vars: Record<string, string | undefined>, warn
       warnings.push({ setting: name, source, message: `${name}: not a Brain setting, ignored${hint}` });
     }
   }
-  return { source, values };
+  return { source, values, base };
 }
 
 function unknownKeyMessage(key: string): string {
@@ -166,11 +187,19 @@ function readConfigFile(file: string, problems: ConfigProblem[]): Layer | null {
     if (spec) values.set(spec.key, { raw, name: key });
     else problems.push({ setting: key, source: file, message: unknownKeyMessage(key) });
   }
-  return { source: file, values };
+  return { source: file, values, base: path.dirname(file) };
 }
 
-function readDotEnv(file: string, problems: ConfigProblem[]): Record<string, string> | null {
-  if (!fs.existsSync(file)) return null;
+/** A `.env` file's variables; null when it is absent (a problem only when it was asked for explicitly). */
+function readDotEnv(
+  file: string,
+  explicit: boolean,
+  problems: ConfigProblem[],
+): Record<string, string> | null {
+  if (!fs.existsSync(file)) {
+    if (explicit) problems.push({ setting: '.env', source: file, message: `${file}: file not found` });
+    return null;
+  }
   try {
     return parseEnv(fs.readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (error) {
@@ -180,11 +209,21 @@ function readDotEnv(file: string, problems: ConfigProblem[]): Record<string, str
   }
 }
 
-/** The config file to read: --config, else BRAIN_CONFIG, else ./brain.config.json if it exists. */
-function configFileOf(explicit: string | undefined, cwd: string): string | null {
-  if (explicit) return path.resolve(cwd, explicit);
-  const fallback = path.join(cwd, 'brain.config.json');
-  return fs.existsSync(fallback) ? fallback : null;
+/** A `.env` named by `--env-file` or `BRAIN_ENV_FILE`, and its variables. */
+interface ExplicitEnv {
+  file: string;
+  vars: Record<string, string>;
+}
+
+/**
+ * Where Brain's own files are looked up: `BRAIN_HOME` from the environment (or from an explicit
+ * `--env-file`), else `~/.brain`. Never from `$BRAIN_HOME/.env`, which is found through it.
+ */
+function lookupHome(env: NodeJS.ProcessEnv, cwd: string, explicitEnv: ExplicitEnv | null): string {
+  if (env.BRAIN_HOME?.trim()) return absolutePath(env.BRAIN_HOME.trim(), cwd);
+  const fromFile = explicitEnv?.vars.BRAIN_HOME?.trim();
+  if (explicitEnv && fromFile) return absolutePath(fromFile, path.dirname(explicitEnv.file));
+  return defaultHome();
 }
 
 /** A given value as a problem message may show it: never a secret, never a URL's password. */
@@ -205,12 +244,20 @@ function resolveSetting(spec: SettingSpec, layers: readonly Layer[], problems: C
     const given = layer.values.get(spec.key);
     if (!given) continue;
     const result = schema.safeParse(given.raw);
-    if (result.success) return { value: result.data, source: layer.source, name: given.name };
+    if (result.success) {
+      // A relative path means relative to the file it is written in (the working directory for the env).
+      const value =
+        spec.kind === 'path' && typeof result.data === 'string'
+          ? absolutePath(result.data, layer.base)
+          : result.data;
+      return { value, source: layer.source, name: given.name };
+    }
     const message = result.error.issues[0]?.message ?? 'invalid value';
     problems.push({
       setting: given.name,
       source: layer.source,
       message: `${given.name}: ${message}, got ${shown(spec, given.raw)}`,
+      key: spec.key,
     });
     break;
   }
@@ -218,9 +265,49 @@ function resolveSetting(spec: SettingSpec, layers: readonly Layer[], problems: C
 }
 
 /**
+ * The `.env` to read and its variables: `--env-file`, else `BRAIN_ENV_FILE`, else `$BRAIN_HOME/.env`
+ * if it exists. `BRAIN_HOME` in the last one is ignored with a warning: it cannot move the directory
+ * it was found in.
+ */
+function readEnvFile(
+  options: LoadConfigOptions,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  problems: ConfigProblem[],
+) {
+  const explicitName = options.envFile || env.BRAIN_ENV_FILE;
+  if (explicitName) {
+    const file = path.resolve(cwd, explicitName);
+    const vars = readDotEnv(file, true, problems);
+    return { file, vars, home: lookupHome(env, cwd, vars ? { file, vars } : null), ignored: [] };
+  }
+  const home = lookupHome(env, cwd, null);
+  const file = path.join(home, '.env');
+  const vars = readDotEnv(file, false, problems);
+  const ignored: ConfigProblem[] = [];
+  if (vars?.BRAIN_HOME) {
+    ignored.push({
+      setting: 'BRAIN_HOME',
+      source: file,
+      message: `BRAIN_HOME: ignored in ${file}, which is found through BRAIN_HOME; set it in the environment or use --env-file`,
+    });
+    delete vars.BRAIN_HOME;
+  }
+  return { file, vars, home, ignored };
+}
+
+/** The config file to read: --config, else BRAIN_CONFIG, else `$BRAIN_HOME/brain.config.json` if it exists. */
+function configFileOf(explicit: string | undefined, base: string, home: string): string | null {
+  if (explicit) return path.resolve(base, explicit);
+  const fallback = path.join(home, 'brain.config.json');
+  return fs.existsSync(fallback) ? fallback : null;
+}
+
+/**
  * Loads the configuration. Sources, lowest first: defaults, the config file, `.env`, the environment.
+ * Brain's files come from `BRAIN_HOME` (or `--config`/`--env-file`), never from the working directory.
  * Never throws for a bad value: every problem is collected (`brain config check` prints them all) and the
- * setting keeps its default. Use {@link requireValidConfig} to refuse to start on any problem.
+ * setting keeps its default. Use {@link requireValidConfig} to refuse to start on a problem.
  */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
@@ -230,9 +317,14 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const files: string[] = [];
   const layers: Layer[] = [];
 
-  const dotEnvFile = path.join(cwd, '.env');
-  const dotEnv = readDotEnv(dotEnvFile, problems);
-  const configFile = configFileOf(options.configPath || env.BRAIN_CONFIG || dotEnv?.BRAIN_CONFIG, cwd);
+  const dotEnv = readEnvFile(options, env, cwd, problems);
+  warnings.push(...dotEnv.ignored);
+  // BRAIN_CONFIG may come from .env: then a relative one is relative to that file.
+  const configFile = options.configPath
+    ? configFileOf(options.configPath, cwd, dotEnv.home)
+    : env.BRAIN_CONFIG
+      ? configFileOf(env.BRAIN_CONFIG, cwd, dotEnv.home)
+      : configFileOf(dotEnv.vars?.BRAIN_CONFIG, path.dirname(dotEnv.file), dotEnv.home);
   if (configFile) {
     const layer = readConfigFile(configFile, problems);
     if (layer) {
@@ -240,12 +332,12 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       files.push(configFile);
     }
   }
-  if (dotEnv) {
-    layers.push(envLayer('.env', dotEnv, warnings));
-    files.push(dotEnvFile);
+  if (dotEnv.vars) {
+    layers.push(envLayer('.env', path.dirname(dotEnv.file), dotEnv.vars, warnings));
+    files.push(dotEnv.file);
   }
   // The real environment is the top layer, so .env never overrides a variable set there.
-  layers.push(envLayer('env', env, warnings));
+  layers.push(envLayer('env', cwd, env, warnings));
 
   const sources: Record<string, string> = {};
   const names: Record<string, string> = {};
@@ -255,6 +347,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     values[spec.key] = resolved.value;
     sources[spec.key] = resolved.source;
     names[spec.key] = resolved.name;
+    const warning = settingWarning(spec.key, resolved.value);
+    if (warning)
+      warnings.push({ setting: resolved.name, source: resolved.source, message: warning, key: spec.key });
   }
 
   // Each value is valid on its own by now; what remains are rules between settings (workerMin ≤ workerMax).
@@ -262,7 +357,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   for (const issue of whole.error?.issues ?? []) {
     const key = String(issue.path[0] ?? '');
     const name = names[key] ?? key;
-    problems.push({ setting: name, source: sources[key] ?? 'default', message: `${name}: ${issue.message}` });
+    const spec = SPEC_BY_KEY.get(key);
+    problems.push({
+      setting: name,
+      source: sources[key] ?? 'default',
+      message: `${name}: ${issue.message}`,
+      ...(spec ? { key: spec.key } : {}),
+    });
   }
   const config = resolvePaths((whole.data ?? values) as BrainSettings, cwd);
   for (const spec of SETTINGS) {
@@ -273,80 +374,64 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   return { config, problems, warnings, sources, files };
 }
 
-/** Whether this process may create entries in `dir`. */
-function writable(dir: string): boolean {
-  try {
-    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The nearest existing ancestor of `target` (or `target` itself), and whether it is a directory. */
-function nearestExisting(target: string): { at: string; isDir: boolean } {
-  let current = target;
-  for (;;) {
-    try {
-      return { at: current, isDir: fs.statSync(current).isDirectory() };
-    } catch {
-      const parent = path.dirname(current);
-      if (parent === current) return { at: current, isDir: false };
-      current = parent;
-    }
-  }
-}
-
-/** Why a directory could not be used or created at `dir`, or null if it can. */
-function directoryProblem(dir: string): string | null {
-  const { at, isDir } = nearestExisting(dir);
-  if (!isDir)
-    return at === dir ? `${dir} is not a directory` : `${at} is not a directory, so ${dir} cannot be created`;
-  if (writable(at)) return null;
-  return at === dir ? `${dir} is not writable` : `${at} is not writable, so ${dir} cannot be created`;
-}
-
-/** Why the database file could not be opened for writing, or null if it can. */
-function databaseProblem(file: string): string | null {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return directoryProblem(path.dirname(file));
-    return `cannot inspect ${file} (${code})`;
-  }
-  if (stat.isDirectory()) return `${file} is a directory; give the path of the database file`;
-  try {
-    fs.accessSync(file, fs.constants.R_OK | fs.constants.W_OK);
-  } catch {
-    return `${file} is not readable and writable by this user`;
-  }
-  // SQLite creates the -wal and -shm files beside the database, so its directory must be writable too.
-  const dir = path.dirname(file);
-  return writable(dir) ? null : `${dir} is not writable (SQLite keeps ${path.basename(file)}-wal there)`;
-}
+/** An entry point, by the settings it reads: `serve` (HTTP), `mcp` (stdio), `cli` (the data commands). */
+export type ConfigUser = 'serve' | 'mcp' | 'cli';
 
 /**
- * Checks that every path can be used: the database file (or, if it does not exist yet, its directory)
- * is readable and writable, and the other directories exist or can be created. Creates nothing.
+ * Settings only `brain serve` reads: the HTTP listener, its Host/Origin guard, its timeouts and its MCP
+ * sessions. A new HTTP-only setting belongs here, or a bad value of it stops `brain mcp` too.
  */
-export function checkPaths(config: BrainConfig): ConfigProblem[] {
-  const checks: [string, string | null][] = [
-    ['BRAIN_DB_PATH', databaseProblem(config.dbPath)],
-    ['BRAIN_BACKUP_PATH', directoryProblem(config.backupPath)],
-    ['BRAIN_LOG_PATH', directoryProblem(config.logPath)],
-    ['BRAIN_EXECUTION_PATH', directoryProblem(config.executionPath)],
-    ['BRAIN_NOTES_PATH', directoryProblem(config.notesPath)],
-  ];
-  return checks.flatMap(([setting, message]) =>
-    message ? [{ setting, source: 'filesystem', message: `${setting}: ${message}` }] : [],
+const HTTP_SETTINGS: ReadonlySet<SettingKey> = new Set<SettingKey>([
+  'host',
+  'port',
+  'allowedHosts',
+  'allowedOrigins',
+  'requestTimeoutMs',
+  'headersTimeoutMs',
+  'mcpMaxSessions',
+  'mcpMaxSessionsPerClient',
+  'mcpSessionIdleMs',
+]);
+
+/**
+ * The settings an entry point uses: every setting in use today (reserved ones are used by none yet),
+ * without the HTTP ones except for `serve`. A problem in any other setting only warns that entry point.
+ */
+export function settingsUsedBy(user: ConfigUser): ReadonlySet<SettingKey> {
+  return new Set(
+    SETTINGS.filter((s) => !s.reserved && (user === 'serve' || !HTTP_SETTINGS.has(s.key))).map((s) => s.key),
   );
 }
 
-/** The config, or CONFIG_ERROR listing every problem: how the server and commands refuse to start. */
-export function requireValidConfig(loaded: LoadedConfig): BrainConfig {
-  const { problems } = loaded;
+/**
+ * The problems that stop a command using `uses` (all settings when omitted), and those it only warns
+ * about: a problem in a setting it never reads. A problem not tied to one setting always stops it.
+ */
+export function splitProblems(loaded: Pick<LoadedConfig, 'problems'>, uses?: ReadonlySet<SettingKey>) {
+  const blocking: ConfigProblem[] = [];
+  const ignored: ConfigProblem[] = [];
+  for (const p of loaded.problems) (!uses || !p.key || uses.has(p.key) ? blocking : ignored).push(p);
+  return { blocking, ignored };
+}
+
+/**
+ * What a command using `uses` logs as warnings when it starts: the configuration's warnings, and each
+ * problem in a setting it does not use (`brain config check` still reports those as problems).
+ */
+export function startupWarnings(loaded: LoadedConfig, uses: ReadonlySet<SettingKey>): ConfigProblem[] {
+  const ignored = splitProblems(loaded, uses).ignored.map((p) => ({
+    ...p,
+    message: `${p.message} (not used by this command, so ignored; \`brain config check\` reports it)`,
+  }));
+  return [...loaded.warnings, ...ignored];
+}
+
+/**
+ * The config, or CONFIG_ERROR listing every problem that concerns the settings in `uses` (every
+ * problem when omitted): how the server and commands refuse to start.
+ */
+export function requireValidConfig(loaded: LoadedConfig, uses?: ReadonlySet<SettingKey>): BrainConfig {
+  const problems = splitProblems(loaded, uses).blocking;
   if (problems.length === 0) return loaded.config;
   const list = problems.map((p) => `  ${p.message} (from ${p.source})`).join('\n');
   throw new BrainError(

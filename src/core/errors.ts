@@ -11,6 +11,16 @@ export type BrainErrorCode =
   | 'SANDBOX_TIMEOUT'
   | 'UNAVAILABLE'
   | 'STORAGE_ERROR'
+  /** Another process held the database's write lock past the busy timeout: retry in a few seconds. */
+  | 'STORAGE_BUSY'
+  /** The disk holding the database is full (SQLITE_FULL): free space, then retry. */
+  | 'STORAGE_FULL'
+  /** A disk I/O error (SQLITE_IOERR*): the disk is failing or full. */
+  | 'STORAGE_IO_ERROR'
+  /** The database file is damaged (SQLITE_CORRUPT / SQLITE_NOTADB): restore or recover it. */
+  | 'STORAGE_CORRUPT'
+  /** The database file was deleted or replaced under the running process: writes are refused. */
+  | 'STORAGE_REPLACED'
   | 'CONFIG_ERROR'
   | 'INTERNAL';
 

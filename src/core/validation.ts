@@ -16,3 +16,77 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
   const message = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
   throw new BrainError('INVALID_INPUT', `invalid input: ${message}`, { issues });
 }
+
+/** A lone UTF-16 surrogate (a half of a pair): valid in a JS string, impossible in UTF-8. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Whether text can be stored and read back unchanged. SQLite and every wire format store UTF-8, which
+ * has no lone surrogates: written anyway, they come back as U+FFFD. Brain refuses such text instead.
+ */
+export function isWellFormedText(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
+
+export const MALFORMED_TEXT_MESSAGE =
+  'must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff), which cannot be stored unchanged';
+
+/** The key JSON may carry as an own property but a JS object cannot keep: assigning it sets the prototype. */
+export const PROTO_KEY = '__proto__';
+
+export interface JsonShapeLimits {
+  /** Most levels of nested objects and arrays; the value itself is level 1. Default: no limit. */
+  maxDepth?: number;
+  /** Also refuse text with a lone surrogate in keys and strings. Default true. */
+  wellFormedText?: boolean;
+}
+
+/** One problem found by {@link inspectJson}: where (path below the value) and what. */
+export interface JsonShapeIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Walks a parsed JSON value without recursion (a 10,000-level value must not overflow the stack) and
+ * reports the first problem: nesting deeper than the limit, an own `__proto__` key (which every copy of
+ * the object would silently drop), or text with a lone surrogate in a key or a string. With
+ * `{ wellFormedText: false }` and no depth limit it finds only `__proto__` keys: what a transport checks
+ * in a whole message before a schema copies (and so silently drops) them.
+ */
+export function inspectJson(value: unknown, limits: JsonShapeLimits = {}): JsonShapeIssue | null {
+  const maxDepth = limits.maxDepth ?? Number.POSITIVE_INFINITY;
+  const checkText = limits.wellFormedText ?? true;
+  const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [
+    { value, depth: 1, path: [] },
+  ];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value: current, depth, path } = item;
+    if (typeof current === 'string') {
+      if (checkText && !isWellFormedText(current)) return { path, message: MALFORMED_TEXT_MESSAGE };
+      continue;
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > maxDepth) {
+      return { path, message: `must nest at most ${maxDepth} levels of objects and arrays` };
+    }
+    if (Array.isArray(current)) {
+      current.forEach((child, i) => {
+        stack.push({ value: child, depth: depth + 1, path: [...path, i] });
+      });
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      if (key === PROTO_KEY) return { path: [...path, key], message: 'the key __proto__ is not allowed' };
+      if (checkText && !isWellFormedText(key)) {
+        return { path: [...path, key], message: `key ${MALFORMED_TEXT_MESSAGE}` };
+      }
+      stack.push({
+        value: (current as Record<string, unknown>)[key],
+        depth: depth + 1,
+        path: [...path, key],
+      });
+    }
+  }
+  return null;
+}

@@ -136,6 +136,12 @@ describe('brain CLI, as built', () => {
         expect(result.stderr).toMatch(/locked by another process .*BRAIN_BUSY_TIMEOUT_MS/);
         expectNoStack(result.stderr);
       }
+      // Its own code, and the advice to wait and retry.
+      const json = await runBrain(['remember', 'third fact', '--json'], env);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stderr.trim().split('\n').at(-1) ?? '')).toMatchObject({
+        error: { code: 'STORAGE_BUSY', message: expect.stringMatching(/wait a few seconds and retry/) },
+      });
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
@@ -157,5 +163,48 @@ describe('brain CLI, as built', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cannot open database file .*brain\.db/);
     expectNoStack(result.stderr);
+  });
+  it('a bad setting a command does not use only warns it; brain serve and config check still fail', async () => {
+    const env = { BRAIN_HOME: home(), BRAIN_PORT: 'abc' };
+    const listed = await runBrain(['list', '--json'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ total: 0 });
+    expect(listed.stderr).toMatch(
+      /"level":40.*config: BRAIN_PORT: expected an integer .*not used by this command/,
+    );
+    const served = await runBrain(['serve'], env);
+    expect(served.code).toBe(1);
+    expect(served.stderr).toMatch(/BRAIN_PORT: expected an integer between 0 and 65535, got "abc"/);
+    expectNoStack(served.stderr);
+    const checked = await runBrain(['config', 'check'], env);
+    expect(checked.code).toBe(1);
+    expect(checked.stdout).toMatch(/1 problem:\n {2}- BRAIN_PORT: .*it stops only brain serve/);
+  });
+
+  it('reads .env and brain.config.json from BRAIN_HOME or --env-file, never from the working directory', async () => {
+    const project = home();
+    fs.writeFileSync(path.join(project, '.env'), 'BRAIN_PORT=1111\nLOG_LEVEL=loud\n');
+    fs.writeFileSync(path.join(project, 'brain.config.json'), JSON.stringify({ name: 'my-app' }));
+    const brainHome = home();
+    fs.writeFileSync(path.join(brainHome, '.env'), 'BRAIN_PORT=2222\n');
+    fs.writeFileSync(path.join(brainHome, 'brain.config.json'), JSON.stringify({ dbPath: 'db/mine.db' }));
+    const check = async (args: string[]) => {
+      const result = await runBrain(
+        ['config', 'check', '--json', ...args],
+        { BRAIN_HOME: brainHome },
+        project,
+      );
+      expect(result.code, result.stdout).toBe(0);
+      return JSON.parse(result.stdout) as {
+        settings: Record<string, { value: unknown; source: string }>;
+        files: string[];
+      };
+    };
+    const report = await check([]);
+    expect(report.files).toEqual([path.join(brainHome, 'brain.config.json'), path.join(brainHome, '.env')]);
+    expect(report.settings.port).toEqual({ env: 'BRAIN_PORT', value: 2222, source: '.env' });
+    expect(report.settings.dbPath?.value).toBe(path.join(brainHome, 'db', 'mine.db'));
+    fs.writeFileSync(path.join(project, 'other.env'), 'BRAIN_PORT=3333\n');
+    expect((await check(['--env-file', 'other.env'])).settings.port?.value).toBe(3333);
   });
 });

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -76,9 +77,24 @@ describe('brain serve over HTTP', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }),
     });
     expect(response.status).toBe(403);
-    const body = (await response.json()) as { error: { code: string; message: string } };
-    expect(body.error.code).toBe('FORBIDDEN');
+    // /mcp answers in JSON-RPC, its guard rejection included.
+    const body = (await response.json()) as { jsonrpc: string; error: { code: number; message: string } };
+    expect(body).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 }, id: null });
     expect(body.error.message).toMatch(/Origin/);
+  });
+
+  it('answers malformed JSON on /mcp with a JSON-RPC parse error', async () => {
+    const response = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: '{"jsonrpc": ',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      jsonrpc: '2.0',
+      error: { code: -32700, message: 'request body is not valid JSON' },
+      id: null,
+    });
   });
 
   it('stops cleanly on SIGTERM and keeps every acknowledged write', async () => {
@@ -102,5 +118,66 @@ describe('brain serve over HTTP', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+/** Headers of a 1 MB POST /mcp and the first 900 KB of its body; the rest never comes (or trickles). */
+function stalledUpload(url: string) {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
+  socket.write(
+    'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+      `Accept: application/json, text/event-stream\r\nContent-Length: ${1000 * 1000}\r\n\r\n` +
+      '{"x":"'.padEnd(900 * 1000, 'x'),
+  );
+  return { socket, closed };
+}
+
+describe('brain serve and slow clients', () => {
+  let slowHome: string;
+
+  beforeAll(() => {
+    slowHome = tempHome('brain-http-slow-e2e-');
+  });
+
+  afterAll(() => {
+    fs.rmSync(slowHome, { recursive: true, force: true });
+  });
+
+  it('cuts an upload that trickles past BRAIN_REQUEST_TIMEOUT_MS with a 408', async () => {
+    const slow = await startServe({
+      BRAIN_HOME: slowHome,
+      BRAIN_REQUEST_TIMEOUT_MS: '300',
+      BRAIN_HEADERS_TIMEOUT_MS: '300',
+    });
+    try {
+      const { socket, closed } = stalledUpload(slow.url);
+      const timer = setInterval(() => socket.writable && socket.write('x'), 100);
+      const response = await closed.finally(() => clearInterval(timer));
+      expect(response).toMatch(/^HTTP\/1\.1 408 /);
+      expect(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))).toMatchObject({
+        jsonrpc: '2.0',
+        error: { message: expect.stringContaining('within 300 ms'), data: { timeout_ms: 300 } },
+      });
+    } finally {
+      expect(await slow.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('on SIGTERM cuts an upload whose body is still arriving and exits 0', async () => {
+    const slow = await startServe({ BRAIN_HOME: slowHome });
+    const { closed } = stalledUpload(slow.url);
+    // Fastify logs the request once its headers are in; the body is still 100 KB short.
+    await expect.poll(() => /"url":"\/mcp"/.test(slow.logs()), { timeout: 10_000 }).toBe(true);
+    expect(await slow.stop('SIGTERM')).toBe(0);
+    await closed;
+    expect(slow.logs()).toMatch(/"cut":1/);
+    expect(slow.logs()).toMatch(/"msg":"stopped"/);
   });
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, McpError } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBrain } from '../../src/app/build-brain.js';
@@ -24,17 +24,38 @@ function newHome(): string {
 /** An MCP client connected to a freshly spawned `brain mcp`, the way a desktop client starts it. */
 async function connect(
   env: Record<string, string>,
-): Promise<{ client: Client; transport: StdioClientTransport }> {
+  cwd?: string,
+): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BRAIN_BIN, 'mcp'],
     env: brainEnv(env) as Record<string, string>,
     stderr: 'pipe',
+    ...(cwd ? { cwd } : {}),
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
   });
   const client = new Client({ name: 'e2e', version: '0.0.0' });
   await client.connect(transport);
-  return { client, transport };
+  return { client, transport, stderr: () => stderr };
 }
+
+/** Waits until `check` holds, polling: for output of a child process. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** The pino lines of a log stream that parse, for asserting on level and message. */
+function logLines(text: string): { level: number; msg: string }[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string });
+}
+
+const TWELVE_MIB = 12 * 1024 * 1024;
 
 async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;
@@ -211,13 +232,140 @@ describe('brain mcp over stdio (official SDK client)', () => {
     expect(fs.readdirSync(vectorsDir).filter((f) => f.endsWith('.usearch'))).toHaveLength(1);
 
     const second = await connect(env);
-    let stderr = '';
-    second.transport.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
     // The first recall already runs on the loaded index: no background build to wait for.
     expect(await recallMode(second.client)).toBe('approximate');
     await second.client.close();
-    expect(stderr).toContain('vector index loaded from disk');
+    expect(second.stderr()).toContain('vector index loaded from disk');
+  });
+  it('answers a 12 MiB message with a JSON-RPC error naming the limit, logs it, and keeps serving', async () => {
+    const { client, stderr } = await connect({ BRAIN_HOME: newHome() });
+    try {
+      // The SDK client writes the id last; the server finds it in the line's last bytes.
+      const error = await call(client, 'remember', { content: 'x'.repeat(TWELVE_MIB) }).catch((e) => e);
+      expect(error).toBeInstanceOf(McpError);
+      expect((error as McpError).code).toBe(-32600);
+      expect((error as McpError).message).toMatch(/over the limit of 4194304 bytes \(4 MiB\)/);
+      const { tools } = await client.listTools();
+      expect(tools).toHaveLength(7);
+      const saved = await call(client, 'remember', { content: 'still serving after the oversize line' });
+      expect(saved.isError).toBeFalsy();
+      await until(() => stderr().includes('over the 4194304-byte limit'));
+      expect(logLines(stderr()).find((l) => l.msg.includes('over the 4194304-byte limit'))?.level).toBe(40);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers oversize, non-JSON and non-JSON-RPC lines on raw stdio and serves the next line', async () => {
+    const child = spawn(process.execPath, [BRAIN_BIN, 'mcp'], {
+      env: brainEnv({ BRAIN_HOME: newHome() }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const send = (text: string) => child.stdin.write(`${text}\n`);
+    send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '0' },
+        },
+      }),
+    );
+    send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    // Here the id comes first, as many clients write it.
+    const big = {
+      jsonrpc: '2.0',
+      id: 'big',
+      method: 'tools/call',
+      params: { name: 'remember', arguments: {} },
+    };
+    send(
+      JSON.stringify(big).replace('"arguments":{}', `"arguments":{"content":"${'y'.repeat(TWELVE_MIB)}"}`),
+    );
+    send('{"jsonrpc": "2.0", "id": 2, "method": ');
+    send(JSON.stringify({ jsonrpc: '1.0', id: 3, method: 'tools/list' }));
+    // A __proto__ argument (JSON.parse keeps it as an own key; any copy of the object drops it).
+    send(
+      '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"remember",' +
+        '"arguments":{"content":"polluted","__proto__":{"importance":1}}}}',
+    );
+    send(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list' }));
+    child.stdin.on('error', () => undefined); // a server that died is reported by its exit code below
+    await until(() => stdout.includes('"id":4') || child.exitCode !== null);
+    child.stdin.end();
+    expect(await exited).toBe(0);
+    const replies = stdout
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map(
+        (l) => JSON.parse(l) as { id: unknown; error?: { code: number; message: string }; result?: unknown },
+      );
+    // Errors are written as each line ends, results when a handler finishes: compare in any order.
+    const byId = (r: (typeof replies)[number]) => [r.id, r.error?.code];
+    expect(replies).toHaveLength(6);
+    expect(replies.map(byId)).toEqual(
+      expect.arrayContaining([
+        [1, undefined],
+        ['big', -32600],
+        [null, -32700],
+        [3, -32600],
+        [5, -32602],
+        [4, undefined],
+      ]),
+    );
+    expect(replies.find((r) => r.id === 5)?.error?.message).toMatch(
+      /params\.arguments\.__proto__: the key __proto__ is not allowed/,
+    );
+    const bigReply = replies.find((r) => r.id === 'big');
+    const listReply = replies.find((r) => r.id === 4);
+    expect(bigReply?.error?.message).toMatch(
+      /the message is \d+ bytes \(12 MiB\), over the limit of 4194304/,
+    );
+    expect((listReply?.result as { tools?: unknown[] } | undefined)?.tools).toHaveLength(7);
+    const warnings = logLines(stderr)
+      .filter((l) => l.level === 40)
+      .map((l) => l.msg);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^stdio message of \d+ bytes is over the 4194304-byte limit/),
+      'stdio line is not JSON; answered -32700',
+      'stdio message is not a JSON-RPC 2.0 message; answered -32600',
+      'stdio message has a __proto__ key; answered -32602',
+    ]);
+  });
+
+  it("starts in a project whose .env, brain.config.json and environment are not Brain's", async () => {
+    const project = newHome();
+    fs.writeFileSync(path.join(project, '.env'), 'NODE_ENV=staging\nBRAIN_PORT=abc\nLOG_LEVEL=loud\n');
+    fs.writeFileSync(path.join(project, 'brain.config.json'), JSON.stringify({ name: 'my-app', version: 2 }));
+    const env = { BRAIN_HOME: newHome(), LOG_LEVEL: 'INFO', BRAIN_PORT: 'abc', NODE_ENV: 'staging' };
+    const { client, stderr } = await connect(env, project);
+    try {
+      expect(client.getServerVersion()?.name).toBe('brain');
+      expect((await client.listTools()).tools).toHaveLength(7);
+    } finally {
+      await client.close();
+    }
+    const warnings = logLines(stderr())
+      .filter((l) => l.level === 40)
+      .map((l) => l.msg);
+    expect(warnings).toEqual([
+      'config: NODE_ENV: "staging" is not one of development, production, test; Brain treats it as not production',
+      expect.stringMatching(
+        /^config: BRAIN_PORT: expected an integer .*not used by this command, so ignored/,
+      ),
+    ]);
+    expect(stderr()).toMatch(/brain mcp ready on stdio/); // LOG_LEVEL=INFO read as info
   });
 });

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { inspectJson, isWellFormedText, MALFORMED_TEXT_MESSAGE } from '../../core/validation.js';
+import { FILTER_FIELDS, filterConditions } from './memory-filter.js';
 
 /** Limits of the memory module. They live here so that every surface states the same numbers. */
 export const MEMORY_LIMITS = {
@@ -14,6 +16,16 @@ export const MEMORY_LIMITS = {
   typesMax: 16,
   batchMax: 1000,
   ttlSecondsMax: 10 * 365 * 24 * 3600,
+  /** Levels of nested objects and arrays in metadata, the metadata object itself included. */
+  metadataDepth: 16,
+  /**
+   * Most bytes of memory text (content + metadata as JSON) one list or recall answer carries. A page
+   * that would pass it ends early (next_offset continues it), so no answer grows to many megabytes.
+   */
+  responseBytes: 1024 * 1024,
+  /** Most ids a forget by filter lists; `forgotten` still counts them all. */
+  forgetIdsShown: 100,
+  offsetMax: 1_000_000_000,
 } as const;
 
 export const BUILTIN_MEMORY_TYPES = [
@@ -29,24 +41,30 @@ export const BUILTIN_MEMORY_TYPES = [
 
 const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
 
-export const contentSchema = z
-  .string({ error: 'must be a string' })
+/** A string that survives storage unchanged: no lone surrogates (see isWellFormedText). */
+const text = () =>
+  z
+    .string({ error: 'must be a string' })
+    .refine(isWellFormedText, { message: MALFORMED_TEXT_MESSAGE, abort: true });
+
+export const contentSchema = text()
   .refine((s) => s.trim().length > 0, { message: 'must not be empty' })
   .refine((s) => byteLength(s) <= MEMORY_LIMITS.contentBytes, {
     message: `must be at most ${MEMORY_LIMITS.contentBytes} bytes (64 KiB) of UTF-8`,
   });
 
-/** A name (project, session, key) without control characters. */
-function nameSchema(max: number) {
-  return (
-    z
-      .string({ error: 'must be a string' })
-      .trim()
-      .min(1, { message: 'must not be empty' })
-      .max(max, { message: `must be at most ${max} characters` })
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' })
-  );
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A name (project, session, key, tag) without control characters. */
+export function nameSchema(max: number) {
+  // Emptiness is a refinement rather than .min(1): the JSON Schema then carries only maxLength, and
+  // `minLength: 1` would not say that blank (all-space) names are refused either.
+  return text()
+    .trim()
+    .refine((s) => s.length > 0, { message: 'must not be empty', abort: true })
+    .max(max, { message: `must be at most ${max} characters` })
+    .refine((s) => !CONTROL.test(s), { message: 'must not contain control characters' });
 }
 
 export const projectSchema = nameSchema(MEMORY_LIMITS.nameChars);
@@ -57,21 +75,26 @@ export const typeSchema = z.string({ error: 'must be a string' }).regex(/^[a-z][
   message: `must be 1-32 lowercase letters, digits or _ starting with a letter (e.g. ${BUILTIN_MEMORY_TYPES.join(', ')})`,
 });
 
-export const tagSchema = z
-  .string({ error: 'must be a string' })
-  .trim()
-  .min(1, { message: 'must not be empty' })
-  .max(MEMORY_LIMITS.tagChars, { message: `must be at most ${MEMORY_LIMITS.tagChars} characters` })
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+export const tagSchema = nameSchema(MEMORY_LIMITS.tagChars);
 
 export const tagsSchema = z
   .array(tagSchema, { error: 'must be an array of strings' })
   .max(MEMORY_LIMITS.tags, { message: `must have at most ${MEMORY_LIMITS.tags} tags` })
   .transform((tags) => [...new Set(tags)]);
 
+/**
+ * Metadata is checked as it arrives, before it is copied: a copy would silently drop an own `__proto__`
+ * key, and measuring a 10,000-level value by serialising it would overflow the stack.
+ */
 export const metadataSchema = z
-  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+  .preprocess(
+    (value, ctx) => {
+      const issue = inspectJson(value, { maxDepth: MEMORY_LIMITS.metadataDepth });
+      if (issue) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path, input: value });
+      return value;
+    },
+    z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }),
+  )
   .refine((m) => byteLength(JSON.stringify(m)) <= MEMORY_LIMITS.metadataBytes, {
     message: `must be at most ${MEMORY_LIMITS.metadataBytes} bytes (16 KiB) as JSON`,
   });
@@ -81,10 +104,36 @@ export const importanceSchema = z
   .min(0, { message: 'must be between 0 and 1' })
   .max(1, { message: 'must be between 0 and 1' });
 
-const isoDateSchema = z.iso.datetime({
-  offset: true,
-  message: 'must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z',
-});
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+/** An ISO 8601 date-time with an offset whose every field is in range (no 2026-02-30, no 24:00). */
+export function isIsoDateTime(value: string): boolean {
+  const m = ISO_DATE_TIME.exec(value);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second = 0, offH = 0, offM = 0] = m
+    .slice(1)
+    .map((part) => (part === undefined ? undefined : Number(part))) as number[];
+  const daysInMonth = new Date(Date.UTC(year as number, month as number, 0)).getUTCDate();
+  return (
+    (month as number) >= 1 &&
+    (month as number) <= 12 &&
+    (day as number) >= 1 &&
+    (day as number) <= daysInMonth &&
+    (hour as number) <= 23 &&
+    (minute as number) <= 59 &&
+    second <= 59 &&
+    offH <= 23 &&
+    offM <= 59
+  );
+}
+
+// Checked by a refinement, not zod's ISO regex: that regex is 400 characters of JSON Schema `pattern`,
+// repeated in every date argument of every tool a model reads; `format: date-time` says the same.
+export const isoDateSchema = z
+  .string({ error: 'must be a string' })
+  .refine(isIsoDateTime, { message: 'must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z' })
+  .meta({ format: 'date-time' });
 
 export const ttlSecondsSchema = z
   .number({ error: 'must be a number' })
@@ -96,25 +145,20 @@ export const memoryIdSchema = z
   .string({ error: 'must be a string' })
   .regex(/^mem_[0-9a-z]{26}$/, { message: 'must be a memory id like mem_01hx… (mem_ and 26 characters)' });
 
+// Argument descriptions are what a model reads in every conversation: each says what the argument is
+// for in a few words; limits and defaults a schema states (minimum, maximum) are not repeated here.
+
 export const rememberShape = {
-  content: contentSchema.describe(
-    'The text to remember: one self-contained fact, preference, event or instruction.',
-  ),
-  key: keySchema
-    .optional()
-    .describe('Optional stable name; remembering with an existing key replaces that memory.'),
-  type: typeSchema
-    .optional()
-    .describe(`Kind of memory: ${BUILTIN_MEMORY_TYPES.join(', ')}, or your own. Default fact.`),
-  tags: tagsSchema.optional().describe('Labels to filter by later.'),
-  metadata: metadataSchema.optional().describe('Free JSON object stored with the memory.'),
-  importance: importanceSchema
-    .optional()
-    .describe('0..1, default 0.5; raises the memory in recall and init.'),
-  project: projectSchema.optional().describe('Project the memory belongs to; none means global.'),
-  session: sessionSchema.optional().describe('Session id (from init) that produced the memory.'),
-  ttl_seconds: ttlSecondsSchema.optional().describe('Forget automatically after this many seconds.'),
-  expires_at: isoDateSchema.optional().describe('Forget automatically at this time (ISO 8601).'),
+  content: contentSchema.describe('The statement to keep.'),
+  key: keySchema.optional().describe('Stable name to update it by.'),
+  type: typeSchema.optional().describe('fact (default), preference, event, …'),
+  tags: tagsSchema.optional().describe('Labels.'),
+  metadata: metadataSchema.optional().describe('Any JSON object.'),
+  importance: importanceSchema.optional().describe('0..1, default 0.5.'),
+  project: projectSchema.optional().describe('Project; none = global.'),
+  session: sessionSchema.optional().describe('session_id from init.'),
+  ttl_seconds: ttlSecondsSchema.optional().describe('Forget after N seconds.'),
+  expires_at: isoDateSchema.optional().describe('Forget at this time.'),
 };
 
 export const rememberSchema = z
@@ -132,39 +176,37 @@ export const rememberManySchema = z
   .max(MEMORY_LIMITS.batchMax, { message: `must hold at most ${MEMORY_LIMITS.batchMax} memories` });
 
 const filterShape = {
-  project: projectSchema.optional().describe('Only memories of this project.'),
-  session: sessionSchema.optional().describe('Only memories of this session.'),
+  project: projectSchema.optional().describe('This project.'),
+  session: sessionSchema.optional().describe('This session.'),
   types: z
-    .array(typeSchema)
-    .min(1, { message: 'must not be empty' })
+    .array(typeSchema, { error: 'must be an array of types' })
     .max(MEMORY_LIMITS.typesMax, { message: `must have at most ${MEMORY_LIMITS.typesMax} types` })
     .optional()
-    .describe('Only memories of these types.'),
-  tags: tagsSchema.optional().describe('Only memories carrying all of these tags.'),
-  since: isoDateSchema.optional().describe('Only memories created at or after this time.'),
-  until: isoDateSchema.optional().describe('Only memories created before this time.'),
+    .describe('Any of these types.'),
+  tags: tagsSchema.optional().describe('All of these tags.'),
+  since: isoDateSchema.optional().describe('Created since.'),
+  until: isoDateSchema.optional().describe('Created before.'),
 };
 
 export const recallShape = {
-  query: z
-    .string({ error: 'must be a string' })
+  query: text()
     .refine((s) => s.trim().length > 0, { message: 'must not be empty' })
     .refine((s) => s.length <= MEMORY_LIMITS.queryChars, {
       message: `must be at most ${MEMORY_LIMITS.queryChars} characters`,
     })
-    .describe('What to look for, in natural language or keywords.'),
+    .describe('Words or a question.'),
   k: z
     .number({ error: 'must be a number' })
     .int({ message: 'must be a whole number' })
     .min(1, { message: `must be from 1 to ${MEMORY_LIMITS.kMax}` })
     .max(MEMORY_LIMITS.kMax, { message: `must be from 1 to ${MEMORY_LIMITS.kMax}` })
     .optional()
-    .describe('How many memories to return, 1..100, default 10.'),
+    .describe('Hits, default 10.'),
   ...filterShape,
   include_cold: z
     .boolean({ error: 'must be true or false' })
     .optional()
-    .describe('Also search cold-tier memories.'),
+    .describe('Search the cold tier too.'),
 };
 export const recallSchema = z.object(recallShape).strict();
 export type RecallInput = z.infer<typeof recallSchema>;
@@ -185,32 +227,36 @@ export const listShape = {
     .min(1, { message: `must be from 1 to ${MEMORY_LIMITS.listLimitMax}` })
     .max(MEMORY_LIMITS.listLimitMax, { message: `must be from 1 to ${MEMORY_LIMITS.listLimitMax}` })
     .optional()
-    .describe('Page size, 1..200, default 20.'),
+    .describe('Page size, default 20.'),
   offset: z
     .number({ error: 'must be a number' })
     .int({ message: 'must be a whole number' })
     .min(0, { message: 'must be 0 or more' })
+    .max(MEMORY_LIMITS.offsetMax, { message: `must be at most ${MEMORY_LIMITS.offsetMax}` })
     .optional()
-    .describe('How many memories to skip (use next_offset of the previous page).'),
-  sort: z.enum(MEMORY_SORT_FIELDS, { error: `must be one of ${MEMORY_SORT_FIELDS.join(', ')}` }).optional(),
-  order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional(),
+    .describe('next_offset of the last page.'),
+  sort: z
+    .enum(MEMORY_SORT_FIELDS, { error: `must be one of ${MEMORY_SORT_FIELDS.join(', ')}` })
+    .optional()
+    .describe('Default created_at.'),
+  order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional().describe('Default desc.'),
 };
 export const listSchema = z.object(listShape).strict();
 export type ListInput = z.infer<typeof listSchema>;
 
-export const getShape = { id: memoryIdSchema.describe('The memory id returned by remember or recall.') };
+export const getShape = { id: memoryIdSchema.describe('mem_… id.') };
 export const getSchema = z.object(getShape).strict();
 
 export const updateShape = {
-  id: memoryIdSchema.optional().describe('Memory to change, by id.'),
-  key: keySchema.optional().describe('Memory to change, by key (with project if it has one).'),
-  project: projectSchema.optional().describe('Project of the keyed memory to change.'),
-  content: contentSchema.optional(),
-  type: typeSchema.optional(),
-  tags: tagsSchema.optional().describe('Replaces the tags.'),
-  metadata: metadataSchema.optional().describe('Replaces the metadata.'),
-  importance: importanceSchema.optional(),
-  expires_at: isoDateSchema.nullable().optional().describe('New expiry, or null to keep forever.'),
+  id: memoryIdSchema.optional().describe('Memory to change.'),
+  key: keySchema.optional().describe('Or its key.'),
+  project: projectSchema.optional().describe("The key's project."),
+  content: contentSchema.optional().describe('New text.'),
+  type: typeSchema.optional().describe('New type.'),
+  tags: tagsSchema.optional().describe('Replace the tags.'),
+  metadata: metadataSchema.optional().describe('Replace the metadata.'),
+  importance: importanceSchema.optional().describe('New importance, 0..1.'),
+  expires_at: isoDateSchema.nullable().optional().describe('New future expiry; null = never.'),
 };
 export const updateSchema = z
   .object(updateShape)
@@ -235,28 +281,24 @@ export const updateSchema = z
 export type UpdateInput = z.infer<typeof updateSchema>;
 
 export const forgetShape = {
-  id: memoryIdSchema.optional().describe('Forget this memory.'),
-  key: keySchema.optional().describe('Forget the memory with this key (with project if it has one).'),
-  filter: z
-    .object({ ...filterShape, before: isoDateSchema.optional().describe('Created before this time.') })
-    .strict()
-    .optional()
-    .describe('Forget every memory matching all of these; at least one field.'),
-  project: projectSchema.optional().describe('Project of the keyed memory.'),
-  hard: z
-    .boolean({ error: 'must be true or false' })
-    .optional()
-    .describe('true purges the content for good; default false keeps a recoverable tombstone.'),
+  id: memoryIdSchema.optional().describe('Its id.'),
+  key: keySchema.optional().describe('Or its key.'),
+  project: projectSchema.optional().describe("The key's project."),
+  filter: z.object(filterShape).strict().optional().describe('Or all memories matching it.'),
+  all: z.literal(true, { error: 'must be true (or left out)' }).optional().describe('Or every memory.'),
+  hard: z.boolean({ error: 'must be true or false' }).optional().describe('Purge for good.'),
 };
 export const forgetSchema = z
   .object(forgetShape)
   .strict()
-  .refine((v) => [v.id, v.key, v.filter].filter((x) => x !== undefined).length === 1, {
-    message: 'give exactly one of id, key or filter',
+  .refine((v) => [v.id, v.key, v.filter, v.all].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one of id, key, filter or all',
     path: ['id'],
   })
-  .refine((v) => v.filter === undefined || Object.values(v.filter).some((x) => x !== undefined), {
-    message: 'filter must have at least one field (project, session, types, tags, since, until, before)',
+  .refine((v) => v.filter === undefined || filterConditions(v.filter).length > 0, {
+    message:
+      `selects every memory: give at least one condition (${FILTER_FIELDS.join(', ')}; an empty list is ` +
+      'none), or all: true instead of filter to forget every memory',
     path: ['filter'],
   });
 export type ForgetInput = z.infer<typeof forgetSchema>;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
-import { notFound } from '../../core/errors.js';
+import { invalidInput, notFound } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
@@ -17,6 +17,7 @@ import {
   forgetSchema,
   getSchema,
   listSchema,
+  MEMORY_LIMITS,
   type RememberInput,
   recallSchema,
   rememberManySchema,
@@ -25,6 +26,8 @@ import {
 } from './memory-schemas.js';
 import type {
   Candidates,
+  ForgetTarget,
+  KeepableField,
   MemoryFilter,
   MemoryPatch,
   MemoryStore,
@@ -129,6 +132,53 @@ function boostOf(memory: Memory, now: Date): { recency: number; importance: numb
   };
 }
 
+/** Bytes of memory text an answer carries for one memory: its content and its metadata as JSON. */
+function answerBytes(memory: { content: string; metadata?: Record<string, unknown> }): number {
+  const metadata = memory.metadata === undefined ? 0 : Buffer.byteLength(JSON.stringify(memory.metadata));
+  return Buffer.byteLength(memory.content) + metadata;
+}
+
+/**
+ * The longest prefix of `items` whose memory text fits in MEMORY_LIMITS.responseBytes, and never fewer
+ * than one item: one memory is at most 80 KiB, so any answer stays near the budget.
+ */
+function withinResponseBudget<T extends { content: string; metadata?: Record<string, unknown> }>(
+  items: T[],
+): T[] {
+  let used = 0;
+  for (let i = 0; i < items.length; i++) {
+    used += answerBytes(items[i] as T);
+    if (used > MEMORY_LIMITS.responseBytes && i > 0) return items.slice(0, i);
+  }
+  return items;
+}
+
+/** The attributes of a remember input that the caller left out (and so defaults fill). */
+function keptFields(input: RememberInput): KeepableField[] {
+  const kept: KeepableField[] = [];
+  if (input.type === undefined) kept.push('type');
+  if (input.tags === undefined) kept.push('tags');
+  if (input.metadata === undefined) kept.push('metadata');
+  if (input.importance === undefined) kept.push('importance');
+  if (input.session === undefined) kept.push('session');
+  if (input.ttl_seconds === undefined && input.expires_at === undefined) kept.push('expires_at');
+  return kept;
+}
+
+/**
+ * An expiry at or before now would store a memory that no read ever returns: refuse it instead, naming
+ * the field (`expires_at`, or `3.expires_at` in a batch).
+ */
+function requireFutureExpiry(expiresAt: string | null | undefined, now: Date, field: string): void {
+  if (expiresAt === undefined || expiresAt === null) return;
+  if (Date.parse(expiresAt) <= now.getTime()) {
+    throw invalidInput(
+      field,
+      `must be in the future (it is ${expiresAt}, now is ${now.toISOString()}); to forget a memory now, call forget`,
+    );
+  }
+}
+
 /**
  * The memory service: validates every input with the module's schemas, computes embeddings, and runs
  * hybrid recall (full text + vectors fused by reciprocal rank, re-ranked by recency, importance, access).
@@ -177,11 +227,19 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       expires_at: expiresAt,
       embedding,
       embedding_model: embedding ? (embedder?.model ?? null) : null,
+      keep: keptFields(input),
     };
   }
 
-  async function writeMany(scope: RequestScope, inputs: RememberInput[]): Promise<RememberResult[]> {
+  async function writeMany(
+    scope: RequestScope,
+    inputs: RememberInput[],
+    fieldPrefix: (i: number) => string,
+  ): Promise<RememberResult[]> {
     const now = clock.now();
+    inputs.forEach((input, i) => {
+      requireFutureExpiry(input.expires_at, now, `${fieldPrefix(i)}expires_at`);
+    });
     const vectors = await embedForWrite(inputs.map((i) => i.content));
     const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, now));
     return store.insert(scope, rows);
@@ -200,12 +258,12 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   return {
     async remember(scope, input) {
       const parsed = parseInput(rememberSchema, input);
-      const [result] = await writeMany(scope, [parsed]);
+      const [result] = await writeMany(scope, [parsed], () => '');
       return result as RememberResult;
     },
 
     async rememberMany(scope, input) {
-      return writeMany(scope, parseInput(rememberManySchema, input));
+      return writeMany(scope, parseInput(rememberManySchema, input), (i) => `${i}.`);
     },
 
     async recall(scope, input) {
@@ -218,6 +276,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       else {
         try {
           embedding = (await embedAll([q.query]))[0] ?? null;
+          // The embedder ran but found nothing to go on ("!!!", only stopwords): say so, not no-embedder.
+          if (!embedding) reason = 'no-query-vector';
         } catch (error) {
           // The embedder failing must not fail recall: full text still answers, and the result says so.
           logger.warn({ err: error }, 'embedder failed; recall falls back to text-only');
@@ -241,7 +301,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
         now: now.toISOString(),
       });
-      const top = rankHits(candidates, now, embedding ? 2 : 1, k);
+      const top = withinResponseBudget(rankHits(candidates, now, embedding ? 2 : 1, k));
       if (top.length > 0)
         await store.touch(
           scope,
@@ -253,7 +313,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         vector_search: candidates.vector_search,
         hits: top,
       };
-      if (!embedding) result.reason = reason ?? 'no-embedder';
+      if (!embedding && reason) result.reason = reason;
       return result;
     },
 
@@ -268,16 +328,20 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const q = parseInput(listSchema, input);
       const limit = q.limit ?? 20;
       const offset = q.offset ?? 0;
-      const { items, total } = await store.list(
+      const page = await store.list(
         scope,
         { ...q, limit, offset, sort: q.sort ?? 'created_at', order: q.order ?? 'desc' },
         clock.now().toISOString(),
       );
+      const { total } = page;
+      const items = withinResponseBudget(page.items);
       return { items, total, next_offset: offset + items.length < total ? offset + items.length : null };
     },
 
     async update(scope, input) {
       const u = parseInput(updateSchema, input);
+      const now = clock.now();
+      requireFutureExpiry(u.expires_at, now, 'expires_at');
       const patch: MemoryPatch = {
         type: u.type,
         tags: u.tags,
@@ -294,7 +358,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         patch.embedding_model = vector ? (embedder?.model ?? null) : null;
       }
       const target = targetOf(u);
-      const memory = await store.update(scope, target, patch, clock.now().toISOString());
+      const memory = await store.update(scope, target, patch, now.toISOString());
       if (!memory) throw notFound('memory', describeTarget(target));
       return memory;
     },
@@ -303,10 +367,14 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const f = parseInput(forgetSchema, input);
       const hard = f.hard ?? false;
       const now = clock.now().toISOString();
-      const target = f.filter !== undefined ? { filter: f.filter } : targetOf(f);
+      const target: ForgetTarget =
+        f.all === true ? { all: true } : f.filter !== undefined ? { filter: f.filter } : targetOf(f);
       const ids = await store.forget(scope, target, { hard, now });
-      if (ids.length === 0 && !('filter' in target)) throw notFound('memory', describeTarget(target));
-      return { forgotten: ids.length, ids, hard };
+      if (ids.length === 0 && ('id' in target || 'key' in target)) {
+        throw notFound('memory', describeTarget(target));
+      }
+      const shown = ids.slice(0, MEMORY_LIMITS.forgetIdsShown);
+      return { forgotten: ids.length, ids: shown, ids_truncated: shown.length < ids.length, hard };
     },
   };
 }

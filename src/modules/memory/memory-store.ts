@@ -1,5 +1,8 @@
 import type { RequestScope } from '../../core/scope.js';
+import type { MemoryFilter } from './memory-filter.js';
 import type { Memory } from './memory-types.js';
+
+export type { MemoryFilter } from './memory-filter.js';
 
 /** One memory to write. Times are ISO 8601 strings; the embedding is already computed (or null). */
 export interface NewMemory {
@@ -17,24 +20,19 @@ export interface NewMemory {
   expires_at: string | null;
   embedding: Float32Array | null;
   embedding_model: string | null;
+  /**
+   * Attributes the caller did not give (their values above are defaults). A keyed write that finds a
+   * live memory with its key keeps that memory's values of these instead of resetting them.
+   */
+  keep: KeepableField[];
 }
+
+/** Attributes a keyed write keeps from the memory it updates unless the caller gives them. */
+export type KeepableField = 'type' | 'tags' | 'metadata' | 'importance' | 'session' | 'expires_at';
 
 export interface WriteOutcome {
   id: string;
   status: 'created' | 'updated' | 'duplicate';
-}
-
-/** Filters shared by list, recall and forget. All given fields must match. */
-export interface MemoryFilter {
-  project?: string;
-  session?: string;
-  types?: string[];
-  tags?: string[];
-  /** created_at >= since */
-  since?: string;
-  /** created_at < until */
-  until?: string;
-  include_cold?: boolean;
 }
 
 export interface ListQuery extends MemoryFilter {
@@ -46,6 +44,9 @@ export interface ListQuery extends MemoryFilter {
 
 /** A memory picked by key: keys are unique per tenant and project (null project = global). */
 export type MemoryTarget = { id: string } | { key: string; project: string | null };
+
+/** What forget removes: one memory, the memories matching a filter, or (only when asked so) all. */
+export type ForgetTarget = MemoryTarget | { filter: MemoryFilter } | { all: true };
 
 export interface MemoryPatch {
   content?: string;
@@ -88,8 +89,9 @@ export interface Candidates {
  */
 export interface MemoryStore {
   /**
-   * Writes memories in one transaction. A keyed memory replaces the live memory with the same key in
-   * the same project (`updated`); an unkeyed memory whose content hash equals a live memory's in the
+   * Writes memories in one transaction. A keyed memory updates the live memory with the same key in
+   * the same project (`updated`): content and embedding are replaced, and the attributes listed in `keep`
+   * stay as they were; an unkeyed memory whose content hash equals a live memory's in the
    * same project is not stored again (`duplicate`).
    */
   insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]>;
@@ -98,10 +100,14 @@ export interface MemoryStore {
   list(scope: RequestScope, query: ListQuery, now: string): Promise<{ items: Memory[]; total: number }>;
   /** Applies a patch; returns the new memory, or null when the target does not exist. */
   update(scope: RequestScope, target: MemoryTarget, patch: MemoryPatch, now: string): Promise<Memory | null>;
-  /** Soft-deletes (or with hard, purges) the matching live memories; returns their ids. */
+  /**
+   * Soft-deletes (or with hard, purges) the matching live memories; returns their ids. A filter must add
+   * at least one condition (see `hasFilterCondition`): a driver refuses one that selects everything, so
+   * that only `{ all: true }` forgets every memory of the tenant.
+   */
   forget(
     scope: RequestScope,
-    target: MemoryTarget | { filter: MemoryFilter & { before?: string } },
+    target: ForgetTarget,
     options: { hard: boolean; now: string },
   ): Promise<string[]>;
   /** Full-text and vector candidates for recall, with the memories they name. */

@@ -46,19 +46,35 @@ export interface RecallHit {
   signals: RecallSignals;
 }
 
+/**
+ * Why recall ran on text alone: no embedder is configured, the embedder failed, or it gave the query no
+ * vector (the query has no words it can use, e.g. "!!!").
+ */
+export type TextOnlyReason = 'no-embedder' | 'embedder-failed' | 'no-query-vector';
+
+/** Each text-only reason as every surface words it for a reader. */
+export const TEXT_ONLY_REASONS: Record<TextOnlyReason, string> = {
+  'no-embedder': 'no embedder is configured',
+  'embedder-failed': 'the embedder failed',
+  'no-query-vector': 'the query has no words to search by meaning',
+};
+
 /** How recall ran. `text-only` says why the vector stage was skipped. */
 export type RecallMode = 'hybrid' | 'text-only';
 
 export interface RecallResult {
   mode: RecallMode;
-  reason?: 'no-embedder' | 'embedder-failed';
+  reason?: TextOnlyReason;
   vector_search?: 'exact' | 'approximate' | 'none';
   hits: RecallHit[];
 }
 
 export interface RememberResult {
   id: string;
-  /** created: a new memory; updated: the key existed and was replaced; duplicate: same content already stored. */
+  /**
+   * created: a new memory; updated: the key existed, its content was replaced and the attributes given
+   * were changed (the others kept); duplicate: the same content is already stored.
+   */
   status: 'created' | 'updated' | 'duplicate';
 }
 
@@ -69,7 +85,11 @@ export interface ListResult {
 }
 
 export interface ForgetResult {
+  /** How many memories were forgotten. */
   forgotten: number;
+  /** Their ids, at most MEMORY_LIMITS.forgetIdsShown of them. */
   ids: string[];
+  /** true when `ids` lists fewer than `forgotten`. */
+  ids_truncated: boolean;
   hard: boolean;
 }

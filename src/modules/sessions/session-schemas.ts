@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { projectSchema, sessionSchema } from '../memory/memory-schemas.js';
+import { nameSchema, projectSchema, sessionSchema } from '../memory/memory-schemas.js';
 
 export const SESSION_LIMITS = {
   budgetMin: 500,
@@ -9,15 +9,9 @@ export const SESSION_LIMITS = {
 } as const;
 
 export const initShape = {
-  project: projectSchema.optional().describe('Project to load context for; none loads global memories.'),
-  session_id: sessionSchema
-    .optional()
-    .describe('Resume this session (from an earlier init) instead of opening a new one.'),
-  client: z
-    .string({ error: 'must be a string' })
-    .max(SESSION_LIMITS.clientChars, { message: `must be at most ${SESSION_LIMITS.clientChars} characters` })
-    .optional()
-    .describe('Name of the calling client, kept with the session.'),
+  project: projectSchema.optional().describe('Project; none = global memories.'),
+  session_id: sessionSchema.optional().describe('Resume this session.'),
+  client: nameSchema(SESSION_LIMITS.clientChars).optional().describe('Your client name.'),
   budget_chars: z
     .number({ error: 'must be a number' })
     .int({ message: 'must be a whole number' })
@@ -28,7 +22,7 @@ export const initShape = {
       message: `must be from ${SESSION_LIMITS.budgetMin} to ${SESSION_LIMITS.budgetMax}`,
     })
     .optional()
-    .describe('Most characters of memory content to return, default 8000 (about 2000 tokens).'),
+    .describe('Most characters of memories, default 8000.'),
 };
 export const initSchema = z.object(initShape).strict();
 export type InitInput = z.infer<typeof initSchema>;

@@ -33,6 +33,7 @@ async function row(content: string, extra: Partial<NewMemory> = {}): Promise<New
     expires_at: null,
     embedding: embedding ?? null,
     embedding_model: embedder.model,
+    keep: [],
     ...extra,
   };
 }
@@ -238,6 +239,54 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
         keep.id,
       ]);
       expect((await h.store.list(A, listAll(), NOW)).items.map((m) => m.id)).toEqual([reuse.id]);
+    });
+
+    it('refuses a filter that selects everything; only { all: true } forgets every memory', async () => {
+      const a = await row('first of three', { tags: ['t'] });
+      const b = await row('second of three');
+      await h.store.insert(A, [a, b]);
+      await h.store.insert(B, [await row('another tenant keeps this')]);
+      for (const filter of [{}, { tags: [] }, { types: [], tags: [] }]) {
+        await expect(h.store.forget(A, { filter }, { hard: true, now: NOW })).rejects.toMatchObject({
+          code: 'INVALID_INPUT',
+        });
+      }
+      expect((await h.store.list(A, listAll(), NOW)).total).toBe(2);
+      expect((await h.store.forget(A, { all: true }, { hard: false, now: NOW })).sort()).toEqual(
+        [a.id, b.id].sort(),
+      );
+      expect((await h.store.list(A, listAll(), NOW)).total).toBe(0);
+      expect((await h.store.list(B, listAll(), NOW)).total).toBe(1);
+    });
+
+    it('a keyed write keeps the attributes named in keep and sets the others', async () => {
+      const first = await row('deploys on tuesday', {
+        key: 'deploy',
+        type: 'instruction',
+        tags: ['ops'],
+        metadata: { by: 'ann' },
+        importance: 0.9,
+        session: 's1',
+        expires_at: '2027-01-01T00:00:00.000Z',
+      });
+      await h.store.insert(A, [first]);
+      const second = await row('deploys on wednesday', {
+        key: 'deploy',
+        importance: 0.3,
+        keep: ['type', 'tags', 'metadata', 'session', 'expires_at'],
+      });
+      expect(await h.store.insert(A, [second])).toEqual([{ id: first.id, status: 'updated' }]);
+      expect(await h.store.get(A, first.id, NOW)).toMatchObject({
+        content: 'deploys on wednesday',
+        type: 'instruction',
+        tags: ['ops'],
+        metadata: { by: 'ann' },
+        importance: 0.3,
+        session: 's1',
+        expires_at: '2027-01-01T00:00:00.000Z',
+      });
+      expect((await h.store.list(A, listAll({ tags: ['ops'] }), NOW)).total).toBe(1);
+      expect((await search(h.store, A, 'wednesday')).text.map((t) => t.id)).toEqual([first.id]);
     });
 
     it('hides expired memories', async () => {

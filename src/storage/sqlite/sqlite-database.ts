@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import * as sqliteVec from 'sqlite-vec';
-import { BrainError } from '../../core/errors.js';
+import { describeOpenError } from './sqlite-errors.js';
 
 export type SqliteDatabase = Database.Database;
 
@@ -19,37 +19,11 @@ export interface SqliteOpenOptions {
 }
 
 /**
- * Maps what SQLite says when a file cannot serve as our database to an error a person can act on.
- * Trigger: open or first query fails. Outcome: STORAGE_ERROR naming the file and the likely fix.
- */
-export function describeOpenError(dbPath: string, error: unknown): BrainError {
-  const code = (error as { code?: string }).code ?? '';
-  const text = error instanceof Error ? error.message : String(error);
-  let message: string;
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/i.test(text)) {
-    message = `database file ${dbPath} is corrupt or not a SQLite database; restore it from a backup or move it away to start fresh`;
-  } else if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    message = `database file ${dbPath} is locked by another process and stayed locked past the busy timeout; stop the other writer or raise BRAIN_BUSY_TIMEOUT_MS`;
-  } else if (
-    code.startsWith('SQLITE_READONLY') ||
-    code === 'SQLITE_PERM' ||
-    code.startsWith('SQLITE_CANTOPEN') ||
-    code === 'EACCES' ||
-    code === 'ENOTDIR' ||
-    code === 'EROFS'
-  ) {
-    message = `cannot open database file ${dbPath} for writing: check that its directory exists and is writable (BRAIN_DB_PATH / BRAIN_HOME)`;
-  } else {
-    message = `cannot open database file ${dbPath}: ${text}`;
-  }
-  return new BrainError('STORAGE_ERROR', message, { path: dbPath, sqliteCode: code }, { cause: error });
-}
-
-/**
  * Opens (creating if needed) a Brain database with the deployment guide's pragmas: WAL, synchronous
  * NORMAL (a process crash loses no committed transaction), 64 MB cache, temp_store MEMORY, 256 MB mmap,
  * incremental auto-vacuum, foreign keys on, and a busy timeout so that several processes can share the
- * file. Loads sqlite-vec. Throws STORAGE_ERROR with a clear message when the file cannot be used.
+ * file. Loads sqlite-vec. Throws a BrainError with a clear message when the file cannot be used
+ * (STORAGE_BUSY, STORAGE_CORRUPT, … or STORAGE_ERROR; see describeOpenError).
  */
 export function openSqliteDatabase(dbPath: string, options: SqliteOpenOptions): SqliteDatabase {
   let db: SqliteDatabase | undefined;
@@ -81,15 +55,18 @@ export function openSqliteDatabase(dbPath: string, options: SqliteOpenOptions): 
 
 /**
  * Copies the WAL back into the database every `intervalMs` (PASSIVE: never waits for readers or
- * writers of other processes). Doing it here keeps the checkpoint's few milliseconds out of the
+ * writers of other processes), after `onTick`. Doing it here keeps the checkpoint's few milliseconds out of the
  * request that would otherwise cross SQLite's automatic threshold. Returns a stop function.
  */
 export function startCheckpointer(
   db: SqliteDatabase,
   intervalMs = 1000,
   onError?: (error: unknown) => void,
+  onTick?: () => void,
 ): () => void {
   const timer = setInterval(() => {
+    // The periodic check that the file is still in place (SqliteFileGuard) rides on this tick.
+    onTick?.();
     try {
       if (db.open) db.pragma('wal_checkpoint(PASSIVE)');
     } catch (error) {

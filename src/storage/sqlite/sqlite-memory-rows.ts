@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { MemoryFilter } from '../../modules/memory/memory-store.js';
+import type { MemoryFilter } from '../../modules/memory/memory-filter.js';
 import type { Memory, StorageTier } from '../../modules/memory/memory-types.js';
 
 /** The columns every memory read selects, aliased `m`, in {@link MemoryRow} order. */
@@ -77,11 +77,7 @@ export interface SqlWhere {
  * The WHERE clause for one tenant's live memories (not deleted, not expired, not cold unless asked)
  * matching a filter. Every read of the store goes through here, so no query forgets the tenant.
  */
-export function liveMemoryWhere(
-  tenantId: string,
-  now: string,
-  filter: MemoryFilter & { before?: string } = {},
-): SqlWhere {
+export function liveMemoryWhere(tenantId: string, now: string, filter: MemoryFilter = {}): SqlWhere {
   const clauses = ['m.tenant_id = ?', 'm.deleted_at IS NULL', '(m.expires_at IS NULL OR m.expires_at > ?)'];
   const params: unknown[] = [tenantId, now];
   if (!filter.include_cold) clauses.push("m.storage_tier <> 'cold'");
@@ -105,24 +101,11 @@ export function liveMemoryWhere(
     clauses.push('m.created_at >= ?');
     params.push(isoUtc(filter.since));
   }
-  for (const bound of [filter.until, filter.before]) {
-    if (bound === undefined) continue;
+  if (filter.until !== undefined) {
     clauses.push('m.created_at < ?');
-    params.push(isoUtc(bound));
+    params.push(isoUtc(filter.until));
   }
   return { sql: clauses.join(' AND '), params };
-}
-
-/** True when the filter narrows beyond tenant and liveness (so an index-wide search would over-fetch). */
-export function hasNarrowingFilter(filter: MemoryFilter): boolean {
-  return (
-    filter.project !== undefined ||
-    filter.session !== undefined ||
-    (filter.types?.length ?? 0) > 0 ||
-    (filter.tags?.length ?? 0) > 0 ||
-    filter.since !== undefined ||
-    filter.until !== undefined
-  );
 }
 
 /**

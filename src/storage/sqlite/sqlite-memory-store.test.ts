@@ -70,6 +70,7 @@ async function rows(texts: string[], extra: Partial<NewMemory> = {}): Promise<Ne
     expires_at: null,
     embedding: vectors[i] ?? null,
     embedding_model: embedder.model,
+    keep: [],
     ...extra,
   }));
 }
@@ -131,7 +132,7 @@ describe('sqlite driver', () => {
     db.close();
   });
 
-  it('refuses a corrupt file and an unwritable path with a clear STORAGE_ERROR', () => {
+  it('refuses a corrupt file (STORAGE_CORRUPT) and an unwritable path (STORAGE_ERROR) with a clear message', () => {
     const corrupt = tempDb();
     fs.writeFileSync(corrupt, Buffer.alloc(8192, 0x5a));
     expect(() => openSqliteDatabase(corrupt, { busyTimeoutMs: 100, cacheSizeMb: 8 })).toThrow(

@@ -1,8 +1,11 @@
+import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import type {
   CandidateQuery,
   Candidates,
+  KeepableField,
   MemoryPatch,
   MemoryStore,
   MemoryTarget,
@@ -10,7 +13,9 @@ import type {
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
+import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
+import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import {
   liveMemoryWhere,
   MEMORY_COLUMNS,
@@ -19,22 +24,10 @@ import {
   rowToMemory,
   vectorToBlob,
 } from './sqlite-memory-rows.js';
+import { guardStoreMethods } from './sqlite-store-guard.js';
 import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
 import { StatementCache } from './statement-cache.js';
-
-/** An access bump waiting to be written. */
-interface PendingTouch {
-  tenantId: string;
-  id: string;
-  count: number;
-  at: string;
-}
-
-/** Longest an access bump waits before it is written. */
-const TOUCH_FLUSH_MS = 250;
-/** Pending bumps that trigger a write at once. */
-const TOUCH_FLUSH_MAX = 2000;
 
 /** Types that init shows first: what the assistant must always keep in mind. */
 const PRIORITY_TYPES = ['system_critical', 'instruction', 'user_preferences', 'preference'];
@@ -55,17 +48,19 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #deleteEmbedding;
   readonly #insertEmbedding;
   readonly #findByKey;
-  readonly #touchOne;
-  readonly #logger: Logger;
-  /** Access bumps of recent recalls not yet written, by tenant and id. */
-  readonly #pendingTouches = new Map<string, PendingTouch>();
-  #touchTimer: NodeJS.Timeout | null = null;
+  /** Access counts of recent recalls not yet written. */
+  readonly #access: SqliteAccessCounts;
   readonly #findByHash;
 
   constructor(
     db: SqliteDatabase,
     logger: Logger,
-    options: { vectors?: Partial<VectorSearchOptions>; text?: Partial<TextSearchOptions> } = {},
+    options: {
+      vectors?: Partial<VectorSearchOptions>;
+      text?: Partial<TextSearchOptions>;
+      /** Checks around every write that the database file is still in place (see SqliteFileGuard). */
+      file?: SqliteFileGuard;
+    } = {},
   ) {
     this.#db = db;
     this.#sql = new StatementCache(db);
@@ -94,26 +89,24 @@ export class SqliteMemoryStore implements MemoryStore {
       `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND key = ?
          AND deleted_at IS NULL`,
     );
-    this.#touchOne = db.prepare(
-      `UPDATE memories SET access_count = access_count + ?,
-         accessed_at = CASE WHEN accessed_at IS NULL OR accessed_at < ? THEN ? ELSE accessed_at END
-       WHERE id = ? AND tenant_id = ?`,
-    );
-    this.#logger = logger;
     this.#findByHash = db.prepare(
       `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
          AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
+    );
+    this.#access = new SqliteAccessCounts(db, logger, options.file);
+    // Once, here, not in each method: SQLite errors become storage codes, writes are file-checked.
+    guardStoreMethods<SqliteMemoryStore>(
+      this,
+      {
+        reads: ['get', 'getByKey', 'list', 'candidates', 'touch', 'overview'],
+        writes: ['insert', 'update', 'forget'],
+      },
+      { dbPath: db.name, logger, file: options.file },
     );
   }
 
   #nextSeq(tenantId: string): number {
     return (this.#maxSeq.get(tenantId) as { s: number }).s + 1;
-  }
-
-  #writeTagsAndEmbedding(rid: number, tags: string[], embedding: Float32Array | null, model: string | null) {
-    for (const tag of tags) this.#insertTag.run(tag, rid);
-    if (embedding && model) this.#upsertEmbedding.run(rid, model, vectorToBlob(embedding));
-    else this.#deleteEmbedding.run(rid);
   }
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
@@ -165,39 +158,46 @@ export class SqliteMemoryStore implements MemoryStore {
     return write.immediate();
   }
 
-  /** Replaces a keyed memory's content and attributes in place; its id and created_at stay. */
+  /**
+   * Updates a keyed memory in place: content and embedding are replaced, the attributes the caller gave
+   * are set, and those in `m.keep` stay as they were; its id and created_at stay.
+   */
   #replace(rid: number, m: NewMemory, seq: number): void {
-    this.#sql
-      .get(
-        `UPDATE memories SET content = ?, content_hash = ?, type = ?, tags = ?, metadata = ?, importance = ?,
-           session_id = ?, expires_at = ?, updated_at = ?, change_seq = ? WHERE rid = ?`,
-      )
-      .run(
-        m.content,
-        m.content_hash,
-        m.type,
-        JSON.stringify(m.tags),
-        JSON.stringify(m.metadata),
-        m.importance,
-        m.session,
-        m.expires_at,
-        m.created_at,
-        seq,
-        rid,
-      );
-    this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
-    this.#writeTagsAndEmbedding(rid, m.tags, m.embedding, m.embedding_model);
+    const keep = new Set(m.keep);
+    const sets = ['content = ?', 'content_hash = ?', 'updated_at = ?', 'change_seq = ?'];
+    const params: unknown[] = [m.content, m.content_hash, m.created_at, seq];
+    const attributes: [KeepableField, string, unknown][] = [
+      ['type', 'type', m.type],
+      ['tags', 'tags', JSON.stringify(m.tags)],
+      ['metadata', 'metadata', JSON.stringify(m.metadata)],
+      ['importance', 'importance', m.importance],
+      ['session', 'session_id', m.session],
+      ['expires_at', 'expires_at', m.expires_at],
+    ];
+    for (const [field, column, value] of attributes) {
+      if (keep.has(field)) continue;
+      sets.push(`${column} = ?`);
+      params.push(value);
+    }
+    this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
+    if (!keep.has('tags')) {
+      this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
+      for (const tag of m.tags) this.#insertTag.run(tag, rid);
+    }
+    if (m.embedding && m.embedding_model) {
+      this.#upsertEmbedding.run(rid, m.embedding_model, vectorToBlob(m.embedding));
+    } else this.#deleteEmbedding.run(rid);
   }
 
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
-    this.flushTouches();
+    this.#access.tryFlush();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
     const row = memoryRow(
       this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ? AND ${where.sql}`),
       id,
       ...where.params,
     );
-    return row ? rowToMemory(row) : null;
+    return row ? this.#access.overlay(scope.tenantId, rowToMemory(row)) : null;
   }
 
   async getByKey(
@@ -206,7 +206,7 @@ export class SqliteMemoryStore implements MemoryStore {
     project: string | null,
     now: string,
   ): Promise<Memory | null> {
-    this.flushTouches();
+    this.#access.tryFlush();
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
     const row = memoryRow(
       this.#sql.get(
@@ -216,7 +216,7 @@ export class SqliteMemoryStore implements MemoryStore {
       project ?? '',
       ...where.params,
     );
-    return row ? rowToMemory(row) : null;
+    return row ? this.#access.overlay(scope.tenantId, rowToMemory(row)) : null;
   }
 
   async list(
@@ -224,7 +224,7 @@ export class SqliteMemoryStore implements MemoryStore {
     query: Parameters<MemoryStore['list']>[1],
     now: string,
   ): Promise<{ items: Memory[]; total: number }> {
-    this.flushTouches();
+    this.#access.tryFlush();
     const where = liveMemoryWhere(scope.tenantId, now, query);
     // The sort column comes from a fixed set: anything else would be SQL injection, so refuse it.
     if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
@@ -244,7 +244,7 @@ export class SqliteMemoryStore implements MemoryStore {
         .get(...where.params) as {
         n: number;
       };
-      return { items: rows.map(rowToMemory), total: n };
+      return { items: rows.map((r) => this.#access.overlay(scope.tenantId, rowToMemory(r))), total: n };
     });
     // One read transaction: the page and the total come from the same snapshot.
     return read.deferred();
@@ -273,7 +273,7 @@ export class SqliteMemoryStore implements MemoryStore {
     patch: MemoryPatch,
     now: string,
   ): Promise<Memory | null> {
-    this.flushTouches();
+    this.#access.tryFlush();
     const apply = this.#db.transaction((): Memory | null => {
       const rid = this.#resolve(scope, target, now);
       if (rid === null) return null;
@@ -304,7 +304,7 @@ export class SqliteMemoryStore implements MemoryStore {
         } else this.#deleteEmbedding.run(rid);
       }
       const row = memoryRow(this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`), rid);
-      return row ? rowToMemory(row) : null;
+      return row ? this.#access.overlay(scope.tenantId, rowToMemory(row)) : null;
     });
     return apply.immediate();
   }
@@ -314,10 +314,16 @@ export class SqliteMemoryStore implements MemoryStore {
     target: Parameters<MemoryStore['forget']>[1],
     options: { hard: boolean; now: string },
   ): Promise<string[]> {
+    // Defence in depth below the service's schema: a filter that adds no condition would select every
+    // memory, so only an explicit { all: true } may do that.
+    if ('filter' in target && !hasFilterCondition(target.filter)) {
+      throw invalidInput('filter', `selects every memory: give at least one of ${FILTER_FIELDS.join(', ')}`);
+    }
     const run = this.#db.transaction((): string[] => {
       let rows: { rid: number; id: string }[];
-      if ('filter' in target) {
-        const where = liveMemoryWhere(scope.tenantId, options.now, { include_cold: true, ...target.filter });
+      if ('filter' in target || 'all' in target) {
+        const filter = 'filter' in target ? target.filter : {};
+        const where = liveMemoryWhere(scope.tenantId, options.now, { include_cold: true, ...filter });
         rows = this.#sql
           .get(`SELECT m.rid, m.id FROM memories m WHERE ${where.sql}`)
           .all(...where.params) as {
@@ -411,70 +417,21 @@ export class SqliteMemoryStore implements MemoryStore {
     };
   }
 
-  /**
-   * Records that recall returned these memories. The bumps are written together within TOUCH_FLUSH_MS
-   * (or at once past TOUCH_FLUSH_MAX pending), not in the recall: a write transaction per recall would
-   * cost more than the recall's reads and fill the WAL with rewrites of the same rows. Reads that show
-   * access_count (get, list, update, overview) flush first, and so does closing; a crash loses at most
-   * that fraction of a second of access counts, never a memory.
-   */
+  /** Records that recall returned these memories; written in batches (see SqliteAccessCounts). */
   async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
-    for (const id of ids) {
-      const key = `${scope.tenantId}\u0000${id}`;
-      const pending = this.#pendingTouches.get(key);
-      if (pending) {
-        pending.count++;
-        if (now > pending.at) pending.at = now;
-      } else this.#pendingTouches.set(key, { tenantId: scope.tenantId, id, count: 1, at: now });
-    }
-    if (this.#pendingTouches.size >= TOUCH_FLUSH_MAX) this.flushTouches();
-    else if (this.#touchTimer === null) {
-      this.#touchTimer = setTimeout(() => {
-        this.#touchTimer = null;
-        try {
-          this.flushTouches();
-        } catch (error) {
-          this.#logger.warn({ err: error }, 'writing access counts failed; retrying with the next recall');
-        }
-      }, TOUCH_FLUSH_MS);
-      this.#touchTimer.unref();
-    }
+    this.#access.add(scope.tenantId, ids, now);
   }
 
-  /** Writes every pending access bump in one transaction. On failure they stay pending. */
+  /** Writes every pending access count now, waiting for the write lock (closing calls this). */
   flushTouches(): void {
-    if (this.#touchTimer !== null) {
-      clearTimeout(this.#touchTimer);
-      this.#touchTimer = null;
-    }
-    if (this.#pendingTouches.size === 0 || !this.#db.open) return;
-    const entries = [...this.#pendingTouches.values()];
-    this.#pendingTouches.clear();
-    try {
-      this.#db
-        .transaction(() => {
-          for (const t of entries) this.#touchOne.run(t.count, t.at, t.at, t.id, t.tenantId);
-        })
-        .immediate();
-    } catch (error) {
-      for (const t of entries) {
-        const key = `${t.tenantId}\u0000${t.id}`;
-        const newer = this.#pendingTouches.get(key);
-        this.#pendingTouches.set(
-          key,
-          // biome-ignore lint/complexity/useMathMinMax: ISO timestamps are strings; Math.max would make NaN.
-          newer ? { ...t, count: t.count + newer.count, at: newer.at > t.at ? newer.at : t.at } : t,
-        );
-      }
-      throw error;
-    }
+    this.#access.flush();
   }
 
   async overview(
     scope: RequestScope,
     options: { project: string | null; limit: number; now: string },
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
-    this.flushTouches();
+    this.#access.tryFlush();
     const base = liveMemoryWhere(scope.tenantId, options.now);
     const projectSql = options.project === null ? 'm.project IS NULL' : 'm.project = ?';
     const params = options.project === null ? base.params : [...base.params, options.project];
@@ -499,7 +456,8 @@ export class SqliteMemoryStore implements MemoryStore {
       const { n } = this.#sql.get(`SELECT count(*) AS n FROM memories m WHERE ${where}`).get(...params) as {
         n: number;
       };
-      return { important: important.map(rowToMemory), recent: recent.map(rowToMemory), total: n };
+      const shown = (r: (typeof important)[number]) => this.#access.overlay(scope.tenantId, rowToMemory(r));
+      return { important: important.map(shown), recent: recent.map(shown), total: n };
     });
     return read.deferred();
   }

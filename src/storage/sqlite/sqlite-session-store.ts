@@ -1,6 +1,9 @@
+import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
 import type { Session, SessionStore } from '../../modules/sessions/session-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
+import type { SqliteFileGuard } from './sqlite-file-guard.js';
+import { guardStoreMethods } from './sqlite-store-guard.js';
 import { StatementCache } from './statement-cache.js';
 
 /** The sessions port on SQLite. */
@@ -8,9 +11,15 @@ export class SqliteSessionStore implements SessionStore {
   readonly #db: SqliteDatabase;
   readonly #sql: StatementCache;
 
-  constructor(db: SqliteDatabase) {
+  constructor(db: SqliteDatabase, options: { logger?: Logger; file?: SqliteFileGuard } = {}) {
     this.#db = db;
     this.#sql = new StatementCache(db);
+    // As in SqliteMemoryStore: SQLite errors become storage codes, and writes are file-checked.
+    guardStoreMethods<SqliteSessionStore>(
+      this,
+      { reads: ['get'], writes: ['open'] },
+      { dbPath: db.name, logger: options.logger ?? silentLogger, file: options.file },
+    );
   }
 
   async open(

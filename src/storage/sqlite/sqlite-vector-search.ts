@@ -1,14 +1,8 @@
 import usearch from 'usearch';
 import type { Logger } from '../../core/logger.js';
-import type { MemoryFilter } from '../../modules/memory/memory-store.js';
+import { hasFilterCondition, type MemoryFilter } from '../../modules/memory/memory-filter.js';
 import type { SqliteDatabase } from './sqlite-database.js';
-import {
-  blobToInt8,
-  hasNarrowingFilter,
-  liveMemoryWhere,
-  quantizeInt8,
-  vectorToBlob,
-} from './sqlite-memory-rows.js';
+import { blobToInt8, liveMemoryWhere, quantizeInt8, vectorToBlob } from './sqlite-memory-rows.js';
 import { StatementCache } from './statement-cache.js';
 import { type IndexIdentity, loadVectorIndex, saveVectorIndex } from './vector-index-file.js';
 
@@ -384,7 +378,7 @@ export class SqliteVectorSearch {
   /** null when the ANN index cannot serve this filter well; else the share of the index it covers. */
   #annShare(state: AnnState, filter: MemoryFilter): number | null {
     const { project, ...rest } = filter;
-    if (hasNarrowingFilter(rest)) return null;
+    if (hasFilterCondition(rest)) return null;
     if (project === undefined) return 1;
     const total = state.projectOf.size;
     const share = total > 0 ? (state.projectCounts.get(project) ?? 0) / total : 0;

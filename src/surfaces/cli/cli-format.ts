@@ -1,10 +1,11 @@
 import type { BrainError } from '../../core/errors.js';
-import type {
-  ForgetResult,
-  ListResult,
-  Memory,
-  RecallResult,
-  RememberResult,
+import {
+  type ForgetResult,
+  type ListResult,
+  type Memory,
+  type RecallResult,
+  type RememberResult,
+  TEXT_ONLY_REASONS,
 } from '../../modules/memory/memory-types.js';
 
 /** Longest content shown per line in lists; `brain get ID` prints it whole. */
@@ -38,7 +39,7 @@ export function formatRecall(result: RecallResult): string {
   const how =
     result.mode === 'hybrid'
       ? `hybrid: text + ${result.vector_search ?? 'exact'} vector search`
-      : `text only: ${result.reason === 'no-embedder' ? 'no embedder configured' : 'the embedder failed'}`;
+      : `text only: ${TEXT_ONLY_REASONS[result.reason ?? 'no-embedder']}`;
   lines.push(`${count} ${count === 1 ? 'memory' : 'memories'} (${how})`);
   result.hits.forEach((hit, i) => {
     lines.push(
@@ -84,7 +85,8 @@ export function formatList(result: ListResult, offset: number): string {
 export function formatForget(result: ForgetResult): string {
   const how = result.hard ? 'purged' : 'forgot';
   const noun = result.forgotten === 1 ? 'memory' : 'memories';
-  const ids = result.ids.length > 0 ? `: ${result.ids.join(', ')}` : '';
+  const more = result.ids_truncated ? `, and ${result.forgotten - result.ids.length} more` : '';
+  const ids = result.ids.length > 0 ? `: ${result.ids.join(', ')}${more}` : '';
   return `${how} ${result.forgotten} ${noun}${ids}`;
 }
 

@@ -161,7 +161,7 @@ describe('brain CLI', () => {
     expect(await brainCli('forget', '--key', 'plan', '--hard', '--json')).toBe(EXIT.ok);
     expect(JSON.parse(out.join('\n'))).toMatchObject({ forgotten: 1, hard: true });
     expect(await brainCli('forget')).toBe(EXIT.usage);
-    expect(err.join('\n')).toMatch(/give exactly one of id, key or filter/);
+    expect(err.join('\n')).toMatch(/give exactly one of id, key, filter or all/);
   });
 
   it('prints version and help, and exits 2 on an unknown command or option', async () => {
@@ -178,5 +178,46 @@ describe('brain CLI', () => {
     expect(err.join('\n')).toMatch(/unknown option '--bogus'/);
     expect(await brainCli('serve', '--port', '99999')).toBe(EXIT.usage);
     expect(err.join('\n')).toMatch(/port: must be an integer from 0 to 65535/);
+  });
+});
+
+describe('brain CLI global options', () => {
+  it('passes --config and --env-file, before or after the command, to the runtime', async () => {
+    const seen: unknown[] = [];
+    const recording: CliRuntime = {
+      ...runtime,
+      mcp: async (global) => {
+        seen.push(global);
+      },
+      checkConfig: (global) => {
+        seen.push(global);
+        return { text: '', ok: true };
+      },
+    };
+    const io = { out: () => {}, err: (t: string) => err.push(t) };
+    expect(await runCli(['--env-file', 'a.env', '-c', 'b.json', 'mcp'], recording, io)).toBe(EXIT.ok);
+    expect(await runCli(['--env-file=c.env', 'config', 'check'], recording, io)).toBe(EXIT.ok);
+    expect(await runCli(['mcp', '--env-file', 'd.env'], recording, io)).toBe(EXIT.ok);
+    expect(seen).toEqual([
+      { envFile: 'a.env', config: 'b.json' },
+      { envFile: 'c.env' },
+      { envFile: 'd.env' },
+    ]);
+  });
+});
+
+describe('brain CLI internal errors', () => {
+  it('prints the cause of an internal error (its message, no stack) and exits 1', async () => {
+    const broken: CliRuntime = {
+      ...runtime,
+      open: async () => {
+        throw new Error('disk exploded at sector 7');
+      },
+    };
+    const code = await runCli(['list'], broken, { out: (t) => out.push(t), err: (t) => err.push(t) });
+    expect(code).toBe(EXIT.failed);
+    expect(err.join('\n')).toMatch(/^error: internal error/);
+    expect(err.join('\n')).toContain('cause: disk exploded at sector 7');
+    expect(err.join('\n')).not.toMatch(/\bat .+:\d+:\d+/);
   });
 });

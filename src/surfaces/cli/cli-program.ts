@@ -18,8 +18,10 @@ export interface CliIo {
 
 /** Options every command accepts. */
 export interface GlobalOptions {
-  /** A config file instead of ./brain.config.json. */
+  /** A config file instead of $BRAIN_HOME/brain.config.json. */
   config?: string;
+  /** A `.env` file instead of $BRAIN_HOME/.env. */
+  envFile?: string;
 }
 
 export interface ServeOptions {
@@ -125,7 +127,8 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
   const program = new Command('brain')
     .description('Brain: long-term memory for AI assistants, over MCP, HTTP and this CLI.')
     .version(runtime.version, '-v, --version', 'print the version')
-    .option('-c, --config <path>', 'config file (default: ./brain.config.json; env BRAIN_CONFIG)')
+    .option('-c, --config <path>', 'config file (default: $BRAIN_HOME/brain.config.json; env BRAIN_CONFIG)')
+    .option('--env-file <path>', '.env file (default: $BRAIN_HOME/.env; env BRAIN_ENV_FILE)')
     .showHelpAfterError('(run brain --help for usage)')
     .exitOverride()
     .configureOutput({
@@ -359,6 +362,12 @@ export async function runCli(argv: readonly string[], runtime: CliRuntime, io: C
       io.err(JSON.stringify({ error: { code, message, details } }));
     } else {
       io.err(formatError(brainError));
+    }
+    // The CLI's stderr is the only log a one-off command has: an internal error's cause goes there (its
+    // message only, never a stack trace), so "the log has the details" is true.
+    if (brainError.code === 'INTERNAL' && brainError.cause !== undefined) {
+      const cause = brainError.cause instanceof Error ? brainError.cause.message : String(brainError.cause);
+      io.err(`cause: ${cause}`);
     }
     return exitCodeOf(brainError);
   }

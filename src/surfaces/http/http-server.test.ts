@@ -4,12 +4,13 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { errorCodes } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Brain, buildBrain } from '../../app/build-brain.js';
 import { BrainError } from '../../core/errors.js';
 import { createHostGuard, hostPart, isLoopbackHost } from './host-guard.js';
-import { createHttpServer, type HttpServer, toHttpError } from './http-server.js';
+import { createHttpServer, type HttpServer, toHttpError, toJsonRpcHttpError } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
 const INIT_BODY = {
@@ -82,6 +83,11 @@ describe('HTTP routes (inject)', () => {
       payload: INIT_BODY,
     });
     expect(res.statusCode).toBe(403);
+    expect(res.json()).toEqual({
+      jsonrpc: '2.0',
+      error: { code: -32000, message: expect.stringContaining('evil.example:7777') },
+      id: null,
+    });
   });
 
   it('rejects a foreign Origin and accepts loopback and configured origins', async () => {
@@ -95,7 +101,7 @@ describe('HTTP routes (inject)', () => {
     expect((await get('https://app.example.com')).statusCode).toBe(200);
   });
 
-  it('answers malformed JSON with 400 INVALID_INPUT and no stack trace', async () => {
+  it('answers malformed JSON on /mcp with a JSON-RPC parse error (-32700), 400, no stack trace', async () => {
     const res = await http.app.inject({
       method: 'POST',
       url: '/mcp',
@@ -104,33 +110,72 @@ describe('HTTP routes (inject)', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toEqual({
-      error: { code: 'INVALID_INPUT', message: 'request body is not valid JSON', details: {} },
+      jsonrpc: '2.0',
+      error: { code: -32700, message: 'request body is not valid JSON' },
+      id: null,
     });
     expect(res.body).not.toMatch(/\bat .+:\d+:\d+/);
   });
 
-  it('answers an empty JSON body with 400 and an unsupported content type with 415', async () => {
-    const empty = await http.app.inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload: '' });
-    expect(empty.statusCode).toBe(400);
-    expect(empty.json().error.code).toBe('INVALID_INPUT');
-    const text = await http.app.inject({
+  it('refuses a __proto__ key in an /mcp body by name, not as invalid JSON', async () => {
+    const res = await http.app.inject({
       method: 'POST',
       url: '/mcp',
+      headers: MCP_HEADERS,
+      payload:
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"remember",' +
+        '"arguments":{"content":"x","__proto__":{"importance":1}}}}',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      jsonrpc: '2.0',
+      error: {
+        message: expect.stringMatching(
+          /^request body: params\.arguments\.__proto__: the key __proto__ is not allowed/,
+        ),
+        data: { field: 'params.arguments.__proto__' },
+      },
+    });
+  });
+
+  it('answers an empty JSON body on /mcp with -32700 and an unsupported content type with 415', async () => {
+    const empty = await http.app.inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload: '' });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 }, id: null });
+    const text = await http.app.inject({
+      method: 'POST',
+      url: '/mcp?x=1',
       headers: { ...MCP_HEADERS, 'content-type': 'application/xml' },
       payload: '<hello/>',
     });
     expect(text.statusCode).toBe(415);
-    expect(text.json().error).toMatchObject({
-      code: 'INVALID_INPUT',
-      message: expect.stringContaining('application/json'),
+    expect(text.json()).toEqual({
+      jsonrpc: '2.0',
+      error: { code: -32000, message: expect.stringContaining('application/json') },
+      id: null,
     });
   });
 
-  it('answers a body over 1 MiB with 413', async () => {
+  it('answers a body over 1 MiB on /mcp with 413 and the limit in the JSON-RPC error data', async () => {
     const payload = JSON.stringify({ ...INIT_BODY, padding: 'x'.repeat(1024 * 1024) });
     const res = await http.app.inject({ method: 'POST', url: '/mcp', headers: MCP_HEADERS, payload });
     expect(res.statusCode).toBe(413);
-    expect(res.json().error).toMatchObject({ code: 'INVALID_INPUT', details: { limit_bytes: 1024 * 1024 } });
+    expect(res.json()).toEqual({
+      jsonrpc: '2.0',
+      error: {
+        code: -32000,
+        message: 'request body is larger than 1048576 bytes (1 MiB)',
+        data: { limit_bytes: 1024 * 1024 },
+      },
+      id: null,
+    });
+  });
+
+  it('answers a method /mcp does not serve with a JSON-RPC 405 and Allow', async () => {
+    const res = await http.app.inject({ method: 'PUT', url: '/mcp', headers: MCP_HEADERS, payload: {} });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('POST, GET, DELETE');
+    expect(res.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 }, id: null });
   });
 
   it('answers an unknown route with 404 JSON', async () => {
@@ -335,5 +380,25 @@ describe('toHttpError', () => {
     expect(JSON.stringify(internal.body)).not.toContain('secret');
     const thrown = toHttpError(new TypeError('cannot read x of undefined'), log);
     expect(thrown).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL' } } });
+  });
+
+  it('gives REST routes the REST body for Fastify body errors and /mcp the JSON-RPC one', () => {
+    const invalidJson = new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY();
+    expect(toHttpError(invalidJson, logger)).toEqual({
+      status: 400,
+      body: { error: { code: 'INVALID_INPUT', message: 'request body is not valid JSON', details: {} } },
+    });
+    expect(toJsonRpcHttpError(invalidJson, logger)).toEqual({
+      status: 400,
+      body: { jsonrpc: '2.0', error: { code: -32700, message: 'request body is not valid JSON' }, id: null },
+    });
+    const internal = toJsonRpcHttpError(new BrainError('STORAGE_ERROR', 'SQLITE_CORRUPT at /secret'), logger);
+    expect(internal).toMatchObject({ status: 500, body: { error: { code: -32603 } } });
+    expect(JSON.stringify(internal.body)).not.toContain('secret');
+    const busy = toJsonRpcHttpError(new BrainError('MAINTENANCE', 'read-only for a migration'), logger);
+    expect(busy).toMatchObject({
+      status: 503,
+      body: { error: { code: -32000, message: 'read-only for a migration' } },
+    });
   });
 });

@@ -1,8 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { AddressInfo } from 'node:net';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -10,13 +6,25 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
-import { type BrainErrorCode, type BrainErrorDetails, isBrainError } from '../../core/errors.js';
+import { BrainError } from '../../core/errors.js';
+import type { HealthReport } from '../../core/health.js';
+import { inspectJson } from '../../core/validation.js';
 import type { SurfaceContext } from '../brain-services.js';
-import { createMcpServer } from '../mcp/mcp-server.js';
-import { hostGuardHook } from './host-guard.js';
+import { createHostGuard, type HostGuardConfig } from './host-guard.js';
+import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
+import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
+import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 
-/** Largest request body accepted, in bytes (1 MiB). */
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+export { BODY_LIMIT_BYTES, toHttpError, toJsonRpcHttpError } from './http-errors.js';
+
+/** Defaults of the optional {@link HttpServerConfig} fields; `brain serve` passes its settings instead. */
+export const HTTP_DEFAULTS = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  mcpMaxSessions: 1000,
+  mcpMaxSessionsPerClient: 100,
+  mcpSessionIdleMs: 30 * 60_000,
+} as const;
 
 /** Wiring of {@link createHttpServer}. */
 export interface HttpServerConfig extends SurfaceContext {
@@ -29,10 +37,20 @@ export interface HttpServerConfig extends SurfaceContext {
   allowedHosts: string[];
   /** Extra origins accepted in the Origin header (browser clients). */
   allowedOrigins: string[];
-  /** Most MCP sessions open at once; an initialize beyond it gets 503. Default 1000. */
-  maxMcpSessions?: number;
+  /** A request (headers and body) not received in full within this is answered 408 and cut. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Headers not received within this are answered 408 and cut; capped at `requestTimeoutMs`. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Most MCP sessions open at once. At the cap the least recently used idle one is closed. Default 1000. */
+  mcpMaxSessions?: number;
+  /** Most MCP sessions one client holds; past it, its own least recently used idle one goes. Default 100. */
+  mcpMaxSessionsPerClient?: number;
   /** An MCP session with no request for this long (and no open stream) is closed. Default 30 minutes. */
   mcpSessionIdleMs?: number;
+  /** Who a session belongs to for the per-client cap. Default: the remote address (`request.ip`). */
+  mcpClientKey?: McpClientKey;
+  /** Readiness checks served at `GET /health/ready` (the Brain's `health()`); none means always ready. */
+  health?: () => HealthReport;
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -41,177 +59,11 @@ export interface HttpServer {
   app: FastifyInstance;
   /** Binds `host:port` and resolves with the URL and the port actually bound. */
   listen(): Promise<{ url: string; port: number }>;
-  /** Closes every MCP session, then stops listening once in-flight requests are done. */
+  /**
+   * Closes every MCP session and idle connection, cuts requests whose body is still arriving, then stops
+   * listening once the requests being processed are done.
+   */
   close(): Promise<void>;
-}
-
-/** The HTTP status for each error code; a code not listed is a 500 with a generic message. */
-const STATUS_BY_CODE: Partial<Record<BrainErrorCode, number>> = {
-  INVALID_INPUT: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  RATE_LIMITED: 429,
-  QUOTA_EXCEEDED: 429,
-  UNAVAILABLE: 503,
-  MAINTENANCE: 503,
-};
-
-/** The code a 4xx raised by Fastify itself is reported under. */
-const CODE_BY_STATUS: Record<number, BrainErrorCode> = {
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  409: 'CONFLICT',
-  429: 'RATE_LIMITED',
-};
-
-/** Messages of Fastify's own body errors, rewritten so they say what to send instead. */
-const FASTIFY_MESSAGES: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'request body is not valid JSON',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'request body is empty although content-type is application/json',
-  FST_ERR_CTP_BODY_TOO_LARGE: `request body is larger than ${BODY_LIMIT_BYTES} bytes (1 MiB)`,
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type; send application/json',
-};
-
-interface ErrorBody {
-  error: { code: BrainErrorCode; message: string; details: BrainErrorDetails };
-}
-
-/**
- * Maps anything thrown in a route to a status and the JSON error body. Only BrainErrors and Fastify's own
- * 4xx errors keep their message; everything else becomes a generic 500 and is logged.
- */
-export function toHttpError(error: unknown, log: FastifyBaseLogger): { status: number; body: ErrorBody } {
-  if (isBrainError(error)) {
-    const status = STATUS_BY_CODE[error.code];
-    if (status !== undefined) {
-      return {
-        status,
-        body: { error: { code: error.code, message: error.message, details: error.details } },
-      };
-    }
-  } else if (isClientError(error)) {
-    const status = error.statusCode;
-    const message = FASTIFY_MESSAGES[error.code ?? ''] ?? error.message;
-    const details: BrainErrorDetails = status === 413 ? { limit_bytes: BODY_LIMIT_BYTES } : {};
-    const code = CODE_BY_STATUS[status] ?? 'INVALID_INPUT';
-    return { status, body: { error: { code, message, details } } };
-  }
-  log.error({ err: error }, 'request failed with an internal error');
-  const message = 'internal error; the server log has the details';
-  return { status: 500, body: { error: { code: 'INTERNAL', message, details: {} } } };
-}
-
-function isClientError(error: unknown): error is { statusCode: number; code?: string; message: string } {
-  if (typeof error !== 'object' || error === null) return false;
-  const status = (error as { statusCode?: unknown }).statusCode;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
-
-function jsonRpcError(code: number, message: string) {
-  return { jsonrpc: '2.0', error: { code, message }, id: null };
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-interface McpSession {
-  transport: StreamableHTTPServerTransport;
-  server: McpServer;
-  lastSeen: number;
-  /** Responses still streaming (an SSE GET, a long POST): the session is not idle while any is open. */
-  open: number;
-}
-
-/**
- * The stateful Streamable HTTP sessions: one transport and one McpServer per session id, created by an
- * initialize request and removed when the client sends DELETE, the transport closes, or it idles out.
- */
-function createMcpSessions(config: HttpServerConfig) {
-  const sessions = new Map<string, McpSession>();
-  const maxSessions = config.maxMcpSessions ?? 1000;
-  const idleMs = config.mcpSessionIdleMs ?? 30 * 60_000;
-
-  async function openSession(): Promise<StreamableHTTPServerTransport> {
-    const server = createMcpServer(config, { logger: config.logger });
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: randomUUID,
-      onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server, lastSeen: Date.now(), open: 0 });
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
-    };
-    // Connect before handling the initialize request so its response flows back through this transport.
-    await server.connect(transport);
-    return transport;
-  }
-
-  /** Picks the transport for a request, or answers it with a JSON-RPC error and returns null. */
-  async function transportFor(request: FastifyRequest, reply: FastifyReply) {
-    const id = headerValue(request.headers['mcp-session-id']);
-    if (id !== undefined) {
-      const session = sessions.get(id);
-      if (!session) {
-        await reply.code(404).send(jsonRpcError(-32001, 'Session not found: send a new initialize request'));
-        return null;
-      }
-      session.lastSeen = Date.now();
-      session.open++;
-      reply.raw.once('close', () => session.open--);
-      return session.transport;
-    }
-    if (request.method !== 'POST' || !isInitializeRequest(request.body)) {
-      await reply
-        .code(400)
-        .send(jsonRpcError(-32000, 'Bad Request: no valid mcp-session-id header; send initialize first'));
-      return null;
-    }
-    if (sessions.size >= maxSessions) {
-      await reply.code(503).send(jsonRpcError(-32000, 'Too many open MCP sessions; try again later'));
-      return null;
-    }
-    return openSession();
-  }
-
-  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const transport = await transportFor(request, reply);
-    if (transport === null) return;
-    // From here the SDK writes the response (JSON or an SSE stream) straight to the Node response.
-    reply.hijack();
-    try {
-      await transport.handleRequest(request.raw, reply.raw, request.body);
-    } catch (error) {
-      request.log.error({ err: error }, 'MCP request failed');
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'content-type': 'application/json' });
-        reply.raw.end(JSON.stringify(jsonRpcError(-32603, 'Internal server error')));
-      }
-    }
-  }
-
-  const sweep = setInterval(
-    () => {
-      const cutoff = Date.now() - idleMs;
-      for (const session of sessions.values()) {
-        if (session.open <= 0 && session.lastSeen < cutoff) void session.server.close();
-      }
-    },
-    Math.min(idleMs, 60_000),
-  );
-  sweep.unref();
-
-  async function closeAll(): Promise<void> {
-    clearInterval(sweep);
-    await Promise.allSettled([...sessions.values()].map((s) => s.server.close()));
-    sessions.clear();
-  }
-
-  return { handle, closeAll };
 }
 
 /**
@@ -226,37 +78,60 @@ function useJsonParser(app: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    parseJson(request, body as string, done);
+    parseJson(request, body as string, (error, value) => {
+      done(error ? (forbiddenKeyError(String(body)) ?? error) : null, value);
+    });
   });
 }
 
 /**
- * Requests in flight per socket, so that a shutdown can close each keep-alive connection as soon as it
- * has nothing in flight. Node's own idle tracking misses sockets that carried an MCP SSE stream, which
- * then hold the process open until the client's keep-alive timeout.
+ * Fastify refuses a body with a `__proto__` key (or `constructor.prototype`) as "not valid JSON", which
+ * sends a client looking for a syntax error that is not there. Trigger: Fastify's parser failed on text
+ * that JSON.parse reads. Outcome: a 400 that names the key's path.
  */
-function trackConnections(app: FastifyInstance): { drain(): void } {
-  const inFlight = new Map<Socket, number>();
-  let draining = false;
-  app.server.on('connection', (socket: Socket) => {
-    inFlight.set(socket, 0);
-    socket.once('close', () => inFlight.delete(socket));
+function forbiddenKeyError(text: string): (Error & ClientError) | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const proto = inspectJson(parsed, { wellFormedText: false });
+  const where = proto ? proto.path.join('.') : 'constructor.prototype';
+  const key = proto ? '__proto__' : 'constructor.prototype';
+  const message = `request body: ${where}: the key ${key} is not allowed (it cannot be kept); nothing was run`;
+  return Object.assign(new Error(message), {
+    statusCode: 400,
+    code: 'BRAIN_FORBIDDEN_KEY',
+    details: { field: where },
   });
-  app.server.on('request', (request, response) => {
-    const socket = request.socket;
-    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-    response.once('close', () => {
-      const left = (inFlight.get(socket) ?? 1) - 1;
-      inFlight.set(socket, left);
-      if (draining && left === 0) socket.destroy();
-    });
-  });
-  return {
-    drain() {
-      draining = true;
-      for (const [socket, count] of inFlight) if (count === 0) socket.destroy();
-    },
+}
+
+/**
+ * The Host/Origin guard as an onRequest hook (before the body is read). A rejection is thrown, so the one
+ * error handler formats it: the REST body, or a JSON-RPC error on /mcp.
+ */
+function guardHook(config: HostGuardConfig) {
+  const check = createHostGuard(config);
+  return async (request: FastifyRequest): Promise<void> => {
+    const origin = request.headers.origin;
+    const verdict = check(request.headers.host, Array.isArray(origin) ? origin[0] : origin);
+    if (verdict === null) return;
+    request.log.warn({ host: request.headers.host, origin }, 'host guard rejected a request');
+    throw new BrainError('FORBIDDEN', verdict);
   };
+}
+
+/** An unknown route is a REST 404; a method /mcp does not serve is a JSON-RPC 405 naming the methods. */
+function notFound(request: FastifyRequest, reply: FastifyReply) {
+  const path = request.url.split('?')[0];
+  const mcp = isMcpPath(path);
+  const error: ClientError | BrainError = mcp
+    ? { statusCode: 405, message: `${request.method} is not served on /mcp; use POST, GET or DELETE` }
+    : new BrainError('NOT_FOUND', `no route for ${request.method} ${path}`);
+  const { status, body } = errorResponse(error, path, request.log);
+  if (mcp) reply.header('allow', 'POST, GET, DELETE');
+  return reply.code(status).send(body);
 }
 
 /**
@@ -266,34 +141,52 @@ function trackConnections(app: FastifyInstance): { drain(): void } {
  */
 export async function createHttpServer(config: HttpServerConfig): Promise<HttpServer> {
   // pino's Logger type carries its own generics; Fastify only needs the base logger surface.
-  const app = Fastify({ loggerInstance: config.logger as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES });
-  const mcp = createMcpSessions(config);
+  const logger = config.logger as FastifyBaseLogger;
+  const timeouts = {
+    requestTimeoutMs: config.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs ?? HTTP_DEFAULTS.headersTimeoutMs,
+  };
+  const serverOptions = serverTimeoutOptions(timeouts);
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Node's requestTimeout covers receiving the request only, so an open SSE response is never cut;
+    // the socket inactivity timeout (connectionTimeout) stays off for the same streams, and idle
+    // keep-alive connections close after Fastify's 72 s keepAliveTimeout.
+    requestTimeout: serverOptions.requestTimeout,
+    http: serverOptions,
+    clientErrorHandler: clientErrorHandler(timeouts, (socket) => connections.activity(socket), logger),
+  });
   const connections = trackConnections(app);
+  const mcp = createMcpSessions({
+    ...config,
+    maxSessions: config.mcpMaxSessions ?? HTTP_DEFAULTS.mcpMaxSessions,
+    maxSessionsPerClient: config.mcpMaxSessionsPerClient ?? HTTP_DEFAULTS.mcpMaxSessionsPerClient,
+    idleMs: config.mcpSessionIdleMs ?? HTTP_DEFAULTS.mcpSessionIdleMs,
+    clientKey: config.mcpClientKey ?? ((request) => request.ip),
+  });
   useJsonParser(app);
 
   app.addHook(
     'onRequest',
-    hostGuardHook({
+    guardHook({
       boundHost: config.host,
       allowedHosts: config.allowedHosts,
       allowedOrigins: config.allowedOrigins,
     }),
   );
   app.setErrorHandler((error, request, reply) => {
-    const { status, body } = toHttpError(error, request.log);
+    const { status, body } = errorResponse(error, request.url, request.log);
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `no route for ${request.method} ${request.url.split('?')[0]}`,
-        details: {},
-      },
-    }),
-  );
+  app.setNotFoundHandler(notFound);
 
   app.get('/health/live', async () => ({ status: 'ok', version: config.version }));
+  // Readiness: 503 while a check fails (e.g. the database file was deleted), so a balancer stops sending.
+  app.get('/health/ready', async (_request, reply) => {
+    const report = config.health?.() ?? { status: 'ok', checks: {} };
+    return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, version: config.version });
+  });
   app.route({ method: ['POST', 'GET', 'DELETE'], url: '/mcp', handler: mcp.handle });
 
   await app.ready();
@@ -307,7 +200,8 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     },
     async close() {
       await mcp.closeAll();
-      connections.drain();
+      const cut = connections.drain();
+      if (cut > 0) logger.info({ cut }, 'shutdown: cut requests whose body was still arriving');
       await app.close();
     },
   };

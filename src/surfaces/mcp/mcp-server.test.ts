@@ -94,6 +94,44 @@ describe('MCP server', () => {
     expect(byName.get('recall')?.inputSchema.properties?.k).toMatchObject({ minimum: 1, maximum: 100 });
   });
 
+  it('keeps tool definitions small, with a description on every argument', async () => {
+    const { tools } = await client.listTools();
+    const sizes = tools.map((t) =>
+      Buffer.byteLength(
+        JSON.stringify({ name: t.name, description: t.description, inputSchema: t.inputSchema }),
+      ),
+    );
+    const total = sizes.reduce((a, b) => a + b, 0);
+    // What a model reads of each tool: 13.5 KB for seven tools before; the budget is 1,200 a tool.
+    expect(total / tools.length).toBeLessThanOrEqual(1200);
+    for (const [i, tool] of tools.entries()) expect(sizes[i], tool.name).toBeLessThanOrEqual(1400);
+    const undescribed: string[] = [];
+    const visit = (name: string, schema: Record<string, unknown>) => {
+      const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+      for (const [key, property] of Object.entries(properties)) {
+        const path = `${name}.${key}`;
+        if (typeof property.description !== 'string' || property.description.length < 5)
+          undescribed.push(path);
+        // A long regex (zod's ISO date pattern is 400 characters) is bytes a model pays for in every call.
+        expect(String(property.pattern ?? '').length, path).toBeLessThan(64);
+        visit(path, property);
+      }
+    };
+    for (const tool of tools) visit(tool.name, tool.inputSchema as Record<string, unknown>);
+    expect(undescribed).toEqual([]);
+  });
+
+  it('answers get_memory and list_memories in bounded text, whatever the metadata nests', async () => {
+    let metadata: Record<string, unknown> = { leaf: 'x'.repeat(100) };
+    for (let i = 1; i < 16; i++) metadata = { level: metadata, [`k${i}`]: i };
+    const { data } = await ok<{ id: string }>('remember', { content: 'Nested metadata holder', metadata });
+    const got = await ok<{ metadata: unknown }>('get_memory', { id: data.id });
+    expect(got.data.metadata).toEqual(metadata);
+    expect(got.text.length).toBeLessThan(2 * JSON.stringify(got.data).length);
+    const listed = await call('list_memories', { limit: 200 });
+    expect(JSON.stringify(listed).length).toBeLessThan(4 * 1024 * 1024);
+  });
+
   it('remembers a fact and recalls it, with the content, id and score in the text', async () => {
     const content = 'The user prefers dark roast coffee from Ethiopia';
     const remembered = await ok<{ id: string; status: string }>('remember', {
@@ -217,7 +255,32 @@ describe('MCP bad input', () => {
       { id: unknownId, importance: 1 },
       [/NOT_FOUND/, /list_memories/],
     ],
-    ['forget with nothing', 'forget', {}, [/exactly one of id, key or filter/]],
+    ['forget with nothing', 'forget', {}, [/exactly one of id, key, filter or all/]],
+    [
+      'forget by a filter that adds no condition',
+      'forget',
+      { filter: { tags: [] }, hard: true },
+      [/filter/, /selects every memory/, /all: true/],
+    ],
+    [
+      'an expiry in the past',
+      'remember',
+      { content: 'x', expires_at: '2020-01-01T00:00:00Z' },
+      [/expires_at/, /must be in the future/],
+    ],
+    [
+      'metadata nested too deep',
+      'remember',
+      { content: 'x', metadata: JSON.parse(`${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`) },
+      [/metadata/, /at most 16 levels/],
+    ],
+    [
+      'a lone surrogate in content',
+      'remember',
+      { content: 'lone \ud800 high' },
+      [/content/, /lone surrogate/],
+    ],
+    ['a lone surrogate in a tag', 'remember', { content: 'x', tags: ['\udfff'] }, [/tags/, /lone surrogate/]],
     ['init budget too small', 'init', { budget_chars: 10 }, [/budget_chars/, /from 500 to 200000/]],
   ];
 

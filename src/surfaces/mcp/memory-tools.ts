@@ -10,7 +10,12 @@ import {
   rememberShape,
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
-import type { ListResult, Memory, RecallResult } from '../../modules/memory/memory-types.js';
+import {
+  type ListResult,
+  type Memory,
+  type RecallResult,
+  TEXT_ONLY_REASONS,
+} from '../../modules/memory/memory-types.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { runTool, summaryWithJson, type ToolCallOptions } from './tool-result.js';
 
@@ -66,7 +71,7 @@ const recallHitOutput = z.looseObject({
 
 const recallOutput = z.looseObject({
   mode: z.enum(['hybrid', 'text-only']),
-  reason: z.enum(['no-embedder', 'embedder-failed']).optional(),
+  reason: z.enum(['no-embedder', 'embedder-failed', 'no-query-vector']).optional(),
   vector_search: z.enum(['exact', 'approximate', 'none']).optional(),
   hits: z.array(recallHitOutput),
 });
@@ -80,14 +85,15 @@ const listOutput = z.looseObject({
 const forgetOutput = z.looseObject({
   forgotten: z.number(),
   ids: z.array(z.string()),
+  ids_truncated: z.boolean(),
   hard: z.boolean(),
 });
 
 const KiB = (bytes: number) => `${bytes / 1024} KiB`;
+/** The limits a schema cannot state (bytes of UTF-8, depth), said once per writing tool. */
 const LIMITS_TEXT =
-  `Limits: content at most ${KiB(MEMORY_LIMITS.contentBytes)} of UTF-8, at most ${MEMORY_LIMITS.tags} tags of ` +
-  `at most ${MEMORY_LIMITS.tagChars} characters, metadata at most ${KiB(MEMORY_LIMITS.metadataBytes)} as JSON, ` +
-  `key at most ${MEMORY_LIMITS.keyChars} characters, importance 0..1.`;
+  `Limits: content ${KiB(MEMORY_LIMITS.contentBytes)}, metadata ${KiB(MEMORY_LIMITS.metadataBytes)} ` +
+  `and ${MEMORY_LIMITS.metadataDepth} levels.`;
 
 /** Indents every line after the first so a multi-line memory stays inside its numbered list item. */
 function indentContinuation(text: string, indent: string): string {
@@ -97,7 +103,9 @@ function indentContinuation(text: string, indent: string): string {
 /** The text form of a recall result: one numbered line per hit with its id, type, score and content. */
 export function formatRecall(result: RecallResult): string {
   const how =
-    result.mode === 'hybrid' ? 'meaning + keywords' : `keywords only (${result.reason ?? 'no-embedder'})`;
+    result.mode === 'hybrid'
+      ? 'meaning + keywords'
+      : `keywords only: ${TEXT_ONLY_REASONS[result.reason ?? 'no-embedder']}`;
   if (result.hits.length === 0) {
     return `No memories matched (search by ${how}). Try other words or fewer filters; otherwise nothing is stored about this yet.`;
   }
@@ -139,11 +147,8 @@ function registerRemember({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Remember',
       description:
-        'Store one durable fact, preference, decision, event or instruction in long-term memory so it can be ' +
-        'recalled in later conversations. Call it when the user tells you something worth keeping (who they are, ' +
-        'what they prefer, what was decided), one self-contained statement per call. Giving a key replaces the ' +
-        'memory stored under that key; storing the same content again returns status "duplicate". ' +
-        `Returns {id, status}. ${LIMITS_TEXT} Give ttl_seconds or expires_at, not both.`,
+        'Store one durable fact, preference, decision or instruction per call. An existing key gets the new ' +
+        `content and the fields given; the rest stay. ${LIMITS_TEXT} Returns {id, status}.`,
       inputSchema: z.object(rememberShape).strict(),
       outputSchema: rememberOutput,
       annotations: {
@@ -168,11 +173,9 @@ function registerRecall({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Recall',
       description:
-        'Search long-term memory by meaning and keywords. Call it before answering anything that may depend on ' +
-        'what you were told earlier: the user, their preferences, their projects, past decisions. Returns the ' +
-        `best k hits (k 1..${MEMORY_LIMITS.kMax}, default 10) with id, content, type, tags, score (0..1) and the ` +
-        'signals that matched; mode says whether meaning (vector) search was used. Filter by project, session, ' +
-        `types, tags (all must match), since/until. Query at most ${MEMORY_LIMITS.queryChars} characters.`,
+        'Search memory by meaning and keywords; call it before answering anything that may depend on earlier ' +
+        'conversations. Returns the best k hits with id, content, score 0..1 and why they matched. All filters ' +
+        'given must match.',
       inputSchema: z.object(recallShape).strict(),
       outputSchema: recallOutput,
       // recall counts accesses (a write inside Brain), but nothing the caller sees changes.
@@ -187,9 +190,7 @@ function registerGetMemory({ server, ctx, opts }: ToolDeps): void {
     'get_memory',
     {
       title: 'Get memory',
-      description:
-        'Read one memory in full by its id (mem_… from remember, recall or list_memories): content, type, tags, ' +
-        'metadata, importance, tier, score and times. Fails with NOT_FOUND when the id is unknown, forgotten or expired.',
+      description: 'Read one memory in full by its id. NOT_FOUND when it is unknown, forgotten or expired.',
       inputSchema: z.object(getShape).strict(),
       outputSchema: memoryOutput,
       annotations: READ_ONLY,
@@ -209,10 +210,7 @@ function registerListMemories({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'List memories',
       description:
-        'Page through stored memories without a search query, newest first by default. Use it to browse or to ' +
-        'find ids to update or forget. Filter by project, session, types, tags, since/until; sort by created_at, ' +
-        `updated_at, accessed_at, importance or memory_score. limit 1..${MEMORY_LIMITS.listLimitMax} (default 20), ` +
-        'offset from next_offset of the previous page. Returns {items, total, next_offset}.',
+        'Browse memories without a query, newest first, e.g. to find ids. Returns {items, total, next_offset}.',
       inputSchema: z.object(listShape).strict(),
       outputSchema: listOutput,
       annotations: READ_ONLY,
@@ -227,9 +225,8 @@ function registerUpdateMemory({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Update memory',
       description:
-        'Change a stored memory that has become wrong or outdated, picked by id or by key (exactly one). Give ' +
-        'only the fields to change: content, type, tags (replaces), metadata (replaces), importance, expires_at ' +
-        `(null keeps it forever). Returns the updated memory. ${LIMITS_TEXT}`,
+        'Fix a wrong or outdated memory, picked by id or key: give only the fields to change. ' +
+        `${LIMITS_TEXT} Returns the memory.`,
       inputSchema: z.object(updateShape).strict(),
       outputSchema: memoryOutput,
       annotations: CHANGES,
@@ -249,10 +246,8 @@ function registerForget({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Forget',
       description:
-        'Forget memories that are wrong or that the user asked you to forget: exactly one of id, key (with ' +
-        'project if it has one) or filter (all given fields must match; at least one field). By default a ' +
-        'recoverable tombstone is kept; hard: true purges the content for good. Returns {forgotten, ids, hard}. ' +
-        'An unknown id or key fails with NOT_FOUND; a filter matching nothing forgets 0.',
+        'Forget memories by id, key, filter (all its conditions must match) or all: true. Recoverable unless ' +
+        'hard. Returns {forgotten, ids, hard}.',
       inputSchema: z.object(forgetShape).strict(),
       outputSchema: forgetOutput,
       annotations: CHANGES,

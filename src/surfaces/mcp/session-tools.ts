@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
-import { initShape, SESSION_LIMITS } from '../../modules/sessions/session-schemas.js';
+import { initShape } from '../../modules/sessions/session-schemas.js';
 import type { ContextMemory, InitResult } from '../../modules/sessions/session-service.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { runTool } from './tool-result.js';
@@ -67,12 +67,9 @@ export function registerSessionTools(server: McpServer, ctx: SurfaceContext, log
     {
       title: 'Initialize session',
       description:
-        'Call once at the start of every conversation, before anything else. Opens a session (or resumes one ' +
-        'when given session_id) and returns the context pack: the most important memories first, then the most ' +
-        'recent, within budget_chars characters of memory content ' +
-        `(${SESSION_LIMITS.budgetMin}..${SESSION_LIMITS.budgetMax}, default ${SESSION_LIMITS.budgetDefault}). ` +
-        "Give project to load one project's memories; none loads global ones. Returns session_id, important[], " +
-        'recent[], total_memories, used_chars and truncated (true when more memories exist: use recall).',
+        'Call first in every conversation. Opens a session (or resumes session_id) and returns the memories that ' +
+        'matter most, then the most recent, within budget_chars. truncated: more exist, so use recall. Pass the ' +
+        'session_id to remember.',
       inputSchema: z.object(initShape).strict(),
       outputSchema: initOutput,
       annotations: {

@@ -21,6 +21,11 @@ const CALLER_CODES: ReadonlySet<BrainErrorCode> = new Set<BrainErrorCode>([
   'MAINTENANCE',
   'UNAVAILABLE',
   'SANDBOX_TIMEOUT',
+  'STORAGE_BUSY',
+  'STORAGE_FULL',
+  'STORAGE_IO_ERROR',
+  'STORAGE_CORRUPT',
+  'STORAGE_REPLACED',
 ]);
 
 /** The key under `_meta` where an error result carries its code and details for programs. */
@@ -67,9 +72,13 @@ export async function runTool<T extends object>(
   }
 }
 
-/** A one-line summary followed by the value as pretty JSON: the text form of most tool results. */
+/**
+ * A one-line summary followed by the value as compact JSON: the text form of most tool results. Not
+ * indented: indentation grows with nesting (a deeply nested value would multiply its size) and a model
+ * reads compact JSON as well, for fewer tokens.
+ */
 export function summaryWithJson(summary: string, value: unknown): string {
-  return `${summary}\n${JSON.stringify(value, null, 2)}`;
+  return `${summary}\n${JSON.stringify(value)}`;
 }
 
 function errorResult(code: BrainErrorCode, details: object, text: string): CallToolResult {
@@ -103,7 +112,37 @@ function describeError(error: BrainError, tool: string): string {
       return `${tool} was refused: ${error.message}. Wait before calling Brain again, or tell the user the limit was reached.`;
     case 'SANDBOX_TIMEOUT':
       return `${tool} ran out of time: ${error.message}. Make the work smaller or faster and try again.`;
+    case 'STORAGE_BUSY':
+    case 'STORAGE_FULL':
+    case 'STORAGE_IO_ERROR':
+    case 'STORAGE_CORRUPT':
+    case 'STORAGE_REPLACED':
+      return describeStorageError(error, tool);
     default:
       return `${tool} could not run now: ${error.message}. Brain is busy or in maintenance; try again in a minute.`;
+  }
+}
+
+/** Storage conditions: the message names the file and the fix; the model learns whether retrying helps. */
+function describeStorageError(error: BrainError, tool: string): string {
+  switch (error.code) {
+    case 'STORAGE_BUSY':
+      return `${tool} could not run now: ${error.message}. Wait a few seconds and call ${tool} again.`;
+    case 'STORAGE_FULL':
+    case 'STORAGE_IO_ERROR':
+      return (
+        `${tool} failed: ${error.message}. Tell the user that Brain cannot write to its disk; ` +
+        'retrying will not help until the disk has space again (or is repaired).'
+      );
+    case 'STORAGE_CORRUPT':
+      return (
+        `${tool} failed: ${error.message}. Tell the user that Brain's database is damaged and must be ` +
+        'restored or recovered; retrying will not help.'
+      );
+    default:
+      return (
+        `${tool} was refused: ${error.message}. Tell the user to restart Brain; retrying will not help ` +
+        'until then.'
+      );
   }
 }
