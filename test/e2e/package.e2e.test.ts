@@ -6,6 +6,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brainEnv, tempHome } from './brain-process.js';
+import { type RegistryStandIn, startRegistryStandIn } from './registry-stand-in.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -18,6 +19,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 
 let dir: string;
 let brainBin: string;
+let registry: RegistryStandIn | undefined;
 
 /**
  * better-sqlite3's install script (prebuild-install) first looks for a prebuilt binary in a local
@@ -56,25 +58,41 @@ async function npm(args: string[], cwd: string, extra: Record<string, string> = 
  * `npm pack` of the built checkout, then `npm install -g` of the tarball into a temp prefix: exactly
  * what a user (or `npx`) gets from the registry, with the machine's global directory left alone. The
  * e2e suite runs after `npm run build`, so the pack reuses dist/ instead of running prepack's build.
- * `--offline`: the dependencies come from the npm cache that installing this checkout filled, so the
- * test sends nothing off the machine.
+ * npm resolves the dependencies against a stand-in for the registry on 127.0.0.1 (registry-stand-in.ts)
+ * with an empty cache of its own, so the test neither leaves the machine nor depends on what this
+ * machine's npm cache happens to hold.
  */
 beforeAll(async () => {
   dir = tempHome('brain-package-e2e-');
+  registry = await startRegistryStandIn(ROOT);
   const packed = JSON.parse(
     await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], ROOT),
   ) as { filename: string }[];
   const tarball = path.join(dir, packed[0]?.filename ?? '');
   const prefix = path.join(dir, 'prefix');
-  await npm(
-    ['install', '-g', '--prefix', prefix, tarball, '--no-audit', '--no-fund', '--offline'],
-    dir,
-    offerLocalPrebuild(),
-  );
+  const settings = [
+    `--registry=${registry.url}`,
+    `--cache=${path.join(dir, 'npm-cache')}`,
+    '--no-audit',
+    '--no-fund',
+    '--no-update-notifier',
+    // Anything npm (or an install script) tried to reach besides the stand-in would fail here.
+    '--proxy=http://127.0.0.1:9',
+    '--https-proxy=http://127.0.0.1:9',
+    '--noproxy=127.0.0.1',
+  ];
+  try {
+    await npm(['install', '-g', '--prefix', prefix, tarball, ...settings], dir, offerLocalPrebuild());
+  } catch (error) {
+    throw new Error(`npm install -g failed; the stand-in registry lacked: ${registry.missing.join(', ')}`, {
+      cause: error,
+    });
+  }
   brainBin = path.join(prefix, 'bin', 'brain');
 }, 600_000);
 
-afterAll(() => {
+afterAll(async () => {
+  await registry?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
