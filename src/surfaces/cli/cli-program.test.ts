@@ -1,12 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import type { Brain } from '../../app/build-brain.js';
 import { type CliRuntime, EXIT, runCli } from './cli-program.js';
 
-let home: string;
+let fixture: TestBrain;
 let brain: Brain;
 let out: string[];
 let err: string[];
@@ -39,22 +37,12 @@ async function count(): Promise<number> {
 }
 
 beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-cli-'));
-  const config = {
-    dbPath: path.join(home, 'brain.db'),
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    defaultTenant: 'default',
-    embedder: 'hash',
-    logLevel: 'silent',
-    migrateOnStart: true,
-  } as never;
-  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  fixture = await openTestBrain('brain-cli-', { logger: pino({ level: 'silent' }) });
+  brain = fixture.brain;
 });
 
 afterAll(async () => {
-  await brain?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 beforeEach(() => {

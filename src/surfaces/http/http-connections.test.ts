@@ -1,10 +1,8 @@
-import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import type { Brain } from '../../app/build-brain.js';
 import { serverTimeoutOptions } from './http-connections.js';
 import { createHttpServer, type HttpServer, type HttpServerConfig } from './http-server.js';
 
@@ -20,28 +18,18 @@ const SHORT = { requestTimeoutMs: 300, headersTimeoutMs: 300 };
 const logLines: string[] = [];
 const logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(line) });
 
-let home: string;
+let fixture: TestBrain;
 let brain: Brain;
 const servers = new Set<HttpServer>();
 
 beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-http-connections-'));
-  const config = {
-    dbPath: path.join(home, 'brain.db'),
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    defaultTenant: 'default',
-    embedder: 'hash',
-    logLevel: 'silent',
-    migrateOnStart: true,
-  } as never;
-  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  fixture = await openTestBrain('brain-http-connections-', { logger: pino({ level: 'silent' }) });
+  brain = fixture.brain;
 });
 
 afterAll(async () => {
   await Promise.all([...servers].map((s) => s.close()));
-  await brain?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 async function listening(options: Partial<HttpServerConfig>): Promise<{ server: HttpServer; url: string }> {

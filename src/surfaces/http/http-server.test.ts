@@ -1,13 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { errorCodes } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import type { Brain } from '../../app/build-brain.js';
 import { BrainError } from '../../core/errors.js';
 import { createHostGuard, hostPart, isLoopbackHost } from './host-guard.js';
 import { createHttpServer, type HttpServer, toHttpError, toJsonRpcHttpError } from './http-server.js';
@@ -21,22 +19,13 @@ const INIT_BODY = {
 };
 const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
-let home: string;
+let fixture: TestBrain;
 let brain: Brain;
 let http: HttpServer;
 
 beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-http-'));
-  const config = {
-    dbPath: path.join(home, 'brain.db'),
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    defaultTenant: 'default',
-    embedder: 'hash',
-    logLevel: 'silent',
-    migrateOnStart: true,
-  } as never;
-  brain = await buildBrain(config, { logger, migrate: true });
+  fixture = await openTestBrain('brain-http-', { logger: logger });
+  brain = fixture.brain;
   http = await createHttpServer({
     services: brain.services,
     scope: brain.scope,
@@ -51,8 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await http?.close();
-  await brain?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 describe('HTTP routes (inject)', () => {

@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import type { Brain } from '../../app/build-brain.js';
 import { createHttpServer, type HttpServer, type HttpServerConfig } from './http-server.js';
 
 const INIT_BODY = {
@@ -19,28 +17,18 @@ const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/j
 const logLines: string[] = [];
 const logger = pino({ level: 'warn' }, { write: (line: string) => logLines.push(line) });
 
-let home: string;
+let fixture: TestBrain;
 let brain: Brain;
 const servers: HttpServer[] = [];
 
 beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-mcp-sessions-'));
-  const config = {
-    dbPath: path.join(home, 'brain.db'),
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    defaultTenant: 'default',
-    embedder: 'hash',
-    logLevel: 'silent',
-    migrateOnStart: true,
-  } as never;
-  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  fixture = await openTestBrain('brain-mcp-sessions-', { logger: pino({ level: 'silent' }) });
+  brain = fixture.brain;
 });
 
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
-  await brain?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 async function serverWith(options: Partial<HttpServerConfig>): Promise<HttpServer> {

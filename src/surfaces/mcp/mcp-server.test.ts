@@ -1,32 +1,21 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Brain, buildBrain } from '../../app/build-brain.js';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import type { Brain } from '../../app/build-brain.js';
 import { createMcpServer } from './mcp-server.js';
 
 const TOOL_NAMES = ['forget', 'get_memory', 'init', 'list_memories', 'recall', 'remember', 'update_memory'];
 
-let home: string;
+let fixture: TestBrain;
 let brain: Brain;
 let client: Client;
 
 beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-mcp-'));
-  const config = {
-    dbPath: path.join(home, 'brain.db'),
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    defaultTenant: 'default',
-    embedder: 'hash',
-    logLevel: 'silent',
-    migrateOnStart: true,
-  } as never;
-  brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  fixture = await openTestBrain('brain-mcp-', { logger: pino({ level: 'silent' }) });
+  brain = fixture.brain;
   const server = createMcpServer({ services: brain.services, scope: brain.scope, version: brain.version });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await server.connect(serverTransport);
@@ -36,8 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close();
-  await brain?.close();
-  fs.rmSync(home, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {

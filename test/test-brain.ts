@@ -1,0 +1,39 @@
+/**
+ * A real Brain for surface tests: a fresh BRAIN_HOME in the temp dir, the configuration loaded the way
+ * `brain` loads it (every setting at its default but the home and the log level), SQLite on a file.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { type Brain, buildBrain } from '../src/app/build-brain.js';
+import { loadConfig, requireValidConfig } from '../src/config/load-config.js';
+
+export interface TestBrain {
+  brain: Brain;
+  home: string;
+  /** Closes the Brain and removes its home. */
+  close(): Promise<void>;
+}
+
+export async function openTestBrain(
+  prefix = 'brain-test-',
+  options: { logger?: pino.Logger } = {},
+): Promise<TestBrain> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const config = requireValidConfig(
+    loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent' }, cwd: home }),
+  );
+  const brain = await buildBrain(config, {
+    logger: options.logger ?? pino({ level: 'silent' }),
+    migrate: true,
+  });
+  return {
+    brain,
+    home,
+    async close() {
+      await brain.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
