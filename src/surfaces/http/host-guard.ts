@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import { BrainError } from '../../core/errors.js';
 
 /**
  * DNS-rebinding protection. A web page on evil.example can make a browser send requests to a server on
@@ -103,19 +104,19 @@ export function createHostGuard(
 }
 
 /**
- * A Fastify onRequest hook enforcing {@link createHostGuard}: a rejected request gets 403
- * `{error:{code:'FORBIDDEN',message}}` before its body is read.
+ * A Fastify onRequest hook enforcing {@link createHostGuard} before the body is read. A rejection is
+ * thrown as FORBIDDEN, so the one error handler formats it: the REST body, or a JSON-RPC error on /mcp.
  */
 export function hostGuardHook(config: HostGuardConfig) {
   const check = createHostGuard(config);
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+  return async (request: FastifyRequest): Promise<void> => {
     const verdict = check(request.headers.host, headerValue(request.headers.origin));
-    if (verdict === null) return undefined;
+    if (verdict === null) return;
     request.log.warn(
       { host: request.headers.host, origin: request.headers.origin },
       'host guard rejected a request',
     );
-    return reply.code(403).send({ error: { code: 'FORBIDDEN', message: verdict, details: {} } });
+    throw new BrainError('FORBIDDEN', verdict);
   };
 }
 

@@ -10,7 +10,7 @@ import { BrainError } from '../../core/errors.js';
 import type { HealthReport } from '../../core/health.js';
 import { inspectJson } from '../../core/validation.js';
 import type { SurfaceContext } from '../brain-services.js';
-import { createHostGuard, type HostGuardConfig } from './host-guard.js';
+import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
@@ -107,21 +107,6 @@ function forbiddenKeyError(text: string): (Error & ClientError) | null {
   });
 }
 
-/**
- * The Host/Origin guard as an onRequest hook (before the body is read). A rejection is thrown, so the one
- * error handler formats it: the REST body, or a JSON-RPC error on /mcp.
- */
-function guardHook(config: HostGuardConfig) {
-  const check = createHostGuard(config);
-  return async (request: FastifyRequest): Promise<void> => {
-    const origin = request.headers.origin;
-    const verdict = check(request.headers.host, Array.isArray(origin) ? origin[0] : origin);
-    if (verdict === null) return;
-    request.log.warn({ host: request.headers.host, origin }, 'host guard rejected a request');
-    throw new BrainError('FORBIDDEN', verdict);
-  };
-}
-
 /** An unknown route is a REST 404; a method /mcp does not serve is a JSON-RPC 405 naming the methods. */
 function notFound(request: FastifyRequest, reply: FastifyReply) {
   const path = request.url.split('?')[0];
@@ -169,7 +154,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
 
   app.addHook(
     'onRequest',
-    guardHook({
+    hostGuardHook({
       boundHost: config.host,
       allowedHosts: config.allowedHosts,
       allowedOrigins: config.allowedOrigins,
