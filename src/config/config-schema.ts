@@ -76,6 +76,13 @@ const setting = <S extends z.ZodType>(env: string, kind: SettingKind, schema: S,
   kind,
   schema,
   reserved,
+  httpOnly: false,
+});
+
+/** A setting only `brain serve` reads (its listener, guard, timeouts, MCP sessions): see SettingSpec. */
+const httpSetting = <S extends z.ZodType>(env: string, kind: SettingKind, schema: S) => ({
+  ...setting(env, kind, schema),
+  httpOnly: true,
 });
 
 /** Every setting, keyed by its config-file key, in the order reports and docs list them. */
@@ -120,7 +127,7 @@ const DEFINITIONS = {
       .min(1, { error: 'expected an environment name such as production' })
       .default('production'),
   ),
-  host: setting(
+  host: httpSetting(
     'BRAIN_HOST',
     'string',
     z
@@ -130,18 +137,22 @@ const DEFINITIONS = {
       .max(255, { error: 'expected a host name or address of 1 to 255 characters' })
       .default('127.0.0.1'),
   ),
-  port: setting('BRAIN_PORT', 'int', intBetween(0, 65535).default(7777)),
-  allowedHosts: setting('BRAIN_ALLOWED_HOSTS', 'list', nameList.default([])),
-  allowedOrigins: setting('BRAIN_ALLOWED_ORIGINS', 'list', nameList.default([])),
-  requestTimeoutMs: setting('BRAIN_REQUEST_TIMEOUT_MS', 'int', intBetween(100, 3_600_000).default(30_000)),
-  headersTimeoutMs: setting('BRAIN_HEADERS_TIMEOUT_MS', 'int', intBetween(100, 600_000).default(10_000)),
-  mcpMaxSessions: setting('BRAIN_MCP_MAX_SESSIONS', 'int', intBetween(1, 100_000).default(1000)),
-  mcpMaxSessionsPerClient: setting(
+  port: httpSetting('BRAIN_PORT', 'int', intBetween(0, 65535).default(7777)),
+  allowedHosts: httpSetting('BRAIN_ALLOWED_HOSTS', 'list', nameList.default([])),
+  allowedOrigins: httpSetting('BRAIN_ALLOWED_ORIGINS', 'list', nameList.default([])),
+  requestTimeoutMs: httpSetting(
+    'BRAIN_REQUEST_TIMEOUT_MS',
+    'int',
+    intBetween(100, 3_600_000).default(30_000),
+  ),
+  headersTimeoutMs: httpSetting('BRAIN_HEADERS_TIMEOUT_MS', 'int', intBetween(100, 600_000).default(10_000)),
+  mcpMaxSessions: httpSetting('BRAIN_MCP_MAX_SESSIONS', 'int', intBetween(1, 100_000).default(1000)),
+  mcpMaxSessionsPerClient: httpSetting(
     'BRAIN_MCP_MAX_SESSIONS_PER_CLIENT',
     'int',
     intBetween(1, 100_000).default(100),
   ),
-  mcpSessionIdleMs: setting(
+  mcpSessionIdleMs: httpSetting(
     'BRAIN_MCP_SESSION_IDLE_MS',
     'int',
     intBetween(1000, 86_400_000).default(30 * 60_000),
@@ -177,11 +188,16 @@ export interface SettingSpec {
   reserved?: string;
   /** Marks a secret explicitly; a setting named like one is masked anyway (see {@link isSecretSetting}). */
   secret?: boolean;
+  /**
+   * Read only by `brain serve`: a bad value stops the HTTP server but only warns `brain mcp` and the data
+   * commands, which never read it.
+   */
+  httpOnly?: boolean;
 }
 
 export const SETTINGS: readonly SettingSpec[] = (Object.keys(DEFINITIONS) as SettingKey[]).map((key) => {
-  const { env, kind, reserved } = DEFINITIONS[key];
-  return reserved ? { key, env, kind, reserved } : { key, env, kind };
+  const { env, kind, reserved, httpOnly } = DEFINITIONS[key];
+  return { key, env, kind, ...(reserved ? { reserved } : {}), ...(httpOnly ? { httpOnly } : {}) };
 });
 
 const shape = Object.fromEntries(SETTINGS.map((s) => [s.key, DEFINITIONS[s.key].schema])) as {

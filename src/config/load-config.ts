@@ -378,29 +378,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 export type ConfigUser = 'serve' | 'mcp' | 'cli';
 
 /**
- * Settings only `brain serve` reads: the HTTP listener, its Host/Origin guard, its timeouts and its MCP
- * sessions. A new HTTP-only setting belongs here, or a bad value of it stops `brain mcp` too.
- */
-const HTTP_SETTINGS: ReadonlySet<SettingKey> = new Set<SettingKey>([
-  'host',
-  'port',
-  'allowedHosts',
-  'allowedOrigins',
-  'requestTimeoutMs',
-  'headersTimeoutMs',
-  'mcpMaxSessions',
-  'mcpMaxSessionsPerClient',
-  'mcpSessionIdleMs',
-]);
-
-/**
  * The settings an entry point uses: every setting in use today (reserved ones are used by none yet),
- * without the HTTP ones except for `serve`. A problem in any other setting only warns that entry point.
+ * without the HTTP-only ones (`httpSetting` in config-schema.ts) except for `serve`. A problem in any other setting only warns that entry point.
  */
 export function settingsUsedBy(user: ConfigUser): ReadonlySet<SettingKey> {
-  return new Set(
-    SETTINGS.filter((s) => !s.reserved && (user === 'serve' || !HTTP_SETTINGS.has(s.key))).map((s) => s.key),
-  );
+  return new Set(SETTINGS.filter((s) => !s.reserved && (user === 'serve' || !s.httpOnly)).map((s) => s.key));
 }
 
 /**
