@@ -16,8 +16,11 @@ const B: RequestScope = { tenantId: 'tenant-b' };
 const NOW = '2026-06-01T12:00:00.000Z';
 const embedder = createHashEmbedder(256);
 
-async function row(content: string, extra: Partial<NewMemory> = {}): Promise<NewMemory> {
-  const [embedding] = await embedder.embed([content]);
+/**
+ * A memory row as the service would write it, without an embedding: the defaults of an unkeyed fact
+ * created at NOW, overridden by `extra`. Driver tests build their rows from it too.
+ */
+export function newMemoryRow(content: string, extra: Partial<NewMemory> = {}): NewMemory {
   return {
     id: newId('mem', Date.parse(extra.created_at ?? NOW)),
     key: null,
@@ -31,11 +34,16 @@ async function row(content: string, extra: Partial<NewMemory> = {}): Promise<New
     session: null,
     created_at: NOW,
     expires_at: null,
-    embedding: embedding ?? null,
-    embedding_model: embedder.model,
+    embedding: null,
+    embedding_model: null,
     keep: [],
     ...extra,
   };
+}
+
+async function row(content: string, extra: Partial<NewMemory> = {}): Promise<NewMemory> {
+  const [embedding] = await embedder.embed([content]);
+  return newMemoryRow(content, { embedding: embedding ?? null, embedding_model: embedder.model, ...extra });
 }
 
 const listAll = (overrides: Partial<ListQuery> = {}): ListQuery => ({

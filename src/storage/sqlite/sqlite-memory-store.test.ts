@@ -7,7 +7,7 @@ import { silentLogger } from '../../core/logger.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
 import { contentHash } from '../../modules/memory/memory-service.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
-import { runMemoryStoreContract } from '../contract/memory-store-contract.js';
+import { newMemoryRow, runMemoryStoreContract } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
@@ -55,24 +55,14 @@ const scope = { tenantId: 't' };
 
 async function rows(texts: string[], extra: Partial<NewMemory> = {}): Promise<NewMemory[]> {
   const vectors = await embedder.embed(texts);
-  return texts.map((content, i) => ({
-    id: newId('mem'),
-    key: null,
-    content,
-    content_hash: contentHash(content),
-    type: 'fact',
-    tags: [],
-    metadata: {},
-    importance: 0.5,
-    project: null,
-    session: null,
-    created_at: NOW,
-    expires_at: null,
-    embedding: vectors[i] ?? null,
-    embedding_model: embedder.model,
-    keep: [],
-    ...extra,
-  }));
+  return texts.map((content, i) =>
+    newMemoryRow(content, {
+      id: newId('mem'),
+      embedding: vectors[i] ?? null,
+      embedding_model: embedder.model,
+      ...extra,
+    }),
+  );
 }
 
 const vocabulary =

@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isBrainError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import { contentHash } from '../../modules/memory/memory-service.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
+import { newMemoryRow } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
 import { SqliteFileGuard } from './sqlite-file-guard.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
@@ -70,23 +70,7 @@ function open(file: string, busyTimeoutMs = 5000) {
 }
 
 function memory(content: string): NewMemory {
-  return {
-    id: newId('mem'),
-    key: null,
-    content,
-    content_hash: contentHash(content),
-    type: 'fact',
-    tags: [],
-    metadata: {},
-    importance: 0.5,
-    project: null,
-    session: null,
-    created_at: NOW,
-    expires_at: null,
-    embedding: null,
-    embedding_model: null,
-    keep: [],
-  } as NewMemory;
+  return newMemoryRow(content, { id: newId('mem'), created_at: NOW });
 }
 
 /** The BrainError a promise rejects with (fails the test when it resolves or throws something else). */

@@ -2,17 +2,12 @@ import net from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import { createTestHttpServer, initializeBody, MCP_HEADERS } from '../../../test/test-http.js';
 import type { Brain } from '../../app/build-brain.js';
 import { serverTimeoutOptions } from './http-connections.js';
-import { createHttpServer, type HttpServer, type HttpServerConfig } from './http-server.js';
+import type { HttpServer, HttpServerConfig } from './http-server.js';
 
-const INIT_BODY = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'timeouts', version: '0' } },
-};
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const INIT_BODY = initializeBody('timeouts');
 const SHORT = { requestTimeoutMs: 300, headersTimeoutMs: 300 };
 
 const logLines: string[] = [];
@@ -33,17 +28,7 @@ afterAll(async () => {
 });
 
 async function listening(options: Partial<HttpServerConfig>): Promise<{ server: HttpServer; url: string }> {
-  const server = await createHttpServer({
-    services: brain.services,
-    scope: brain.scope,
-    version: brain.version,
-    logger,
-    host: '127.0.0.1',
-    port: 0,
-    allowedHosts: [],
-    allowedOrigins: [],
-    ...options,
-  });
+  const server = await createTestHttpServer(brain, logger, options);
   servers.add(server);
   const { url } = await server.listen();
   return { server, url };

@@ -5,19 +5,14 @@ import { errorCodes } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import { createTestHttpServer, initializeBody, MCP_HEADERS } from '../../../test/test-http.js';
 import type { Brain } from '../../app/build-brain.js';
 import { BrainError } from '../../core/errors.js';
 import { createHostGuard, hostPart, isLoopbackHost } from './host-guard.js';
-import { createHttpServer, type HttpServer, toHttpError, toJsonRpcHttpError } from './http-server.js';
+import { type HttpServer, toHttpError, toJsonRpcHttpError } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
-const INIT_BODY = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'inject', version: '0' } },
-};
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const INIT_BODY = initializeBody('inject');
 
 let fixture: TestBrain;
 let brain: Brain;
@@ -26,16 +21,7 @@ let http: HttpServer;
 beforeAll(async () => {
   fixture = await openTestBrain('brain-http-', { logger: logger });
   brain = fixture.brain;
-  http = await createHttpServer({
-    services: brain.services,
-    scope: brain.scope,
-    version: brain.version,
-    logger,
-    host: '127.0.0.1',
-    port: 0,
-    allowedHosts: [],
-    allowedOrigins: ['https://app.example.com'],
-  });
+  http = await createTestHttpServer(brain, logger, { allowedOrigins: ['https://app.example.com'] });
 });
 
 afterAll(async () => {
@@ -277,17 +263,7 @@ describe('MCP over real Streamable HTTP', () => {
 
 describe('MCP session lifetime', () => {
   it('closes a session that stays idle longer than mcpSessionIdleMs', async () => {
-    const idle = await createHttpServer({
-      services: brain.services,
-      scope: brain.scope,
-      version: brain.version,
-      logger,
-      host: '127.0.0.1',
-      port: 0,
-      allowedHosts: [],
-      allowedOrigins: [],
-      mcpSessionIdleMs: 250,
-    });
+    const idle = await createTestHttpServer(brain, logger, { mcpSessionIdleMs: 250 });
     try {
       const { url } = await idle.listen();
       const post = (body: unknown, sessionId?: string) =>

@@ -1,17 +1,12 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import { createTestHttpServer, initializeBody, MCP_HEADERS } from '../../../test/test-http.js';
 import type { Brain } from '../../app/build-brain.js';
-import { createHttpServer, type HttpServer, type HttpServerConfig } from './http-server.js';
+import type { HttpServer, HttpServerConfig } from './http-server.js';
 
-const INIT_BODY = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'caps', version: '0' } },
-};
+const INIT_BODY = initializeBody('caps');
 const PING = { jsonrpc: '2.0', id: 2, method: 'ping' };
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** Every log line of the servers below, to check that evictions are logged. */
 const logLines: string[] = [];
@@ -32,17 +27,7 @@ afterAll(async () => {
 });
 
 async function serverWith(options: Partial<HttpServerConfig>): Promise<HttpServer> {
-  const server = await createHttpServer({
-    services: brain.services,
-    scope: brain.scope,
-    version: brain.version,
-    logger,
-    host: '127.0.0.1',
-    port: 0,
-    allowedHosts: [],
-    allowedOrigins: [],
-    ...options,
-  });
+  const server = await createTestHttpServer(brain, logger, options);
   servers.push(server);
   return server;
 }

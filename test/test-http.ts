@@ -1,0 +1,43 @@
+/** What HTTP surface tests share: an MCP client's headers and initialize request, and a loopback server. */
+import type pino from 'pino';
+import type { Brain } from '../src/app/build-brain.js';
+import {
+  createHttpServer,
+  type HttpServer,
+  type HttpServerConfig,
+} from '../src/surfaces/http/http-server.js';
+
+/** The headers a Streamable HTTP client sends on POST /mcp. */
+export const MCP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+};
+
+/** An MCP initialize request from a client named `client`. */
+export function initializeBody(client: string) {
+  return {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: client, version: '0' } },
+  };
+}
+
+/** Brain's HTTP face on 127.0.0.1 (any free port once listening), with `options` over the defaults. */
+export function createTestHttpServer(
+  brain: Brain,
+  logger: pino.Logger,
+  options: Partial<HttpServerConfig> = {},
+): Promise<HttpServer> {
+  return createHttpServer({
+    services: brain.services,
+    scope: brain.scope,
+    version: brain.version,
+    logger,
+    host: '127.0.0.1',
+    port: 0,
+    allowedHosts: [],
+    allowedOrigins: [],
+    ...options,
+  });
+}
