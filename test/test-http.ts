@@ -1,4 +1,5 @@
 /** What HTTP surface tests share: an MCP client's headers and initialize request, and a loopback server. */
+import net from 'node:net';
 import type pino from 'pino';
 import type { Brain } from '../src/app/build-brain.js';
 import {
@@ -40,4 +41,17 @@ export function createTestHttpServer(
     allowedOrigins: [],
     ...options,
   });
+}
+
+/** A raw connection: everything received so far, and a promise of all of it once the server closes. */
+export function connect(url: string) {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
+  return { socket, closed, received: () => received };
 }

@@ -96,3 +96,40 @@ export function startServe(env: Record<string, string>, args: string[] = []): Pr
     });
   });
 }
+
+export interface RawMcp {
+  child: ChildProcess;
+  /** Writes one line (a newline is added). */
+  sendLine(text: string): void;
+  /** Everything the server wrote to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** The exit code, once it exits. */
+  exited: Promise<number | null>;
+}
+
+/** Spawns `brain mcp` with raw pipes, for tests that write exact bytes rather than use the SDK client. */
+export function spawnRawMcp(env: Record<string, string>): RawMcp {
+  const child = spawn(process.execPath, [BRAIN_BIN, 'mcp'], {
+    env: brainEnv(env),
+    cwd: env.BRAIN_HOME ?? os.tmpdir(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  // A server that died is reported by its exit code, not by a write error here.
+  child.stdin?.on('error', () => undefined);
+  return {
+    child,
+    sendLine: (text) => child.stdin?.write(`${text}\n`),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: new Promise((resolve) => child.on('exit', resolve)),
+  };
+}

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../test-http.js';
 import { runBrain, type ServingBrain, startServe, tempHome } from './brain-process.js';
 
 let home: string;
@@ -123,14 +123,7 @@ describe('brain serve over HTTP', () => {
 
 /** Headers of a 1 MB POST /mcp and the first 900 KB of its body; the rest never comes (or trickles). */
 function stalledUpload(url: string) {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-  let received = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  socket.on('error', () => undefined);
-  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
+  const { socket, closed } = connect(url);
   socket.write(
     'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
       `Accept: application/json, text/event-stream\r\nContent-Length: ${1000 * 1000}\r\n\r\n` +

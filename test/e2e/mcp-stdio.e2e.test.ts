@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -8,7 +7,8 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBrain } from '../../src/app/build-brain.js';
 import { loadConfig, requireValidConfig } from '../../src/config/load-config.js';
-import { BRAIN_BIN, brainEnv, runBrain, tempHome } from './brain-process.js';
+import { initializeBody } from '../test-http.js';
+import { BRAIN_BIN, brainEnv, runBrain, spawnRawMcp, tempHome } from './brain-process.js';
 
 const homes: string[] = [];
 afterAll(() => {
@@ -111,25 +111,9 @@ describe('brain mcp over stdio (official SDK client)', () => {
 
   it('writes nothing but JSON-RPC to stdout, even with debug logging', async () => {
     const dir = newHome();
-    const child = spawn(process.execPath, [BRAIN_BIN, 'mcp'], {
-      env: brainEnv({ BRAIN_HOME: dir, LOG_LEVEL: 'debug' }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
-    send({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
-    });
+    const raw = spawnRawMcp({ BRAIN_HOME: dir, LOG_LEVEL: 'debug' });
+    const send = (message: object) => raw.sendLine(JSON.stringify(message));
+    send(initializeBody('raw'));
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     send({
       jsonrpc: '2.0',
@@ -137,21 +121,16 @@ describe('brain mcp over stdio (official SDK client)', () => {
       method: 'tools/call',
       params: { name: 'remember', arguments: { content: 'raw stdio' } },
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (stdout.includes('"id":2')) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-    });
-    child.stdin.end();
-    expect(await exited).toBe(0);
-    const lines = stdout.split('\n').filter((l) => l.length > 0);
+    await until(() => raw.stdout().includes('"id":2'));
+    raw.child.stdin?.end();
+    expect(await raw.exited).toBe(0);
+    const lines = raw
+      .stdout()
+      .split('\n')
+      .filter((l) => l.length > 0);
     expect(lines.length).toBe(2);
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
-    expect(stderr).toMatch(/brain mcp ready on stdio/);
+    expect(raw.stderr()).toMatch(/brain mcp ready on stdio/);
     expect(await totalIn({ BRAIN_HOME: dir })).toBe(1);
   });
 
@@ -257,32 +236,9 @@ describe('brain mcp over stdio (official SDK client)', () => {
   });
 
   it('answers oversize, non-JSON and non-JSON-RPC lines on raw stdio and serves the next line', async () => {
-    const child = spawn(process.execPath, [BRAIN_BIN, 'mcp'], {
-      env: brainEnv({ BRAIN_HOME: newHome() }),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const send = (text: string) => child.stdin.write(`${text}\n`);
-    send(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-06-18',
-          capabilities: {},
-          clientInfo: { name: 'raw', version: '0' },
-        },
-      }),
-    );
+    const raw = spawnRawMcp({ BRAIN_HOME: newHome() });
+    const send = raw.sendLine;
+    send(JSON.stringify(initializeBody('raw')));
     send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     // Here the id comes first, as many clients write it.
     const big = {
@@ -302,11 +258,11 @@ describe('brain mcp over stdio (official SDK client)', () => {
         '"arguments":{"content":"polluted","__proto__":{"importance":1}}}}',
     );
     send(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list' }));
-    child.stdin.on('error', () => undefined); // a server that died is reported by its exit code below
-    await until(() => stdout.includes('"id":4') || child.exitCode !== null);
-    child.stdin.end();
-    expect(await exited).toBe(0);
-    const replies = stdout
+    await until(() => raw.stdout().includes('"id":4') || raw.child.exitCode !== null);
+    raw.child.stdin?.end();
+    expect(await raw.exited).toBe(0);
+    const replies = raw
+      .stdout()
       .split('\n')
       .filter((l) => l.length > 0)
       .map(
@@ -334,7 +290,7 @@ describe('brain mcp over stdio (official SDK client)', () => {
       /the message is \d+ bytes \(12 MiB\), over the limit of 4194304/,
     );
     expect((listReply?.result as { tools?: unknown[] } | undefined)?.tools).toHaveLength(7);
-    const warnings = logLines(stderr)
+    const warnings = logLines(raw.stderr())
       .filter((l) => l.level === 40)
       .map((l) => l.msg);
     expect(warnings).toEqual([

@@ -1,8 +1,8 @@
-import net from 'node:net';
+import type net from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
-import { createTestHttpServer, initializeBody, MCP_HEADERS } from '../../../test/test-http.js';
+import { connect, createTestHttpServer, initializeBody, MCP_HEADERS } from '../../../test/test-http.js';
 import type { Brain } from '../../app/build-brain.js';
 import { serverTimeoutOptions } from './http-connections.js';
 import type { HttpServer, HttpServerConfig } from './http-server.js';
@@ -32,19 +32,6 @@ async function listening(options: Partial<HttpServerConfig>): Promise<{ server: 
   servers.add(server);
   const { url } = await server.listen();
   return { server, url };
-}
-
-/** A raw connection: everything received so far, and a promise of all of it once the server closes. */
-function connect(url: string) {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
-  let received = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    received += chunk;
-  });
-  socket.on('error', () => undefined);
-  const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(received)));
-  return { socket, closed, received: () => received };
 }
 
 /** Sends one byte every 50 ms until the socket closes: a client that is slow, not silent. */
