@@ -57,36 +57,48 @@ export interface JsonShapeIssue {
 export function inspectJson(value: unknown, limits: JsonShapeLimits = {}): JsonShapeIssue | null {
   const maxDepth = limits.maxDepth ?? Number.POSITIVE_INFINITY;
   const checkText = limits.wellFormedText ?? true;
-  const stack: { value: unknown; depth: number; path: (string | number)[] }[] = [
-    { value, depth: 1, path: [] },
-  ];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const { value: current, depth, path } = item;
+  // Each node links to its parent instead of carrying its path: every stdio message and every metadata
+  // value is walked, and a path is needed only for the one problem reported.
+  const stack: JsonNode[] = [{ value, depth: 1, key: null, parent: null }];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const current = node.value;
     if (typeof current === 'string') {
-      if (checkText && !isWellFormedText(current)) return { path, message: MALFORMED_TEXT_MESSAGE };
+      if (checkText && !isWellFormedText(current))
+        return { path: pathOf(node), message: MALFORMED_TEXT_MESSAGE };
       continue;
     }
     if (typeof current !== 'object' || current === null) continue;
-    if (depth > maxDepth) {
-      return { path, message: `must nest at most ${maxDepth} levels of objects and arrays` };
+    if (node.depth > maxDepth) {
+      return { path: pathOf(node), message: `must nest at most ${maxDepth} levels of objects and arrays` };
     }
+    const depth = node.depth + 1;
     if (Array.isArray(current)) {
-      current.forEach((child, i) => {
-        stack.push({ value: child, depth: depth + 1, path: [...path, i] });
-      });
+      for (let i = 0; i < current.length; i++) stack.push({ value: current[i], depth, key: i, parent: node });
       continue;
     }
     for (const key of Object.keys(current)) {
-      if (key === PROTO_KEY) return { path: [...path, key], message: 'the key __proto__ is not allowed' };
+      if (key === PROTO_KEY)
+        return { path: [...pathOf(node), key], message: 'the key __proto__ is not allowed' };
       if (checkText && !isWellFormedText(key)) {
-        return { path: [...path, key], message: `key ${MALFORMED_TEXT_MESSAGE}` };
+        return { path: [...pathOf(node), key], message: `key ${MALFORMED_TEXT_MESSAGE}` };
       }
-      stack.push({
-        value: (current as Record<string, unknown>)[key],
-        depth: depth + 1,
-        path: [...path, key],
-      });
+      stack.push({ value: (current as Record<string, unknown>)[key], depth, key, parent: node });
     }
   }
   return null;
+}
+
+/** A value met by {@link inspectJson}, with where it sits. */
+interface JsonNode {
+  value: unknown;
+  depth: number;
+  /** Its key or index in its parent; null for the value inspected. */
+  key: string | number | null;
+  parent: JsonNode | null;
+}
+
+function pathOf(node: JsonNode): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let at: JsonNode | null = node; at !== null && at.key !== null; at = at.parent) path.push(at.key);
+  return path.reverse();
 }
