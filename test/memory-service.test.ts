@@ -8,6 +8,8 @@ import { invalid, scope, setup } from './memory-fixture.js';
 
 /** An embedder whose provider is down: every call fails. */
 const failingEmbedder: Embedder = {
+  provider: 'openai',
+  inline: true,
   model: 'down-v1',
   dimensions: 8,
   embed: () => Promise.reject(new Error('embedding provider unreachable')),

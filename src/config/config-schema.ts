@@ -6,7 +6,8 @@ import { z } from 'zod';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** The usual names of `NODE_ENV`; any other value runs as not production, with a warning. */
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
-export const EMBEDDERS = ['hash', 'none'] as const;
+/** BRAIN_EMBEDDER's values: the providers of modules/embeddings (app/ checks the two lists agree), and none. */
+export const EMBEDDERS = ['hash', 'use-lite', 'use-lite-static', 'transformers', 'openai', 'none'] as const;
 
 /** How a setting is written as text (environment, `.env`); a config file uses the JSON type instead. */
 export type SettingKind = 'path' | 'int' | 'bool' | 'list' | 'enum' | 'string';
@@ -30,6 +31,14 @@ const nameList = z.array(
     .max(255, { error: 'each name must be at most 255 characters' }),
   { error: 'expected a list of strings (a JSON array in the file, comma-separated in the environment)' },
 );
+
+const optionalText = (what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .trim()
+    .min(1, { error: `expected ${what}, not an empty string` })
+    .max(4096, { error: `expected ${what} of at most 4096 characters` })
+    .optional();
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
@@ -93,6 +102,7 @@ const DEFINITIONS = {
   logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional(), 'log files'),
   executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional(), 'the execution sandbox'),
   notesPath: setting('BRAIN_NOTES_PATH', 'path', pathText.optional(), 'notes'),
+  modelsPath: setting('BRAIN_MODELS_PATH', 'path', pathText.optional()),
   maxMemoryMb: setting('BRAIN_MAX_MEMORY_MB', 'int', intBetween(64, 65536).default(512), 'the sandbox'),
   maxExecutionTimeMs: setting(
     'BRAIN_MAX_EXECUTION_TIME_MS',
@@ -166,6 +176,25 @@ const DEFINITIONS = {
   ),
   busyTimeoutMs: setting('BRAIN_BUSY_TIMEOUT_MS', 'int', intBetween(0, 600_000).default(5000)),
   embedder: setting('BRAIN_EMBEDDER', 'enum', oneOf(EMBEDDERS).default('hash')),
+  embeddingModel: setting('BRAIN_EMBEDDING_MODEL', 'string', optionalText('a model name or directory')),
+  embeddingUrl: setting('BRAIN_EMBEDDING_URL', 'string', optionalText('an http(s) URL ending in /v1')),
+  embeddingApiKey: setting('BRAIN_EMBEDDING_API_KEY', 'string', optionalText('an API key')),
+  embeddingDimensions: setting('BRAIN_EMBEDDING_DIMENSIONS', 'int', intBetween(8, 8192).optional()),
+  embeddingTimeoutMs: setting('BRAIN_EMBEDDING_TIMEOUT_MS', 'int', intBetween(100, 600_000).default(10_000)),
+  embeddingBatchSize: setting('BRAIN_EMBEDDING_BATCH_SIZE', 'int', intBetween(1, 2048).default(64)),
+  circuitBreakerMaxFailures: setting('CIRCUIT_BREAKER_MAX_FAILURES', 'int', intBetween(1, 1000).default(5)),
+  circuitBreakerResetTimeout: setting(
+    'CIRCUIT_BREAKER_RESET_TIMEOUT',
+    'int',
+    intBetween(100, 3_600_000).default(30_000),
+  ),
+  allowRemoteModels: setting(
+    'BRAIN_ALLOW_REMOTE_MODELS',
+    'bool',
+    z
+      .boolean({ error: 'expected true or false (in the environment also 1/0, yes/no, on/off)' })
+      .default(true),
+  ),
   defaultTenant: setting(
     'BRAIN_DEFAULT_TENANT',
     'string',
@@ -220,7 +249,7 @@ export const brainSettingsSchema = z.strictObject(shape).superRefine((s, ctx) =>
 
 export type BrainSettings = z.output<typeof brainSettingsSchema>;
 
-const PATH_KEYS = ['dbPath', 'backupPath', 'logPath', 'executionPath', 'notesPath'] as const;
+const PATH_KEYS = ['dbPath', 'backupPath', 'logPath', 'executionPath', 'notesPath', 'modelsPath'] as const;
 export type PathKey = (typeof PATH_KEYS)[number];
 
 /** The effective configuration: every setting present, every path absolute. */
@@ -231,6 +260,7 @@ export interface BrainConfig extends Omit<BrainSettings, 'home' | PathKey> {
   logPath: string;
   executionPath: string;
   notesPath: string;
+  modelsPath: string;
 }
 
 /** Where each path goes under BRAIN_HOME when it is not given. */
@@ -240,6 +270,7 @@ export const DERIVED_PATHS: Record<PathKey, string> = {
   logPath: 'logs',
   executionPath: 'execution',
   notesPath: 'notes',
+  modelsPath: 'models',
 };
 
 /** `~/.brain`, read when needed so that nothing depends on the home directory at import. */

@@ -83,7 +83,9 @@ export function createHashEmbedder(dimensions = 256): Embedder {
     return vector;
   };
   return {
+    provider: 'hash',
     model: `hash-v1-${dimensions}`,
+    inline: true,
     dimensions,
     embed: async (texts) => texts.map(embedOne),
   };
