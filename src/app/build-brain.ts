@@ -42,6 +42,8 @@ export interface Brain {
    * process (then every write is refused). Checks the file now (two stats); `GET /health/ready` serves it.
    */
   health(): HealthReport;
+  /** Resolves once every stored memory has its vector of the active model (the queue is empty). */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -174,6 +176,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       const database = db.open ? file.check() : { ok: false, message: 'the database is closed' };
       return { status: database.ok ? 'ok' : 'failing', checks: { database } };
     },
+    async settle() {},
     async close() {
       if (closed) return;
       closed = true;

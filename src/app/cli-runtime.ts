@@ -1,7 +1,7 @@
 import type pino from 'pino';
 import { checkPaths } from '../config/check-paths.js';
 import { configReportJson, formatConfigReport } from '../config/config-report.js';
-import type { BrainConfig, SettingKey } from '../config/config-schema.js';
+import { type BrainConfig, EMBEDDERS, type SettingKey } from '../config/config-schema.js';
 import {
   type ConfigProblem,
   type LoadedConfig,
@@ -10,9 +10,11 @@ import {
   settingsUsedBy,
   startupWarnings,
 } from '../config/load-config.js';
+import { invalidInput } from '../core/errors.js';
 import type { CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
+import { runEval } from './run-eval.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
 
@@ -80,6 +82,21 @@ export function createCliRuntime(): CliRuntime {
       const start = configFor(global, settingsUsedBy('cli'));
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
       return migrateDatabase(start.config);
+    },
+    async evaluate(global, options) {
+      const start = configFor(global, settingsUsedBy('cli'));
+      warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
+      let embedder = start.config.embedder;
+      if (options.embedder !== undefined) {
+        if (!(EMBEDDERS as readonly string[]).includes(options.embedder))
+          throw invalidInput(
+            'embedder',
+            `must be one of ${EMBEDDERS.join(', ')}; got ${JSON.stringify(options.embedder)}`,
+          );
+        embedder = options.embedder as BrainConfig['embedder'];
+      }
+      const report = await runEval(start.config, { ...options, embedder });
+      return { report, embedder };
     },
     checkConfig(global, json) {
       const loaded = load(global);

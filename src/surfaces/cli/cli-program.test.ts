@@ -24,6 +24,9 @@ const runtime: CliRuntime = {
   mcp: async () => {
     throw new Error('not used in this test');
   },
+  evaluate: async () => {
+    throw new Error('not used in this test (test/e2e/eval.e2e.test.ts runs brain eval)');
+  },
   migrate: async () => ({ applied: [], current: 1 }),
   checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
 };

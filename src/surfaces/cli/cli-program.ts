@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BrainError, invalidInput, toBrainError } from '../../core/errors.js';
+import type { EvalProgress, EvalReport } from '../../modules/eval/locomo-eval.js';
 import type { SurfaceContext } from '../brain-services.js';
 import {
   formatError,
@@ -9,6 +10,7 @@ import {
   formatRecall,
   formatRemember,
 } from './cli-format.js';
+import { formatEvalReport, progressBar } from './eval-format.js';
 
 /** Where the CLI writes. The real program passes stdout/stderr; tests capture both. */
 export interface CliIo {
@@ -22,6 +24,13 @@ export interface GlobalOptions {
   config?: string;
   /** A `.env` file instead of $BRAIN_HOME/.env. */
   envFile?: string;
+}
+
+export interface EvalCommandOptions {
+  data: string;
+  ks: number[];
+  embedder?: string;
+  onProgress?: (progress: EvalProgress) => void;
 }
 
 export interface ServeOptions {
@@ -50,6 +59,11 @@ export interface CliRuntime {
   mcp(global: GlobalOptions, options: { migrate: boolean }): Promise<void>;
   migrate(global: GlobalOptions): Promise<{ applied: string[]; current: number }>;
   checkConfig(global: GlobalOptions, json: boolean): { text: string; ok: boolean };
+  /** Runs a retrieval evaluation on LoCoMo-format data in a temporary store. */
+  evaluate(
+    global: GlobalOptions,
+    options: EvalCommandOptions,
+  ): Promise<{ report: EvalReport; embedder: string }>;
 }
 
 /** Exit codes: 0 done, 1 failed (storage, config, internal), 2 bad usage or input, 3 not found. */
@@ -67,6 +81,19 @@ function exitCodeOf(error: BrainError): number {
  */
 function numeric(value: string): number | string {
   return /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+}
+
+/** `--k 1,5,10` → [1, 5, 10], each an integer from 1 to 100. */
+function parseKs(value: string): number[] {
+  const ks = value.split(',').map((s) => s.trim());
+  for (const k of ks) {
+    if (!/^\d+$/.test(k) || Number(k) < 1 || Number(k) > 100)
+      throw invalidInput(
+        'k',
+        `must be integers from 1 to 100, comma-separated (e.g. 1,5,10,20); got ${JSON.stringify(value)}`,
+      );
+  }
+  return ks.map(Number);
 }
 
 /** `--tags a,b --tags c` → ['a', 'b', 'c']. */
@@ -321,6 +348,38 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
           ? `applied ${report.applied.join(', ')}; the database is at schema version ${report.current}`
           : `the database is up to date at schema version ${report.current}`,
       );
+    });
+
+  program
+    .command('eval')
+    .description(
+      'measure recall on LoCoMo-format data (no LLM): turn and session recall@k, MRR, per category',
+    )
+    .requiredOption('--data <file>', 'LoCoMo-format JSON (conversations with qa and evidence)')
+    .option('--k <list>', 'cut-offs, comma-separated (default 1,5,10,20)', '1,5,10,20')
+    .option(
+      '--embedder <name>',
+      'evaluate this embedder instead of the configured one (BRAIN_EMBEDDER values)',
+    )
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const ks = parseKs(flags.k);
+      const tty = process.stderr.isTTY === true && !flags.json;
+      let lastPhase = '';
+      const { report, embedder } = await runtime.evaluate(globals(), {
+        data: flags.data,
+        ks,
+        embedder: flags.embedder,
+        onProgress: (p) => {
+          if (tty)
+            process.stderr.write(
+              `\r${progressBar(p.phase, p.done, p.total)}${p.done === p.total ? '\n' : ''}`,
+            );
+          else if (p.phase !== lastPhase) io.err(`${p.phase}: ${p.total} to go`);
+          lastPhase = p.phase;
+        },
+      });
+      print(flags.json, { embedder, ...report }, () => formatEvalReport(report, `embedder ${embedder}`));
     });
 
   program
