@@ -143,7 +143,16 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
   const embedder = createEmbedder(config);
   const scope: RequestScope = { tenantId: config.defaultTenant };
   const services: BrainServices = {
-    memory: createMemoryService({ store: memoryStore, embedder, clock, logger: serviceLogger }),
+    memory: createMemoryService({
+      store: memoryStore,
+      embedder,
+      clock,
+      logger: serviceLogger,
+      vectorPolicy: {
+        ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
+        ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),
+      },
+    }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
   };
   if (embedder && options.prepareVectors !== false) {

@@ -10,7 +10,7 @@ export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const EMBEDDERS = ['hash', 'use-lite', 'use-lite-static', 'transformers', 'openai', 'none'] as const;
 
 /** How a setting is written as text (environment, `.env`); a config file uses the JSON type instead. */
-export type SettingKind = 'path' | 'int' | 'bool' | 'list' | 'enum' | 'string';
+export type SettingKind = 'path' | 'int' | 'number' | 'bool' | 'list' | 'enum' | 'string';
 
 const intBetween = (min: number, max: number) => {
   const limit = `expected an integer between ${min} and ${max}`;
@@ -19,6 +19,11 @@ const intBetween = (min: number, max: number) => {
     .int({ error: limit })
     .min(min, { error: limit })
     .max(max, { error: limit });
+};
+
+const numberBetween = (min: number, max: number) => {
+  const limit = `expected a number from ${min} to ${max}`;
+  return z.number({ error: limit }).min(min, { error: limit }).max(max, { error: limit });
 };
 
 const pathText = z.string({ error: 'expected a path' }).trim().min(1, { error: 'expected a non-empty path' });
@@ -182,6 +187,8 @@ const DEFINITIONS = {
   embeddingDimensions: setting('BRAIN_EMBEDDING_DIMENSIONS', 'int', intBetween(8, 8192).optional()),
   embeddingTimeoutMs: setting('BRAIN_EMBEDDING_TIMEOUT_MS', 'int', intBetween(100, 600_000).default(10_000)),
   embeddingBatchSize: setting('BRAIN_EMBEDDING_BATCH_SIZE', 'int', intBetween(1, 2048).default(64)),
+  recallVectorWeight: setting('BRAIN_RECALL_VECTOR_WEIGHT', 'number', numberBetween(0, 10).optional()),
+  recallVectorFloor: setting('BRAIN_RECALL_VECTOR_FLOOR', 'number', numberBetween(-1, 1).optional()),
   circuitBreakerMaxFailures: setting('CIRCUIT_BREAKER_MAX_FAILURES', 'int', intBetween(1, 1000).default(5)),
   circuitBreakerResetTimeout: setting(
     'CIRCUIT_BREAKER_RESET_TIMEOUT',

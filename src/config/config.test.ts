@@ -48,6 +48,7 @@ describe('loadConfig', () => {
       logPath: path.join(home, 'logs'),
       executionPath: path.join(home, 'execution'),
       notesPath: path.join(home, 'notes'),
+      modelsPath: path.join(home, 'models'),
       maxMemoryMb: 512,
       maxExecutionTimeMs: 30_000,
       maxOutputSizeMb: 10,
@@ -71,6 +72,11 @@ describe('loadConfig', () => {
       migrateOnStart: true,
       busyTimeoutMs: 5000,
       embedder: 'hash',
+      embeddingTimeoutMs: 10_000,
+      embeddingBatchSize: 64,
+      circuitBreakerMaxFailures: 5,
+      circuitBreakerResetTimeout: 30_000,
+      allowRemoteModels: true,
       defaultTenant: 'default',
     });
     expect(sources).toMatchObject({ home: 'env', dbPath: 'BRAIN_HOME (env)', port: 'default' });
@@ -536,7 +542,7 @@ describe('config report', () => {
     });
     expect(loaded.config.allowedOrigins).toHaveLength(2);
     expect(messages(loaded)).toEqual([
-      'BRAIN_EMBEDDER: expected one of hash, none, got "postgres://u:****@db/brain"',
+      'BRAIN_EMBEDDER: expected one of hash, use-lite, use-lite-static, transformers, openai, none, got "postgres://u:****@db/brain"',
     ]);
     const text = formatConfigReport(loaded, loaded.problems);
     const json = JSON.stringify(configReportJson(loaded, loaded.problems));

@@ -86,6 +86,8 @@ function fromText(spec: SettingSpec, text: string): unknown {
   switch (spec.kind) {
     case 'int':
       return /^-?\d+$/.test(value) ? Number(value) : value;
+    case 'number':
+      return /^-?(\d+\.?\d*|\.\d+)$/.test(value) ? Number(value) : value;
     case 'bool': {
       const lower = value.toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(lower)) return true;

@@ -202,6 +202,12 @@ export const recallShape = {
     .max(MEMORY_LIMITS.kMax, { message: `must be from 1 to ${MEMORY_LIMITS.kMax}` })
     .optional()
     .describe('Hits, default 10.'),
+  min_score: z
+    .number({ error: 'must be a number' })
+    .min(0, { message: 'must be from 0 to 1' })
+    .max(1, { message: 'must be from 0 to 1' })
+    .optional()
+    .describe('Drop hits scoring below this (0..1).'),
   ...filterShape,
   include_cold: z
     .boolean({ error: 'must be true or false' })

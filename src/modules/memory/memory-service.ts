@@ -9,10 +9,13 @@ import type { Embedder } from '../embeddings/embedder.js';
 import {
   accessScore,
   DEFAULT_RERANK_WEIGHTS,
+  maxFusedScore,
+  type RankedList,
   recencyScore,
   reciprocalRankFusion,
   rerankScore,
 } from '../search/fuse-scores.js';
+import { VECTOR_POLICIES, type VectorPolicy } from '../search/vector-policy.js';
 import {
   forgetSchema,
   getSchema,
@@ -49,6 +52,8 @@ export interface MemoryServiceConfig {
   embedder: Embedder | null;
   clock: Clock;
   logger: Logger;
+  /** Overrides of the embedder's fusion weight and relevance floor (see VECTOR_POLICIES). */
+  vectorPolicy?: Partial<VectorPolicy>;
 }
 
 export interface MemoryService {
@@ -84,18 +89,34 @@ function usableVector(vector: Float32Array | undefined): Float32Array | null {
 }
 
 /**
- * The best `k` candidates by fused rank and boost, best first (ties by id). Every candidate is scored,
- * but only the top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and
- * building the rest was most of what a recall allocated outside the store.
+ * The best `k` candidates by weighted fused rank and boost, best first (ties by id). Vector hits below
+ * the policy's floor are no evidence and are left out of fusion: a memory that only such a vector
+ * found is not returned, so an unrelated query returns nothing. Every candidate is scored, but only the
+ * top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and building the
+ * rest was most of what a recall allocated outside the store.
  */
-function rankHits(candidates: Candidates, now: Date, listCount: number, k: number): RecallHit[] {
+function rankHits(
+  candidates: Candidates,
+  now: Date,
+  policy: VectorPolicy | null,
+  k: number,
+  minScore: number,
+): RecallHit[] {
   const textIds = candidates.text.map((h) => h.id);
   const vectorIds = candidates.vector.map((h) => h.id);
+  const lists: RankedList[] = [{ ids: textIds, weight: 1 }];
+  if (policy)
+    lists.push({
+      ids: candidates.vector.filter((h) => h.similarity >= policy.floor).map((h) => h.id),
+      weight: policy.weight,
+    });
+  const maxRrf = maxFusedScore(lists);
   const scored: { id: string; memory: Memory; rrf: number; score: number }[] = [];
-  for (const [id, rrf] of reciprocalRankFusion([textIds, vectorIds])) {
+  for (const [id, rrf] of reciprocalRankFusion(lists)) {
     const memory = candidates.memories.get(id);
     if (!memory) continue;
-    scored.push({ id, memory, rrf, score: rerankScore(rrf, listCount, boostOf(memory, now)) });
+    const score = rerankScore(rrf, maxRrf, boostOf(memory, now));
+    if (score >= minScore) scored.push({ id, memory, rrf, score });
   }
   scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
   return scored.slice(0, k).map(({ id, memory, rrf, score }): RecallHit => {
@@ -185,6 +206,9 @@ function requireFutureExpiry(expiresAt: string | null | undefined, now: Date, fi
  */
 export function createMemoryService(config: MemoryServiceConfig): MemoryService {
   const { store, embedder, clock, logger } = config;
+  const policy: VectorPolicy | null = embedder
+    ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
+    : null;
 
   async function embedAll(texts: string[]): Promise<(Float32Array | null)[]> {
     if (!embedder) return texts.map(() => null);
@@ -301,7 +325,9 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
         now: now.toISOString(),
       });
-      const top = withinResponseBudget(rankHits(candidates, now, embedding ? 2 : 1, k));
+      const top = withinResponseBudget(
+        rankHits(candidates, now, embedding ? policy : null, k, q.min_score ?? 0),
+      );
       if (top.length > 0)
         await store.touch(
           scope,

@@ -6,15 +6,31 @@ export interface RankSignals {
   vector_rank: number | null;
 }
 
-/** Fuses ranked id lists by reciprocal rank: score = Σ 1 / (RRF_K + rank), ranks from 1. */
-export function reciprocalRankFusion(lists: string[][]): Map<string, number> {
+/** One ranked list of ids and how much it counts in fusion. */
+export interface RankedList {
+  ids: readonly string[];
+  weight: number;
+}
+
+/**
+ * Fuses ranked id lists by weighted reciprocal rank: score = Σ weight / (RRF_K + rank), ranks from 1.
+ * Equal weights let a weak list pull good hits of a strong one down; each list's weight says how much
+ * its ranking is worth, as `brain eval` measured it.
+ */
+export function reciprocalRankFusion(lists: readonly RankedList[]): Map<string, number> {
   const scores = new Map<string, number>();
-  for (const list of lists) {
-    list.forEach((id, index) => {
-      scores.set(id, (scores.get(id) ?? 0) + 1 / (RRF_K + index + 1));
+  for (const { ids, weight } of lists) {
+    if (weight <= 0) continue;
+    ids.forEach((id, index) => {
+      scores.set(id, (scores.get(id) ?? 0) + weight / (RRF_K + index + 1));
     });
   }
   return scores;
+}
+
+/** The best fused score possible: first in every list. */
+export function maxFusedScore(lists: readonly RankedList[]): number {
+  return lists.reduce((sum, l) => sum + (l.weight > 0 && l.ids.length > 0 ? l.weight / (RRF_K + 1) : 0), 0);
 }
 
 export interface RerankWeights {
@@ -50,11 +66,10 @@ export function accessScore(accessCount: number): number {
  */
 export function rerankScore(
   rrf: number,
-  listCount: number,
+  maxRrf: number,
   boost: { recency: number; importance: number; access: number },
   weights: RerankWeights = DEFAULT_RERANK_WEIGHTS,
 ): number {
-  const maxRrf = listCount / (RRF_K + 1);
   const relevance = maxRrf > 0 ? rrf / maxRrf : 0;
   const base = 1 - weights.recency - weights.importance - weights.access;
   const factor =

@@ -1,3 +1,4 @@
+import { stemmer } from 'stemmer';
 /** English words too common to carry meaning in a query; dropping them keeps full-text search selective. */
 export const STOPWORDS = new Set(
   (
@@ -54,4 +55,15 @@ export function lightStem(word: string): string {
     }
   }
   return word;
+}
+
+/**
+ * The terms full-text search indexes and matches: word tokens without stopwords, Porter-stemmed
+ * (measured on LoCoMo: Porter found more evidence turns than lightStem, 0.705 vs 0.691 recall@10).
+ * Index and query go through this one function, so both sides always agree.
+ */
+export function searchTokens(text: string): string[] {
+  const tokens: string[] = [];
+  for (const word of wordTokens(text)) if (!STOPWORDS.has(word)) tokens.push(stemmer(word));
+  return tokens;
 }

@@ -24,6 +24,7 @@ import {
   rowToMemory,
   vectorToBlob,
 } from './sqlite-memory-rows.js';
+import { SqliteSearchText } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
@@ -43,7 +44,7 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #maxSeq;
   readonly #insertRow;
   readonly #insertTag;
-  readonly #insertText;
+  readonly #searchText: SqliteSearchText;
   readonly #upsertEmbedding;
   readonly #deleteEmbedding;
   readonly #insertEmbedding;
@@ -71,12 +72,12 @@ export class SqliteMemoryStore implements MemoryStore {
     this.#maxSeq = db.prepare('SELECT coalesce(max(change_seq), 0) AS s FROM memories WHERE tenant_id = ?');
     this.#insertRow = db.prepare(
       `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
-         importance, created_at, updated_at, expires_at, change_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         importance, created_at, updated_at, expires_at, change_seq, search_text, context_text)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
-    // The full-text row of a new memory (see migration 2 for why this is not a trigger).
-    this.#insertText = db.prepare('INSERT INTO memories_fts (rowid, content, tags) VALUES (?, ?, ?)');
+    // The full-text entries (see migration 4: the store keeps the index, no triggers).
+    this.#searchText = new SqliteSearchText(db);
     this.#upsertEmbedding = db.prepare(
       `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)
        ON CONFLICT (rid) DO UPDATE SET model = excluded.model, embedding = excluded.embedding`,
@@ -112,7 +113,8 @@ export class SqliteMemoryStore implements MemoryStore {
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     const write = this.#db.transaction((): WriteOutcome[] => {
       let seq = this.#nextSeq(scope.tenantId);
-      return memories.map((m): WriteOutcome => {
+      const text = this.#searchText.batch(scope.tenantId);
+      const outcomes = memories.map((m): WriteOutcome => {
         const project = m.project ?? '';
         if (m.key !== null) {
           const existing = this.#findByKey.get(scope.tenantId, project, m.key) as
@@ -129,6 +131,7 @@ export class SqliteMemoryStore implements MemoryStore {
           if (dup) return { id: dup.id, status: 'duplicate' };
         }
         const tags = JSON.stringify(m.tags);
+        const fields = text.prepare(m.content, m.tags, m.session);
         // Positional binding: binding a spread object by name costs more than the rest of the row's JS.
         const info = this.#insertRow.run(
           m.id,
@@ -146,14 +149,18 @@ export class SqliteMemoryStore implements MemoryStore {
           m.created_at,
           m.expires_at,
           seq++,
+          fields.own,
+          fields.context,
         );
         const rid = Number(info.lastInsertRowid);
-        this.#insertText.run(rid, m.content, tags);
+        text.added(rid, m.session, fields);
         for (const tag of m.tags) this.#insertTag.run(tag, rid);
         if (m.embedding && m.embedding_model)
           this.#insertEmbedding.run(rid, m.embedding_model, vectorToBlob(m.embedding));
         return { id: m.id, status: 'created' };
       });
+      text.finish();
+      return outcomes;
     });
     return write.immediate();
   }
@@ -180,6 +187,12 @@ export class SqliteMemoryStore implements MemoryStore {
       params.push(value);
     }
     this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
+    const tags = keep.has('tags')
+      ? (JSON.parse(
+          this.#sql.get('SELECT tags FROM memories WHERE rid = ?').pluck().get(rid) as string,
+        ) as string[])
+      : m.tags;
+    this.#searchText.replaceOwn(rid, m.content, tags);
     if (!keep.has('tags')) {
       this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
       for (const tag of m.tags) this.#insertTag.run(tag, rid);
@@ -298,6 +311,13 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
         for (const tag of patch.tags) this.#insertTag.run(tag, rid);
       }
+      if (patch.content !== undefined || patch.tags !== undefined) {
+        const now = this.#sql.get('SELECT content, tags FROM memories WHERE rid = ?').get(rid) as {
+          content: string;
+          tags: string;
+        };
+        this.#searchText.replaceOwn(rid, now.content, JSON.parse(now.tags) as string[]);
+      }
       if (patch.embedding !== undefined) {
         if (patch.embedding && patch.embedding_model) {
           this.#upsertEmbedding.run(rid, patch.embedding_model, vectorToBlob(patch.embedding));
@@ -320,16 +340,13 @@ export class SqliteMemoryStore implements MemoryStore {
       throw invalidInput('filter', `selects every memory: give at least one of ${FILTER_FIELDS.join(', ')}`);
     }
     const run = this.#db.transaction((): string[] => {
-      let rows: { rid: number; id: string }[];
+      let rows: { rid: number; id: string; session_id: string | null; deleted_at: string | null }[];
       if ('filter' in target || 'all' in target) {
         const filter = 'filter' in target ? target.filter : {};
         const where = liveMemoryWhere(scope.tenantId, options.now, { include_cold: true, ...filter });
         rows = this.#sql
-          .get(`SELECT m.rid, m.id FROM memories m WHERE ${where.sql}`)
-          .all(...where.params) as {
-          rid: number;
-          id: string;
-        }[];
+          .get(`SELECT m.rid, m.id, m.session_id, m.deleted_at FROM memories m WHERE ${where.sql}`)
+          .all(...where.params) as typeof rows;
       } else {
         // A hard forget by id may purge a memory that was soft-deleted before.
         const rid = this.#resolve(scope, target, options.now, options.hard && 'id' in target);
@@ -337,8 +354,10 @@ export class SqliteMemoryStore implements MemoryStore {
           rid === null
             ? undefined
             : (this.#sql
-                .get('SELECT rid, id FROM memories WHERE rid = ? AND content_hash <> ?')
-                .get(rid, '') as { rid: number; id: string } | undefined);
+                .get(
+                  'SELECT rid, id, session_id, deleted_at FROM memories WHERE rid = ? AND content_hash <> ?',
+                )
+                .get(rid, '') as (typeof rows)[number] | undefined);
         rows = row ? [row] : [];
       }
       if (rows.length === 0) return [];
@@ -348,10 +367,17 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql
           .get(
             `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
+               search_text = '', context_text = '',
                deleted_at = coalesce(deleted_at, ?), updated_at = ?, change_seq = ?
              WHERE rid IN (SELECT value FROM json_each(?))`,
           )
           .run(options.now, options.now, seq, rids);
+        for (const row of rows) {
+          if (row.deleted_at === null) this.#searchText.remove(row.rid);
+          // Its words are purged from the contexts of the memories around it, too.
+          if (row.session_id !== null)
+            this.#searchText.purgeFromNeighbours(scope.tenantId, row.session_id, row.rid);
+        }
         this.#sql.get('DELETE FROM memory_tags WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
         this.#sql
           .get('DELETE FROM memory_embeddings WHERE rid IN (SELECT value FROM json_each(?))')
@@ -363,6 +389,7 @@ export class SqliteMemoryStore implements MemoryStore {
              WHERE rid IN (SELECT value FROM json_each(?))`,
           )
           .run(options.now, options.now, seq, rids);
+        for (const row of rows) this.#searchText.remove(row.rid);
       }
       return rows.map((r) => r.id);
     });
@@ -371,7 +398,7 @@ export class SqliteMemoryStore implements MemoryStore {
 
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
     const where = liveMemoryWhere(scope.tenantId, query.now, query.filter);
-    const text = this.text.search(query.text, where, query.limit);
+    const text = this.text.search(scope.tenantId, query.text, where, query.limit);
     let vector: { rid: number; similarity: number }[] = [];
     let mode: Candidates['vector_search'] = 'none';
     if (query.embedding && query.embedding_model) {

@@ -1,9 +1,12 @@
 import type { SqliteDatabase } from './sqlite-database.js';
+import { backfillSearchText } from './sqlite-search-text.js';
 
 interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Work SQL cannot do (tokenising existing rows in JS), run after `sql` in the same transaction. */
+  backfill?: (db: SqliteDatabase) => void;
 }
 
 /** Versioned schema changes, applied in order, each in its own transaction, recorded in schema_migrations. */
@@ -107,6 +110,27 @@ CREATE TABLE brain_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO brain_meta (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
 `,
   },
+  {
+    version: 4,
+    name: 'search_text',
+    // Full text indexes Brain's own search tokens (Porter-stemmed words of content and tags, the same
+    // function the query goes through) and each memory's context: the tokens of the memories before and
+    // after it in its session. The index is contentless with deletes by rowid, kept by the store in the
+    // same transaction as the row (no triggers), so a row's index entry never needs its old text.
+    sql: `
+DROP TRIGGER IF EXISTS memories_fts_insert;
+DROP TRIGGER IF EXISTS memories_fts_delete;
+DROP TRIGGER IF EXISTS memories_fts_update;
+DROP TABLE IF EXISTS memories_fts;
+ALTER TABLE memories ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE memories ADD COLUMN context_text TEXT NOT NULL DEFAULT '';
+CREATE VIRTUAL TABLE memories_fts USING fts5 (
+  search_text, context_text, content = '', contentless_delete = 1,
+  tokenize = 'unicode61 remove_diacritics 0'
+);
+`,
+    backfill: backfillSearchText,
+  },
 ];
 
 export interface MigrationReport {
@@ -140,6 +164,7 @@ export function migrateSqlite(
     const apply = db.transaction(() => {
       if (currentVersion(db) >= migration.version) return;
       db.exec(migration.sql);
+      migration.backfill?.(db);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
         migration.version,
         migration.name,

@@ -1,11 +1,19 @@
 import type Database from 'better-sqlite3';
-import { queryTerms, wordTokens } from '../../modules/search/text-tokens.js';
+import {
+  DEFAULT_LEXICAL_PARAMS,
+  inverseDocumentFrequency,
+  type LexicalParams,
+  scoreLexical,
+  type TenantTextStats,
+} from '../../modules/search/lexical-score.js';
+import { searchTokens } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqlWhere } from './sqlite-memory-rows.js';
 import { StatementCache } from './statement-cache.js';
 
 export interface TextHit {
   rid: number;
+  /** BM25F with the tenant's own statistics (see lexical-score.ts); higher is better. */
   bm25: number;
 }
 
@@ -17,9 +25,20 @@ export interface TextSearchOptions {
   matchBudget: number;
   /** How long a term's document frequency is trusted before it is counted again. */
   dfTtlMs: number;
+  /**
+   * Index-ranked matches re-scored per search, at least. The index ranks by its own statistics over
+   * every tenant; the short list is scored again with the tenant's, so it is taken wide.
+   */
+  rescoreMin: number;
+  lexical: LexicalParams;
 }
 
-export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = { matchBudget: 1000, dfTtlMs: 60_000 };
+export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = {
+  matchBudget: 1000,
+  dfTtlMs: 60_000,
+  rescoreMin: 100,
+  lexical: DEFAULT_LEXICAL_PARAMS,
+};
 
 /** Most query terms considered; more adds cost and little recall. */
 const MAX_TERMS = 24;
@@ -27,25 +46,38 @@ const DF_CACHE_MAX = 20_000;
 /** FTS5's floor for a term's IDF, so a term in over half the documents still adds a little. */
 const MIN_IDF = 1e-6;
 /** How many index-ranked matches are checked against the filter per result wanted. */
-const SHORT_LIST_FACTOR = 2;
+const SHORT_LIST_FACTOR = 4;
+/** Column weights of the index's own ranking (own text, context), used only to pick the short list. */
+const INDEX_RANK = 'bm25(memories_fts, 1.0, 0.5)';
 
 function quote(term: string): string {
   return `"${term.replaceAll('"', '""')}"`;
 }
 
+interface Candidate {
+  rid: number;
+  own: string;
+  context: string;
+}
+
 /**
- * Full-text search over memories_fts with a cost budget. Words are quoted so no user text is read as
- * FTS syntax. Terms are chosen rarest first while their document frequencies fit the match budget and
- * ORed, so BM25 ranks by how many and how rare the matched words are. When even the rarest term is too
- * common, the newest documents holding all of the rarest terms come first, and the newest matches of the
- * rarest term fill up the list.
+ * Full-text search over memories_fts with a cost budget, scored with the tenant's own statistics. Query
+ * words go through the same tokens as the index (searchTokens) and are quoted, so no user text is read
+ * as FTS syntax. Terms are chosen rarest first while their document frequencies fit the match budget and
+ * ORed; the index's own BM25 picks a wide short list, which is filtered and scored again with BM25F
+ * over the memory's own text and its session context, with the tenant's document count, lengths and
+ * term frequencies: another tenant's memories never change a score. When even the rarest term is too
+ * common, the newest documents holding all of the rarest terms come first, then the newest matches of
+ * the rarest term.
  */
 export class SqliteTextSearch {
   readonly #options: TextSearchOptions;
   readonly #df = new Map<string, { n: number; at: number; exact: boolean }>();
-  #documents: { n: number; at: number } | null = null;
+  readonly #tenantDf = new Map<string, { n: number; at: number }>();
+  readonly #stats = new Map<string, { stats: TenantTextStats; at: number }>();
   readonly #countTerm: Database.Statement;
-  readonly #countDocuments: Database.Statement;
+  readonly #countTenantTerm: Database.Statement;
+  readonly #tenantStats: Database.Statement;
   readonly #statements: StatementCache;
 
   constructor(db: SqliteDatabase, options: Partial<TextSearchOptions> = {}) {
@@ -54,12 +86,22 @@ export class SqliteTextSearch {
     this.#countTerm = db.prepare(
       'SELECT count(*) AS n FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)',
     );
-    this.#countDocuments = db.prepare('SELECT count(*) FROM memories_fts_docsize').pluck();
+    this.#countTenantTerm = db
+      .prepare(
+        `SELECT count(*) FROM memories_fts f JOIN memories m ON m.rid = f.rowid
+         WHERE memories_fts MATCH ? AND m.tenant_id = ?`,
+      )
+      .pluck();
+    // Lengths in characters: BM25 needs only a document's length relative to the average.
+    this.#tenantStats = db.prepare(
+      `SELECT count(*) AS documents, coalesce(avg(length(search_text)), 0) AS averageOwnLength,
+         coalesce(avg(length(context_text)), 0) AS averageContextLength
+       FROM memories WHERE tenant_id = ? AND deleted_at IS NULL`,
+    );
   }
 
-  search(text: string, where: SqlWhere, limit: number): TextHit[] {
-    let terms = queryTerms(text);
-    if (terms.length === 0) terms = [...new Set(wordTokens(text))];
+  search(tenantId: string, text: string, where: SqlWhere, limit: number): TextHit[] {
+    const terms = [...new Set(searchTokens(text))];
     if (terms.length === 0) return [];
     const ranked = terms
       .slice(0, MAX_TERMS)
@@ -74,122 +116,133 @@ export class SqliteTextSearch {
       chosen.push(term);
       matches += df;
     }
-    if (chosen.length > 0) return this.#ranked(chosen.map(quote).join(' OR '), where, limit);
-    return this.#commonTerms(
-      ranked.slice(0, 3).map((t) => t.term),
-      where,
-      limit,
-    );
+    const scoring = chosen.length > 0 ? chosen : ranked.slice(0, 3).map((t) => t.term);
+    const candidates =
+      chosen.length > 0
+        ? this.#ranked(chosen.map(quote).join(' OR '), where, limit)
+        : this.#commonTerms(scoring, where, limit);
+    return this.#rescore(tenantId, scoring, candidates).slice(0, limit);
   }
 
-  /**
-   * Every term is common (each matches more documents than the budget). bm25() would first count each
-   * term's documents by walking its whole posting list, which cost more than the rest of a recall at
-   * 100k memories, so these matches go newest first instead: documents holding all of the rarest terms,
-   * then those holding the rarest one. Each is scored with the BM25 an average-length memory holding
-   * those terms once would get.
-   */
-  #commonTerms(rarest: string[], where: SqlWhere, limit: number): TextHit[] {
-    const hits: TextHit[] = [];
-    if (rarest.length > 1) {
-      const bm25 = this.#averageBm25(rarest);
-      for (const rid of this.#newest(rarest.map(quote).join(' AND '), where, limit)) hits.push({ rid, bm25 });
-    }
-    if (hits.length >= limit) return hits;
-    const seen = new Set(hits.map((h) => h.rid));
-    const bm25 = this.#averageBm25(rarest.slice(0, 1));
-    for (const rid of this.#newest(quote(rarest[0] as string), where, limit)) {
-      if (hits.length >= limit) break;
-      if (!seen.has(rid)) hits.push({ rid, bm25 });
-    }
-    return hits;
-  }
-
-  /**
-   * BM25 of a document of average length holding each term once: with one occurrence and average
-   * length the term-frequency factor is 1, so the score is the sum of the terms' IDF, as FTS5 computes it.
-   */
-  #averageBm25(terms: string[]): number {
-    const documents = this.#indexedDocuments();
-    let score = 0;
+  /** The candidates scored with BM25F and the tenant's statistics, best first (ties: newest first). */
+  #rescore(tenantId: string, terms: string[], candidates: Candidate[]): TextHit[] {
+    if (candidates.length === 0) return [];
+    const stats = this.#statsOf(tenantId);
+    const idf = new Map<string, number>();
     for (const term of terms) {
-      const df = this.#documentFrequency(term, true);
-      score += Math.max(MIN_IDF, Math.log((documents - df + 0.5) / (df + 0.5)));
+      const df = Math.min(stats.documents, this.#tenantFrequency(tenantId, term));
+      idf.set(term, inverseDocumentFrequency(stats.documents, df));
     }
-    return score;
+    const scores = scoreLexical(terms, idf, stats, candidates, this.#options.lexical);
+    return candidates
+      .map((c, i) => ({ rid: c.rid, bm25: scores[i] ?? 0 }))
+      .filter((h) => h.bm25 > 0)
+      .sort((a, b) => b.bm25 - a.bm25 || b.rid - a.rid);
   }
 
   /**
-   * The best `limit` matches that pass `where`, by BM25. Joining every match to its memories row to check
-   * the filter costs more than ranking the matches, so the index alone ranks first and only its top few
-   * are checked; when too few of those pass (other tenants or projects hold the best matches) the joined
-   * query answers instead. The result is the same either way: any match outside the index's top list
-   * ranks below all of it.
+   * Every term is common (each matches more documents than the budget). Ranking by the index would
+   * first count each term's documents by walking its whole posting list, which cost more than the rest
+   * of a recall at 100k memories, so these matches go newest first instead: documents holding all of
+   * the rarest terms, then those holding the rarest one.
    */
-  #ranked(match: string, where: SqlWhere, limit: number): TextHit[] {
-    const shortList = limit * SHORT_LIST_FACTOR;
-    const top = this.#statements
-      .get(
-        `SELECT rowid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25 FROM memories_fts
-         WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?`,
-      )
-      .all(match, shortList) as TextHit[];
-    if (top.length === 0) return [];
-    const passing = new Set(
-      (
-        this.#statements
-          .get(
-            `SELECT m.rid AS rid FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
-          )
-          .all(JSON.stringify(top.map((h) => h.rid)), ...where.params) as { rid: number }[]
-      ).map((r) => r.rid),
-    );
-    const hits = top.filter((h) => passing.has(h.rid));
-    if (hits.length >= limit || top.length < shortList) return hits.slice(0, limit);
-    return this.#statements
-      .get(
-        `SELECT m.rid AS rid, -bm25(memories_fts, 1.0, 0.5) AS bm25
-       FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
-       WHERE memories_fts MATCH ? AND ${where.sql}
-       ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?`,
-      )
-      .all(match, ...where.params, limit) as TextHit[];
+  #commonTerms(rarest: string[], where: SqlWhere, limit: number): Candidate[] {
+    const found: Candidate[] = [];
+    if (rarest.length > 1) found.push(...this.#newest(rarest.map(quote).join(' AND '), where, limit));
+    if (found.length >= limit) return found;
+    const seen = new Set(found.map((h) => h.rid));
+    for (const c of this.#newest(quote(rarest[0] as string), where, limit)) {
+      if (found.length >= limit) break;
+      if (!seen.has(c.rid)) found.push(c);
+    }
+    return found;
   }
 
-  /** Rowids of the newest matches that pass `where`: FTS5 walks its index backwards and stops at `limit`. */
-  #newest(match: string, where: SqlWhere, limit: number): number[] {
+  /**
+   * The best matches that pass `where`, by the index's BM25, as a short list wide enough to re-score.
+   * Joining every match to its memories row to check the filter costs more than ranking the matches,
+   * so the index alone ranks first and only its top few are checked; when too few of those pass (other
+   * tenants or projects hold the best matches) the joined query answers instead.
+   */
+  #ranked(match: string, where: SqlWhere, limit: number): Candidate[] {
+    const want = Math.max(this.#options.rescoreMin, limit * SHORT_LIST_FACTOR);
+    const top = this.#statements
+      .get(`SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY ${INDEX_RANK} LIMIT ?`)
+      .pluck()
+      .all(match, want) as number[];
+    if (top.length === 0) return [];
+    const passing = this.#statements
+      .get(
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+         FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
+      )
+      .all(JSON.stringify(top), ...where.params) as Candidate[];
+    if (passing.length >= limit || top.length < want) return passing;
     return this.#statements
       .get(
-        `SELECT m.rid AS rid FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+         FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+         WHERE memories_fts MATCH ? AND ${where.sql}
+         ORDER BY ${INDEX_RANK} LIMIT ?`,
+      )
+      .all(match, ...where.params, want) as Candidate[];
+  }
+
+  /** The newest matches that pass `where`: FTS5 walks its index backwards and stops at `limit`. */
+  #newest(match: string, where: SqlWhere, limit: number): Candidate[] {
+    return this.#statements
+      .get(
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+         FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY memories_fts.rowid DESC LIMIT ?`,
       )
-      .pluck()
-      .all(match, ...where.params, limit) as number[];
+      .all(match, ...where.params, limit) as Candidate[];
   }
 
   /**
-   * Documents (of all tenants) holding the term, counted once and cached for dfTtlMs. Counting stops
-   * just past the match budget (a term over it is dropped whatever its count) unless `exact` is asked.
+   * Documents (of all tenants) holding the term, counted once and cached for dfTtlMs: it decides which
+   * terms fit the match budget. Counting stops just past the budget (a term over it is dropped whatever
+   * its count).
    */
-  #documentFrequency(term: string, exact = false): number {
+  #documentFrequency(term: string): number {
     const now = Date.now();
     const cached = this.#df.get(term);
     const budget = this.#options.matchBudget;
-    if (cached && now - cached.at < this.#options.dfTtlMs && (!exact || cached.n <= budget || cached.exact))
-      return cached.n;
-    const { n } = this.#countTerm.get(quote(term), exact ? -1 : budget + 1) as { n: number };
+    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
+    const { n } = this.#countTerm.get(quote(term), budget + 1) as { n: number };
     if (this.#df.size >= DF_CACHE_MAX) this.#df.clear();
-    this.#df.set(term, { n, at: now, exact });
+    this.#df.set(term, { n, at: now, exact: false });
     return n;
   }
 
-  /** Rows in the full-text index (every tenant's live memories), for IDF; cached like term counts. */
-  #indexedDocuments(): number {
+  /**
+   * The tenant's documents holding the term, for its IDF; cached like the global counts. A term over the
+   * match budget everywhere is common in the tenant too: its count is capped there, which leaves it the
+   * small IDF of a common term without walking its whole posting list.
+   */
+  #tenantFrequency(tenantId: string, term: string): number {
+    const key = `${tenantId}\u0000${term}`;
     const now = Date.now();
-    if (this.#documents && now - this.#documents.at < this.#options.dfTtlMs) return this.#documents.n;
-    const n = this.#countDocuments.get() as number;
-    this.#documents = { n, at: now };
+    const cached = this.#tenantDf.get(key);
+    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
+    const global = this.#documentFrequency(term);
+    const n =
+      global > this.#options.matchBudget
+        ? global
+        : (this.#countTenantTerm.get(quote(term), tenantId) as number);
+    if (this.#tenantDf.size >= DF_CACHE_MAX) this.#tenantDf.clear();
+    this.#tenantDf.set(key, { n, at: now });
     return n;
+  }
+
+  /** The tenant's live documents and average field lengths, counted again after dfTtlMs. */
+  #statsOf(tenantId: string): TenantTextStats {
+    const now = Date.now();
+    const cached = this.#stats.get(tenantId);
+    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.stats;
+    const stats = this.#tenantStats.get(tenantId) as TenantTextStats;
+    this.#stats.set(tenantId, { stats, at: now });
+    return stats;
   }
 }

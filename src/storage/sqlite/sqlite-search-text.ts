@@ -1,0 +1,202 @@
+import type Database from 'better-sqlite3';
+import { searchTokens } from '../../modules/search/text-tokens.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+
+/** A memory's own search tokens: its content's and its tags', space-separated. */
+export function ownSearchText(content: string, tags: readonly string[]): string {
+  return searchTokens(tags.length > 0 ? `${content} ${tags.join(' ')}` : content).join(' ');
+}
+
+function joined(...parts: string[]): string {
+  return parts.filter((p) => p.length > 0).join(' ');
+}
+
+interface PendingRow {
+  rid: number;
+  own: string;
+  context: string;
+  /** The context grew after the row was written (its next neighbour came in the same batch). */
+  grown: boolean;
+}
+
+/**
+ * Keeps memories_fts in step with the memories table (migration 4): every row's own tokens and its
+ * context, which is the own tokens of the live memories before and after it in its session. The store
+ * calls it inside its write transactions; nothing else writes the index.
+ */
+export class SqliteSearchText {
+  readonly #insert: Database.Statement;
+  readonly #delete: Database.Statement;
+  readonly #previous: Database.Statement;
+  readonly #neighbours: Database.Statement;
+  readonly #read: Database.Statement;
+  readonly #setContext: Database.Statement;
+  readonly #setOwn: Database.Statement;
+
+  constructor(db: SqliteDatabase) {
+    this.#insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
+    this.#delete = db.prepare('DELETE FROM memories_fts WHERE rowid = ?');
+    this.#previous = db.prepare(
+      `SELECT rid, search_text AS own, context_text AS context FROM memories
+       WHERE tenant_id = ? AND session_id = ? AND deleted_at IS NULL AND rid < ? ORDER BY rid DESC LIMIT 1`,
+    );
+    this.#neighbours = db.prepare(
+      `SELECT
+         (SELECT rid FROM memories WHERE tenant_id = @t AND session_id = @s AND deleted_at IS NULL
+            AND rid < @r ORDER BY rid DESC LIMIT 1) AS before,
+         (SELECT rid FROM memories WHERE tenant_id = @t AND session_id = @s AND deleted_at IS NULL
+            AND rid > @r ORDER BY rid LIMIT 1) AS after`,
+    );
+    this.#read = db.prepare('SELECT search_text AS own, context_text AS context FROM memories WHERE rid = ?');
+    this.#setContext = db.prepare('UPDATE memories SET context_text = ? WHERE rid = ?');
+    this.#setOwn = db.prepare('UPDATE memories SET search_text = ? WHERE rid = ?');
+  }
+
+  /** A writer for one insert batch: new rows' index entries are written once, at `finish`. */
+  batch(tenantId: string): SearchTextBatch {
+    return new SearchTextBatch(this, tenantId);
+  }
+
+  /** The context a new memory of `session` starts with, and the neighbour whose context it joins. */
+  previousOf(
+    tenantId: string,
+    session: string,
+    rid: number,
+  ): { rid: number; own: string; context: string } | null {
+    return (
+      (this.#previous.get(tenantId, session, rid) as { rid: number; own: string; context: string }) ?? null
+    );
+  }
+
+  /** Writes a row's context and index entry now (a row that was already indexed). */
+  rewrite(rid: number, own: string, context: string): void {
+    this.#setContext.run(context, rid);
+    this.#delete.run(rid);
+    this.#insert.run(rid, own, context);
+  }
+
+  /** Adds a row written in this transaction to the index. */
+  add(row: PendingRow): void {
+    if (row.grown) this.#setContext.run(row.context, row.rid);
+    this.#insert.run(row.rid, row.own, row.context);
+  }
+
+  /** The content or tags of a live row changed: its own tokens are recomputed and re-indexed. */
+  replaceOwn(rid: number, content: string, tags: readonly string[]): void {
+    const own = ownSearchText(content, tags);
+    const row = this.#read.get(rid) as { own: string; context: string } | undefined;
+    this.#setOwn.run(own, rid);
+    this.#delete.run(rid);
+    this.#insert.run(rid, own, row?.context ?? '');
+  }
+
+  /** A row left the live set (forgotten): it leaves the index. */
+  remove(rid: number): void {
+    this.#delete.run(rid);
+  }
+
+  /**
+   * A purged row's words must not live on in its neighbours' contexts: once the row has left the live
+   * set, each neighbour's context is computed again from the live memories around it.
+   */
+  purgeFromNeighbours(tenantId: string, session: string, rid: number): void {
+    const around = this.#around(tenantId, session, rid);
+    for (const neighbour of [around.before, around.after]) {
+      if (neighbour === null) continue;
+      const next = this.#around(tenantId, session, neighbour);
+      const context = joined(this.#ownOf(next.before), this.#ownOf(next.after));
+      this.rewrite(neighbour, this.#ownOf(neighbour), context);
+    }
+  }
+
+  #around(tenantId: string, session: string, rid: number): { before: number | null; after: number | null } {
+    return this.#neighbours.get({ t: tenantId, s: session, r: rid }) as {
+      before: number | null;
+      after: number | null;
+    };
+  }
+
+  #ownOf(rid: number | null): string {
+    if (rid === null) return '';
+    return (this.#read.get(rid) as { own: string } | undefined)?.own ?? '';
+  }
+}
+
+/**
+ * The index entries of one insert batch. A new memory's context starts as its predecessor's tokens; its
+ * successor, when it comes in the same batch, adds its tokens before the row is indexed, so a batch of
+ * a conversation's turns indexes each turn once.
+ */
+export class SearchTextBatch {
+  readonly #text: SqliteSearchText;
+  readonly #tenantId: string;
+  readonly #rows: PendingRow[] = [];
+  readonly #lastOfSession = new Map<string, PendingRow>();
+
+  constructor(text: SqliteSearchText, tenantId: string) {
+    this.#text = text;
+    this.#tenantId = tenantId;
+  }
+
+  /**
+   * The own tokens and starting context of a memory about to be inserted, linking it to its session's
+   * previous memory. Call `added` with its rid once the row is written.
+   */
+  prepare(
+    content: string,
+    tags: readonly string[],
+    session: string | null,
+  ): { own: string; context: string } {
+    const own = ownSearchText(content, tags);
+    if (session === null) return { own, context: '' };
+    const inBatch = this.#lastOfSession.get(session);
+    if (inBatch) {
+      inBatch.context = joined(inBatch.context, own);
+      inBatch.grown = true;
+      return { own, context: inBatch.own };
+    }
+    const previous = this.#text.previousOf(this.#tenantId, session, Number.MAX_SAFE_INTEGER);
+    if (!previous) return { own, context: '' };
+    this.#text.rewrite(previous.rid, previous.own, joined(previous.context, own));
+    return { own, context: previous.own };
+  }
+
+  added(rid: number, session: string | null, fields: { own: string; context: string }): void {
+    const row: PendingRow = { rid, own: fields.own, context: fields.context, grown: false };
+    this.#rows.push(row);
+    if (session !== null) this.#lastOfSession.set(session, row);
+  }
+
+  /** Writes every new row's index entry. */
+  finish(): void {
+    for (const row of this.#rows) this.#text.add(row);
+  }
+}
+
+/**
+ * Migration 4's backfill: every live memory's own tokens and context, computed in JS (SQL has no
+ * stemmer), and its index entry.
+ */
+export function backfillSearchText(db: SqliteDatabase): void {
+  const rows = db
+    .prepare(
+      `SELECT rid, tenant_id, session_id, content, tags FROM memories WHERE deleted_at IS NULL
+       ORDER BY tenant_id, session_id, rid`,
+    )
+    .all() as { rid: number; tenant_id: string; session_id: string | null; content: string; tags: string }[];
+  const own = rows.map((r) => ownSearchText(r.content, JSON.parse(r.tags) as string[]));
+  const update = db.prepare('UPDATE memories SET search_text = ?, context_text = ? WHERE rid = ?');
+  const insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
+  rows.forEach((row, i) => {
+    const sameSession = (j: number) =>
+      row.session_id !== null &&
+      rows[j]?.tenant_id === row.tenant_id &&
+      rows[j]?.session_id === row.session_id;
+    const context = joined(
+      sameSession(i - 1) ? (own[i - 1] ?? '') : '',
+      sameSession(i + 1) ? (own[i + 1] ?? '') : '',
+    );
+    update.run(own[i], context, row.rid);
+    insert.run(row.rid, own[i], context);
+  });
+}

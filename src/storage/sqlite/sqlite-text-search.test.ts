@@ -1,0 +1,156 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newId } from '../../core/ids.js';
+import { silentLogger } from '../../core/logger.js';
+import type { NewMemory } from '../../modules/memory/memory-store.js';
+import { newMemoryRow } from '../contract/memory-store-contract.js';
+import { openSqliteDatabase, type SqliteDatabase } from './sqlite-database.js';
+import { SqliteMemoryStore } from './sqlite-memory-store.js';
+import { migrateSqlite, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function openDb(): { db: SqliteDatabase; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-text-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'brain.db');
+  return { db: openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 }), file };
+}
+
+function openStore() {
+  const { db } = openDb();
+  migrateSqlite(db);
+  return { db, store: new SqliteMemoryStore(db, silentLogger) };
+}
+
+const NOW = '2026-06-01T12:00:00.000Z';
+const row = (content: string, extra: Partial<NewMemory> = {}) =>
+  newMemoryRow(content, { id: newId('mem'), embedding: null, embedding_model: null, ...extra });
+
+async function textHits(store: SqliteMemoryStore, tenantId: string, text: string) {
+  const found = await store.candidates(
+    { tenantId },
+    { text, embedding: null, embedding_model: null, filter: {}, limit: 10, now: NOW },
+  );
+  return found.text.map((h) => ({ content: found.memories.get(h.id)?.content, bm25: h.bm25 }));
+}
+
+describe('full-text search', () => {
+  it("scores with the tenant's own statistics: another tenant's memories change no score", async () => {
+    const { db, store } = openStore();
+    await store.insert({ tenantId: 'a' }, [
+      row('the garden has tomatoes'),
+      row('the shed has a ladder'),
+      row('a quiet afternoon'),
+    ]);
+    const before = await textHits(store, 'a', 'tomatoes in the garden');
+    // Tenant b fills the index with the same words, which would lower their IDF in a global index.
+    await store.insert(
+      { tenantId: 'b' },
+      Array.from({ length: 200 }, (_, i) => row(`garden tomatoes report ${i}`)),
+    );
+    const fresh = new SqliteMemoryStore(db, silentLogger); // no cached statistics
+    const after = await textHits(fresh, 'a', 'tomatoes in the garden');
+    expect(before[0]?.content).toBe('the garden has tomatoes');
+    expect(after).toEqual(before);
+    db.close();
+  });
+
+  it('matches stemmed forms: "painting" finds "painted", "paints"', async () => {
+    const { db, store } = openStore();
+    await store.insert({ tenantId: 't' }, [row('She painted a sunrise last year'), row('He fixed the bike')]);
+    const hits = await textHits(store, 't', 'painting');
+    expect(hits.map((h) => h.content)).toEqual(['She painted a sunrise last year']);
+    db.close();
+  });
+
+  it("finds a memory by its session neighbours' words, ranked below one holding the words itself", async () => {
+    const { db, store } = openStore();
+    await store.insert({ tenantId: 't' }, [
+      row('Alice: what did you think of the pottery class?', { session: 's1' }),
+      row('Bob: I loved it, I made a bowl', { session: 's1' }),
+      row('Alice: nice, see you tomorrow', { session: 's1' }),
+      row('Carol: I bought new shoes', { session: 's2' }),
+    ]);
+    const hits = await textHits(store, 't', 'pottery class');
+    expect(hits[0]?.content).toBe('Alice: what did you think of the pottery class?');
+    // The answer after the question is found through its context; the unrelated session is not.
+    expect(hits.map((h) => h.content)).toContain('Bob: I loved it, I made a bowl');
+    expect(hits.map((h) => h.content)).not.toContain('Carol: I bought new shoes');
+    // A memory two turns away is not a neighbour.
+    expect(hits.map((h) => h.content)).not.toContain('Alice: nice, see you tomorrow');
+    db.close();
+  });
+
+  it('links neighbours across separate writes, and a hard forget purges the words from them', async () => {
+    const { db, store } = openStore();
+    const [first] = await store.insert({ tenantId: 't' }, [
+      row('Dana: my cat is named Pickles', { session: 's' }),
+    ]);
+    await store.insert({ tenantId: 't' }, [row('Eli: that is a funny name', { session: 's' })]);
+    expect((await textHits(store, 't', 'pickles')).map((h) => h.content)).toEqual([
+      'Dana: my cat is named Pickles',
+      'Eli: that is a funny name',
+    ]);
+    await store.forget({ tenantId: 't' }, { id: first?.id as string }, { hard: true, now: NOW });
+    expect(await textHits(store, 't', 'pickles')).toEqual([]);
+    const context = db
+      .prepare('SELECT context_text FROM memories WHERE content = ?')
+      .pluck()
+      .get('Eli: that is a funny name');
+    expect(context).not.toContain('pickl');
+    db.close();
+  });
+
+  it('re-indexes updated content and tags, and drops forgotten memories', async () => {
+    const { db, store } = openStore();
+    const [m] = await store.insert({ tenantId: 't' }, [row('the meeting is on monday')]);
+    const id = m?.id as string;
+    await store.update(
+      { tenantId: 't' },
+      { id },
+      { content: 'the meeting moved to friday', content_hash: 'h2' },
+      NOW,
+    );
+    expect(await textHits(store, 't', 'monday')).toEqual([]);
+    expect((await textHits(store, 't', 'friday')).length).toBe(1);
+    await store.update({ tenantId: 't' }, { id }, { tags: ['quarterly'] }, NOW);
+    expect((await textHits(store, 't', 'quarterly')).length).toBe(1);
+    await store.forget({ tenantId: 't' }, { id }, { hard: false, now: NOW });
+    expect(await textHits(store, 't', 'friday')).toEqual([]);
+    db.close();
+  });
+
+  it('migration 4 indexes the memories a version-3 database already holds, with their contexts', () => {
+    const { db } = openDb();
+    db.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 3)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, NOW);
+    }
+    const insert = db.prepare(
+      `INSERT INTO memories (id, tenant_id, session_id, content, content_hash, tags, created_at, updated_at, change_seq)
+       VALUES (?, 't', ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run('m1', 's', 'Question about the lighthouse trip', 'h1', '[]', NOW, NOW, 1);
+    insert.run('m2', 's', 'Yes it was windy', 'h2', '["travel"]', NOW, NOW, 2);
+    expect(migrateSqlite(db).applied).toEqual(['4_search_text']);
+    const store = new SqliteMemoryStore(db, silentLogger);
+    return textHits(store, 't', 'lighthouse travel').then((hits) => {
+      // Each holds one word itself and the other through its neighbour.
+      expect(hits.map((h) => h.content).sort()).toEqual([
+        'Question about the lighthouse trip',
+        'Yes it was windy',
+      ]);
+      expect(hits[0]?.bm25).toBeCloseTo(hits[1]?.bm25 ?? 0, 1);
+      db.close();
+    });
+  });
+});
