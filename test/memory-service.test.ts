@@ -32,7 +32,7 @@ describe('memory service recall', () => {
     expect(top?.signals.vector_rank).toBe(1);
     expect(top?.signals.bm25).toBeGreaterThan(0);
     expect(top?.signals.vector_similarity).toBeGreaterThan(0);
-    expect(top?.signals.rrf).toBeGreaterThan(0);
+    expect(top?.signals.relevance).toBeGreaterThan(0);
     for (const signal of ['recency', 'importance', 'access'] as const)
       expect(typeof top?.signals[signal]).toBe('number');
     // Scores explain the order: best first.
@@ -105,5 +105,67 @@ describe('memory service limits', () => {
       ),
     ).toMatch(/importance/);
     expect(await count()).toBe(0);
+  });
+});
+
+describe('recall relevance floor', () => {
+  const unrelated = [
+    'The staging database listens on port 5433',
+    'Lunch on Fridays is pizza with the team',
+    'Alice prefers dark mode in every editor',
+    'The deploy script needs Node 20',
+    'My sister lives in Lisbon',
+    'We use pnpm for the monorepo',
+    'Backups run nightly at 2am',
+    'The cat is called Pickles',
+    'Quarterly review is in March',
+  ];
+
+  it.each(['hash', 'use-lite-static'] as const)(
+    '%s: an unrelated query returns nothing; a related one still finds its memory',
+    async (provider) => {
+      const { createEmbedder } = await import('../src/modules/embeddings/create-embedder.js');
+      const { silentLogger } = await import('../src/core/logger.js');
+      const choice = await createEmbedder(
+        provider,
+        {
+          timeoutMs: 1000,
+          batchSize: 64,
+          breakerMaxFailures: 5,
+          breakerResetMs: 1000,
+          modelsDir: '/nonexistent',
+          allowRemoteModels: false,
+        },
+        silentLogger,
+      );
+      if (!choice.embedder) throw new Error(choice.problem);
+      const { service } = setup(choice.embedder);
+      await service.rememberMany(
+        scope,
+        unrelated.map((content) => ({ content })),
+      );
+      const none = await service.recall(scope, { query: 'zebra quantum marmalade' });
+      expect(none.mode).toBe('hybrid');
+      expect(none.hits).toEqual([]);
+      const some = await service.recall(scope, { query: 'which port does the staging database use' });
+      expect(some.hits[0]?.content).toBe('The staging database listens on port 5433');
+    },
+  );
+
+  it('min_score drops weaker hits and is checked', async () => {
+    const { service } = setup();
+    await service.rememberMany(scope, [
+      { content: 'red apples and green apples' },
+      { content: 'apples' },
+      { content: 'a red car' },
+    ]);
+    const all = await service.recall(scope, { query: 'red apples' });
+    expect(all.hits.length).toBe(3);
+    const cut = (all.hits[0]?.score ?? 0) - 0.0001;
+    const strong = await service.recall(scope, { query: 'red apples', min_score: cut });
+    expect(strong.hits.map((h) => h.id)).toEqual([all.hits[0]?.id]);
+    expect(await invalid(service.recall(scope, { query: 'x', min_score: 2 }))).toContain(
+      'min_score: must be from 0 to 1',
+    );
   });
 });

@@ -18,11 +18,11 @@ export interface TestBrain {
 
 export async function openTestBrain(
   prefix = 'brain-test-',
-  options: { logger?: pino.Logger } = {},
+  options: { logger?: pino.Logger; env?: Record<string, string>; home?: string } = {},
 ): Promise<TestBrain> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const home = options.home ?? fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const config = requireValidConfig(
-    loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent' }, cwd: home }),
+    loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent', ...options.env }, cwd: home }),
   );
   const brain = await buildBrain(config, {
     logger: options.logger ?? pino({ level: 'silent' }),

@@ -8,8 +8,13 @@ import { BrainError, isBrainError } from '../core/errors.js';
 import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
-import type { Embedder } from '../modules/embeddings/embedder.js';
-import { createHashEmbedder } from '../modules/embeddings/hash-embedder.js';
+import { createEmbedder } from '../modules/embeddings/create-embedder.js';
+import type { Embedder, EmbedderProvider, EmbedderSettings } from '../modules/embeddings/embedder.js';
+import {
+  type EmbeddingQueue,
+  type EmbeddingQueueStats,
+  startEmbeddingQueue,
+} from '../modules/embeddings/embedding-queue.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
 import {
@@ -17,6 +22,7 @@ import {
   type SqliteDatabase,
   startCheckpointer,
 } from '../storage/sqlite/sqlite-database.js';
+import { SqliteEmbeddingQueue } from '../storage/sqlite/sqlite-embedding-queue.js';
 import { describeOpenError } from '../storage/sqlite/sqlite-errors.js';
 import { SqliteFileGuard } from '../storage/sqlite/sqlite-file-guard.js';
 import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
@@ -42,6 +48,8 @@ export interface Brain {
    * process (then every write is refused). Checks the file now (two stats); `GET /health/ready` serves it.
    */
   health(): HealthReport;
+  /** The embedder and its background queue (backlog, throughput). */
+  embeddings(): Promise<EmbeddingsStatus>;
   /** Resolves once every stored memory has its vector of the active model (the queue is empty). */
   settle(): Promise<void>;
   close(): Promise<void>;
@@ -55,6 +63,11 @@ export interface BuildBrainOptions {
   vectorSearch?: Partial<VectorSearchOptions>;
   /** Text-search tuning (benchmarks). */
   textSearch?: Partial<TextSearchOptions>;
+  /**
+   * Run the background embedding queue (default true). A one-shot CLI command turns it off unless it
+   * embeds (brain reembed): it would close before the queue is done.
+   */
+  embedQueue?: boolean;
   /**
    * Start building the vector index in the background when the tenant is large (default true). A
    * one-shot CLI command turns it off: it would close before the index is done, and exact search
@@ -98,8 +111,37 @@ export async function migrateDatabase(config: BrainConfig): Promise<MigrationRep
   }
 }
 
-function createEmbedder(config: BrainConfig): Embedder | null {
-  return config.embedder === 'hash' ? createHashEmbedder(256) : null;
+/** BRAIN_EMBEDDER's values name the providers of modules/embeddings exactly (checked here at compile time). */
+const _providersAgree: Exclude<BrainConfig['embedder'], 'none'> extends EmbedderProvider
+  ? EmbedderProvider extends Exclude<BrainConfig['embedder'], 'none'>
+    ? true
+    : never
+  : never = true;
+void _providersAgree;
+
+function embedderSettings(config: BrainConfig): EmbedderSettings {
+  return {
+    model: config.embeddingModel,
+    url: config.embeddingUrl,
+    apiKey: config.embeddingApiKey,
+    dimensions: config.embeddingDimensions,
+    timeoutMs: config.embeddingTimeoutMs,
+    batchSize: config.embeddingBatchSize,
+    breakerMaxFailures: config.circuitBreakerMaxFailures,
+    breakerResetMs: config.circuitBreakerResetTimeout,
+    modelsDir: config.modelsPath,
+    allowRemoteModels: config.allowRemoteModels,
+  };
+}
+
+/** What `brain status` shows of the embeddings: the provider, its model, and the queue. */
+export interface EmbeddingsStatus {
+  provider: BrainConfig['embedder'];
+  model: string | null;
+  dimensions: number | null;
+  /** Why the configured provider is not working (not loaded, circuit open), or null. */
+  problem: string | null;
+  queue: EmbeddingQueueStats | null;
 }
 
 /**
@@ -140,7 +182,29 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     file,
   });
   const sessionStore = new SqliteSessionStore(db, { logger: serviceLogger, file });
-  const embedder = createEmbedder(config);
+  const queueStore = new SqliteEmbeddingQueue(db, serviceLogger, file);
+  const choice =
+    config.embedder === 'none'
+      ? { embedder: null, problem: undefined }
+      : await createEmbedder(config.embedder, embedderSettings(config), serviceLogger);
+  const { embedder } = choice;
+  let queue: EmbeddingQueue | null = null;
+  if (embedder) {
+    // A new model (or the first start with vectors): every memory without one of its vectors is queued.
+    const queued = await queueStore.switchModel(embedder.model);
+    if (queued > 0)
+      logger.info(
+        { model: embedder.model, queued },
+        'embedding model changed; re-embedding in the background',
+      );
+    if (options.embedQueue !== false)
+      queue = startEmbeddingQueue({
+        store: queueStore,
+        embedder,
+        logger: serviceLogger,
+        batchSize: config.embeddingBatchSize,
+      });
+  }
   const scope: RequestScope = { tenantId: config.defaultTenant };
   const services: BrainServices = {
     memory: createMemoryService({
@@ -148,9 +212,12 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       embedder,
       clock,
       logger: serviceLogger,
+      embedderProblem: choice.problem,
+      onQueued: () => queue?.kick(),
       vectorPolicy: {
         ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
         ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),
+        ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
       },
     }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
@@ -185,11 +252,34 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       const database = db.open ? file.check() : { ok: false, message: 'the database is closed' };
       return { status: database.ok ? 'ok' : 'failing', checks: { database } };
     },
-    async settle() {},
+    async embeddings() {
+      return {
+        provider: config.embedder,
+        model: embedder?.model ?? null,
+        dimensions: embedder?.dimensions ?? null,
+        problem: choice.problem ?? embedder?.unavailable?.() ?? null,
+        queue: queue
+          ? await queue.stats()
+          : embedder
+            ? {
+                model: embedder.model,
+                backlog: await queueStore.backlog(),
+                embedded: 0,
+                perSecond: 0,
+                lastError: null,
+              }
+            : null,
+      };
+    },
+    async settle() {
+      if (queue) await queue.settle();
+    },
     async close() {
       if (closed) return;
       closed = true;
       stopCheckpointer();
+      await queue?.stop();
+      await embedder?.close?.();
       memoryStore.vectors.close();
       try {
         memoryStore.flushTouches();

@@ -11,9 +11,9 @@ import {
   startupWarnings,
 } from '../config/load-config.js';
 import { invalidInput } from '../core/errors.js';
-import type { CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
+import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
-import { brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
+import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
 import { runEval } from './run-eval.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
@@ -44,6 +44,16 @@ function logConfigWarnings(logger: pino.Logger, warnings: readonly ConfigProblem
 
 function warnAtStart(start: StartConfig, stream: LogStream, level: string = start.config.logLevel): void {
   if (start.warnings.length > 0) logConfigWarnings(createAppLogger(level, stream), start.warnings);
+}
+
+async function brainStatus(brain: Brain): Promise<BrainStatus> {
+  const { total } = await brain.services.memory.list(brain.scope, { limit: 1 });
+  return {
+    version: brain.version,
+    database: brain.config.dbPath,
+    memories: total,
+    embeddings: await brain.embeddings(),
+  };
 }
 
 /** The CLI's link to the composition root: each command loads config and builds what it needs. */
@@ -82,6 +92,38 @@ export function createCliRuntime(): CliRuntime {
       const start = configFor(global, settingsUsedBy('cli'));
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
       return migrateDatabase(start.config);
+    },
+    async status(global) {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      logConfigWarnings(logger, start.warnings);
+      const brain = await buildBrain(start.config, { logger, prepareVectors: false, embedQueue: false });
+      try {
+        return await brainStatus(brain);
+      } finally {
+        await brain.close();
+      }
+    },
+    async reembed(global, onProgress) {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      logConfigWarnings(logger, start.warnings);
+      const brain = await buildBrain(start.config, { logger, prepareVectors: false });
+      try {
+        const total = (await brain.embeddings()).queue?.backlog ?? 0;
+        const timer = setInterval(() => {
+          void brain.embeddings().then((e) => onProgress(total - (e.queue?.backlog ?? 0), total));
+        }, 250);
+        try {
+          await brain.settle();
+        } finally {
+          clearInterval(timer);
+        }
+        onProgress(total, total);
+        return await brainStatus(brain);
+      } finally {
+        await brain.close();
+      }
     },
     async evaluate(global, options) {
       const start = configFor(global, settingsUsedBy('cli'));

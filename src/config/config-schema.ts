@@ -180,7 +180,7 @@ const DEFINITIONS = {
       .default(true),
   ),
   busyTimeoutMs: setting('BRAIN_BUSY_TIMEOUT_MS', 'int', intBetween(0, 600_000).default(5000)),
-  embedder: setting('BRAIN_EMBEDDER', 'enum', oneOf(EMBEDDERS).default('hash')),
+  embedder: setting('BRAIN_EMBEDDER', 'enum', oneOf(EMBEDDERS).default('use-lite-static')),
   embeddingModel: setting('BRAIN_EMBEDDING_MODEL', 'string', optionalText('a model name or directory')),
   embeddingUrl: setting('BRAIN_EMBEDDING_URL', 'string', optionalText('an http(s) URL ending in /v1')),
   embeddingApiKey: setting('BRAIN_EMBEDDING_API_KEY', 'string', optionalText('an API key')),
@@ -189,6 +189,7 @@ const DEFINITIONS = {
   embeddingBatchSize: setting('BRAIN_EMBEDDING_BATCH_SIZE', 'int', intBetween(1, 2048).default(64)),
   recallVectorWeight: setting('BRAIN_RECALL_VECTOR_WEIGHT', 'number', numberBetween(0, 10).optional()),
   recallVectorFloor: setting('BRAIN_RECALL_VECTOR_FLOOR', 'number', numberBetween(-1, 1).optional()),
+  recallVectorEvidence: setting('BRAIN_RECALL_VECTOR_EVIDENCE', 'number', numberBetween(-1, 1).optional()),
   circuitBreakerMaxFailures: setting('CIRCUIT_BREAKER_MAX_FAILURES', 'int', intBetween(1, 1000).default(5)),
   circuitBreakerResetTimeout: setting(
     'CIRCUIT_BREAKER_RESET_TIMEOUT',

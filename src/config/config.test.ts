@@ -71,7 +71,7 @@ describe('loadConfig', () => {
       mcpSessionIdleMs: 1_800_000,
       migrateOnStart: true,
       busyTimeoutMs: 5000,
-      embedder: 'hash',
+      embedder: 'use-lite-static',
       embeddingTimeoutMs: 10_000,
       embeddingBatchSize: 64,
       circuitBreakerMaxFailures: 5,

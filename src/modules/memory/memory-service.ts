@@ -9,10 +9,8 @@ import type { Embedder } from '../embeddings/embedder.js';
 import {
   accessScore,
   DEFAULT_RERANK_WEIGHTS,
-  maxFusedScore,
-  type RankedList,
+  fuseScores,
   recencyScore,
-  reciprocalRankFusion,
   rerankScore,
 } from '../search/fuse-scores.js';
 import { VECTOR_POLICIES, type VectorPolicy } from '../search/vector-policy.js';
@@ -54,6 +52,13 @@ export interface MemoryServiceConfig {
   logger: Logger;
   /** Overrides of the embedder's fusion weight and relevance floor (see VECTOR_POLICIES). */
   vectorPolicy?: Partial<VectorPolicy>;
+  /**
+   * Why the configured embedder could not be loaded (recall says `embedder-unavailable`); writes then
+   * queue their vectors for when it loads.
+   */
+  embedderProblem?: string;
+  /** Called after a write queued memories for the background embedder. */
+  onQueued?: () => void;
 }
 
 export interface MemoryService {
@@ -73,6 +78,8 @@ export interface MemoryService {
  * queries and 1.2 on paraphrases: re-scoring, filtering and reading the extra rows is most of a recall.
  */
 const MIN_CANDIDATES = 20;
+/** Query vectors kept (oldest dropped first). */
+const QUERY_CACHE_SIZE = 256;
 const CANDIDATES_PER_RESULT = 2;
 
 export function contentHash(content: string): string {
@@ -89,9 +96,9 @@ function usableVector(vector: Float32Array | undefined): Float32Array | null {
 }
 
 /**
- * The best `k` candidates by weighted fused rank and boost, best first (ties by id). Vector hits below
- * the policy's floor are no evidence and are left out of fusion: a memory that only such a vector
- * found is not returned, so an unrelated query returns nothing. Every candidate is scored, but only the
+ * The best `k` candidates by fused score and boost, best first (ties by id). Vector hits below the
+ * policy's floor are no evidence: a memory that only such a vector found is not returned, so an
+ * unrelated query returns nothing. Every candidate is scored, but only the
  * top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and building the
  * rest was most of what a recall allocated outside the store.
  */
@@ -104,22 +111,23 @@ function rankHits(
 ): RecallHit[] {
   const textIds = candidates.text.map((h) => h.id);
   const vectorIds = candidates.vector.map((h) => h.id);
-  const lists: RankedList[] = [{ ids: textIds, weight: 1 }];
-  if (policy)
-    lists.push({
-      ids: candidates.vector.filter((h) => h.similarity >= policy.floor).map((h) => h.id),
-      weight: policy.weight,
-    });
-  const maxRrf = maxFusedScore(lists);
-  const scored: { id: string; memory: Memory; rrf: number; score: number }[] = [];
-  for (const [id, rrf] of reciprocalRankFusion(lists)) {
+  const textScore = new Map(candidates.text.map((h) => [h.id, h.bm25]));
+  const { similarity } = candidates;
+  const bestText = candidates.text[0]?.bm25 ?? 0;
+  const scored: { id: string; memory: Memory; relevance: number; score: number }[] = [];
+  for (const id of new Set([...textIds, ...vectorIds])) {
     const memory = candidates.memories.get(id);
     if (!memory) continue;
-    const score = rerankScore(rrf, maxRrf, boostOf(memory, now));
-    if (score >= minScore) scored.push({ id, memory, rrf, score });
+    const evidence = { text: textScore.get(id) ?? 0, similarity: similarity.get(id) ?? null };
+    // No word of the query matched and the vector is not close enough on its own: no evidence.
+    if (evidence.text <= 0 && (!policy || (evidence.similarity ?? -1) < policy.evidence)) continue;
+    const relevance = fuseScores(evidence, bestText, policy);
+    if (relevance <= 0) continue;
+    const score = rerankScore(relevance, boostOf(memory, now));
+    if (score >= minScore) scored.push({ id, memory, relevance, score });
   }
   scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
-  return scored.slice(0, k).map(({ id, memory, rrf, score }): RecallHit => {
+  return scored.slice(0, k).map(({ id, memory, relevance, score }): RecallHit => {
     const textAt = textIds.indexOf(id);
     const vectorAt = vectorIds.indexOf(id);
     return {
@@ -137,8 +145,8 @@ function rankHits(
         text_rank: textAt < 0 ? null : textAt + 1,
         bm25: candidates.text[textAt]?.bm25 ?? null,
         vector_rank: vectorAt < 0 ? null : vectorAt + 1,
-        vector_similarity: candidates.vector[vectorAt]?.similarity ?? null,
-        rrf,
+        vector_similarity: similarity.get(id) ?? null,
+        relevance,
         ...boostOf(memory, now),
       },
     };
@@ -210,26 +218,47 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
     : null;
 
-  async function embedAll(texts: string[]): Promise<(Float32Array | null)[]> {
-    if (!embedder) return texts.map(() => null);
-    const vectors = await embedder.embed(texts);
-    return texts.map((_, i) => usableVector(vectors[i]));
+  /** Query vectors of recent queries: an assistant often asks the same thing twice. */
+  const queryVectors = new Map<string, Float32Array | null>();
+
+  async function embedQuery(query: string): Promise<Float32Array | null> {
+    if (!embedder) return null;
+    const cached = queryVectors.get(query);
+    if (cached !== undefined) return cached;
+    const [vector] = await embedder.embed([query]);
+    const usable = usableVector(vector);
+    if (queryVectors.size >= QUERY_CACHE_SIZE)
+      queryVectors.delete(queryVectors.keys().next().value as string);
+    queryVectors.set(query, usable);
+    return usable;
   }
 
   /**
-   * Vectors for content being written. A failing embedder must not fail the write: the memory is stored
-   * without a vector (found by text until it is embedded again) and the failure is logged.
+   * Vectors for content being written, or null for each when they come later: a provider that is not
+   * inline (slow or remote), unavailable, not loaded, or failing leaves them to the embedding queue, so
+   * a write never waits for or fails on the embedder.
    */
-  async function embedForWrite(texts: string[]): Promise<(Float32Array | null)[]> {
+  async function embedForWrite(
+    texts: string[],
+  ): Promise<{ vectors: (Float32Array | null)[]; later: boolean }> {
+    const none = { vectors: texts.map(() => null), later: false };
+    if (!embedder) return { ...none, later: config.embedderProblem !== undefined };
+    if (!embedder.inline || embedder.unavailable?.()) return { ...none, later: true };
     try {
-      return await embedAll(texts);
+      const vectors = await embedder.embed(texts);
+      return { vectors: texts.map((_, i) => usableVector(vectors[i])), later: false };
     } catch (error) {
-      logger.warn({ err: error, count: texts.length }, 'embedder failed; storing without vectors');
-      return texts.map(() => null);
+      logger.warn({ err: error, count: texts.length }, 'embedder failed; the vectors are queued');
+      return { ...none, later: true };
     }
   }
 
-  function toNewMemory(input: RememberInput, embedding: Float32Array | null, now: Date): NewMemory {
+  function toNewMemory(
+    input: RememberInput,
+    embedding: Float32Array | null,
+    later: boolean,
+    now: Date,
+  ): NewMemory {
     const expiresAt =
       input.ttl_seconds !== undefined
         ? new Date(now.getTime() + input.ttl_seconds * 1000).toISOString()
@@ -251,6 +280,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       expires_at: expiresAt,
       embedding,
       embedding_model: embedding ? (embedder?.model ?? null) : null,
+      embed_later: later,
       keep: keptFields(input),
     };
   }
@@ -264,9 +294,11 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     inputs.forEach((input, i) => {
       requireFutureExpiry(input.expires_at, now, `${fieldPrefix(i)}expires_at`);
     });
-    const vectors = await embedForWrite(inputs.map((i) => i.content));
-    const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, now));
-    return store.insert(scope, rows);
+    const { vectors, later } = await embedForWrite(inputs.map((i) => i.content));
+    const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, later, now));
+    const results = await store.insert(scope, rows);
+    if (later) config.onQueued?.();
+    return results;
   }
 
   function targetOf(v: { id?: string; key?: string; project?: string }): MemoryTarget {
@@ -296,10 +328,15 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const now = clock.now();
       let embedding: Float32Array | null = null;
       let reason: RecallResult['reason'];
-      if (!embedder) reason = 'no-embedder';
+      let detail: string | undefined;
+      const unavailable = embedder?.unavailable?.() ?? config.embedderProblem ?? null;
+      if (unavailable !== null) {
+        reason = 'embedder-unavailable';
+        detail = unavailable;
+      } else if (!embedder) reason = 'no-embedder';
       else {
         try {
-          embedding = (await embedAll([q.query]))[0] ?? null;
+          embedding = await embedQuery(q.query);
           // The embedder ran but found nothing to go on ("!!!", only stopwords): say so, not no-embedder.
           if (!embedding) reason = 'no-query-vector';
         } catch (error) {
@@ -340,6 +377,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         hits: top,
       };
       if (!embedding && reason) result.reason = reason;
+      if (!embedding && detail) result.detail = detail;
       return result;
     },
 
@@ -376,16 +414,21 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       };
       if (u.expires_at !== undefined)
         patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
+      let later = false;
       if (u.content !== undefined) {
-        const [vector] = await embedForWrite([u.content]);
+        const embedded = await embedForWrite([u.content]);
+        const vector = embedded.vectors[0] ?? null;
+        later = embedded.later;
         patch.content = u.content;
         patch.content_hash = contentHash(u.content);
-        patch.embedding = vector ?? null;
+        patch.embedding = vector;
         patch.embedding_model = vector ? (embedder?.model ?? null) : null;
+        patch.embed_later = later;
       }
       const target = targetOf(u);
       const memory = await store.update(scope, target, patch, now.toISOString());
       if (!memory) throw notFound('memory', describeTarget(target));
+      if (later) config.onQueued?.();
       return memory;
     },
 

@@ -20,6 +20,8 @@ export interface NewMemory {
   expires_at: string | null;
   embedding: Float32Array | null;
   embedding_model: string | null;
+  /** No vector yet: the memory joins the embedding queue, and the background embedder adds one. */
+  embed_later?: boolean;
   /**
    * Attributes the caller did not give (their values above are defaults). A keyed write that finds a
    * live memory with its key keeps that memory's values of these instead of resetting them.
@@ -58,6 +60,8 @@ export interface MemoryPatch {
   expires_at?: string | null;
   embedding?: Float32Array | null;
   embedding_model?: string | null;
+  /** With new content and no vector: the memory joins the embedding queue. */
+  embed_later?: boolean;
 }
 
 export interface CandidateQuery {
@@ -78,6 +82,8 @@ export interface Candidates {
   /** Vector hits, best first; similarity is cosine similarity. */
   vector: { id: string; similarity: number }[];
   vector_search: 'exact' | 'approximate' | 'none';
+  /** Cosine similarity to the query of every candidate with a vector of the query's model (both lists). */
+  similarity: Map<string, number>;
   /** Every memory named in either list. */
   memories: Map<string, Memory>;
 }

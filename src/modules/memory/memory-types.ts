@@ -26,7 +26,8 @@ export interface RecallSignals {
   bm25: number | null;
   vector_rank: number | null;
   vector_similarity: number | null;
-  rrf: number;
+  /** Text and vector evidence fused, 0..1, before the recency/importance/access boost. */
+  relevance: number;
   recency: number;
   importance: number;
   access: number;
@@ -50,12 +51,13 @@ export interface RecallHit {
  * Why recall ran on text alone: no embedder is configured, the embedder failed, or it gave the query no
  * vector (the query has no words it can use, e.g. "!!!").
  */
-export type TextOnlyReason = 'no-embedder' | 'embedder-failed' | 'no-query-vector';
+export type TextOnlyReason = 'no-embedder' | 'embedder-failed' | 'embedder-unavailable' | 'no-query-vector';
 
 /** Each text-only reason as every surface words it for a reader. */
 export const TEXT_ONLY_REASONS: Record<TextOnlyReason, string> = {
   'no-embedder': 'no embedder is configured',
   'embedder-failed': 'the embedder failed',
+  'embedder-unavailable': 'the embedder is unavailable',
   'no-query-vector': 'the query has no words to search by meaning',
 };
 
@@ -65,6 +67,8 @@ export type RecallMode = 'hybrid' | 'text-only';
 export interface RecallResult {
   mode: RecallMode;
   reason?: TextOnlyReason;
+  /** For embedder-unavailable: why (an open circuit and until when, a model that did not load). */
+  detail?: string;
   vector_search?: 'exact' | 'approximate' | 'none';
   hits: RecallHit[];
 }

@@ -1,36 +1,25 @@
-/** Reciprocal-rank-fusion constant: the usual 60 keeps one list's top hit from drowning the other list. */
-export const RRF_K = 60;
-
-export interface RankSignals {
-  text_rank: number | null;
-  vector_rank: number | null;
-}
-
-/** One ranked list of ids and how much it counts in fusion. */
-export interface RankedList {
-  ids: readonly string[];
-  weight: number;
+/** A candidate's evidence: its full-text score (0 when text did not find it) and vector similarity. */
+export interface Evidence {
+  text: number;
+  similarity: number | null;
 }
 
 /**
- * Fuses ranked id lists by weighted reciprocal rank: score = Σ weight / (RRF_K + rank), ranks from 1.
- * Equal weights let a weak list pull good hits of a strong one down; each list's weight says how much
- * its ranking is worth, as `brain eval` measured it.
+ * Relevance in 0..1 by score fusion: the full-text score relative to the query's best, plus the vector
+ * similarity above the floor at the policy's weight, divided by the most the sum can reach. Rank fusion
+ * (RRF) gave a weak vector list's ranks as much say as full text's and pulled good text hits down
+ * (docs/QUALITY.md); scores keep how far ahead a hit is. A vector below the floor is no evidence: a
+ * candidate with no text score and no vector above the floor scores 0 and is not returned.
  */
-export function reciprocalRankFusion(lists: readonly RankedList[]): Map<string, number> {
-  const scores = new Map<string, number>();
-  for (const { ids, weight } of lists) {
-    if (weight <= 0) continue;
-    ids.forEach((id, index) => {
-      scores.set(id, (scores.get(id) ?? 0) + weight / (RRF_K + index + 1));
-    });
-  }
-  return scores;
-}
-
-/** The best fused score possible: first in every list. */
-export function maxFusedScore(lists: readonly RankedList[]): number {
-  return lists.reduce((sum, l) => sum + (l.weight > 0 && l.ids.length > 0 ? l.weight / (RRF_K + 1) : 0), 0);
+export function fuseScores(
+  evidence: Evidence,
+  bestText: number,
+  vector: { weight: number; floor: number } | null,
+): number {
+  const text = bestText > 0 ? evidence.text / bestText : 0;
+  if (!vector || vector.weight <= 0) return text;
+  const above = evidence.similarity === null ? 0 : Math.max(0, evidence.similarity - vector.floor);
+  return (text + vector.weight * above) / (1 + vector.weight * (1 - vector.floor));
 }
 
 export interface RerankWeights {
@@ -60,17 +49,14 @@ export function accessScore(accessCount: number): number {
 }
 
 /**
- * The final score: relevance (RRF normalised by the best possible fused score) scaled by a boost from
- * recency, importance and access. Relevance dominates; the boost reorders near-ties and lifts memories
- * the user marked important.
+ * The final score: relevance (0..1, from fuseScores) scaled by a boost from recency, importance and
+ * access. Relevance dominates; the boost reorders near-ties and lifts memories the user marked important.
  */
 export function rerankScore(
-  rrf: number,
-  maxRrf: number,
+  relevance: number,
   boost: { recency: number; importance: number; access: number },
   weights: RerankWeights = DEFAULT_RERANK_WEIGHTS,
 ): number {
-  const relevance = maxRrf > 0 ? rrf / maxRrf : 0;
   const base = 1 - weights.recency - weights.importance - weights.access;
   const factor =
     base +

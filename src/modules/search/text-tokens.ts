@@ -67,3 +67,16 @@ export function searchTokens(text: string): string[] {
   for (const word of wordTokens(text)) if (!STOPWORDS.has(word)) tokens.push(stemmer(word));
   return tokens;
 }
+
+/** A transcript line's speaker: "Caroline: …", "Dr. Ana Ruiz: …" (one to three capitalised words). */
+const SPEAKER_PREFIX = /^\s*(\p{Lu}[\p{L}\p{M}.'-]*(?: \p{Lu}[\p{L}\p{M}.'-]*){0,2}):\s/u;
+
+/**
+ * Who said a memory, when it says: its metadata's `speaker` (a string), else the "Name: " that starts a
+ * transcript line. Null when neither is there.
+ */
+export function speakerOf(content: string, metadata: Record<string, unknown>): string | null {
+  const given = metadata.speaker;
+  if (typeof given === 'string' && given.trim().length > 0) return given.trim();
+  return SPEAKER_PREFIX.exec(content)?.[1] ?? null;
+}

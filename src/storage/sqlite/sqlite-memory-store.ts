@@ -24,7 +24,7 @@ import {
   rowToMemory,
   vectorToBlob,
 } from './sqlite-memory-rows.js';
-import { SqliteSearchText } from './sqlite-search-text.js';
+import { SqliteSearchText, speakerSearchText } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
@@ -52,6 +52,7 @@ export class SqliteMemoryStore implements MemoryStore {
   /** Access counts of recent recalls not yet written. */
   readonly #access: SqliteAccessCounts;
   readonly #findByHash;
+  readonly #enqueue;
 
   constructor(
     db: SqliteDatabase,
@@ -72,8 +73,8 @@ export class SqliteMemoryStore implements MemoryStore {
     this.#maxSeq = db.prepare('SELECT coalesce(max(change_seq), 0) AS s FROM memories WHERE tenant_id = ?');
     this.#insertRow = db.prepare(
       `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
-         importance, created_at, updated_at, expires_at, change_seq, search_text, context_text)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         importance, created_at, updated_at, expires_at, change_seq, search_text, context_text, speaker_text)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
     // The full-text entries (see migration 4: the store keeps the index, no triggers).
@@ -94,6 +95,7 @@ export class SqliteMemoryStore implements MemoryStore {
       `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
          AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
     );
+    this.#enqueue = db.prepare('INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
     this.#access = new SqliteAccessCounts(db, logger, options.file);
     // Once, here, not in each method: SQLite errors become storage codes, writes are file-checked.
     guardStoreMethods<SqliteMemoryStore>(
@@ -151,12 +153,14 @@ export class SqliteMemoryStore implements MemoryStore {
           seq++,
           fields.own,
           fields.context,
+          speakerSearchText(m.content, m.metadata),
         );
         const rid = Number(info.lastInsertRowid);
         text.added(rid, m.session, fields);
         for (const tag of m.tags) this.#insertTag.run(tag, rid);
         if (m.embedding && m.embedding_model)
           this.#insertEmbedding.run(rid, m.embedding_model, vectorToBlob(m.embedding));
+        else if (m.embed_later) this.#enqueue.run(rid);
         return { id: m.id, status: 'created' };
       });
       text.finish();
@@ -187,19 +191,17 @@ export class SqliteMemoryStore implements MemoryStore {
       params.push(value);
     }
     this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
-    const tags = keep.has('tags')
-      ? (JSON.parse(
-          this.#sql.get('SELECT tags FROM memories WHERE rid = ?').pluck().get(rid) as string,
-        ) as string[])
-      : m.tags;
-    this.#searchText.replaceOwn(rid, m.content, tags);
+    this.#searchText.reindexOwn(rid);
     if (!keep.has('tags')) {
       this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
       for (const tag of m.tags) this.#insertTag.run(tag, rid);
     }
     if (m.embedding && m.embedding_model) {
       this.#upsertEmbedding.run(rid, m.embedding_model, vectorToBlob(m.embedding));
-    } else this.#deleteEmbedding.run(rid);
+    } else {
+      this.#deleteEmbedding.run(rid);
+      if (m.embed_later) this.#enqueue.run(rid);
+    }
   }
 
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
@@ -311,17 +313,15 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
         for (const tag of patch.tags) this.#insertTag.run(tag, rid);
       }
-      if (patch.content !== undefined || patch.tags !== undefined) {
-        const now = this.#sql.get('SELECT content, tags FROM memories WHERE rid = ?').get(rid) as {
-          content: string;
-          tags: string;
-        };
-        this.#searchText.replaceOwn(rid, now.content, JSON.parse(now.tags) as string[]);
-      }
+      if (patch.content !== undefined || patch.tags !== undefined || patch.metadata !== undefined)
+        this.#searchText.reindexOwn(rid);
       if (patch.embedding !== undefined) {
         if (patch.embedding && patch.embedding_model) {
           this.#upsertEmbedding.run(rid, patch.embedding_model, vectorToBlob(patch.embedding));
-        } else this.#deleteEmbedding.run(rid);
+        } else {
+          this.#deleteEmbedding.run(rid);
+          if (patch.embed_later) this.#enqueue.run(rid);
+        }
       }
       const row = memoryRow(this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`), rid);
       return row ? this.#access.overlay(scope.tenantId, rowToMemory(row)) : null;
@@ -362,6 +362,7 @@ export class SqliteMemoryStore implements MemoryStore {
       }
       if (rows.length === 0) return [];
       const rids = JSON.stringify(rows.map((r) => r.rid));
+      this.#sql.get('DELETE FROM embedding_queue WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
       const seq = this.#nextSeq(scope.tenantId);
       if (options.hard) {
         this.#sql
@@ -401,6 +402,7 @@ export class SqliteMemoryStore implements MemoryStore {
     const text = this.text.search(scope.tenantId, query.text, where, query.limit);
     let vector: { rid: number; similarity: number }[] = [];
     let mode: Candidates['vector_search'] = 'none';
+    let extraSimilarity: { rid: number; similarity: number }[] = [];
     if (query.embedding && query.embedding_model) {
       const found = this.vectors.search(
         scope.tenantId,
@@ -412,6 +414,20 @@ export class SqliteMemoryStore implements MemoryStore {
       );
       vector = found.hits;
       mode = found.mode;
+      // Fusion weighs every candidate's similarity, so text hits the vector list missed get theirs too.
+      const missing = text.map((t) => t.rid).filter((rid) => !vector.some((v) => v.rid === rid));
+      if (missing.length > 0) {
+        const scored = this.#sql
+          .get(
+            `SELECT e.rid AS rid, 1 - vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS similarity
+             FROM json_each(?) j CROSS JOIN memory_embeddings e ON e.rid = j.value WHERE e.model = ?`,
+          )
+          .all(vectorToBlob(query.embedding), JSON.stringify(missing), query.embedding_model) as {
+          rid: number;
+          similarity: number;
+        }[];
+        extraSimilarity = scored;
+      }
     }
     const rids = [...new Set([...text.map((t) => t.rid), ...vector.map((v) => v.rid)])];
     const rows =
@@ -439,6 +455,12 @@ export class SqliteMemoryStore implements MemoryStore {
         const id = idByRid.get(v.rid);
         return id ? [{ id, similarity: v.similarity }] : [];
       }),
+      similarity: new Map(
+        [...vector, ...extraSimilarity].flatMap((v) => {
+          const id = idByRid.get(v.rid);
+          return id ? [[id, v.similarity] as const] : [];
+        }),
+      ),
       vector_search: mode,
       memories,
     };

@@ -115,7 +115,8 @@ INSERT INTO brain_meta (key, value) VALUES ('instance_id', lower(hex(randomblob(
     name: 'search_text',
     // Full text indexes Brain's own search tokens (Porter-stemmed words of content and tags, the same
     // function the query goes through) and each memory's context: the tokens of the memories before and
-    // after it in its session. The index is contentless with deletes by rowid, kept by the store in the
+    // after it in its session. speaker_text holds the tokens of who said it (see speakerOf), for the
+    // speaker boost; it is not indexed. The index is contentless with deletes by rowid, kept by the store in the
     // same transaction as the row (no triggers), so a row's index entry never needs its old text.
     sql: `
 DROP TRIGGER IF EXISTS memories_fts_insert;
@@ -124,12 +125,22 @@ DROP TRIGGER IF EXISTS memories_fts_update;
 DROP TABLE IF EXISTS memories_fts;
 ALTER TABLE memories ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
 ALTER TABLE memories ADD COLUMN context_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE memories ADD COLUMN speaker_text TEXT NOT NULL DEFAULT '';
 CREATE VIRTUAL TABLE memories_fts USING fts5 (
   search_text, context_text, content = '', contentless_delete = 1,
   tokenize = 'unicode61 remove_diacritics 0'
 );
 `,
     backfill: backfillSearchText,
+  },
+  {
+    version: 5,
+    name: 'embedding_queue',
+    // Memories written without a vector (a slow or remote embedder, an open circuit, a model change)
+    // wait here until the background embedder stores one: durable, so a restart resumes the backlog.
+    sql: `
+CREATE TABLE embedding_queue (rid INTEGER PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE);
+`,
   },
 ];
 

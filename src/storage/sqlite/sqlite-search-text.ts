@@ -1,10 +1,16 @@
 import type Database from 'better-sqlite3';
-import { searchTokens } from '../../modules/search/text-tokens.js';
+import { searchTokens, speakerOf } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 
 /** A memory's own search tokens: its content's and its tags', space-separated. */
 export function ownSearchText(content: string, tags: readonly string[]): string {
   return searchTokens(tags.length > 0 ? `${content} ${tags.join(' ')}` : content).join(' ');
+}
+
+/** The search tokens of who said a memory, '' when unknown. */
+export function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
+  const speaker = speakerOf(content, metadata);
+  return speaker === null ? '' : searchTokens(speaker).join(' ');
 }
 
 function joined(...parts: string[]): string {
@@ -32,6 +38,7 @@ export class SqliteSearchText {
   readonly #read: Database.Statement;
   readonly #setContext: Database.Statement;
   readonly #setOwn: Database.Statement;
+  readonly #readRow: Database.Statement;
 
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
@@ -49,7 +56,10 @@ export class SqliteSearchText {
     );
     this.#read = db.prepare('SELECT search_text AS own, context_text AS context FROM memories WHERE rid = ?');
     this.#setContext = db.prepare('UPDATE memories SET context_text = ? WHERE rid = ?');
-    this.#setOwn = db.prepare('UPDATE memories SET search_text = ? WHERE rid = ?');
+    this.#setOwn = db.prepare('UPDATE memories SET search_text = ?, speaker_text = ? WHERE rid = ?');
+    this.#readRow = db.prepare(
+      'SELECT content, tags, metadata, context_text AS context FROM memories WHERE rid = ?',
+    );
   }
 
   /** A writer for one insert batch: new rows' index entries are written once, at `finish`. */
@@ -81,13 +91,22 @@ export class SqliteSearchText {
     this.#insert.run(row.rid, row.own, row.context);
   }
 
-  /** The content or tags of a live row changed: its own tokens are recomputed and re-indexed. */
-  replaceOwn(rid: number, content: string, tags: readonly string[]): void {
-    const own = ownSearchText(content, tags);
-    const row = this.#read.get(rid) as { own: string; context: string } | undefined;
-    this.#setOwn.run(own, rid);
+  /**
+   * The content, tags or metadata of a live row changed (already written): its own and speaker tokens
+   * are computed again from the row and re-indexed; its context stays.
+   */
+  reindexOwn(rid: number): void {
+    const row = this.#readRow.get(rid) as {
+      content: string;
+      tags: string;
+      metadata: string;
+      context: string;
+    };
+    const own = ownSearchText(row.content, JSON.parse(row.tags) as string[]);
+    const speaker = speakerSearchText(row.content, JSON.parse(row.metadata) as Record<string, unknown>);
+    this.#setOwn.run(own, speaker, rid);
     this.#delete.run(rid);
-    this.#insert.run(rid, own, row?.context ?? '');
+    this.#insert.run(rid, own, row.context);
   }
 
   /** A row left the live set (forgotten): it leaves the index. */
@@ -180,12 +199,21 @@ export class SearchTextBatch {
 export function backfillSearchText(db: SqliteDatabase): void {
   const rows = db
     .prepare(
-      `SELECT rid, tenant_id, session_id, content, tags FROM memories WHERE deleted_at IS NULL
+      `SELECT rid, tenant_id, session_id, content, tags, metadata FROM memories WHERE deleted_at IS NULL
        ORDER BY tenant_id, session_id, rid`,
     )
-    .all() as { rid: number; tenant_id: string; session_id: string | null; content: string; tags: string }[];
+    .all() as {
+    rid: number;
+    tenant_id: string;
+    session_id: string | null;
+    content: string;
+    tags: string;
+    metadata: string;
+  }[];
   const own = rows.map((r) => ownSearchText(r.content, JSON.parse(r.tags) as string[]));
-  const update = db.prepare('UPDATE memories SET search_text = ?, context_text = ? WHERE rid = ?');
+  const update = db.prepare(
+    'UPDATE memories SET search_text = ?, context_text = ?, speaker_text = ? WHERE rid = ?',
+  );
   const insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
   rows.forEach((row, i) => {
     const sameSession = (j: number) =>
@@ -196,7 +224,8 @@ export function backfillSearchText(db: SqliteDatabase): void {
       sameSession(i - 1) ? (own[i - 1] ?? '') : '',
       sameSession(i + 1) ? (own[i + 1] ?? '') : '',
     );
-    update.run(own[i], context, row.rid);
+    const speaker = speakerSearchText(row.content, JSON.parse(row.metadata) as Record<string, unknown>);
+    update.run(own[i], context, speaker, row.rid);
     insert.run(row.rid, own[i], context);
   });
 }

@@ -58,6 +58,7 @@ interface Candidate {
   rid: number;
   own: string;
   context: string;
+  speaker: string;
 }
 
 /**
@@ -173,14 +174,14 @@ export class SqliteTextSearch {
     if (top.length === 0) return [];
     const passing = this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
       )
       .all(JSON.stringify(top), ...where.params) as Candidate[];
     if (passing.length >= limit || top.length < want) return passing;
     return this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY ${INDEX_RANK} LIMIT ?`,
@@ -192,7 +193,7 @@ export class SqliteTextSearch {
   #newest(match: string, where: SqlWhere, limit: number): Candidate[] {
     return this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context
+        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY memories_fts.rowid DESC LIMIT ?`,

@@ -24,6 +24,12 @@ const runtime: CliRuntime = {
   mcp: async () => {
     throw new Error('not used in this test');
   },
+  status: async () => {
+    throw new Error('not used in this test (test/e2e/cli.e2e.test.ts runs brain status)');
+  },
+  reembed: async () => {
+    throw new Error('not used in this test (test/e2e/cli.e2e.test.ts runs brain reembed)');
+  },
   evaluate: async () => {
     throw new Error('not used in this test (test/e2e/eval.e2e.test.ts runs brain eval)');
   },

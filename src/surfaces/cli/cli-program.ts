@@ -33,6 +33,36 @@ export interface EvalCommandOptions {
   onProgress?: (progress: EvalProgress) => void;
 }
 
+export interface BrainStatus {
+  version: string;
+  database: string;
+  memories: number;
+  embeddings: {
+    provider: string;
+    model: string | null;
+    dimensions: number | null;
+    problem: string | null;
+    queue: { backlog: number; embedded: number; perSecond: number; lastError: string | null } | null;
+  };
+}
+
+function formatStatus(s: BrainStatus): string {
+  const e = s.embeddings;
+  const lines = [
+    `brain ${s.version}`,
+    `database: ${s.database} (${s.memories} memories)`,
+    `embedder: ${e.provider}${e.model ? ` (${e.model}, ${e.dimensions} dimensions)` : ''}`,
+  ];
+  if (e.problem) lines.push(`problem: ${e.problem}`);
+  if (e.queue)
+    lines.push(
+      `embedding queue: ${e.queue.backlog} waiting` +
+        (e.queue.backlog > 0 ? ' (run `brain reembed` to embed them now)' : '') +
+        (e.queue.lastError ? `; last error: ${e.queue.lastError}` : ''),
+    );
+  return lines.join('\n');
+}
+
 export interface ServeOptions {
   host?: string;
   port?: number;
@@ -59,6 +89,13 @@ export interface CliRuntime {
   mcp(global: GlobalOptions, options: { migrate: boolean }): Promise<void>;
   migrate(global: GlobalOptions): Promise<{ applied: string[]; current: number }>;
   checkConfig(global: GlobalOptions, json: boolean): { text: string; ok: boolean };
+  /** The store and its embeddings: provider, model, backlog of the background embedder. */
+  status(global: GlobalOptions): Promise<BrainStatus>;
+  /**
+   * Embeds every queued memory (after a model change: all of them) in the foreground, reporting
+   * progress, and resolves when the backlog is empty.
+   */
+  reembed(global: GlobalOptions, onProgress: (done: number, total: number) => void): Promise<BrainStatus>;
   /** Runs a retrieval evaluation on LoCoMo-format data in a temporary store. */
   evaluate(
     global: GlobalOptions,
@@ -348,6 +385,29 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
           ? `applied ${report.applied.join(', ')}; the database is at schema version ${report.current}`
           : `the database is up to date at schema version ${report.current}`,
       );
+    });
+
+  program
+    .command('status')
+    .description('show the database, the embedder and the backlog of memories waiting for a vector')
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const status = await runtime.status(globals());
+      print(flags.json, status, () => formatStatus(status));
+    });
+
+  program
+    .command('reembed')
+    .description(
+      'embed every memory waiting for a vector of the active model now (after a model change: all)',
+    )
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const tty = process.stderr.isTTY === true && !flags.json;
+      const status = await runtime.reembed(globals(), (done, total) => {
+        if (tty) process.stderr.write(`\r${progressBar('embed', done, total)}${done === total ? '\n' : ''}`);
+      });
+      print(flags.json, status, () => formatStatus(status));
     });
 
   program

@@ -62,7 +62,7 @@ const recallHitOutput = z.looseObject({
     bm25: z.number().nullable(),
     vector_rank: z.number().nullable(),
     vector_similarity: z.number().nullable(),
-    rrf: z.number(),
+    relevance: z.number(),
     recency: z.number(),
     importance: z.number(),
     access: z.number(),
@@ -71,7 +71,8 @@ const recallHitOutput = z.looseObject({
 
 const recallOutput = z.looseObject({
   mode: z.enum(['hybrid', 'text-only']),
-  reason: z.enum(['no-embedder', 'embedder-failed', 'no-query-vector']).optional(),
+  reason: z.enum(['no-embedder', 'embedder-failed', 'embedder-unavailable', 'no-query-vector']).optional(),
+  detail: z.string().optional(),
   vector_search: z.enum(['exact', 'approximate', 'none']).optional(),
   hits: z.array(recallHitOutput),
 });
