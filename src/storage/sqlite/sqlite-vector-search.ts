@@ -1,22 +1,28 @@
-import usearch from 'usearch';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { hasFilterCondition, type MemoryFilter } from '../../modules/memory/memory-filter.js';
+import { AnnState, HnswSnapshot, MatrixSnapshot, type VectorSnapshot } from './ann-index.js';
 import type { SqliteDatabase } from './sqlite-database.js';
-import { blobToInt8, liveMemoryWhere, quantizeInt8, vectorToBlob } from './sqlite-memory-rows.js';
+import { quantizeInt8 } from './sqlite-memory-rows.js';
+import { SqliteVectorExact, type VectorHit } from './sqlite-vector-exact.js';
 import { StatementCache } from './statement-cache.js';
-import { type IndexIdentity, loadVectorIndex, saveVectorIndex } from './vector-index-file.js';
+import { type BuildJob, BuildStopped, VectorIndexBuilder } from './vector-index-builder.js';
+import { type IndexIdentity, saveVectorIndex } from './vector-index-file.js';
 
-export interface VectorHit {
-  rid: number;
-  similarity: number;
-}
+export type { VectorHit } from './sqlite-vector-exact.js';
 
 export interface VectorSearchOptions {
   /** Below this many vectors in a tenant, exact search is fast enough and no ANN index is kept. */
   annMinVectors: number;
-  /** Rows applied to an ANN index per event-loop turn while it catches up in the background. */
+  /** Vectors per usearch add() call in the build worker (off the event loop, so only a memory knob). */
   buildChunk: number;
-  /** Up to this many pending changes are applied inline before a search; more go to the background. */
+  /**
+   * Up to this many pending changes (rows changed after the snapshot) are searched exactly in SQL beside
+   * the snapshot; more start a catch-up job in the worker. Nothing is ever inserted on the event loop.
+   */
   inlineCatchUp: number;
   /** HNSW beam width at query time: higher is more exact and slower. */
   expansionSearch: number;
@@ -31,21 +37,24 @@ export interface VectorSearchOptions {
    */
   oversample: number;
   /**
-   * Directory where each tenant's index is saved (after a build and at close) and loaded from at start,
-   * so that a restart does not rebuild it; null keeps indexes in memory only.
+   * Directory where each tenant's index is saved (by the build worker, and at close) and loaded from at
+   * start, so that a restart does not rebuild it; null keeps indexes in temp files only.
    */
   indexDir: string | null;
-  /** A finished build or catch-up that applied at least this many changes saves the index. */
+  /** A build or catch-up that leaves the saved copy at least this many changes behind saves it. */
   saveAfterChanges: number;
+  /** Threads a background build's inserts may use (0: all cores); warm() always uses all. */
+  buildThreads: number;
+  /** A first build of at least this many vectors serves an exact in-memory copy while the graph grows. */
+  matrixMinVectors: number;
 }
 
 export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
   // An exact SQL scan costs ~0.6 µs per vector; past 1,000 the HNSW index answers faster and as well.
   annMinVectors: 1000,
-  // Each chunk holds the event loop while usearch inserts it: at 100k, 512 vectors took ~210 ms (p50,
-  // up to ~350), 128 take ~55 ms (up to ~140) for a build only ~4% slower (40.4 vs 42.0 s).
-  buildChunk: 128,
-  inlineCatchUp: 256,
+  buildChunk: 1024,
+  // The tail is searched in SQL at ~0.6 µs per row: 512 pending rows cost ~0.3 ms per search.
+  inlineCatchUp: 512,
   // Tuned on 100k hash-embedded memories (npm run bench -- recall): connectivity 16 / ef 96 reached only
   // 0.86 recall@10 against exact search; connectivity 32 with a wider insert beam (400) reaches (tie-aware,
   // 28 fetched and re-scored) 0.955 at ef 80, 0.962 at ef 96, 0.966 at ef 112, 0.970 at ef 128. Each
@@ -57,106 +66,65 @@ export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
   oversample: 1,
   indexDir: null,
   saveAfterChanges: 1000,
+  // One core for the build leaves the other to the event loop on a 2-core machine.
+  buildThreads: 1,
+  // Below ~4k vectors the SQL scan takes under ~2.5 ms; above, the matrix (~0.3 ms at 10k) pays for its copy.
+  matrixMinVectors: 4096,
 };
+
+/** Share of a tenant a project must hold for a project-filtered search to use the tenant's snapshot. */
+const ANN_MIN_SHARE = 0.3;
+
+/** How often prepared tenants are checked for a build or catch-up due, so writes alone keep the index near. */
+const WATCH_MS = 1000;
+
+/** After a failed build, searches run exact this long before a build is tried again. */
+const RETRY_MS = 30_000;
 
 /** The ANN state of a tenant and embedding model. */
 function stateKey(tenantId: string, model: string): string {
   return `${tenantId}\u0000${model}`;
 }
 
-/** Keys checked per contains() call when a saved index is loaded. */
-const LOAD_CHECK_CHUNK = 4096;
-
-/** Share of a tenant a project must hold for a project-filtered search to use the tenant's ANN index. */
-const ANN_MIN_SHARE = 0.3;
-
-interface AnnState {
-  readonly index: InstanceType<typeof usearch.Index>;
-  dimensions: number;
-  /** Highest change_seq applied to the index. */
-  seq: number;
-  /** The change_seq of the saved copy of the index (0: none). */
-  savedSeq: number;
-  tenantId: string;
-  model: string;
-  /** rid → project ('' for none) of every vector in the index, for per-project counts. */
-  projectOf: Map<number, string>;
-  projectCounts: Map<string, number>;
-  building: boolean;
-  /** true once the first full catch-up finished; until then searches run exact. */
-  ready: boolean;
-  /** true when the index started from a saved copy rather than from the rows. */
-  loaded: boolean;
-}
-
-interface ChangeRow {
-  rid: number;
-  project: string | null;
-  deleted_at: string | null;
-  model: string | null;
-  embedding: Buffer | null;
-  change_seq: number;
+/** The better of two hit lists, one entry per rid (the tail's, scored on the current row, wins), best first. */
+function mergeHits(a: VectorHit[], tail: VectorHit[], limit: number): VectorHit[] {
+  if (tail.length === 0) return a;
+  const byRid = new Map<number, VectorHit>();
+  for (const hit of a) byRid.set(hit.rid, hit);
+  for (const hit of tail) byRid.set(hit.rid, hit);
+  return [...byRid.values()].sort((x, y) => y.similarity - x.similarity).slice(0, limit);
 }
 
 /**
- * One batch of vectors for usearch's add(), in buffers reused across batches. usearch's JS wrapper
- * copies any vector array that is not a Float32Array into a new one, so handing it int8 rows cost a
- * fresh 512 KB per 512 rows: ~100 MB of garbage to build a 100k index, which raised the peak RSS.
- */
-class IndexAdditions {
-  #keys = new BigUint64Array(0);
-  #vectors = new Float32Array(0);
-  #dimensions = 0;
-  #count = 0;
-
-  /** Empties the batch, growing the buffers to hold `capacity` vectors if needed. */
-  reset(dimensions: number, capacity: number): this {
-    if (this.#keys.length < capacity || dimensions * capacity > this.#vectors.length) {
-      this.#keys = new BigUint64Array(capacity);
-      this.#vectors = new Float32Array(capacity * dimensions);
-    }
-    this.#dimensions = dimensions;
-    this.#count = 0;
-    return this;
-  }
-
-  push(rid: number, vector: Int8Array): void {
-    this.#keys[this.#count] = BigInt(rid);
-    // usearch rescales each vector itself, so the int8 values go in as they are.
-    this.#vectors.set(vector, this.#count * this.#dimensions);
-    this.#count++;
-  }
-
-  addTo(index: InstanceType<typeof usearch.Index>): void {
-    if (this.#count === 0) return;
-    index.add(
-      this.#keys.subarray(0, this.#count),
-      this.#vectors.subarray(0, this.#count * this.#dimensions),
-      0,
-    );
-  }
-}
-
-/**
- * Vector search over memory_embeddings with sqlite-vec, accelerated for large tenants by an in-process
- * HNSW index (usearch). SQLite stays the only source of truth: the index is derived from rows ordered
- * by change_seq and caught up before each search, so writes from other processes on the same file are
- * seen too. Every ANN candidate is re-checked and re-scored exactly in SQL, so a stale index entry
- * can cost a slot but never returns a deleted, expired or other-tenant memory.
+ * Vector search over memory_embeddings with sqlite-vec, accelerated for large tenants by an HNSW index
+ * (usearch) that a worker thread builds from the rows (VectorIndexBuilder) and the main thread only
+ * memory-maps. SQLite stays the only source of truth: rows changed after the snapshot (the tail) are
+ * searched exactly beside it, so writes from other processes on the same file are seen at once, and every
+ * candidate is re-checked and re-scored in SQL, so a stale entry can cost a slot but never returns a
+ * deleted, expired, other-model or other-tenant memory.
  */
 export class SqliteVectorSearch {
   readonly #sql: StatementCache;
+  readonly #exact: SqliteVectorExact;
   readonly #options: VectorSearchOptions;
   readonly #logger: Logger;
+  readonly #dbPath: string;
+  readonly #builder: VectorIndexBuilder;
   readonly #states = new Map<string, AnnState>();
   readonly #sizeChecks = new Map<string, { seq: number; at: number; count: number }>();
-  readonly #additions = new IndexAdditions();
+  /** Tenants and models prepare() asked for: checked every WATCH_MS for a build or catch-up due. */
+  readonly #watched = new Map<string, { tenantId: string; model: string; dimensions: number }>();
+  #watch: NodeJS.Timeout | null = null;
+  #snapshotDir: string | null = null;
   #closed = false;
 
   constructor(db: SqliteDatabase, logger: Logger, options: Partial<VectorSearchOptions> = {}) {
     this.#sql = new StatementCache(db);
+    this.#exact = new SqliteVectorExact(this.#sql);
     this.#logger = logger;
     this.#options = { ...DEFAULT_VECTOR_SEARCH_OPTIONS, ...options };
+    this.#dbPath = db.name;
+    this.#builder = new VectorIndexBuilder(logger);
   }
 
   /** Nearest live memories to `embedding` among those matching the filter, best first. */
@@ -169,70 +137,168 @@ export class SqliteVectorSearch {
     now: string,
   ): { hits: VectorHit[]; mode: 'exact' | 'approximate' } {
     const state = this.#annFor(tenantId, model, embedding.length);
-    if (state?.ready) {
-      const share = this.#annShare(state, filter);
-      if (share !== null) {
-        const current = this.#catchUp(tenantId, model, state, this.#options.inlineCatchUp);
-        let hits = this.#searchAnn(state, tenantId, embedding, filter, limit, now, share);
-        if (!current) {
-          // More changes than fit inline (a bulk import): the background build takes the rest, and
-          // meanwhile the not-yet-indexed tail is searched exactly too.
-          this.#buildInBackground(state);
-          const tail = this.searchExact(tenantId, embedding, model, filter, limit, now, state.seq);
-          hits = [...hits, ...tail].sort((a, b) => b.similarity - a.similarity).slice(0, limit);
-        }
-        // Too few survivors (a filter or many stale entries): the exact path still answers right.
-        const expected = Math.min(limit, Math.floor(share * state.projectOf.size));
-        if (hits.length >= expected) return { hits, mode: 'approximate' };
-      }
+    const snapshot = state?.snapshot;
+    if (state && snapshot) {
+      const found = this.#searchSnapshot(state, snapshot, embedding, filter, limit, now);
+      if (found) return found;
     }
-    return { hits: this.searchExact(tenantId, embedding, model, filter, limit, now), mode: 'exact' };
+    return {
+      hits: this.#exact.search(tenantId, blobOf(embedding), model, filter, limit, now),
+      mode: 'exact',
+    };
   }
 
-  /** Builds the ANN index of a tenant now (awaitable), e.g. at startup or before a benchmark. */
+  /**
+   * The snapshot's nearest candidates re-scored in SQL, merged with the tail searched exactly; null when
+   * the snapshot cannot serve the filter, or too few candidates survived (the caller then runs exact).
+   */
+  #searchSnapshot(
+    state: AnnState,
+    snapshot: VectorSnapshot,
+    embedding: Float32Array,
+    filter: MemoryFilter,
+    limit: number,
+    now: string,
+  ): { hits: VectorHit[]; mode: 'exact' | 'approximate' } | null {
+    const share = annShare(snapshot, filter);
+    if (share === null) return null;
+    const { tenantId, model } = state;
+    const pending = this.#maxSeq(tenantId) - snapshot.seq;
+    // A big tail (a bulk import) goes to the worker; meanwhile it is searched exactly.
+    if (pending > this.#options.inlineCatchUp) void this.#schedule(state, this.#options.buildThreads);
+    const query = quantizeInt8(embedding);
+    const blob = Buffer.from(query.buffer, query.byteOffset, query.byteLength);
+    const want = Math.ceil((limit * this.#options.oversample) / share) + 8;
+    const rids = snapshot.candidates(query, want);
+    let hits = this.#exact.rescore(tenantId, rids, blob, model, filter, limit, now);
+    if (pending > 0)
+      hits = mergeHits(
+        hits,
+        this.#exact.searchTail(tenantId, blob, model, filter, limit, now, snapshot.seq),
+        limit,
+      );
+    // Too few survivors (a filter or many stale entries): the exact path still answers right.
+    const expected = Math.min(limit, Math.floor(share * snapshot.size));
+    if (hits.length < expected) return null;
+    return { hits, mode: snapshot.kind === 'hnsw' ? 'approximate' : 'exact' };
+  }
+
+  /** Builds the ANN index of a tenant now (awaitable, in the worker on all cores), e.g. before a benchmark. */
   async warm(tenantId: string, model: string, dimensions: number): Promise<void> {
-    if (this.#closed) return; // a background build scheduled just before close
     const state = this.#ensureState(tenantId, model, dimensions);
-    while (!this.#closed && !this.#catchUp(tenantId, model, state, this.#options.buildChunk)) {
-      await new Promise((resolve) => setImmediate(resolve));
+    // A few rounds at most: writes landing during a round are caught up by the next one.
+    for (let round = 0; round < 4 && !this.#closed; round++) {
+      const snapshot = state.snapshot;
+      if (state.phase === 'ready' && snapshot && this.#maxSeq(tenantId) <= snapshot.seq) return;
+      await this.#schedule(state, 0);
+      if (state.phase !== 'ready' && state.retryAt > Date.now()) return; // failed: searches stay exact
     }
-    if (this.#closed) return;
-    state.ready = true;
-    if (state.seq - state.savedSeq >= this.#options.saveAfterChanges) this.#save(state);
   }
 
-  /** Starts building the tenant's ANN index in the background when the tenant is large enough. */
+  /**
+   * Starts building the tenant's ANN index in the background when the tenant is large enough, and keeps
+   * watching it: a bulk import (writes without searches) then starts the build, and its catch-ups, while
+   * it runs, not on the first recall after it.
+   */
   prepare(tenantId: string, model: string, dimensions: number): void {
+    if (this.#closed) return;
+    this.#watched.set(stateKey(tenantId, model), { tenantId, model, dimensions });
+    this.#watch ??= setInterval(() => this.#checkWatched(), WATCH_MS).unref();
     this.#annFor(tenantId, model, dimensions);
+  }
+
+  /** One watch tick: a max(change_seq) lookup per tenant, and a count only after writes below the threshold. */
+  #checkWatched(): void {
+    try {
+      for (const { tenantId, model, dimensions } of this.#watched.values()) {
+        const state = this.#annFor(tenantId, model, dimensions);
+        const snapshot = state?.snapshot;
+        if (state && snapshot && this.#maxSeq(tenantId) - snapshot.seq > this.#options.inlineCatchUp)
+          void this.#schedule(state, this.#options.buildThreads);
+      }
+    } catch (error) {
+      // A closed or failing database: searches report it; the watch tries again next tick.
+      this.#logger.debug({ err: error }, 'vector index watch skipped a tick');
+    }
   }
 
   /** The tenant's ANN index as it stands, or null when it has none (for tests, metrics and logs). */
   describe(
     tenantId: string,
     model: string,
-  ): { vectors: number; seq: number; savedSeq: number; ready: boolean; loaded: boolean } | null {
+  ): {
+    vectors: number;
+    seq: number;
+    savedSeq: number;
+    ready: boolean;
+    loaded: boolean;
+    phase: AnnState['phase'];
+    /** What searches use now beside the SQL tail: the first build's exact matrix, or the graph. */
+    snapshot: 'matrix' | 'hnsw' | null;
+    building: boolean;
+  } | null {
     const state = this.#states.get(stateKey(tenantId, model));
     if (!state) return null;
+    const hnsw = state.snapshot instanceof HnswSnapshot ? state.snapshot : null;
     return {
-      vectors: state.index.size(),
-      seq: state.seq,
+      vectors: hnsw?.size ?? 0,
+      seq: hnsw?.seq ?? 0,
       savedSeq: state.savedSeq,
-      ready: state.ready,
+      ready: state.phase === 'ready',
       loaded: state.loaded,
+      phase: state.phase,
+      snapshot: state.snapshot?.kind ?? null,
+      building: state.job !== null,
     };
   }
 
   /** Whether the tenant's ANN index exists and has caught up once. */
   isReady(tenantId: string, model: string): boolean {
-    return this.#states.get(stateKey(tenantId, model))?.ready ?? false;
+    return this.#states.get(stateKey(tenantId, model))?.phase === 'ready';
   }
 
-  /** Stops background builds and saves every ready index that changed since it was last saved. */
+  /** Worker threads still running (0 once close() has taken effect: see stopped()). */
+  get runningWorkers(): number {
+    return this.#builder.running;
+  }
+
+  /** Resolves once every worker thread has exited (after close(), or when idle). */
+  stopped(): Promise<void> {
+    return this.#builder.stopped();
+  }
+
+  /**
+   * Terminates the build workers, saves every ready index that changed since it was last saved (a few
+   * hundred ms at 100k, at shutdown only) and removes the snapshot files.
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    for (const state of this.#states.values())
-      if (state.ready && state.seq > state.savedSeq) this.#save(state);
+    if (this.#watch) clearInterval(this.#watch);
+    this.#builder.close();
+    for (const state of this.#states.values()) {
+      const snapshot = state.snapshot;
+      if (snapshot instanceof HnswSnapshot && snapshot.seq > state.savedSeq) this.#save(state, snapshot);
+      state.release();
+    }
     this.#states.clear();
+    if (this.#snapshotDir) fs.rmSync(this.#snapshotDir, { recursive: true, force: true });
+  }
+
+  /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */
+  searchExact(
+    tenantId: string,
+    embedding: Float32Array,
+    model: string,
+    filter: MemoryFilter,
+    limit: number,
+    now: string,
+    afterSeq = 0,
+  ): VectorHit[] {
+    const blob = blobOf(embedding);
+    return afterSeq > 0
+      ? this.#exact.searchTail(tenantId, blob, model, filter, limit, now, afterSeq)
+      : this.#exact.search(tenantId, blob, model, filter, limit, now);
   }
 
   #identity(state: AnnState): IndexIdentity | null {
@@ -255,195 +321,111 @@ export class SqliteVectorSearch {
     };
   }
 
-  #save(state: AnnState): void {
+  #save(state: AnnState, snapshot: HnswSnapshot): void {
     const identity = this.#identity(state);
     const dir = this.#options.indexDir;
     if (!identity || dir === null) return;
     try {
-      saveVectorIndex(dir, identity, state.index, state.seq);
-      state.savedSeq = state.seq;
+      saveVectorIndex(dir, identity, snapshot.index, snapshot.seq);
+      state.savedSeq = snapshot.seq;
     } catch (error) {
       this.#logger.warn({ err: error, dir }, 'could not save the vector index; the next start rebuilds it');
     }
   }
 
-  /**
-   * Loads the tenant's saved index into a new state when one matches this database, model and shape, and
-   * every vector it should hold is in it. False when it could not: the caller then builds from the rows.
-   */
-  #load(state: AnnState): boolean {
-    const identity = this.#identity(state);
-    const dir = this.#options.indexDir;
-    if (!identity || dir === null) return false;
-    try {
-      const loaded = loadVectorIndex(dir, identity, state.index);
-      if (!loaded) return false;
-      if (loaded.seq > this.#maxSeq(state.tenantId))
-        throw new Error('saved index is newer than the database');
-      // Every vector the saved index should hold (rows unchanged since the save) must be in it. Rows are
-      // streamed and checked in chunks: 100k rows read at once left ~30 MB of garbage at startup.
-      const rows = this.#sql
-        .get(
-          `SELECT m.rid, coalesce(m.project, '') AS project FROM memories m JOIN memory_embeddings e ON e.rid = m.rid
-           WHERE m.tenant_id = ? AND m.change_seq <= ? AND m.deleted_at IS NULL AND e.model = ?
-             AND length(e.embedding) = ?`,
-        )
-        .raw(true)
-        .iterate(state.tenantId, loaded.seq, state.model, state.dimensions) as IterableIterator<
-        [number, string]
-      >;
-      const chunk = new BigUint64Array(LOAD_CHECK_CHUNK);
-      let pending = 0;
-      const check = () => {
-        const present = state.index.contains(chunk.subarray(0, pending)) as boolean[];
-        pending = 0;
-        if (present.includes(false)) throw new Error('saved index lacks vectors the database holds');
-      };
-      let vectors = 0;
-      for (const [rid, project] of rows) {
-        state.projectOf.set(rid, project);
-        state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
-        chunk[pending++] = BigInt(rid);
-        vectors++;
-        if (pending === LOAD_CHECK_CHUNK) check();
-      }
-      if (pending > 0) check();
-      state.seq = loaded.seq;
-      state.savedSeq = loaded.seq;
-      state.loaded = true;
-      this.#logger.info(
-        { tenantId: state.tenantId, vectors, seq: loaded.seq },
-        'vector index loaded from disk',
-      );
-      return true;
-    } catch (error) {
-      this.#logger.warn({ err: error, dir }, 'saved vector index not used; rebuilding it');
-      return false;
-    }
-  }
-
-  #newState(tenantId: string, model: string, dimensions: number): AnnState {
-    return {
-      index: this.#newIndex(dimensions),
-      dimensions,
-      seq: 0,
-      savedSeq: 0,
-      tenantId,
-      model,
-      projectOf: new Map(),
-      projectCounts: new Map(),
-      building: false,
-      ready: false,
-      loaded: false,
-    };
-  }
-
-  #newIndex(dimensions: number): InstanceType<typeof usearch.Index> {
-    return new usearch.Index({
-      dimensions,
-      metric: usearch.MetricKind.Cos,
-      quantization: usearch.ScalarKind.I8,
-      connectivity: this.#options.connectivity,
-      expansion_add: this.#options.expansionAdd,
-      expansion_search: this.#options.expansionSearch,
-      multi: false,
-    });
-  }
-
-  /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */
-  searchExact(
-    tenantId: string,
-    embedding: Float32Array,
-    model: string,
-    filter: MemoryFilter,
-    limit: number,
-    now: string,
-    afterSeq = 0,
-  ): VectorHit[] {
-    const where = liveMemoryWhere(tenantId, now, filter);
-    const rows = this.#sql
-      .get(
-        `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
-         FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
-         WHERE e.model = ? AND m.change_seq > ? AND ${where.sql}
-         ORDER BY distance LIMIT ?`,
-      )
-      .all(vectorToBlob(embedding), model, afterSeq, ...where.params, limit) as {
-      rid: number;
-      distance: number;
-    }[];
-    return rows.map((r) => ({ rid: r.rid, similarity: 1 - r.distance }));
-  }
-
-  /** null when the ANN index cannot serve this filter well; else the share of the index it covers. */
-  #annShare(state: AnnState, filter: MemoryFilter): number | null {
-    const { project, ...rest } = filter;
-    if (hasFilterCondition(rest)) return null;
-    if (project === undefined) return 1;
-    const total = state.projectOf.size;
-    const share = total > 0 ? (state.projectCounts.get(project) ?? 0) / total : 0;
-    return share >= ANN_MIN_SHARE ? share : null;
-  }
-
-  #searchAnn(
-    state: AnnState,
-    tenantId: string,
-    embedding: Float32Array,
-    filter: MemoryFilter,
-    limit: number,
-    now: string,
-    share: number,
-  ): VectorHit[] {
-    const size = state.projectOf.size;
-    if (size === 0) return [];
-    const want = Math.min(size, Math.ceil((limit * this.#options.oversample) / share) + 8);
-    const found = state.index.search(quantizeInt8(embedding), want, 1);
-    const rids: number[] = [];
-    for (let i = 0; i < found.keys.length; i++) rids.push(Number(found.keys[i]));
-    if (rids.length === 0) return [];
-    // Re-check liveness and filters, and score exactly, in one query over the short list.
-    const where = liveMemoryWhere(tenantId, now, filter);
-    const rows = this.#sql
-      .get(
-        // CROSS JOIN pins the join order: walk the short list, never scan the tenant's rows.
-        `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
-         FROM json_each(?) j CROSS JOIN memory_embeddings e ON e.rid = j.value CROSS JOIN memories m ON m.rid = e.rid
-         WHERE ${where.sql}
-         ORDER BY distance LIMIT ?`,
-      )
-      .all(vectorToBlob(embedding), JSON.stringify(rids), ...where.params, limit) as {
-      rid: number;
-      distance: number;
-    }[];
-    return rows.map((r) => ({ rid: r.rid, similarity: 1 - r.distance }));
-  }
-
   /** The tenant's ANN state; starts a background build when the tenant has grown past the threshold. */
   #annFor(tenantId: string, model: string, dimensions: number): AnnState | undefined {
+    let state = this.#states.get(stateKey(tenantId, model));
+    if (!state) {
+      if (this.#liveVectorCount(tenantId) < this.#options.annMinVectors) return undefined;
+      state = this.#ensureState(tenantId, model, dimensions);
+    }
+    if (!state.snapshot && Date.now() >= state.retryAt)
+      void this.#schedule(state, this.#options.buildThreads);
+    return state;
+  }
+
+  #ensureState(tenantId: string, model: string, dimensions: number): AnnState {
     const key = stateKey(tenantId, model);
-    const existing = this.#states.get(key);
-    if (existing) return existing;
-    if (this.#liveVectorCount(tenantId) < this.#options.annMinVectors) return undefined;
-    const state = this.#ensureState(tenantId, model, dimensions);
-    this.#buildInBackground(state);
+    let state = this.#states.get(key);
+    if (!state) {
+      state = new AnnState(tenantId, model, dimensions);
+      this.#states.set(key, state);
+    }
     return state;
   }
 
   /**
-   * Starts catching the index up off the caller's turn: a chunk takes tens of milliseconds, which the
-   * search that noticed the backlog must not pay, and that search still reads the rows not yet indexed.
+   * Runs a worker job for the state unless one runs already; resolves when it ends (never rejects). The
+   * main thread's share: posting the job, then viewing the result (mmap, ~1-10 ms) and deleting the old file.
    */
-  #buildInBackground(state: AnnState): void {
-    if (state.building) return;
-    state.building = true;
-    new Promise((resolve) => setImmediate(resolve))
-      .then(() => this.warm(state.tenantId, state.model, state.dimensions))
-      .catch((error: unknown) =>
-        this.#logger.error({ err: error, tenantId: state.tenantId }, 'vector index build failed'),
-      )
+  #schedule(state: AnnState, threads: number): Promise<void> {
+    if (state.job) return state.job;
+    if (this.#closed) return Promise.resolve();
+    const job = this.#job(state, threads);
+    if (!job) return Promise.resolve();
+    if (state.phase === 'absent') state.phase = 'building';
+    const current = () => !this.#closed && this.#states.get(stateKey(state.tenantId, state.model)) === state;
+    state.job = this.#builder
+      .run(job, (m) => {
+        if (current()) state.install(new MatrixSnapshot(m.seq, m.rids, m.vectors, m.counts));
+      })
+      .then((ready) => {
+        if (!current()) {
+          fs.rmSync(ready.file, { force: true });
+          return;
+        }
+        const hnsw = this.#options;
+        state.install(new HnswSnapshot(ready.file, state.dimensions, hnsw, ready));
+        state.savedSeq = ready.savedSeq;
+        state.loaded ||= ready.loaded;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof BuildStopped || !current()) return;
+        state.retryAt = Date.now() + RETRY_MS;
+        if (state.phase !== 'ready') {
+          state.release();
+          state.phase = 'absent';
+        }
+        this.#logger.error(
+          { err: error, tenantId: state.tenantId, model: state.model },
+          'vector index build failed; searching exactly until it is retried',
+        );
+      })
       .finally(() => {
-        state.building = false;
+        state.job = null;
       });
+    return state.job;
+  }
+
+  #job(state: AnnState, threads: number): BuildJob | null {
+    // An in-memory database cannot be opened by another connection: it stays on exact search.
+    if (this.#dbPath === ':memory:' || this.#dbPath === '') return null;
+    const o = this.#options;
+    const identity = this.#identity(state);
+    this.#snapshotDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'brain-vectors-'));
+    return {
+      dbPath: this.#dbPath,
+      busyTimeoutMs: 5000,
+      tenantId: state.tenantId,
+      model: state.model,
+      dimensions: state.dimensions,
+      hnsw: {
+        connectivity: o.connectivity,
+        expansionAdd: o.expansionAdd,
+        expansionSearch: o.expansionSearch,
+      },
+      base: state.base,
+      persist:
+        identity && o.indexDir !== null
+          ? { dir: o.indexDir, identity, savedSeq: state.savedSeq, saveAfterChanges: o.saveAfterChanges }
+          : null,
+      snapshotDir: this.#snapshotDir,
+      name: createHash('sha256').update(stateKey(state.tenantId, state.model)).digest('hex').slice(0, 16),
+      chunk: o.buildChunk,
+      threads,
+      matrixMin: o.matrixMinVectors,
+    };
   }
 
   /** Live memories of a tenant, re-counted at most every few seconds and only after a write. */
@@ -466,59 +448,19 @@ export class SqliteVectorSearch {
     };
     return row.s ?? 0;
   }
+}
 
-  #ensureState(tenantId: string, model: string, dimensions: number): AnnState {
-    const key = stateKey(tenantId, model);
-    let state = this.#states.get(key);
-    if (!state) {
-      state = this.#newState(tenantId, model, dimensions);
-      // A load that fails part way leaves the state half filled: start over from the rows.
-      if (!this.#load(state)) state = this.#newState(tenantId, model, dimensions);
-      this.#states.set(key, state);
-    }
-    return state;
-  }
+function blobOf(embedding: Float32Array): Buffer {
+  const q = quantizeInt8(embedding);
+  return Buffer.from(q.buffer, q.byteOffset, q.byteLength);
+}
 
-  /**
-   * Applies up to `max` pending changes of the tenant to its index. Returns true when the index is
-   * up to date.
-   */
-  #catchUp(tenantId: string, model: string, state: AnnState, max: number): boolean {
-    const rows = this.#sql
-      .get(
-        `SELECT m.rid, m.project, m.deleted_at, m.change_seq, e.model, e.embedding
-         FROM memories m LEFT JOIN memory_embeddings e ON e.rid = m.rid
-         WHERE m.tenant_id = ? AND m.change_seq > ? ORDER BY m.change_seq LIMIT ?`,
-      )
-      .all(tenantId, state.seq, max + 1) as ChangeRow[];
-    const batch = rows.slice(0, max);
-    const additions = this.#additions.reset(state.dimensions, batch.length);
-    for (const row of batch) {
-      this.#remove(state, row.rid);
-      state.seq = row.change_seq;
-      if (row.deleted_at !== null || !row.embedding || row.model !== model) continue;
-      const vector = blobToInt8(row.embedding);
-      if (vector.length !== state.dimensions) continue;
-      additions.push(row.rid, vector);
-      const project = row.project ?? '';
-      state.projectOf.set(row.rid, project);
-      state.projectCounts.set(project, (state.projectCounts.get(project) ?? 0) + 1);
-    }
-    additions.addTo(state.index);
-    return rows.length <= max;
-  }
-
-  #remove(state: AnnState, rid: number): void {
-    const key = BigInt(rid);
-    const project = state.projectOf.get(rid);
-    if (project === undefined) {
-      // A loaded index can hold a vector whose row changed after the save: projectOf, rebuilt from rows
-      // unchanged since, does not know it, but replaying the change must still replace it.
-      if (state.loaded && state.index.contains(key)) state.index.remove(key);
-      return;
-    }
-    state.index.remove(key);
-    state.projectOf.delete(rid);
-    state.projectCounts.set(project, (state.projectCounts.get(project) ?? 1) - 1);
-  }
+/** null when the snapshot cannot serve this filter well; else the share of the snapshot it covers. */
+function annShare(snapshot: VectorSnapshot, filter: MemoryFilter): number | null {
+  const { project, ...rest } = filter;
+  if (hasFilterCondition(rest)) return null;
+  if (project === undefined) return 1;
+  const total = snapshot.size;
+  const share = total > 0 ? (snapshot.projectCounts.get(project) ?? 0) / total : 0;
+  return share >= ANN_MIN_SHARE ? share : null;
 }
