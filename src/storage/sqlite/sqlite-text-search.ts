@@ -43,8 +43,6 @@ export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = {
 /** Most query terms considered; more adds cost and little recall. */
 const MAX_TERMS = 24;
 const DF_CACHE_MAX = 20_000;
-/** FTS5's floor for a term's IDF, so a term in over half the documents still adds a little. */
-const MIN_IDF = 1e-6;
 /** How many index-ranked matches are checked against the filter per result wanted. */
 const SHORT_LIST_FACTOR = 4;
 /** Column weights of the index's own ranking (own text, context), used only to pick the short list. */
@@ -73,7 +71,7 @@ interface Candidate {
  */
 export class SqliteTextSearch {
   readonly #options: TextSearchOptions;
-  readonly #df = new Map<string, { n: number; at: number; exact: boolean }>();
+  readonly #df = new Map<string, { n: number; at: number }>();
   readonly #tenantDf = new Map<string, { n: number; at: number }>();
   readonly #stats = new Map<string, { stats: TenantTextStats; at: number }>();
   readonly #countTerm: Database.Statement;
@@ -213,7 +211,7 @@ export class SqliteTextSearch {
     if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
     const { n } = this.#countTerm.get(quote(term), budget + 1) as { n: number };
     if (this.#df.size >= DF_CACHE_MAX) this.#df.clear();
-    this.#df.set(term, { n, at: now, exact: false });
+    this.#df.set(term, { n, at: now });
     return n;
   }
 
