@@ -379,6 +379,11 @@ export class SqliteVectorSearch {
         state.install(new HnswSnapshot(ready.file, state.dimensions, hnsw, ready));
         state.savedSeq = ready.savedSeq;
         state.loaded ||= ready.loaded;
+        if (ready.loaded)
+          this.#logger.info(
+            { tenantId: state.tenantId, seq: ready.savedSeq },
+            'vector index loaded from disk',
+          );
       })
       .catch((error: unknown) => {
         if (error instanceof BuildStopped || !current()) return;
