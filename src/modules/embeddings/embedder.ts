@@ -45,3 +45,10 @@ export interface EmbedderSettings {
   /** Whether a model missing from modelsDir may be fetched from its hub on first use. */
   allowRemoteModels: boolean;
 }
+
+/** A zero vector (text made only of stopwords or symbols) has no direction: it is stored as none. */
+export function usableVector(vector: Float32Array | undefined): Float32Array | null {
+  if (!vector) return null;
+  for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
+  return null;
+}

@@ -1,5 +1,5 @@
 import type { Logger } from '../../core/logger.js';
-import type { Embedder } from './embedder.js';
+import { type Embedder, usableVector } from './embedder.js';
 
 /** A queued memory: the text to embed and the hash it had when queued. */
 export interface QueuedText {
@@ -68,13 +68,6 @@ export interface EmbeddingQueue {
 /** Consecutive failed batches after which settle() gives up. */
 const SETTLE_FAILURES = 3;
 
-/** A zero vector (text made only of stopwords or symbols) has no direction: it is stored as none. */
-function usable(vector: Float32Array | undefined): Float32Array | null {
-  if (!vector) return null;
-  for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
-  return null;
-}
-
 /**
  * The background embedder: takes queued memories in batches, embeds them with the active model and
  * stores the vectors, yielding to the event loop between batches. Failures (an endpoint down, an open
@@ -110,7 +103,11 @@ export function startEmbeddingQueue(options: EmbeddingQueueOptions): EmbeddingQu
     const vectors = await embedder.embed(items.map((i) => i.content));
     await store.storeVectors(
       embedder.model,
-      items.map((item, i) => ({ id: item.id, content_hash: item.content_hash, vector: usable(vectors[i]) })),
+      items.map((item, i) => ({
+        id: item.id,
+        content_hash: item.content_hash,
+        vector: usableVector(vectors[i]),
+      })),
     );
     embedded += items.length;
     recent = { count: items.length, ms: performance.now() - started };

@@ -5,7 +5,7 @@ import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
 import { parseInput } from '../../core/validation.js';
-import type { Embedder } from '../embeddings/embedder.js';
+import { type Embedder, usableVector } from '../embeddings/embedder.js';
 import {
   accessScore,
   DEFAULT_RERANK_WEIGHTS,
@@ -88,17 +88,10 @@ export function contentHash(content: string): string {
   return createHash('sha256').update(content.trim()).digest('base64url').slice(0, 22);
 }
 
-/** A zero vector (text made only of stopwords or symbols) has no direction: store no embedding. */
-function usableVector(vector: Float32Array | undefined): Float32Array | null {
-  if (!vector) return null;
-  for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
-  return null;
-}
-
 /**
- * The best `k` candidates by fused score and boost, best first (ties by id). Vector hits below the
- * policy's floor are no evidence: a memory that only such a vector found is not returned, so an
- * unrelated query returns nothing. Every candidate is scored, but only the
+ * The best `k` candidates by fused score and boost, best first (ties by id). A memory no query word
+ * matched needs a similarity of at least the policy's `evidence` to be returned, so an unrelated query
+ * returns nothing. Every candidate is scored, but only the
  * top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and building the
  * rest was most of what a recall allocated outside the store.
  */
@@ -114,7 +107,13 @@ function rankHits(
   const textScore = new Map(candidates.text.map((h) => [h.id, h.bm25]));
   const { similarity } = candidates;
   const bestText = candidates.text[0]?.bm25 ?? 0;
-  const scored: { id: string; memory: Memory; relevance: number; score: number }[] = [];
+  const scored: {
+    id: string;
+    memory: Memory;
+    relevance: number;
+    boost: ReturnType<typeof boostOf>;
+    score: number;
+  }[] = [];
   for (const id of new Set([...textIds, ...vectorIds])) {
     const memory = candidates.memories.get(id);
     if (!memory) continue;
@@ -123,11 +122,12 @@ function rankHits(
     if (evidence.text <= 0 && (!policy || (evidence.similarity ?? -1) < policy.evidence)) continue;
     const relevance = fuseScores(evidence, bestText, policy);
     if (relevance <= 0) continue;
-    const score = rerankScore(relevance, boostOf(memory, now));
-    if (score >= minScore) scored.push({ id, memory, relevance, score });
+    const boost = boostOf(memory, now);
+    const score = rerankScore(relevance, boost);
+    if (score >= minScore) scored.push({ id, memory, relevance, boost, score });
   }
   scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
-  return scored.slice(0, k).map(({ id, memory, relevance, score }): RecallHit => {
+  return scored.slice(0, k).map(({ id, memory, relevance, boost, score }): RecallHit => {
     const textAt = textIds.indexOf(id);
     const vectorAt = vectorIds.indexOf(id);
     return {
@@ -147,7 +147,7 @@ function rankHits(
         vector_rank: vectorAt < 0 ? null : vectorAt + 1,
         vector_similarity: similarity.get(id) ?? null,
         relevance,
-        ...boostOf(memory, now),
+        ...boost,
       },
     };
   });

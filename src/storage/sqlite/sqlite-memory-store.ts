@@ -24,7 +24,7 @@ import {
   rowToMemory,
   vectorToBlob,
 } from './sqlite-memory-rows.js';
-import { SqliteSearchText, speakerSearchText } from './sqlite-search-text.js';
+import { SqliteSearchText } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
@@ -133,7 +133,7 @@ export class SqliteMemoryStore implements MemoryStore {
           if (dup) return { id: dup.id, status: 'duplicate' };
         }
         const tags = JSON.stringify(m.tags);
-        const fields = text.prepare(m.content, m.tags, m.session);
+        const fields = text.prepare(m.content, m.tags, m.metadata, m.session);
         // Positional binding: binding a spread object by name costs more than the rest of the row's JS.
         const info = this.#insertRow.run(
           m.id,
@@ -153,7 +153,7 @@ export class SqliteMemoryStore implements MemoryStore {
           seq++,
           fields.own,
           fields.context,
-          speakerSearchText(m.content, m.metadata),
+          fields.speaker,
         );
         const rid = Number(info.lastInsertRowid);
         text.added(rid, m.session, fields);
@@ -368,7 +368,7 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql
           .get(
             `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
-               search_text = '', context_text = '',
+               search_text = '', context_text = '', speaker_text = '',
                deleted_at = coalesce(deleted_at, ?), updated_at = ?, change_seq = ?
              WHERE rid IN (SELECT value FROM json_each(?))`,
           )
@@ -415,19 +415,16 @@ export class SqliteMemoryStore implements MemoryStore {
       vector = found.hits;
       mode = found.mode;
       // Fusion weighs every candidate's similarity, so text hits the vector list missed get theirs too.
-      const missing = text.map((t) => t.rid).filter((rid) => !vector.some((v) => v.rid === rid));
-      if (missing.length > 0) {
-        const scored = this.#sql
-          .get(
-            `SELECT e.rid AS rid, 1 - vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS similarity
-             FROM json_each(?) j CROSS JOIN memory_embeddings e ON e.rid = j.value WHERE e.model = ?`,
-          )
-          .all(vectorToBlob(query.embedding), JSON.stringify(missing), query.embedding_model) as {
-          rid: number;
-          similarity: number;
-        }[];
-        extraSimilarity = scored;
-      }
+      const inVector = new Set(vector.map((v) => v.rid));
+      const missing = text.map((t) => t.rid).filter((rid) => !inVector.has(rid));
+      if (missing.length > 0)
+        extraSimilarity = this.vectors.similarities(
+          scope.tenantId,
+          query.embedding,
+          query.embedding_model,
+          missing,
+          query.now,
+        );
     }
     const rids = [...new Set([...text.map((t) => t.rid), ...vector.map((v) => v.rid)])];
     const rows =

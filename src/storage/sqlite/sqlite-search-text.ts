@@ -8,7 +8,7 @@ export function ownSearchText(content: string, tags: readonly string[]): string 
 }
 
 /** The search tokens of who said a memory, '' when unknown. */
-export function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
+function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
   const speaker = speakerOf(content, metadata);
   return speaker === null ? '' : searchTokens(speaker).join(' ');
 }
@@ -33,7 +33,7 @@ interface PendingRow {
 export class SqliteSearchText {
   readonly #insert: Database.Statement;
   readonly #delete: Database.Statement;
-  readonly #previous: Database.Statement;
+  readonly #last: Database.Statement;
   readonly #neighbours: Database.Statement;
   readonly #read: Database.Statement;
   readonly #setContext: Database.Statement;
@@ -43,9 +43,9 @@ export class SqliteSearchText {
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
     this.#delete = db.prepare('DELETE FROM memories_fts WHERE rowid = ?');
-    this.#previous = db.prepare(
+    this.#last = db.prepare(
       `SELECT rid, search_text AS own, context_text AS context FROM memories
-       WHERE tenant_id = ? AND session_id = ? AND deleted_at IS NULL AND rid < ? ORDER BY rid DESC LIMIT 1`,
+       WHERE tenant_id = ? AND session_id = ? AND deleted_at IS NULL ORDER BY rid DESC LIMIT 1`,
     );
     this.#neighbours = db.prepare(
       `SELECT
@@ -67,15 +67,9 @@ export class SqliteSearchText {
     return new SearchTextBatch(this, tenantId);
   }
 
-  /** The context a new memory of `session` starts with, and the neighbour whose context it joins. */
-  previousOf(
-    tenantId: string,
-    session: string,
-    rid: number,
-  ): { rid: number; own: string; context: string } | null {
-    return (
-      (this.#previous.get(tenantId, session, rid) as { rid: number; own: string; context: string }) ?? null
-    );
+  /** The session's newest live memory: the neighbour a new memory of the session joins. */
+  lastOf(tenantId: string, session: string): { rid: number; own: string; context: string } | null {
+    return (this.#last.get(tenantId, session) as { rid: number; own: string; context: string }) ?? null;
   }
 
   /** Writes a row's context and index entry now (a row that was already indexed). */
@@ -158,26 +152,28 @@ export class SearchTextBatch {
   }
 
   /**
-   * The own tokens and starting context of a memory about to be inserted, linking it to its session's
-   * previous memory. Call `added` with its rid once the row is written.
+   * The search fields of a memory about to be inserted (own, starting context and speaker tokens),
+   * linking it to its session's previous memory. Call `added` with its rid once the row is written.
    */
   prepare(
     content: string,
     tags: readonly string[],
+    metadata: Record<string, unknown>,
     session: string | null,
-  ): { own: string; context: string } {
+  ): { own: string; context: string; speaker: string } {
     const own = ownSearchText(content, tags);
-    if (session === null) return { own, context: '' };
+    const speaker = speakerSearchText(content, metadata);
+    if (session === null) return { own, context: '', speaker };
     const inBatch = this.#lastOfSession.get(session);
     if (inBatch) {
       inBatch.context = joined(inBatch.context, own);
       inBatch.grown = true;
-      return { own, context: inBatch.own };
+      return { own, context: inBatch.own, speaker };
     }
-    const previous = this.#text.previousOf(this.#tenantId, session, Number.MAX_SAFE_INTEGER);
-    if (!previous) return { own, context: '' };
+    const previous = this.#text.lastOf(this.#tenantId, session);
+    if (!previous) return { own, context: '', speaker };
     this.#text.rewrite(previous.rid, previous.own, joined(previous.context, own));
-    return { own, context: previous.own };
+    return { own, context: previous.own, speaker };
   }
 
   added(rid: number, session: string | null, fields: { own: string; context: string }): void {

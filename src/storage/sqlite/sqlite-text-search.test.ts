@@ -104,6 +104,14 @@ describe('full-text search', () => {
       .pluck()
       .get('Eli: that is a funny name');
     expect(context).not.toContain('pickl');
+    // Nothing of the purged memory stays in its own row's search fields either, its speaker included.
+    expect(
+      db.prepare('SELECT search_text, context_text, speaker_text FROM memories WHERE id = ?').get(first?.id),
+    ).toEqual({
+      search_text: '',
+      context_text: '',
+      speaker_text: '',
+    });
     db.close();
   });
 

@@ -285,6 +285,28 @@ export class SqliteVectorSearch {
     if (this.#snapshotDir) fs.rmSync(this.#snapshotDir, { recursive: true, force: true });
   }
 
+  /**
+   * The exact similarity to `embedding` of each given memory that is live and has a vector of `model`
+   * (fusion weighs every candidate's similarity, also those the vector search did not bring).
+   */
+  similarities(
+    tenantId: string,
+    embedding: Float32Array,
+    model: string,
+    rids: number[],
+    now: string,
+  ): VectorHit[] {
+    return this.#exact.rescore(
+      tenantId,
+      rids,
+      blobOf(embedding),
+      model,
+      { include_cold: true },
+      rids.length,
+      now,
+    );
+  }
+
   /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */
   searchExact(
     tenantId: string,
