@@ -52,3 +52,15 @@ export function usableVector(vector: Float32Array | undefined): Float32Array | n
   for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return vector;
   return null;
 }
+
+/** Embeds `texts` in consecutive batches of at most `size`, in order. */
+export async function inBatches(
+  texts: string[],
+  size: number,
+  embed: (batch: string[]) => Promise<Float32Array[]>,
+): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let start = 0; start < texts.length; start += Math.max(1, size))
+    out.push(...(await embed(texts.slice(start, start + Math.max(1, size)))));
+  return out;
+}

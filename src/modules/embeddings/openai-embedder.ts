@@ -15,7 +15,7 @@ import {
 import { z } from 'zod';
 import { BrainError, isBrainError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { Embedder, EmbedderSettings } from './embedder.js';
+import { type Embedder, type EmbedderSettings, inBatches } from './embedder.js';
 
 export const DEFAULT_OPENAI_URL = 'https://api.openai.com/v1';
 export const DEFAULT_OPENAI_MODEL = 'text-embedding-3-small';
@@ -136,14 +136,8 @@ export function createOpenAiEmbedder(
     model: `openai:${model}:${dimensions}`,
     dimensions,
     inline: false,
-    async embed(texts) {
-      const vectors: Float32Array[] = [];
-      for (let i = 0; i < texts.length; i += settings.batchSize)
-        vectors.push(
-          ...(await resilience.run((signal) => request(texts.slice(i, i + settings.batchSize), signal))),
-        );
-      return vectors;
-    },
+    embed: (texts) =>
+      inBatches(texts, settings.batchSize, (batch) => resilience.run((signal) => request(batch, signal))),
     unavailable: resilience.unavailable,
   };
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { BrainError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { Embedder, EmbedderSettings } from './embedder.js';
+import { type Embedder, type EmbedderSettings, inBatches } from './embedder.js';
+import { EmbeddingWorkerClient, WorkerLoadError } from './embedding-worker.js';
 
 /**
  * The default local model: all-MiniLM-L6-v2 gives 384 dimensions (small vectors, cheap to store and
@@ -35,18 +36,13 @@ interface WorkerInput {
   remoteHost: string | null;
 }
 
-type WorkerMessage =
-  | { type: 'ready'; hiddenSize: unknown }
-  | { type: 'load-error'; message: string }
-  | { type: 'vectors'; id: number; vectors: Float32Array[] }
-  | { type: 'embed-error'; id: number; message: string };
-
 /**
  * The worker, as source text: onnxruntime-node runs a session synchronously on the calling JS thread
  * (its async `run` is a `setImmediate` around a blocking call), and tokenizing is synchronous too, so
  * in-process inference would stall every request for the length of a batch. Kept as a string so that the
  * same code runs from the built package and under the test runner, which has no TypeScript loader for a
- * worker file. It is CommonJS (eval workers are scripts) and loads the library's CommonJS build.
+ * worker file. It is CommonJS (eval workers are scripts) and loads the library's CommonJS build. It
+ * speaks EmbeddingReply (embedding-worker.ts).
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -81,7 +77,7 @@ const messageOf = (error) => String((error && error.message) || error);
       parentPort.postMessage({ type: 'embed-error', id, message: messageOf(error) });
     }
   });
-  parentPort.postMessage({ type: 'ready', hiddenSize: extractor.model.config.hidden_size });
+  parentPort.postMessage({ type: 'ready', dimensions: extractor.model.config.hidden_size });
 })();
 `;
 
@@ -156,60 +152,12 @@ function forwardOutput(worker: Worker, logger: Logger): void {
   }
 }
 
-/** Starts the worker and waits until it has loaded the model; rejects with a clear error, bounded in time. */
-function loadModel(
-  source: ModelSource,
-  settings: EmbedderSettings,
-  options: TransformersEmbedderOptions,
-  logger: Logger,
-): Promise<{ worker: Worker; dimensions: number }> {
-  const workerData: WorkerInput = {
-    packagePath: resolvePackage(),
-    model: source.model,
-    modelsDir: settings.modelsDir,
-    allowRemoteModels: settings.allowRemoteModels && !source.isDirectory,
-    remoteHost: options.remoteHost ?? null,
-  };
-  const present = hasModelFiles(source.dir);
-  const timeoutMs =
-    options.loadTimeoutMs ??
-    (workerData.allowRemoteModels && !present ? REMOTE_LOAD_TIMEOUT_MS : LOCAL_LOAD_TIMEOUT_MS);
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, stdout: true, stderr: true });
-  forwardOutput(worker, logger);
-  return new Promise((resolve, reject) => {
-    const settle = () => {
-      clearTimeout(timer);
-      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-    };
-    const fail = (cause: string) => {
-      settle();
-      void worker.terminate();
-      reject(loadError(source, settings, present, cause));
-    };
-    const timer = setTimeout(
-      () => fail(`${present ? 'loading' : 'downloading'} took longer than ${timeoutMs} ms`),
-      timeoutMs,
-    );
-    const onError = (error: Error) => fail(error.message);
-    const onExit = (code: number) => fail(`the worker thread exited (code ${code})`);
-    const onMessage = (message: WorkerMessage) => {
-      if (message.type === 'load-error') return fail(message.message);
-      const dimensions = message.type === 'ready' ? message.hiddenSize : undefined;
-      settle();
-      if (typeof dimensions === 'number' && Number.isInteger(dimensions) && dimensions > 0)
-        return resolve({ worker, dimensions });
-      void worker.terminate();
-      reject(new BrainError('CONFIG_ERROR', `model ${source.name}: config.json has no valid hidden_size`));
-    };
-    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-  });
-}
-
 /**
  * A local sentence-embedding model run by transformers.js (ONNX Runtime on CPU) in a worker thread, so
  * the event loop stays free while a batch is computed. `settings.model` is a Hugging Face id, looked up
  * in (and downloaded to) `settings.modelsDir`, or a model directory path. Resolves once the model is
  * loaded; rejects with a CONFIG_ERROR or UNAVAILABLE BrainError that says what to do when it cannot be.
+ * A worker that dies or overruns a batch is replaced on the next call.
  */
 export async function createTransformersEmbedder(
   settings: EmbedderSettings,
@@ -219,85 +167,55 @@ export async function createTransformersEmbedder(
   const source = modelSource(settings);
   const log = logger.child({ embedder: 'transformers', model: source.name });
   const started = Date.now();
-  const { worker, dimensions } = await loadModel(source, settings, options, log);
+  const workerData: WorkerInput = {
+    packagePath: resolvePackage(),
+    model: source.model,
+    modelsDir: settings.modelsDir,
+    allowRemoteModels: settings.allowRemoteModels && !source.isDirectory,
+    remoteHost: options.remoteHost ?? null,
+  };
+  const present = hasModelFiles(source.dir);
+  const loadTimeoutMs =
+    options.loadTimeoutMs ??
+    (workerData.allowRemoteModels && !present ? REMOTE_LOAD_TIMEOUT_MS : LOCAL_LOAD_TIMEOUT_MS);
+  const { client, dimensions } = await EmbeddingWorkerClient.start({
+    name: `model ${source.name}`,
+    spawn: () => {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, stdout: true, stderr: true });
+      forwardOutput(worker, log);
+      return worker;
+    },
+    loadTimeoutMs,
+    logger: log,
+  }).catch((error: unknown) => {
+    if (!(error instanceof WorkerLoadError)) throw error;
+    const cause = error.message.replace('loading took', `${present ? 'loading' : 'downloading'} took`);
+    throw loadError(source, settings, present, cause);
+  });
+  if (typeof dimensions !== 'number' || !Number.isInteger(dimensions) || dimensions <= 0) {
+    await client.close();
+    throw new BrainError('CONFIG_ERROR', `model ${source.name}: config.json has no valid hidden_size`);
+  }
   log.info({ dimensions, ms: Date.now() - started }, 'embedding model loaded');
 
-  const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
-  let nextId = 0;
-  let stopped: string | null = null;
-  // The thread never keeps the process alive by itself; a pending batch holds its own timer.
-  worker.unref();
-  const settle = (id: number) => {
-    const request = pending.get(id);
-    pending.delete(id);
-    return request;
-  };
-  const stop = (reason: string) => {
-    stopped ??= reason;
-    for (const id of [...pending.keys()])
-      settle(id)?.reject(new BrainError('UNAVAILABLE', `transformers embedder: ${reason}`));
-  };
-  worker.on('message', (message: WorkerMessage) => {
-    if (message.type === 'vectors') settle(message.id)?.resolve(message.vectors);
-    else if (message.type === 'embed-error')
-      settle(message.id)?.reject(
-        new BrainError('UNAVAILABLE', `model ${source.name} failed to embed: ${message.message}`),
+  const embedBatch = async (batch: string[]): Promise<Float32Array[]> => {
+    const answer = await client.embed(batch, settings.timeoutMs);
+    if (answer.length !== batch.length || answer.some((v) => v.length !== dimensions))
+      throw new BrainError(
+        'INTERNAL',
+        `model ${source.name} returned ${answer.length} vectors of ${answer[0]?.length} numbers ` +
+          `for ${batch.length} texts; expected ${dimensions} numbers each`,
       );
-  });
-  worker.on('error', (error) => {
-    log.error({ err: error }, 'transformers worker failed');
-    stop(`the worker thread failed: ${error.message}`);
-  });
-  worker.on('exit', (code) => stop(`the worker thread exited (code ${code})`));
-
-  const embedBatch = (texts: string[]): Promise<Float32Array[]> =>
-    new Promise((resolve, reject) => {
-      if (stopped) return reject(new BrainError('UNAVAILABLE', `transformers embedder: ${stopped}`));
-      const id = nextId++;
-      // A batch that overruns is given up on; the worker's late answer finds no request and is dropped.
-      const timer = setTimeout(() => {
-        settle(id);
-        reject(
-          new BrainError(
-            'UNAVAILABLE',
-            `model ${source.name} took longer than ${settings.timeoutMs} ms to embed ${texts.length} texts`,
-          ),
-        );
-      }, settings.timeoutMs);
-      const done =
-        <T>(f: (v: T) => void) =>
-        (value: T) => {
-          clearTimeout(timer);
-          f(value);
-        };
-      pending.set(id, { resolve: done(resolve), reject: done(reject) });
-      worker.postMessage({ id, texts });
-    });
+    return answer;
+  };
 
   return {
     provider: 'transformers',
     model: `transformers:${source.name}:${dimensions}`,
     dimensions,
     inline: false,
-    async embed(texts) {
-      const vectors: Float32Array[] = [];
-      for (let i = 0; i < texts.length; i += settings.batchSize) {
-        const batch = texts.slice(i, i + settings.batchSize);
-        const answer = await embedBatch(batch);
-        if (answer.length !== batch.length || answer.some((v) => v.length !== dimensions))
-          throw new BrainError(
-            'INTERNAL',
-            `model ${source.name} returned ${answer.length} vectors of ${answer[0]?.length} numbers ` +
-              `for ${batch.length} texts; expected ${dimensions} numbers each`,
-          );
-        vectors.push(...answer);
-      }
-      return vectors;
-    },
-    unavailable: () => stopped,
-    async close() {
-      stop('closed');
-      await worker.terminate();
-    },
+    embed: (texts) => inBatches(texts, settings.batchSize, embedBatch),
+    unavailable: () => client.unavailable(),
+    close: () => client.close(),
   };
 }

@@ -8,31 +8,20 @@
  * imports or outer variables, CommonJS `require` only (the model packages are CommonJS).
  */
 
+import type { EmbeddingReply, EmbeddingRequest } from './embedding-worker.js';
+
 /** What the parent passes as workerData: absolute entry points resolved from the parent's location. */
 export interface UseLiteWorkerData {
   embeddingsEntry: string;
   modelEntry: string;
 }
 
-/** Parent → worker. */
-export interface UseLiteRequest {
-  id: number;
-  texts: string[];
-}
-
-/** Worker → parent. */
-export type UseLiteReply =
-  | { type: 'ready'; dimensions: number }
-  | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; vectors: Float32Array[] }
-  | { type: 'error'; id: number; message: string };
-
 /** The body of the worker thread. Never called in the parent process. */
 export function useLiteWorkerMain(): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const port = parentPort!;
   const data = workerData as UseLiteWorkerData;
-  const post = (reply: UseLiteReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+  const post = (reply: EmbeddingReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
   const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
   // The model and vocabulary load from the package's files (file:// and fs), and TensorFlow.js reads its
@@ -51,7 +40,7 @@ export function useLiteWorkerMain(): void {
 
     // One request at a time: the model is not re-entrant and the thread has nothing else to do.
     let queue: Promise<void> = Promise.resolve();
-    port.on('message', (request: UseLiteRequest) => {
+    port.on('message', (request: EmbeddingRequest) => {
       queue = queue.then(async () => {
         try {
           const raw = await model.embed(request.texts);
@@ -64,16 +53,16 @@ export function useLiteWorkerMain(): void {
             return vector;
           });
           post(
-            { type: 'result', id: request.id, vectors },
+            { type: 'vectors', id: request.id, vectors },
             vectors.map((v) => v.buffer as ArrayBuffer),
           );
         } catch (error) {
-          post({ type: 'error', id: request.id, message: messageOf(error) });
+          post({ type: 'embed-error', id: request.id, message: messageOf(error) });
         }
       });
     });
   };
-  start().catch((error: unknown) => post({ type: 'failed', message: messageOf(error) }));
+  start().catch((error: unknown) => post({ type: 'load-error', message: messageOf(error) }));
 }
 
 /** The worker's source, for `new Worker(source, { eval: true })`. */
