@@ -29,7 +29,14 @@ export function benchEnv(home: string): Record<string, string> {
 
 export async function openBench(home: string): Promise<Brain> {
   const config = requireValidConfig(loadConfig({ env: benchEnv(home), cwd: home }));
-  return buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  const brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
+  // A benchmark of hybrid recall must not quietly measure text-only recall.
+  const { problem } = await brain.embeddings();
+  if (problem !== null) {
+    await brain.close();
+    throw new Error(`the bench's embedder is not working: ${problem}`);
+  }
+  return brain;
 }
 
 /** What loading took: ids in corpus order, the wall time, and each rememberMany call's time. */

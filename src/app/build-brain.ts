@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { BrainError, isBrainError } from '../core/errors.js';
+import { findUp } from '../core/find-up.js';
 import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
@@ -64,8 +63,8 @@ export interface BuildBrainOptions {
   /** Text-search tuning (benchmarks). */
   textSearch?: Partial<TextSearchOptions>;
   /**
-   * Run the background embedding queue (default true). A one-shot CLI command turns it off unless it
-   * embeds (brain reembed): it would close before the queue is done.
+   * Run the background embedding queue (default true). One-shot CLI commands turn it off (their queued
+   * vectors wait in the database for the server), except `brain reembed`, which is there to drain it.
    */
   embedQueue?: boolean;
   /**
@@ -81,17 +80,15 @@ export const PACKAGE_NAME = 'brain-memory-server';
 
 /** The package version, from the nearest package.json above this file (src/, dist/ or dist-bench/). */
 export function brainVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === PACKAGE_NAME && pkg.version) return pkg.version;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return '0.0.0';
-    dir = parent;
-  }
+  let version = '0.0.0';
+  findUp(import.meta.url, 'package.json', (file) => {
+    if (!fs.existsSync(file)) return false;
+    const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name !== PACKAGE_NAME || !pkg.version) return false;
+    version = pkg.version;
+    return true;
+  });
+  return version;
 }
 
 function openDatabase(config: BrainConfig): SqliteDatabase {

@@ -56,15 +56,38 @@ async function brainStatus(brain: Brain): Promise<BrainStatus> {
   };
 }
 
+/**
+ * A Brain for one CLI command: its settings, warnings on stderr, no background vector build, and the
+ * embedding queue only when the command is there to drain it (a one-shot write leaves its vectors
+ * queued in the database for the server).
+ */
+async function openForCommand(global: GlobalOptions, options: { embedQueue: boolean }): Promise<Brain> {
+  const start = configFor(global, settingsUsedBy('cli'));
+  const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+  logConfigWarnings(logger, start.warnings);
+  return buildBrain(start.config, { logger, prepareVectors: false, embedQueue: options.embedQueue });
+}
+
+/** Runs `work` on a Brain opened for one command, and always closes it. */
+async function withBrain<T>(
+  global: GlobalOptions,
+  options: { embedQueue: boolean },
+  work: (brain: Brain) => Promise<T>,
+): Promise<T> {
+  const brain = await openForCommand(global, options);
+  try {
+    return await work(brain);
+  } finally {
+    await brain.close();
+  }
+}
+
 /** The CLI's link to the composition root: each command loads config and builds what it needs. */
 export function createCliRuntime(): CliRuntime {
   return {
     version: brainVersion(),
     async open(global) {
-      const start = configFor(global, settingsUsedBy('cli'));
-      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
-      logConfigWarnings(logger, start.warnings);
-      const brain = await buildBrain(start.config, { logger, prepareVectors: false });
+      const brain = await openForCommand(global, { embedQueue: false });
       return {
         ctx: { services: brain.services, scope: brain.scope, version: brain.version },
         close: () => brain.close(),
@@ -93,23 +116,9 @@ export function createCliRuntime(): CliRuntime {
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
       return migrateDatabase(start.config);
     },
-    async status(global) {
-      const start = configFor(global, settingsUsedBy('cli'));
-      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
-      logConfigWarnings(logger, start.warnings);
-      const brain = await buildBrain(start.config, { logger, prepareVectors: false, embedQueue: false });
-      try {
-        return await brainStatus(brain);
-      } finally {
-        await brain.close();
-      }
-    },
-    async reembed(global, onProgress) {
-      const start = configFor(global, settingsUsedBy('cli'));
-      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
-      logConfigWarnings(logger, start.warnings);
-      const brain = await buildBrain(start.config, { logger, prepareVectors: false });
-      try {
+    status: (global) => withBrain(global, { embedQueue: false }, brainStatus),
+    reembed: (global, onProgress) =>
+      withBrain(global, { embedQueue: true }, async (brain) => {
         const total = (await brain.embeddings()).queue?.backlog ?? 0;
         const timer = setInterval(() => {
           void brain.embeddings().then((e) => onProgress(total - (e.queue?.backlog ?? 0), total));
@@ -120,11 +129,8 @@ export function createCliRuntime(): CliRuntime {
           clearInterval(timer);
         }
         onProgress(total, total);
-        return await brainStatus(brain);
-      } finally {
-        await brain.close();
-      }
-    },
+        return brainStatus(brain);
+      }),
     async evaluate(global, options) {
       const start = configFor(global, settingsUsedBy('cli'));
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));

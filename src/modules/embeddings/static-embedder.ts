@@ -1,12 +1,13 @@
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { findUp } from '../../core/find-up.js';
 import type { Logger } from '../../core/logger.js';
 import type { Embedder, EmbedderSettings } from './embedder.js';
 import { loadStaticTable, type StaticTable, WORD_START } from './static-table.js';
 
-/** Where the table ships: models/use-lite-static at the package root (the same from src/ and dist/). */
-export const DEFAULT_STATIC_TABLE_DIR = fileURLToPath(
-  new URL('../../../models/use-lite-static/', import.meta.url),
-);
+/** Where the table ships: models/use-lite-static at the package root (found from src/, dist/, dist-bench/). */
+export const DEFAULT_STATIC_TABLE_DIR =
+  findUp(import.meta.url, path.join('models', 'use-lite-static')) ??
+  path.resolve('models', 'use-lite-static');
 
 /** Log-probability charged for a character no piece covers (the teacher's tokenizer maps it to `<unk>`). */
 const UNKNOWN_CHAR_SCORE = -20;

@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger.js';
 import { hasFilterCondition, type MemoryFilter } from '../../modules/memory/memory-filter.js';
 import { AnnState, HnswSnapshot, MatrixSnapshot, type VectorSnapshot } from './ann-index.js';
 import type { SqliteDatabase } from './sqlite-database.js';
-import { quantizeInt8 } from './sqlite-memory-rows.js';
+import { quantizeInt8, vectorToBlob } from './sqlite-memory-rows.js';
 import { SqliteVectorExact, type VectorHit } from './sqlite-vector-exact.js';
 import { StatementCache } from './statement-cache.js';
 import { type BuildJob, BuildStopped, VectorIndexBuilder } from './vector-index-builder.js';
@@ -143,7 +143,7 @@ export class SqliteVectorSearch {
       if (found) return found;
     }
     return {
-      hits: this.#exact.search(tenantId, blobOf(embedding), model, filter, limit, now),
+      hits: this.#exact.search(tenantId, vectorToBlob(embedding), model, filter, limit, now),
       mode: 'exact',
     };
   }
@@ -299,7 +299,7 @@ export class SqliteVectorSearch {
     return this.#exact.rescore(
       tenantId,
       rids,
-      blobOf(embedding),
+      vectorToBlob(embedding),
       model,
       { include_cold: true },
       rids.length,
@@ -317,7 +317,7 @@ export class SqliteVectorSearch {
     now: string,
     afterSeq = 0,
   ): VectorHit[] {
-    const blob = blobOf(embedding);
+    const blob = vectorToBlob(embedding);
     return afterSeq > 0
       ? this.#exact.searchTail(tenantId, blob, model, filter, limit, now, afterSeq)
       : this.#exact.search(tenantId, blob, model, filter, limit, now);
@@ -475,11 +475,6 @@ export class SqliteVectorSearch {
     };
     return row.s ?? 0;
   }
-}
-
-function blobOf(embedding: Float32Array): Buffer {
-  const q = quantizeInt8(embedding);
-  return Buffer.from(q.buffer, q.byteOffset, q.byteLength);
 }
 
 /** null when the snapshot cannot serve this filter well; else the share of the snapshot it covers. */
