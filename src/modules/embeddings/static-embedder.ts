@@ -53,14 +53,14 @@ export function segmentWord(table: StaticTable, token: string): number[] {
   return rows.reverse();
 }
 
+/** Text with a character outside ASCII, which NFKC may change (ASCII it never does). */
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 /** Lower-cased words (letters and digits of any script), each as the `▁word` token the table keys. */
 function textTokens(text: string): string[] {
-  return (
-    text
-      .normalize('NFKC')
-      .toLowerCase()
-      .match(/[\p{L}\p{N}]+/gu) ?? []
-  ).map((w) => WORD_START + w);
+  // NFKC costs more than the rest of an embedding; ASCII text is already in that form.
+  const normal = NON_ASCII.test(text) ? text.normalize('NFKC') : text;
+  return (normal.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map((w) => WORD_START + w);
 }
 
 /** A token's rows and the factor each is summed with. */
@@ -99,15 +99,17 @@ export function staticEmbedFunction(table: StaticTable): (text: string) => Float
     return found;
   };
   const sum = new Float64Array(dimensions);
+  // Locals, not property reads, in the inner loop: it is the whole cost of an embedding.
+  const { vectors, scales } = table;
   return (text) => {
     sum.fill(0);
     for (const token of textTokens(text)) {
       const { rows, factors } = rowsOf(token);
       for (let k = 0; k < rows.length; k++) {
         const row = rows[k]!;
-        const scale = table.scales[row]! * factors[k]!;
+        const scale = scales[row]! * factors[k]!;
         const base = row * dimensions;
-        for (let d = 0; d < dimensions; d++) sum[d]! += scale * table.vectors[base + d]!;
+        for (let d = 0; d < dimensions; d++) sum[d]! += scale * vectors[base + d]!;
       }
     }
     let norm = 0;
