@@ -43,6 +43,8 @@ export const DEFAULT_TEXT_SEARCH_OPTIONS: TextSearchOptions = {
 /** Most query terms considered; more adds cost and little recall. */
 const MAX_TERMS = 24;
 const DF_CACHE_MAX = 20_000;
+/** How far past the match budget (×) a common term's documents are counted for its IDF. */
+const COMMON_TERM_CAP = 10;
 /** How many index-ranked matches are checked against the filter per result wanted. */
 const SHORT_LIST_FACTOR = 4;
 /** Column weights of the index's own ranking (own text, context), used only to pick the short list. */
@@ -115,12 +117,20 @@ export class SqliteTextSearch {
       chosen.push(term);
       matches += df;
     }
-    const scoring = chosen.length > 0 ? chosen : ranked.slice(0, 3).map((t) => t.term);
     const candidates =
       chosen.length > 0
         ? this.#ranked(chosen.map(quote).join(' OR '), where, limit)
-        : this.#commonTerms(scoring, where, limit);
-    return this.#rescore(tenantId, scoring, candidates).slice(0, limit);
+        : this.#commonTerms(
+            ranked.slice(0, 3).map((t) => t.term),
+            where,
+            limit,
+          );
+    // The budget bounds which terms pick candidates; every term of the query scores them.
+    return this.#rescore(
+      tenantId,
+      ranked.map((t) => t.term),
+      candidates,
+    ).slice(0, limit);
   }
 
   /** The candidates scored with BM25F and the tenant's statistics, best first (ties: newest first). */
@@ -216,19 +226,20 @@ export class SqliteTextSearch {
   }
 
   /**
-   * The tenant's documents holding the term, for its IDF; cached like the global counts. A term over the
-   * match budget everywhere is common in the tenant too: its count is capped there, which leaves it the
-   * small IDF of a common term without walking its whole posting list.
+   * The tenant's documents holding the term, for its IDF; cached like the global counts. A term within
+   * the match budget is counted in the tenant exactly. One over it (it only scores, it picks no
+   * candidates) is counted across tenants up to COMMON_TERM_CAP, an upper bound of the tenant's count:
+   * exact in a one-tenant store of up to that size, and past it the IDF of a term that common is small
+   * either way, while walking its whole posting list would cost milliseconds.
    */
   #tenantFrequency(tenantId: string, term: string): number {
     const key = `${tenantId}\u0000${term}`;
     const now = Date.now();
     const cached = this.#tenantDf.get(key);
     if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
-    const global = this.#documentFrequency(term);
     const n =
-      global > this.#options.matchBudget
-        ? global
+      this.#documentFrequency(term) > this.#options.matchBudget
+        ? (this.#countTerm.get(quote(term), this.#options.matchBudget * COMMON_TERM_CAP) as { n: number }).n
         : (this.#countTenantTerm.get(quote(term), tenantId) as number);
     if (this.#tenantDf.size >= DF_CACHE_MAX) this.#tenantDf.clear();
     this.#tenantDf.set(key, { n, at: now });
