@@ -365,6 +365,8 @@ export class SqliteMemoryStore implements MemoryStore {
       this.#sql.get('DELETE FROM embedding_queue WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
       const seq = this.#nextSeq(scope.tenantId);
       if (options.hard) {
+        // Out of the index (and the tenant's statistics) while their fields still hold what was counted.
+        for (const row of rows) if (row.deleted_at === null) this.#searchText.remove(row.rid);
         this.#sql
           .get(
             `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
@@ -373,12 +375,10 @@ export class SqliteMemoryStore implements MemoryStore {
              WHERE rid IN (SELECT value FROM json_each(?))`,
           )
           .run(options.now, options.now, seq, rids);
-        for (const row of rows) {
-          if (row.deleted_at === null) this.#searchText.remove(row.rid);
-          // Its words are purged from the contexts of the memories around it, too.
+        // Its words are purged from the contexts of the memories around it, too.
+        for (const row of rows)
           if (row.session_id !== null)
             this.#searchText.purgeFromNeighbours(scope.tenantId, row.session_id, row.rid);
-        }
         this.#sql.get('DELETE FROM memory_tags WHERE rid IN (SELECT value FROM json_each(?))').run(rids);
         this.#sql
           .get('DELETE FROM memory_embeddings WHERE rid IN (SELECT value FROM json_each(?))')

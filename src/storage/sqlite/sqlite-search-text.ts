@@ -39,6 +39,8 @@ export class SqliteSearchText {
   readonly #setContext: Database.Statement;
   readonly #setOwn: Database.Statement;
   readonly #readRow: Database.Statement;
+  readonly #fields: Database.Statement;
+  readonly #count: Database.Statement;
 
   constructor(db: SqliteDatabase) {
     this.#insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
@@ -60,6 +62,24 @@ export class SqliteSearchText {
     this.#readRow = db.prepare(
       'SELECT content, tags, metadata, context_text AS context FROM memories WHERE rid = ?',
     );
+    this.#fields = db.prepare(
+      'SELECT tenant_id AS tenantId, search_text AS own, context_text AS context FROM memories WHERE rid = ?',
+    );
+    this.#count = db.prepare(
+      `INSERT INTO search_stats (tenant_id, documents, own_chars, context_chars) VALUES (?, ?, ?, ?)
+       ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + excluded.documents,
+         own_chars = own_chars + excluded.own_chars, context_chars = context_chars + excluded.context_chars`,
+    );
+  }
+
+  /** Adds to the tenant's statistics (search_stats): documents indexed and their fields' lengths. */
+  count(tenantId: string, documents: number, ownChars: number, contextChars: number): void {
+    this.#count.run(tenantId, documents, ownChars, contextChars);
+  }
+
+  /** An indexed row's tenant and fields as they stand, before a change to them. */
+  #before(rid: number): { tenantId: string; own: string; context: string } {
+    return this.#fields.get(rid) as { tenantId: string; own: string; context: string };
   }
 
   /** A writer for one insert batch: new rows' index entries are written once, at `finish`. */
@@ -74,12 +94,14 @@ export class SqliteSearchText {
 
   /** Writes a row's context and index entry now (a row that was already indexed). */
   rewrite(rid: number, own: string, context: string): void {
+    const before = this.#before(rid);
+    this.count(before.tenantId, 0, own.length - before.own.length, context.length - before.context.length);
     this.#setContext.run(context, rid);
     this.#delete.run(rid);
     this.#insert.run(rid, own, context);
   }
 
-  /** Adds a row written in this transaction to the index. */
+  /** Adds a row written in this transaction to the index (the batch counts it in the statistics). */
   add(row: PendingRow): void {
     if (row.grown) this.#setContext.run(row.context, row.rid);
     this.#insert.run(row.rid, row.own, row.context);
@@ -98,13 +120,17 @@ export class SqliteSearchText {
     };
     const own = ownSearchText(row.content, JSON.parse(row.tags) as string[]);
     const speaker = speakerSearchText(row.content, JSON.parse(row.metadata) as Record<string, unknown>);
+    const before = this.#before(rid);
+    this.count(before.tenantId, 0, own.length - before.own.length, 0);
     this.#setOwn.run(own, speaker, rid);
     this.#delete.run(rid);
     this.#insert.run(rid, own, row.context);
   }
 
-  /** A row left the live set (forgotten): it leaves the index. */
+  /** A live row leaves the index (it is being forgotten); call it before its fields are blanked. */
   remove(rid: number): void {
+    const before = this.#before(rid);
+    this.count(before.tenantId, -1, -before.own.length, -before.context.length);
     this.#delete.run(rid);
   }
 
@@ -182,15 +208,23 @@ export class SearchTextBatch {
     if (session !== null) this.#lastOfSession.set(session, row);
   }
 
-  /** Writes every new row's index entry. */
+  /** Writes every new row's index entry, and counts them in the tenant's statistics at once. */
   finish(): void {
-    for (const row of this.#rows) this.#text.add(row);
+    if (this.#rows.length === 0) return;
+    let own = 0;
+    let context = 0;
+    for (const row of this.#rows) {
+      this.#text.add(row);
+      own += row.own.length;
+      context += row.context.length;
+    }
+    this.#text.count(this.#tenantId, this.#rows.length, own, context);
   }
 }
 
 /**
  * Migration 4's backfill: every live memory's own tokens and context, computed in JS (SQL has no
- * stemmer), and its index entry.
+ * stemmer), its index entry, and each tenant's statistics.
  */
 export function backfillSearchText(db: SqliteDatabase): void {
   const rows = db
@@ -211,6 +245,11 @@ export function backfillSearchText(db: SqliteDatabase): void {
     'UPDATE memories SET search_text = ?, context_text = ?, speaker_text = ? WHERE rid = ?',
   );
   const insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
+  const count = db.prepare(
+    `INSERT INTO search_stats (tenant_id, documents, own_chars, context_chars) VALUES (?, 1, ?, ?)
+     ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + 1,
+       own_chars = own_chars + excluded.own_chars, context_chars = context_chars + excluded.context_chars`,
+  );
   rows.forEach((row, i) => {
     const sameSession = (j: number) =>
       row.session_id !== null &&
@@ -223,5 +262,6 @@ export function backfillSearchText(db: SqliteDatabase): void {
     const speaker = speakerSearchText(row.content, JSON.parse(row.metadata) as Record<string, unknown>);
     update.run(own[i], context, speaker, row.rid);
     insert.run(row.rid, own[i], context);
+    count.run(row.tenant_id, own[i]?.length ?? 0, context.length);
   });
 }

@@ -162,3 +162,49 @@ describe('full-text search', () => {
     });
   });
 });
+
+describe('tenant text statistics', () => {
+  it('stay equal to a recount of the live memories through inserts, updates and forgets', async () => {
+    const { db, store } = openStore();
+    const recount = (tenantId: string) => {
+      const rows = db
+        .prepare('SELECT search_text, context_text FROM memories WHERE tenant_id = ? AND deleted_at IS NULL')
+        .all(tenantId) as { search_text: string; context_text: string }[];
+      return {
+        documents: rows.length,
+        own_chars: rows.reduce((n, r) => n + r.search_text.length, 0),
+        context_chars: rows.reduce((n, r) => n + r.context_text.length, 0),
+      };
+    };
+    const stored = (tenantId: string) =>
+      db
+        .prepare('SELECT documents, own_chars, context_chars FROM search_stats WHERE tenant_id = ?')
+        .get(tenantId);
+    const s = { tenantId: 't' };
+    const first = await store.insert(s, [
+      row('Ana: the lighthouse trip was windy', { session: 'a' }),
+      row('Ben: did you take photos?', { session: 'a' }),
+      row('a note with no session'),
+    ]);
+    await store.insert(s, [
+      row('Ana: yes, dozens of them', { session: 'a' }),
+      row('Ben: send me some', { session: 'a' }),
+    ]);
+    await store.insert({ tenantId: 'other' }, [row('another tenant entirely', { session: 'a' })]);
+    await store.update(
+      s,
+      { id: first[1]?.id as string },
+      { content: 'Ben: did you take many photos there?', content_hash: 'x1' },
+      NOW,
+    );
+    await store.update(s, { id: first[2]?.id as string }, { tags: ['travel', 'photos'] }, NOW);
+    expect(stored('t')).toEqual(recount('t'));
+    await store.forget(s, { id: first[0]?.id as string }, { hard: false, now: NOW });
+    expect(stored('t')).toEqual(recount('t'));
+    await store.forget(s, { id: first[1]?.id as string }, { hard: true, now: NOW });
+    await store.forget(s, { id: first[0]?.id as string }, { hard: true, now: NOW }); // soft-deleted before
+    expect(stored('t')).toEqual(recount('t'));
+    expect(stored('other')).toEqual(recount('other'));
+    db.close();
+  });
+});

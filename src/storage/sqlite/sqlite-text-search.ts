@@ -75,7 +75,6 @@ export class SqliteTextSearch {
   readonly #options: TextSearchOptions;
   readonly #df = new Map<string, { n: number; at: number }>();
   readonly #tenantDf = new Map<string, { n: number; at: number }>();
-  readonly #stats = new Map<string, { stats: TenantTextStats; at: number }>();
   readonly #countTerm: Database.Statement;
   readonly #countTenantTerm: Database.Statement;
   readonly #tenantStats: Database.Statement;
@@ -93,11 +92,12 @@ export class SqliteTextSearch {
          WHERE memories_fts MATCH ? AND m.tenant_id = ?`,
       )
       .pluck();
-    // Lengths in characters: BM25 needs only a document's length relative to the average.
+    // Lengths in characters: BM25 needs only a document's length relative to the average. Kept by the
+    // store with the index (search_stats), so reading them is one row.
     this.#tenantStats = db.prepare(
-      `SELECT count(*) AS documents, coalesce(avg(length(search_text)), 0) AS averageOwnLength,
-         coalesce(avg(length(context_text)), 0) AS averageContextLength
-       FROM memories WHERE tenant_id = ? AND deleted_at IS NULL`,
+      `SELECT documents, CASE WHEN documents > 0 THEN own_chars * 1.0 / documents ELSE 0 END AS averageOwnLength,
+         CASE WHEN documents > 0 THEN context_chars * 1.0 / documents ELSE 0 END AS averageContextLength
+       FROM search_stats WHERE tenant_id = ?`,
     );
   }
 
@@ -246,13 +246,14 @@ export class SqliteTextSearch {
     return n;
   }
 
-  /** The tenant's live documents and average field lengths, counted again after dfTtlMs. */
+  /** The tenant's indexed documents and average field lengths. */
   #statsOf(tenantId: string): TenantTextStats {
-    const now = Date.now();
-    const cached = this.#stats.get(tenantId);
-    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.stats;
-    const stats = this.#tenantStats.get(tenantId) as TenantTextStats;
-    this.#stats.set(tenantId, { stats, at: now });
-    return stats;
+    return (
+      (this.#tenantStats.get(tenantId) as TenantTextStats | undefined) ?? {
+        documents: 0,
+        averageOwnLength: 0,
+        averageContextLength: 0,
+      }
+    );
   }
 }
