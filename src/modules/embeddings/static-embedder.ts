@@ -53,13 +53,13 @@ export function segmentWord(table: StaticTable, token: string): number[] {
   return rows.reverse();
 }
 
-/** Text with a character outside ASCII, which NFKC may change (ASCII it never does). */
-const NON_ASCII = /[^\u0000-\u007f]/;
+/** Text with a character other than printable ASCII and whitespace, which NFKC may change (those it never does). */
+const MAY_NORMALIZE = /[^\t\n\r\x20-\x7e]/;
 
 /** Lower-cased words (letters and digits of any script), each as the `▁word` token the table keys. */
 function textTokens(text: string): string[] {
   // NFKC costs more than the rest of an embedding; ASCII text is already in that form.
-  const normal = NON_ASCII.test(text) ? text.normalize('NFKC') : text;
+  const normal = MAY_NORMALIZE.test(text) ? text.normalize('NFKC') : text;
   return (normal.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map((w) => WORD_START + w);
 }
 
