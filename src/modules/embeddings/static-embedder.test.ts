@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosine, norm, semanticEmbedderCases } from '../../../test/embedder-cases.js';
 import { isBrainError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Embedder, EmbedderSettings } from './embedder.js';
@@ -16,9 +17,6 @@ const settings: EmbedderSettings = {
   modelsDir: '/nonexistent',
   allowRemoteModels: false,
 };
-
-const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
-const norm = (a: Float32Array) => Math.sqrt(cosine(a, a));
 
 describe('use-lite-static embedder (the shipped table)', () => {
   let embedder: Embedder;
@@ -35,21 +33,7 @@ describe('use-lite-static embedder (the shipped table)', () => {
     expect(embedder.inline).toBe(true);
   });
 
-  it('gives unit vectors of the stated dimension', async () => {
-    const [vector] = await embedder.embed(['The cat sat on the mat']);
-    expect(vector).toHaveLength(embedder.dimensions);
-    expect(norm(vector!)).toBeCloseTo(1, 4);
-  });
-
-  it('scores a paraphrase with no shared words above an unrelated sentence', async () => {
-    const [cat, kitten, revenue] = await embedder.embed([
-      'The cat sat on the mat',
-      'A kitten rested on the rug',
-      'Quarterly revenue rose sharply',
-    ]);
-    expect(cosine(cat!, kitten!)).toBeGreaterThan(cosine(cat!, revenue!) + 0.1);
-    expect(cosine(cat!, kitten!)).toBeGreaterThan(cosine(kitten!, revenue!) + 0.1);
-  });
+  semanticEmbedderCases(() => embedder);
 
   it('is deterministic, and a batch equals the texts one by one', async () => {
     const texts = ['I went hiking with my dog', 'Tax returns are due in April', 'zorbleflux quandaries'];

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosine, norm, semanticEmbedderCases } from '../../../test/embedder-cases.js';
 import { isBrainError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Embedder, EmbedderSettings } from './embedder.js';
@@ -14,10 +15,8 @@ const settings: EmbedderSettings = {
   allowRemoteModels: false,
 };
 
-const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + v * b[i]!, 0);
 /** OS threads of this process (Linux): a worker thread is one more, until it is terminated. */
 const threadCount = () => readdirSync('/proc/self/task').length;
-const norm = (a: Float32Array) => Math.sqrt(cosine(a, a));
 
 describe('use-lite embedder (the real model in a worker thread)', () => {
   let embedder: Embedder;
@@ -35,21 +34,7 @@ describe('use-lite embedder (the real model in a worker thread)', () => {
     expect(embedder.inline).toBe(false);
   });
 
-  it('gives unit vectors of the stated dimension', async () => {
-    const [vector] = await embedder.embed(['The cat sat on the mat']);
-    expect(vector).toHaveLength(512);
-    expect(norm(vector!)).toBeCloseTo(1, 4);
-  });
-
-  it('scores a paraphrase with no shared words above an unrelated sentence', async () => {
-    const [cat, kitten, revenue] = await embedder.embed([
-      'The cat sat on the mat',
-      'A kitten rested on the rug',
-      'Quarterly revenue rose sharply',
-    ]);
-    expect(cosine(cat!, kitten!)).toBeGreaterThan(cosine(cat!, revenue!) + 0.1);
-    expect(cosine(cat!, kitten!)).toBeGreaterThan(cosine(kitten!, revenue!) + 0.1);
-  });
+  semanticEmbedderCases(() => embedder);
 
   it('gives the same vectors in a batch (split by batchSize) as one by one', async () => {
     const texts = ['alpha beta', 'I love hiking in the mountains', 'a', 'tax returns are due', 'zebra'];
