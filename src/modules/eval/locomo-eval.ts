@@ -54,10 +54,14 @@ export interface EvalOptions {
   settle?: () => Promise<void>;
 }
 
-/** Memory text of a turn: who said it, what was said, and the caption of a photo it shares. */
-export function turnContent(turn: EvalTurn): string {
+/**
+ * Memory text of a turn: who said it, what was said, the caption of a photo it shares, and the day of
+ * its session ("1:56 pm on 8 May, 2023" → "on 8 May, 2023"), as a user's transcript line would carry it.
+ */
+export function turnContent(turn: EvalTurn, date: string | null): string {
   const photo = turn.caption ? ` [shares a photo: ${turn.caption}]` : '';
-  return `${turn.speaker}: ${turn.text}${photo}`;
+  const day = date ? ` (on ${date.replace(/^.* on /, '')})` : '';
+  return `${turn.speaker}: ${turn.text}${photo}${day}`;
 }
 
 interface Scored {
@@ -103,7 +107,8 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * Retrieval evaluation on LoCoMo-format data, no LLM: each conversation goes to its own tenant, each turn
- * is remembered as one memory (speaker, text, photo caption; its session and date as attributes), each
+ * is remembered as one memory (speaker, text, photo caption and session day; its session, dialog id,
+ * speaker and date as attributes), each
  * question is recalled, and the ranked turns are scored against the question's evidence.
  */
 export async function runLocomoEval(
@@ -129,7 +134,7 @@ export async function runLocomoEval(
     const scope = scopes[c] as RequestScope;
     for (const session of conversation.sessions) {
       const inputs = session.turns.map((turn) => ({
-        content: turnContent(turn),
+        content: turnContent(turn, session.date),
         type: 'event',
         session: `session_${session.index}`,
         metadata: {
