@@ -34,16 +34,13 @@ export class SqliteVectorExact {
     limit: number,
     now: string,
   ): VectorHit[] {
-    const where = liveMemoryWhere(tenantId, now, filter);
-    const rows = this.#sql
-      .get(
-        `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
-         FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
-         WHERE e.model = ? AND ${where.sql}
-         ORDER BY distance LIMIT ?`,
-      )
-      .all(query, model, ...where.params, limit) as DistanceRow[];
-    return hits(rows);
+    return this.#nearest('memory_embeddings e JOIN memories m ON m.rid = e.rid', 'e.model = ?', [model], {
+      tenantId,
+      query,
+      filter,
+      limit,
+      now,
+    });
   }
 
   /** The same, over only the rows changed after `afterSeq` (what a snapshot at that seq lacks). */
@@ -56,16 +53,28 @@ export class SqliteVectorExact {
     now: string,
     afterSeq: number,
   ): VectorHit[] {
-    const where = liveMemoryWhere(tenantId, now, filter);
+    return this.#nearest(
+      // The change index pins the plan to the tail's range: a project index would scan the whole tenant.
+      'memories m INDEXED BY memories_change CROSS JOIN memory_embeddings e ON e.rid = m.rid',
+      'm.tenant_id = ? AND m.change_seq > ? AND e.model = ?',
+      [tenantId, afterSeq, model],
+      { tenantId, query, filter, limit, now },
+    );
+  }
+
+  #nearest(
+    from: string,
+    condition: string,
+    params: unknown[],
+    q: { tenantId: string; query: Buffer; filter: MemoryFilter; limit: number; now: string },
+  ): VectorHit[] {
+    const where = liveMemoryWhere(q.tenantId, q.now, q.filter);
     const rows = this.#sql
       .get(
-        // The change index pins the plan to the tail's range: a project index would scan the whole tenant.
         `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
-         FROM memories m INDEXED BY memories_change CROSS JOIN memory_embeddings e ON e.rid = m.rid
-         WHERE m.tenant_id = ? AND m.change_seq > ? AND e.model = ? AND ${where.sql}
-         ORDER BY distance LIMIT ?`,
+         FROM ${from} WHERE ${condition} AND ${where.sql} ORDER BY distance LIMIT ?`,
       )
-      .all(query, tenantId, afterSeq, model, ...where.params, limit) as DistanceRow[];
+      .all(q.query, ...params, ...where.params, q.limit) as DistanceRow[];
     return hits(rows);
   }
 
