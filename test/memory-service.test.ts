@@ -30,7 +30,7 @@ describe('memory service recall', () => {
     expect(top?.content).toBe('The staging database listens on port 5433');
     expect(top?.signals.text_rank).toBe(1);
     expect(top?.signals.vector_rank).toBe(1);
-    expect(top?.signals.bm25).toBeGreaterThan(0);
+    expect(top?.signals.text_score).toBeGreaterThan(0);
     expect(top?.signals.vector_similarity).toBeGreaterThan(0);
     expect(top?.signals.relevance).toBeGreaterThan(0);
     for (const signal of ['recency', 'importance', 'access'] as const)

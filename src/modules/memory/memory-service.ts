@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { contentHash } from './content-hash.js';
 import type { Clock } from '../../core/clock.js';
 import { invalidInput, notFound } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
@@ -82,12 +82,6 @@ const MIN_CANDIDATES = 20;
 const QUERY_CACHE_SIZE = 256;
 const CANDIDATES_PER_RESULT = 2;
 
-export function contentHash(content: string): string {
-  // 128 bits of SHA-256 (22 base64url characters) identify content for dedupe as surely as 256 bits,
-  // and keep the dedupe index a third the size of hex digests.
-  return createHash('sha256').update(content.trim()).digest('base64url').slice(0, 22);
-}
-
 /**
  * The best `k` candidates by fused score and boost, best first (ties by id). A memory no query word
  * matched needs a similarity of at least the policy's `evidence` to be returned, so an unrelated query
@@ -104,9 +98,9 @@ function rankHits(
 ): RecallHit[] {
   const textIds = candidates.text.map((h) => h.id);
   const vectorIds = candidates.vector.map((h) => h.id);
-  const textScore = new Map(candidates.text.map((h) => [h.id, h.bm25]));
+  const textScore = new Map(candidates.text.map((h) => [h.id, h.score]));
   const { similarity } = candidates;
-  const bestText = candidates.text[0]?.bm25 ?? 0;
+  const bestText = candidates.text[0]?.score ?? 0;
   const scored: {
     id: string;
     memory: Memory;
@@ -143,7 +137,7 @@ function rankHits(
       score,
       signals: {
         text_rank: textAt < 0 ? null : textAt + 1,
-        bm25: candidates.text[textAt]?.bm25 ?? null,
+        text_score: candidates.text[textAt]?.score ?? null,
         vector_rank: vectorAt < 0 ? null : vectorAt + 1,
         vector_similarity: similarity.get(id) ?? null,
         relevance,

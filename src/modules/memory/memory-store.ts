@@ -77,8 +77,8 @@ export interface CandidateQuery {
 }
 
 export interface Candidates {
-  /** Full-text hits, best first; bm25 is higher-is-better. */
-  text: { id: string; bm25: number }[];
+  /** Full-text hits, best first; score is the driver's relevance score, higher is better, > 0. */
+  text: { id: string; score: number }[];
   /** Vector hits, best first; similarity is cosine similarity. */
   vector: { id: string; similarity: number }[];
   vector_search: 'exact' | 'approximate' | 'none';
@@ -123,9 +123,12 @@ export interface MemoryStore {
    * may batch these writes for a fraction of a second, provided its own reads show them.
    */
   touch(scope: RequestScope, ids: string[], now: string): Promise<void>;
-  /** Recent and important live memories of a project, for init. */
+  /**
+   * Live memories of a project for init: `important` puts the types in `priorityTypes` first, then by
+   * importance and newest; `recent` is newest first; `total` counts them all.
+   */
   overview(
     scope: RequestScope,
-    options: { project: string | null; limit: number; now: string },
+    options: { project: string | null; limit: number; priorityTypes: readonly string[]; now: string },
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }>;
 }

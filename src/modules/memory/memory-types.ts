@@ -23,7 +23,8 @@ export type StorageTier = 'hot' | 'warm' | 'cold';
 /** Why a hit matched: every signal that went into its score. Null means the signal did not find it. */
 export interface RecallSignals {
   text_rank: number | null;
-  bm25: number | null;
+  /** The full-text score (BM25F on SQLite, weighted ts_rank on PostgreSQL); only its ratio to the best hit's counts. */
+  text_score: number | null;
   vector_rank: number | null;
   vector_similarity: number | null;
   /** Text and vector evidence fused, 0..1, before the recency/importance/access boost. */

@@ -36,6 +36,9 @@ export interface SessionService {
   init(scope: RequestScope, input: unknown): Promise<InitResult>;
 }
 
+/** Types that init shows first: what the assistant must always keep in mind. */
+export const PRIORITY_TYPES = ['system_critical', 'instruction', 'user_preferences', 'preference'];
+
 /** How many candidates of each kind init considers before the budget cuts them. */
 const OVERVIEW_CANDIDATES = 50;
 
@@ -79,7 +82,12 @@ export function createSessionService(config: {
           { issues: [{ field: 'session_id', message: 'belongs to another project' }] },
         );
       }
-      const overview = await memories.overview(scope, { project, limit: OVERVIEW_CANDIDATES, now });
+      const overview = await memories.overview(scope, {
+        project,
+        limit: OVERVIEW_CANDIDATES,
+        priorityTypes: PRIORITY_TYPES,
+        now,
+      });
       const seen = new Set<string>();
       let used = 0;
       let truncated = false;

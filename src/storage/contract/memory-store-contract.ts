@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import type { RequestScope } from '../../core/scope.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
-import { contentHash } from '../../modules/memory/memory-service.js';
+import { contentHash } from '../../modules/memory/content-hash.js';
 import type { ListQuery, MemoryStore, NewMemory } from '../../modules/memory/memory-store.js';
 
 /** A store under test and how to dispose of it. Each driver's test file supplies a factory. */
@@ -314,7 +314,7 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
       await h.store.insert(A, [run, cook, swim]);
       const byWord = await search(h.store, A, 'who runs in parks?');
       expect(byWord.text[0]?.id).toBe(run.id);
-      expect(byWord.text[0]?.bm25).toBeGreaterThan(0);
+      expect(byWord.text[0]?.score).toBeGreaterThan(0);
       expect(byWord.vector[0]?.id).toBe(run.id);
       expect(byWord.vector[0]?.similarity).toBeGreaterThan(byWord.vector[1]?.similarity ?? -1);
       expect(byWord.memories.get(run.id)?.content).toBe(run.content);
@@ -354,7 +354,7 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
         await row('other project', { importance: 1, project: 'q' }),
         await row('global note', { importance: 1 }),
       ]);
-      const o = await h.store.overview(A, { project: 'p', limit: 10, now: NOW });
+      const o = await h.store.overview(A, { project: 'p', limit: 10, priorityTypes: ['system_critical'], now: NOW });
       expect(o.total).toBe(3);
       expect(o.important.map((m) => m.content)).toEqual([
         'old but critical',
@@ -362,7 +362,14 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
         'newest trivia',
       ]);
       expect(o.recent[0]?.content).toBe('newest trivia');
-      const global = await h.store.overview(A, { project: null, limit: 10, now: NOW });
+      // The priority types are the caller's policy: without them, importance alone orders.
+      const plain = await h.store.overview(A, { project: 'p', limit: 10, priorityTypes: [], now: NOW });
+      expect(plain.important.map((m) => m.content)).toEqual([
+        'important fact',
+        'old but critical',
+        'newest trivia',
+      ]);
+      const global = await h.store.overview(A, { project: null, limit: 10, priorityTypes: ['system_critical'], now: NOW });
       expect(global.important.map((m) => m.content)).toEqual(['global note']);
     });
   });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import { silentLogger } from '../../core/logger.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
-import { contentHash } from '../../modules/memory/memory-service.js';
+import { contentHash } from '../../modules/memory/content-hash.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
 import { newMemoryRow, runMemoryStoreContract } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
@@ -317,7 +317,7 @@ describe('sqlite driver', () => {
     // Both words (either is the rarer: 7 vs 7 documents) newest first, then the rarest word's newest.
     expect(found.text.slice(0, 3).map((t) => t.id)).toEqual([idOf(2), idOf(1), idOf(0)]);
     expect(found.text).toHaveLength(5);
-    const [both, single] = [found.text[0]?.bm25 ?? 0, found.text[4]?.bm25 ?? 0];
+    const [both, single] = [found.text[0]?.score ?? 0, found.text[4]?.score ?? 0];
     expect(single).toBeGreaterThan(0);
     expect(both).toBeGreaterThan(single);
     await s.close();

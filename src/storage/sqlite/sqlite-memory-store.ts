@@ -30,9 +30,6 @@ import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.j
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
 import { StatementCache } from './statement-cache.js';
 
-/** Types that init shows first: what the assistant must always keep in mind. */
-const PRIORITY_TYPES = ['system_critical', 'instruction', 'user_preferences', 'preference'];
-
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
 
 /** The memory port on SQLite. Writes run in IMMEDIATE transactions, so concurrent processes serialise. */
@@ -446,7 +443,7 @@ export class SqliteMemoryStore implements MemoryStore {
     return {
       text: text.flatMap((t) => {
         const id = idByRid.get(t.rid);
-        return id ? [{ id, bm25: t.bm25 }] : [];
+        return id ? [{ id, score: t.bm25 }] : [];
       }),
       vector: vector.flatMap((v) => {
         const id = idByRid.get(v.rid);
@@ -475,21 +472,22 @@ export class SqliteMemoryStore implements MemoryStore {
 
   async overview(
     scope: RequestScope,
-    options: { project: string | null; limit: number; now: string },
+    options: Parameters<MemoryStore['overview']>[1],
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
     this.#access.tryFlush();
     const base = liveMemoryWhere(scope.tenantId, options.now);
     const projectSql = options.project === null ? 'm.project IS NULL' : 'm.project = ?';
     const params = options.project === null ? base.params : [...base.params, options.project];
     const where = `${base.sql} AND ${projectSql}`;
-    const priority = PRIORITY_TYPES.map((t) => `'${t}'`).join(', ');
     const read = this.#db.transaction(() => {
       const important = memoryRows(
         this.#sql.get(
           `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE ${where}
-           ORDER BY (m.type IN (${priority})) DESC, m.importance DESC, m.created_at DESC LIMIT ?`,
+           ORDER BY (m.type IN (SELECT value FROM json_each(?))) DESC, m.importance DESC, m.created_at DESC
+           LIMIT ?`,
         ),
         ...params,
+        JSON.stringify(options.priorityTypes),
         options.limit,
       );
       const recent = memoryRows(

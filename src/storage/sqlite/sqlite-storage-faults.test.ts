@@ -177,7 +177,7 @@ describe('sqlite driver under storage faults', () => {
       NOW,
     );
     expect(listed.items.map((m) => m.access_count)).toEqual([1]);
-    const overview = await h.store.overview(scope, { project: null, limit: 5, now: NOW });
+    const overview = await h.store.overview(scope, { project: null, limit: 5, priorityTypes: [], now: NOW });
     expect(overview.recent[0]?.access_count).toBe(1);
     h.holder.exec('ROLLBACK');
     // Once the lock is free, the next read writes the pending count, once.

@@ -37,7 +37,7 @@ async function textHits(store: SqliteMemoryStore, tenantId: string, text: string
     { tenantId },
     { text, embedding: null, embedding_model: null, filter: {}, limit: 10, now: NOW },
   );
-  return found.text.map((h) => ({ content: found.memories.get(h.id)?.content, bm25: h.bm25 }));
+  return found.text.map((h) => ({ content: found.memories.get(h.id)?.content, bm25: h.score }));
 }
 
 describe('full-text search', () => {

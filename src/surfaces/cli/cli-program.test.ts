@@ -79,7 +79,7 @@ describe('brain CLI', () => {
     const result = JSON.parse(out.join('\n')) as { mode: string; hits: { id: string; signals: object }[] };
     expect(result.mode).toBe('hybrid');
     expect(result.hits[0]?.id).toBe(id);
-    expect(result.hits[0]?.signals).toHaveProperty('bm25');
+    expect(result.hits[0]?.signals).toHaveProperty('text_score');
   });
 
   it('rejects bad input naming the field and the limit, exits 2 and writes nothing', async () => {

@@ -59,7 +59,7 @@ const recallHitOutput = z.looseObject({
   score: z.number(),
   signals: z.looseObject({
     text_rank: z.number().nullable(),
-    bm25: z.number().nullable(),
+    text_score: z.number().nullable(),
     vector_rank: z.number().nullable(),
     vector_similarity: z.number().nullable(),
     relevance: z.number(),

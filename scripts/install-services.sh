@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what the PostgreSQL and Redis suites need on a Debian bookworm machine, and nothing when it is
+# already there: the PostgreSQL 15 server, pgvector (no bookworm package: built from Debian trixie's
+# source package against postgresql-server-dev-15, ~30 s), and redis-server. The tests start their own
+# throwaway cluster and Redis on 127.0.0.1 (test/services.ts); this script only installs. Needs root.
+#   scripts/install-services.sh          install what is missing
+#   scripts/install-services.sh --check  exit 0 when everything is installed, 1 otherwise
+set -euo pipefail
+
+PG_VERSION=15
+PG_BIN="/usr/lib/postgresql/${PG_VERSION}/bin"
+VECTOR_CONTROL="/usr/share/postgresql/${PG_VERSION}/extension/vector.control"
+
+installed() {
+  [[ -x "${PG_BIN}/postgres" && -x "${PG_BIN}/initdb" && -f "${VECTOR_CONTROL}" ]] && command -v redis-server >/dev/null
+}
+
+if [[ "${1:-}" == "--check" ]]; then
+  installed && exit 0 || exit 1
+fi
+if installed; then
+  echo "install-services: PostgreSQL ${PG_VERSION} with pgvector and redis-server are installed"
+  exit 0
+fi
+if [[ "$(id -u)" != 0 ]]; then
+  echo "install-services: run as root (apt-get install) to install PostgreSQL ${PG_VERSION}, pgvector and Redis" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "postgresql-${PG_VERSION}" redis-server >/dev/null
+
+if [[ ! -f "${VECTOR_CONTROL}" ]]; then
+  apt-get install -y -qq --no-install-recommends "postgresql-server-dev-${PG_VERSION}" build-essential dpkg-dev >/dev/null
+  # Source packages only, and only trixie's: nothing of trixie is installed as a binary package.
+  sources=/etc/apt/sources.list.d/brain-trixie-src.sources
+  cat >"${sources}" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  apt-get update -qq
+  work="$(mktemp -d)"
+  trap 'rm -rf "${work}"' EXIT
+  (
+    cd "${work}"
+    apt-get source -qq --download-only pgvector >/dev/null
+    dpkg-source -x --no-check ./pgvector_*.dsc src >/dev/null
+    cd src
+    make -s PG_CONFIG="${PG_BIN}/pg_config" >/dev/null
+    make -s PG_CONFIG="${PG_BIN}/pg_config" install >/dev/null
+  )
+  rm -f "${sources}"
+  apt-get update -qq
+fi
+
+installed || {
+  echo "install-services: installation finished but PostgreSQL/pgvector/redis is still missing" >&2
+  exit 1
+}
+echo "install-services: installed PostgreSQL ${PG_VERSION}, pgvector and redis-server"
