@@ -45,6 +45,28 @@ const optionalText = (what: string) =>
     .max(4096, { error: `expected ${what} of at most 4096 characters` })
     .optional();
 
+/**
+ * TLS to PostgreSQL: `prefer-url` leaves it to the URL's `sslmode` (libpq's names), `disable` never
+ * uses it, `require` encrypts without checking the certificate, `verify-full` checks it against the
+ * system's CAs or BRAIN_DATABASE_SSL_CA_FILE.
+ */
+export const DATABASE_SSL_MODES = ['prefer-url', 'disable', 'require', 'verify-full'] as const;
+
+const urlWithScheme = (what: string, schemes: string[]) =>
+  optionalText(what).refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `expected ${what}` },
+  );
+const postgresUrl = (what: string) => urlWithScheme(what, ['postgres:', 'postgresql:']);
+const redisUrlText = (what: string) => urlWithScheme(what, ['redis:', 'rediss:']);
+
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
 
@@ -118,6 +140,35 @@ const DEFINITIONS = {
   maxOutputSizeMb: setting('BRAIN_MAX_OUTPUT_SIZE_MB', 'int', intBetween(1, 1024).default(10), 'the sandbox'),
   workerMin: setting('BRAIN_WORKER_MIN', 'int', intBetween(0, 64).default(1), 'sandbox workers'),
   workerMax: setting('BRAIN_WORKER_MAX', 'int', intBetween(1, 64).default(4), 'sandbox workers'),
+  databaseUrl: {
+    ...setting(
+      'BRAIN_DATABASE_URL',
+      'string',
+      postgresUrl('a postgres:// URL (unset: the embedded SQLite file)'),
+    ),
+    secret: true,
+  },
+  databaseReadUrl: {
+    ...setting('BRAIN_DATABASE_READ_URL', 'string', postgresUrl('a postgres:// URL of a read replica')),
+    secret: true,
+  },
+  databasePoolSize: setting('BRAIN_DATABASE_POOL_SIZE', 'int', intBetween(1, 1000).default(10)),
+  databaseStatementTimeoutMs: setting(
+    'BRAIN_DATABASE_STATEMENT_TIMEOUT_MS',
+    'int',
+    intBetween(0, 3_600_000).default(30_000),
+  ),
+  databaseConnectTimeoutMs: setting(
+    'BRAIN_DATABASE_CONNECT_TIMEOUT_MS',
+    'int',
+    intBetween(100, 600_000).default(5000),
+  ),
+  databaseSsl: setting('BRAIN_DATABASE_SSL', 'enum', oneOf(DATABASE_SSL_MODES).default('prefer-url')),
+  databaseSslCaFile: setting('BRAIN_DATABASE_SSL_CA_FILE', 'string', optionalText('a path to a PEM file')),
+  redisUrl: {
+    ...setting('BRAIN_REDIS_URL', 'string', redisUrlText('a redis:// or rediss:// URL')),
+    secret: true,
+  },
   cacheSizeMb: setting('BRAIN_CACHE_SIZE_MB', 'int', intBetween(1, 4096).default(64)),
   vacuumIntervalHours: setting(
     'BRAIN_VACUUM_INTERVAL_HOURS',

@@ -70,11 +70,39 @@ export async function startLocalPostgres(options: { durable?: boolean } = {}): P
     '-c shared_buffers=256MB',
     ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
   ];
-  runAs(owner, 'pg_ctl', ['-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-w', '-o', settings.join(' '), 'start']);
+  runAs(owner, 'pg_ctl', [
+    '-D',
+    dataDir,
+    '-l',
+    path.join(dataDir, 'server.log'),
+    '-w',
+    '-o',
+    settings.join(' '),
+    'start',
+  ]);
   const psql = (db: string, sql: string) =>
-    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', POSTGRES_USER, '-d', db, '-c', sql], {
-      stdio: 'pipe',
-    });
+    execFileSync(
+      'psql',
+      [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        POSTGRES_USER,
+        '-d',
+        db,
+        '-c',
+        sql,
+      ],
+      {
+        stdio: 'pipe',
+      },
+    );
   // Every database created from template1 (CREATE DATABASE's default) has the extension already.
   psql('template1', 'CREATE EXTENSION IF NOT EXISTS vector');
   psql('postgres', 'CREATE EXTENSION IF NOT EXISTS vector');
@@ -111,7 +139,22 @@ export function createTestDatabase(baseUrl: string, prefix = 'brain_test'): stri
   const url = new URL(baseUrl);
   execFileSync(
     'psql',
-    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', url.hostname, '-p', url.port, '-U', url.username, '-d', 'postgres', '-c', `CREATE DATABASE ${name}`],
+    [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      url.hostname,
+      '-p',
+      url.port,
+      '-U',
+      url.username,
+      '-d',
+      'postgres',
+      '-c',
+      `CREATE DATABASE ${name}`,
+    ],
     { stdio: 'pipe' },
   );
   return new URL(name, baseUrl).toString();

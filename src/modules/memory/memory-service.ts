@@ -1,4 +1,3 @@
-import { contentHash } from './content-hash.js';
 import type { Clock } from '../../core/clock.js';
 import { invalidInput, notFound } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
@@ -14,6 +13,7 @@ import {
   rerankScore,
 } from '../search/fuse-scores.js';
 import { VECTOR_POLICIES, type VectorPolicy } from '../search/vector-policy.js';
+import { contentHash } from './content-hash.js';
 import {
   forgetSchema,
   getSchema,

@@ -354,7 +354,12 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
         await row('other project', { importance: 1, project: 'q' }),
         await row('global note', { importance: 1 }),
       ]);
-      const o = await h.store.overview(A, { project: 'p', limit: 10, priorityTypes: ['system_critical'], now: NOW });
+      const o = await h.store.overview(A, {
+        project: 'p',
+        limit: 10,
+        priorityTypes: ['system_critical'],
+        now: NOW,
+      });
       expect(o.total).toBe(3);
       expect(o.important.map((m) => m.content)).toEqual([
         'old but critical',
@@ -369,7 +374,12 @@ export function runMemoryStoreContract(driver: string, open: () => Promise<Store
         'old but critical',
         'newest trivia',
       ]);
-      const global = await h.store.overview(A, { project: null, limit: 10, priorityTypes: ['system_critical'], now: NOW });
+      const global = await h.store.overview(A, {
+        project: null,
+        limit: 10,
+        priorityTypes: ['system_critical'],
+        now: NOW,
+      });
       expect(global.important.map((m) => m.content)).toEqual(['global note']);
     });
   });
