@@ -70,8 +70,7 @@ export async function loadMemories(brain: Brain, memories: readonly CorpusMemory
 export async function warmVectors(brain: Brain): Promise<number> {
   const start = performance.now();
   const embedder = brain.embedder;
-  if (embedder)
-    await brain.memoryStore.vectors.warm(brain.scope.tenantId, embedder.model, embedder.dimensions);
+  if (embedder) await brain.storage.warm(brain.scope.tenantId, embedder.model, embedder.dimensions);
   return performance.now() - start;
 }
 

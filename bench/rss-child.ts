@@ -57,7 +57,7 @@ if (mode === 'load') {
   timings.warmMs = performance.now() - opened;
   const embedder = brain.embedder;
   timings.loaded = embedder
-    ? (brain.memoryStore.vectors.describe(brain.scope.tenantId, embedder.model)?.loaded ?? false)
+    ? (brain.storage.vectorIndex(brain.scope.tenantId, embedder.model)?.loaded ?? false)
     : false;
   for (const query of queries) {
     await yieldToLoop();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import pino from 'pino';
 import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { BrainError, isBrainError } from '../core/errors.js';
+import { BrainError } from '../core/errors.js';
 import { findUp } from '../core/find-up.js';
 import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
@@ -16,20 +16,10 @@ import {
 } from '../modules/embeddings/embedding-queue.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
-import {
-  openSqliteDatabase,
-  type SqliteDatabase,
-  startCheckpointer,
-} from '../storage/sqlite/sqlite-database.js';
-import { SqliteEmbeddingQueue } from '../storage/sqlite/sqlite-embedding-queue.js';
-import { describeOpenError } from '../storage/sqlite/sqlite-errors.js';
-import { SqliteFileGuard } from '../storage/sqlite/sqlite-file-guard.js';
-import { SqliteMemoryStore } from '../storage/sqlite/sqlite-memory-store.js';
-import { type MigrationReport, migrateSqlite, migrationStatus } from '../storage/sqlite/sqlite-migrations.js';
-import { SqliteSessionStore } from '../storage/sqlite/sqlite-session-store.js';
+import { createStorage } from '../storage/create-storage.js';
 import type { TextSearchOptions } from '../storage/sqlite/sqlite-text-search.js';
 import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
-import { vectorIndexDirFor } from '../storage/sqlite/vector-index-file.js';
+import type { MigrationReport, Storage } from '../storage/storage.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
@@ -40,13 +30,13 @@ export interface Brain {
   version: string;
   logger: pino.Logger;
   embedder: Embedder | null;
-  /** The SQLite memory store, for benchmarks and maintenance (warming the vector index). */
-  memoryStore: SqliteMemoryStore;
+  /** The storage engine behind the services (benchmarks warm its caches through it). */
+  storage: Storage;
   /**
-   * Readiness: `failing` when the database is closed or its file was deleted or replaced under the
-   * process (then every write is refused). Checks the file now (two stats); `GET /health/ready` serves it.
+   * Readiness: `failing` when the database is closed, unreachable (PostgreSQL), or its file was deleted
+   * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
    */
-  health(): HealthReport;
+  health(): Promise<HealthReport>;
   /** The embedder and its background queue (backlog, throughput). */
   embeddings(): Promise<EmbeddingsStatus>;
   /** Resolves once every stored memory has its vector of the active model (the queue is empty). */
@@ -59,8 +49,9 @@ export interface BuildBrainOptions {
   /** Apply pending migrations at start; defaults to config.migrateOnStart. */
   migrate?: boolean;
   clock?: Clock;
+  /** SQLite vector-search tuning (benchmarks). */
   vectorSearch?: Partial<VectorSearchOptions>;
-  /** Text-search tuning (benchmarks). */
+  /** SQLite text-search tuning (benchmarks). */
   textSearch?: Partial<TextSearchOptions>;
   /**
    * Run the background embedding queue (default true). One-shot CLI commands turn it off (their queued
@@ -91,20 +82,13 @@ export function brainVersion(): string {
   return version;
 }
 
-function openDatabase(config: BrainConfig): SqliteDatabase {
-  return openSqliteDatabase(config.dbPath, {
-    busyTimeoutMs: config.busyTimeoutMs,
-    cacheSizeMb: config.cacheSizeMb,
-  });
-}
-
-/** `brain migrate`: applies pending migrations and reports them. */
-export async function migrateDatabase(config: BrainConfig): Promise<MigrationReport> {
-  const db = openDatabase(config);
+/** `brain migrate`: applies pending migrations to the configured store and reports them. */
+export async function migrateDatabase(config: BrainConfig, logger: Logger): Promise<MigrationReport> {
+  const storage = await createStorage(config, { logger });
   try {
-    return migrateSqlite(db);
+    return await storage.migrate();
   } finally {
-    db.close();
+    await storage.close();
   }
 }
 
@@ -148,38 +132,31 @@ export interface EmbeddingsStatus {
  */
 export async function buildBrain(config: BrainConfig, options: BuildBrainOptions = {}): Promise<Brain> {
   const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
-  const db = openDatabase(config);
-  // Right after the open: the dev+inode recorded here are the file every acknowledged write must reach.
-  const file = new SqliteFileGuard(config.dbPath, {
-    onFailure: (message) => logger.error({ db: config.dbPath }, message),
+  const serviceLogger = logger as unknown as Logger;
+  const storage = await createStorage(config, {
+    logger: serviceLogger,
+    vectorSearch: options.vectorSearch,
+    textSearch: options.textSearch,
   });
   try {
     if (options.migrate ?? config.migrateOnStart) {
-      const report = migrateSqlite(db);
+      const report = await storage.migrate();
       if (report.applied.length > 0) logger.info({ applied: report.applied }, 'database migrated');
     } else {
-      const status = migrationStatus(db);
+      const status = await storage.schema();
       if (status.current < status.latest) {
         throw new BrainError(
           'STORAGE_ERROR',
-          `database ${config.dbPath} is at schema version ${status.current} but this build needs ${status.latest}: run \`brain migrate\``,
+          `database ${storage.location} is at schema version ${status.current} but this build needs ${status.latest}: run \`brain migrate\``,
         );
       }
     }
   } catch (error) {
-    db.close();
-    // A migration that meets a lock, a full disk or a damaged page says so, like the open does.
-    throw isBrainError(error) ? error : describeOpenError(config.dbPath, error);
+    await storage.close();
+    throw error;
   }
   const clock = options.clock ?? systemClock;
-  const serviceLogger = logger as unknown as Logger;
-  const memoryStore = new SqliteMemoryStore(db, serviceLogger, {
-    vectors: { indexDir: vectorIndexDirFor(config.dbPath), ...options.vectorSearch },
-    text: options.textSearch,
-    file,
-  });
-  const sessionStore = new SqliteSessionStore(db, { logger: serviceLogger, file });
-  const queueStore = new SqliteEmbeddingQueue(db, serviceLogger, file);
+  const { memories: memoryStore, sessions: sessionStore, embeddingQueue: queueStore } = storage.stores();
   const choice =
     config.embedder === 'none'
       ? { embedder: null, problem: undefined }
@@ -221,21 +198,15 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
   };
   if (embedder && options.prepareVectors !== false) {
     try {
-      memoryStore.vectors.prepare(scope.tenantId, embedder.model, embedder.dimensions);
+      await storage.prepare(scope.tenantId, embedder.model, embedder.dimensions);
     } catch (error) {
-      // The first read of the memories: a damaged table fails the start with the advice, not INTERNAL.
-      memoryStore.vectors.close();
-      db.close();
-      throw isBrainError(error) ? error : describeOpenError(config.dbPath, error);
+      // The first read of the memories: a damaged table fails the start with the advice.
+      await queue?.stop();
+      await embedder.close?.();
+      await storage.close();
+      throw error;
     }
   }
-  const stopCheckpointer = startCheckpointer(
-    db,
-    1000,
-    (error) => logger.warn({ err: error }, 'WAL checkpoint failed; retrying on the next tick'),
-    // Notices a deleted or replaced file within a second even when nothing writes (logged once).
-    () => file.check(),
-  );
   let closed = false;
   return {
     config,
@@ -244,9 +215,9 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     version: brainVersion(),
     logger,
     embedder,
-    memoryStore,
-    health() {
-      const database = db.open ? file.check() : { ok: false, message: 'the database is closed' };
+    storage,
+    async health() {
+      const database = closed ? { ok: false, message: 'the database is closed' } : await storage.check();
       return { status: database.ok ? 'ok' : 'failing', checks: { database } };
     },
     async embeddings() {
@@ -274,22 +245,9 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     async close() {
       if (closed) return;
       closed = true;
-      stopCheckpointer();
       await queue?.stop();
       await embedder?.close?.();
-      memoryStore.vectors.close();
-      try {
-        memoryStore.flushTouches();
-      } catch (error) {
-        logger.warn({ err: error }, 'could not write the last access counts at shutdown');
-      }
-      try {
-        // SQLite does not checkpoint a moved file on close and leaves its log at the path, where the next
-        // open would replay our frames onto whatever file is there now: empty the log first.
-        db.pragma(file.check().ok ? 'wal_checkpoint(PASSIVE)' : 'wal_checkpoint(TRUNCATE)');
-      } finally {
-        db.close();
-      }
+      await storage.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   startupWarnings,
 } from '../config/load-config.js';
 import { invalidInput } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
@@ -50,7 +51,7 @@ async function brainStatus(brain: Brain): Promise<BrainStatus> {
   const { total } = await brain.services.memory.list(brain.scope, { limit: 1 });
   return {
     version: brain.version,
-    database: brain.config.dbPath,
+    database: `${brain.storage.engine} ${brain.storage.location}`,
     memories: total,
     embeddings: await brain.embeddings(),
   };
@@ -114,7 +115,8 @@ export function createCliRuntime(): CliRuntime {
     async migrate(global) {
       const start = configFor(global, settingsUsedBy('cli'));
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
-      return migrateDatabase(start.config);
+      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      return migrateDatabase(start.config, logger as unknown as Logger);
     },
     status: (global) => withBrain(global, { embedQueue: false }, brainStatus),
     reembed: (global, onProgress) =>

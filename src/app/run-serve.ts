@@ -46,6 +46,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     mcpMaxSessions: config.mcpMaxSessions,
     mcpMaxSessionsPerClient: config.mcpMaxSessionsPerClient,
     mcpSessionIdleMs: config.mcpSessionIdleMs,
+    mcpStateless: config.mcpMode === 'stateless' || (config.mcpMode === 'auto' && !!config.databaseUrl),
   });
   let url: string;
   try {
@@ -55,7 +56,15 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     await brain.close();
     throw describeListenError(config, error);
   }
-  logger.info({ url, mcp: `${url}/mcp`, db: config.dbPath, version: brain.version }, 'brain is serving');
+  logger.info(
+    {
+      url,
+      mcp: `${url}/mcp`,
+      db: `${brain.storage.engine} ${brain.storage.location}`,
+      version: brain.version,
+    },
+    'brain is serving',
+  );
   const signal = await waitForShutdown(logger);
   logger.info({ signal }, 'shutting down: draining requests');
   await drain(logger, [() => http.close(), () => brain.close()]);

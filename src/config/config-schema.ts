@@ -50,6 +50,13 @@ const optionalText = (what: string) =>
  * uses it, `require` encrypts without checking the certificate, `verify-full` checks it against the
  * system's CAs or BRAIN_DATABASE_SSL_CA_FILE.
  */
+/**
+ * MCP over HTTP: `sessions` keeps a session per client in the process (mcp-sessions.ts), `stateless`
+ * answers every request on its own so any replica behind a load balancer can (mcp-stateless.ts), and
+ * `auto` is stateless on PostgreSQL (where replicas are the point) and sessions on SQLite.
+ */
+export const MCP_MODES = ['auto', 'sessions', 'stateless'] as const;
+
 export const DATABASE_SSL_MODES = ['prefer-url', 'disable', 'require', 'verify-full'] as const;
 
 const urlWithScheme = (what: string, schemes: string[]) =>
@@ -223,6 +230,7 @@ const DEFINITIONS = {
     'int',
     intBetween(1000, 86_400_000).default(30 * 60_000),
   ),
+  mcpMode: httpSetting('BRAIN_MCP_MODE', 'enum', oneOf(MCP_MODES).default('auto')),
   migrateOnStart: setting(
     'BRAIN_MIGRATE_ON_START',
     'bool',

@@ -73,6 +73,7 @@ describe('loadConfig', () => {
       mcpMaxSessions: 1000,
       mcpMaxSessionsPerClient: 100,
       mcpSessionIdleMs: 1_800_000,
+      mcpMode: 'auto',
       migrateOnStart: true,
       busyTimeoutMs: 5000,
       embedder: 'use-lite-static',
@@ -456,6 +457,7 @@ describe('requireValidConfig by the settings a command uses', () => {
       'mcpMaxSessions',
       'mcpMaxSessionsPerClient',
       'mcpSessionIdleMs',
+      'mcpMode',
     ]);
     expect([...mcp]).toEqual([...settingsUsedBy('cli')]);
   });

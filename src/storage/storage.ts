@@ -6,6 +6,24 @@ import type { SessionStore } from '../modules/sessions/session-store.js';
 /** The engines Brain stores on: the embedded file (default) or a PostgreSQL server with pgvector. */
 export type StorageEngine = 'sqlite' | 'postgres';
 
+/**
+ * The settings the drivers read, named as in BrainConfig (which satisfies this type), so that storage
+ * does not depend on the config layer. See docs/CONFIG.md for each.
+ */
+export interface StorageSettings {
+  dbPath: string;
+  busyTimeoutMs: number;
+  cacheSizeMb: number;
+  databaseUrl?: string | undefined;
+  databaseReadUrl?: string | undefined;
+  databasePoolSize: number;
+  databaseStatementTimeoutMs: number;
+  databaseConnectTimeoutMs: number;
+  databaseSsl: 'prefer-url' | 'disable' | 'require' | 'verify-full';
+  databaseSslCaFile?: string | undefined;
+  redisUrl?: string | undefined;
+}
+
 /** What `brain migrate` reports: the migrations this call applied, and the version now. */
 export interface MigrationReport {
   applied: string[];
@@ -31,6 +49,67 @@ export interface VectorIndexState {
   approximate: boolean;
   /** Vectors the index covers. */
   size: number;
+  /** Whether it was read from a saved copy instead of built in this process. */
+  loaded: boolean;
+}
+
+/** One memory row as a store holds it, every column, for `brain store copy` (engine-neutral). */
+export interface StoredMemory {
+  id: string;
+  tenant_id: string;
+  project: string | null;
+  session_id: string | null;
+  key: string | null;
+  content: string;
+  content_hash: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  importance: number;
+  storage_tier: 'hot' | 'warm' | 'cold';
+  memory_score: number;
+  access_count: number;
+  created_at: string;
+  updated_at: string;
+  accessed_at: string | null;
+  expires_at: string | null;
+  valid_from: string | null;
+  valid_to: string | null;
+  superseded_by: string | null;
+  deleted_at: string | null;
+  /** The search tokens as stored (the same function makes them on every engine). */
+  search_text: string;
+  context_text: string;
+  speaker_text: string;
+  embedding_model: string | null;
+  /** The stored vector (SQLite keeps int8: it comes out dequantised, same direction). */
+  embedding: Float32Array | null;
+  /** Waiting in the embedding queue. */
+  queued: boolean;
+}
+
+export interface StoredSession {
+  tenant_id: string;
+  id: string;
+  project: string | null;
+  client: string | null;
+  created_at: string;
+  last_seen_at: string;
+}
+
+/**
+ * Whole-store export and import for `brain store copy`: pages in id order, imports that skip ids the
+ * store already has (so a second copy changes nothing), and counts.
+ */
+export interface StoreCopy {
+  counts(): Promise<{ memories: number; sessions: number }>;
+  /** Memories with id > `after` (null: from the start), in id order, at most `limit`. */
+  exportMemories(after: string | null, limit: number): Promise<StoredMemory[]>;
+  /** Sessions after (tenant_id, id), in that order, at most `limit`. */
+  exportSessions(after: { tenant_id: string; id: string } | null, limit: number): Promise<StoredSession[]>;
+  /** Writes the rows in one transaction; rows whose id exists are left as they are. Returns rows written. */
+  importMemories(rows: StoredMemory[]): Promise<number>;
+  importSessions(rows: StoredSession[]): Promise<number>;
 }
 
 /**
@@ -52,6 +131,8 @@ export interface Storage {
   /** Readiness of the engine now: reachable, its file or server in place. */
   check(): Promise<HealthCheck>;
   stores(): StorageStores;
+  /** Whole-store export and import (`brain store copy`). */
+  copy(): StoreCopy;
   /**
    * Starts warming what a driver caches for recall of this tenant and model (SQLite builds its ANN
    * index in a worker); resolves once started, not once done. A driver with nothing to warm resolves.

@@ -5,32 +5,9 @@ import type { RequestScope } from '../../core/scope.js';
 import { parseInput } from '../../core/validation.js';
 import type { MemoryStore } from '../memory/memory-store.js';
 import type { Memory } from '../memory/memory-types.js';
+import type { ContextMemory, InitResult } from './session-output.js';
 import { initSchema, SESSION_LIMITS } from './session-schemas.js';
 import type { SessionStore } from './session-store.js';
-
-/** A memory as init returns it: just what a model needs in its context. */
-export interface ContextMemory {
-  id: string;
-  content: string;
-  type: string;
-  tags: string[];
-  importance: number;
-  created_at: string;
-}
-
-export interface InitResult {
-  session_id: string;
-  resumed: boolean;
-  project: string | null;
-  started_at: string;
-  important: ContextMemory[];
-  recent: ContextMemory[];
-  total_memories: number;
-  budget_chars: number;
-  used_chars: number;
-  /** true when more memories were eligible than fit in the budget. */
-  truncated: boolean;
-}
 
 export interface SessionService {
   init(scope: RequestScope, input: unknown): Promise<InitResult>;

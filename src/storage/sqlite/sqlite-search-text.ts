@@ -8,7 +8,7 @@ export function ownSearchText(content: string, tags: readonly string[]): string 
 }
 
 /** The search tokens of who said a memory, '' when unknown. */
-function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
+export function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
   const speaker = speakerOf(content, metadata);
   return speaker === null ? '' : searchTokens(speaker).join(' ');
 }

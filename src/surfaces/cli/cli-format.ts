@@ -6,7 +6,7 @@ import {
   type RecallResult,
   type RememberResult,
   TEXT_ONLY_REASONS,
-} from '../../modules/memory/memory-types.js';
+} from '../../modules/memory/memory-output.js';
 
 /** Longest content shown per line in lists; `brain get ID` prints it whole. */
 const PREVIEW_CHARS = 200;

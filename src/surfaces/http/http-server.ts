@@ -14,6 +14,7 @@ import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
+import { createStatelessMcp } from './mcp-stateless.js';
 
 export { BODY_LIMIT_BYTES, toHttpError, toJsonRpcHttpError } from './http-errors.js';
 
@@ -49,8 +50,13 @@ export interface HttpServerConfig extends SurfaceContext {
   mcpSessionIdleMs?: number;
   /** Who a session belongs to for the per-client cap. Default: the remote address (`request.ip`). */
   mcpClientKey?: McpClientKey;
+  /**
+   * Serve MCP without sessions (any replica answers any request; see mcp-stateless.ts) instead of the
+   * stateful sessions of mcp-sessions.ts. Default false.
+   */
+  mcpStateless?: boolean;
   /** Readiness checks served at `GET /health/ready` (the Brain's `health()`); none means always ready. */
-  health?: () => HealthReport;
+  health?: () => Promise<HealthReport>;
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -143,13 +149,15 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     clientErrorHandler: clientErrorHandler(timeouts, (socket) => connections.activity(socket), logger),
   });
   const connections = trackConnections(app);
-  const mcp = createMcpSessions({
-    ...config,
-    maxSessions: config.mcpMaxSessions ?? HTTP_DEFAULTS.mcpMaxSessions,
-    maxSessionsPerClient: config.mcpMaxSessionsPerClient ?? HTTP_DEFAULTS.mcpMaxSessionsPerClient,
-    idleMs: config.mcpSessionIdleMs ?? HTTP_DEFAULTS.mcpSessionIdleMs,
-    clientKey: config.mcpClientKey ?? ((request) => request.ip),
-  });
+  const mcp = config.mcpStateless
+    ? createStatelessMcp(config)
+    : createMcpSessions({
+        ...config,
+        maxSessions: config.mcpMaxSessions ?? HTTP_DEFAULTS.mcpMaxSessions,
+        maxSessionsPerClient: config.mcpMaxSessionsPerClient ?? HTTP_DEFAULTS.mcpMaxSessionsPerClient,
+        idleMs: config.mcpSessionIdleMs ?? HTTP_DEFAULTS.mcpSessionIdleMs,
+        clientKey: config.mcpClientKey ?? ((request) => request.ip),
+      });
   useJsonParser(app);
 
   app.addHook(
@@ -169,7 +177,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   app.get('/health/live', async () => ({ status: 'ok', version: config.version }));
   // Readiness: 503 while a check fails (e.g. the database file was deleted), so a balancer stops sending.
   app.get('/health/ready', async (_request, reply) => {
-    const report = config.health?.() ?? { status: 'ok', checks: {} };
+    const report: HealthReport = (await config.health?.()) ?? { status: 'ok', checks: {} };
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, version: config.version });
   });
   app.route({ method: ['POST', 'GET', 'DELETE'], url: '/mcp', handler: mcp.handle });

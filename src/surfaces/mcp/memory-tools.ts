@@ -2,6 +2,17 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
 import {
+  forgetResultSchema,
+  type ListResult,
+  listResultSchema,
+  type Memory,
+  memorySchema,
+  type RecallResult,
+  recallResultSchema,
+  rememberResultSchema,
+  TEXT_ONLY_REASONS,
+} from '../../modules/memory/memory-output.js';
+import {
   forgetShape,
   getShape,
   listShape,
@@ -10,85 +21,8 @@ import {
   rememberShape,
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
-import {
-  type ListResult,
-  type Memory,
-  type RecallResult,
-  TEXT_ONLY_REASONS,
-} from '../../modules/memory/memory-types.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { runTool, summaryWithJson, type ToolCallOptions } from './tool-result.js';
-
-// Output schemas are loose objects: a field added to a service result later must not make clients that
-// validate structuredContent against an older schema reject the result.
-
-const memoryOutput = z.looseObject({
-  id: z.string(),
-  key: z.string().nullable(),
-  content: z.string(),
-  type: z.string(),
-  tags: z.array(z.string()),
-  metadata: z.record(z.string(), z.unknown()),
-  importance: z.number(),
-  project: z.string().nullable(),
-  session: z.string().nullable(),
-  storage_tier: z.enum(['hot', 'warm', 'cold']),
-  memory_score: z.number(),
-  access_count: z.number(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  accessed_at: z.string().nullable(),
-  expires_at: z.string().nullable(),
-});
-
-const rememberOutput = z.looseObject({
-  id: z.string(),
-  status: z.enum(['created', 'updated', 'duplicate']),
-});
-
-const recallHitOutput = z.looseObject({
-  id: z.string(),
-  content: z.string(),
-  type: z.string(),
-  tags: z.array(z.string()),
-  key: z.string().nullable(),
-  project: z.string().nullable(),
-  session: z.string().nullable(),
-  importance: z.number(),
-  created_at: z.string(),
-  score: z.number(),
-  signals: z.looseObject({
-    text_rank: z.number().nullable(),
-    text_score: z.number().nullable(),
-    vector_rank: z.number().nullable(),
-    vector_similarity: z.number().nullable(),
-    relevance: z.number(),
-    recency: z.number(),
-    importance: z.number(),
-    access: z.number(),
-  }),
-});
-
-const recallOutput = z.looseObject({
-  mode: z.enum(['hybrid', 'text-only']),
-  reason: z.enum(['no-embedder', 'embedder-failed', 'embedder-unavailable', 'no-query-vector']).optional(),
-  detail: z.string().optional(),
-  vector_search: z.enum(['exact', 'approximate', 'none']).optional(),
-  hits: z.array(recallHitOutput),
-});
-
-const listOutput = z.looseObject({
-  items: z.array(memoryOutput),
-  total: z.number(),
-  next_offset: z.number().nullable(),
-});
-
-const forgetOutput = z.looseObject({
-  forgotten: z.number(),
-  ids: z.array(z.string()),
-  ids_truncated: z.boolean(),
-  hard: z.boolean(),
-});
 
 const KiB = (bytes: number) => `${bytes / 1024} KiB`;
 /** The limits a schema cannot state (bytes of UTF-8, depth), said once per writing tool. */
@@ -151,7 +85,7 @@ function registerRemember({ server, ctx, opts }: ToolDeps): void {
         'Store one durable fact, preference, decision or instruction per call. An existing key gets the new ' +
         `content and the fields given; the rest stay. ${LIMITS_TEXT} Returns {id, status}.`,
       inputSchema: z.object(rememberShape).strict(),
-      outputSchema: rememberOutput,
+      outputSchema: rememberResultSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
@@ -178,7 +112,7 @@ function registerRecall({ server, ctx, opts }: ToolDeps): void {
         'conversations. Returns the best k hits with id, content, score 0..1 and why they matched. All filters ' +
         'given must match.',
       inputSchema: z.object(recallShape).strict(),
-      outputSchema: recallOutput,
+      outputSchema: recallResultSchema,
       // recall counts accesses (a write inside Brain), but nothing the caller sees changes.
       annotations: READ_ONLY,
     },
@@ -193,7 +127,7 @@ function registerGetMemory({ server, ctx, opts }: ToolDeps): void {
       title: 'Get memory',
       description: 'Read one memory in full by its id. NOT_FOUND when it is unknown, forgotten or expired.',
       inputSchema: z.object(getShape).strict(),
-      outputSchema: memoryOutput,
+      outputSchema: memorySchema,
       annotations: READ_ONLY,
     },
     (args) =>
@@ -213,7 +147,7 @@ function registerListMemories({ server, ctx, opts }: ToolDeps): void {
       description:
         'Browse memories without a query, newest first, e.g. to find ids. Returns {items, total, next_offset}.',
       inputSchema: z.object(listShape).strict(),
-      outputSchema: listOutput,
+      outputSchema: listResultSchema,
       annotations: READ_ONLY,
     },
     (args) => runTool(opts('list_memories'), () => ctx.services.memory.list(ctx.scope, args), formatList),
@@ -229,7 +163,7 @@ function registerUpdateMemory({ server, ctx, opts }: ToolDeps): void {
         'Fix a wrong or outdated memory, picked by id or key: give only the fields to change. ' +
         `${LIMITS_TEXT} Returns the memory.`,
       inputSchema: z.object(updateShape).strict(),
-      outputSchema: memoryOutput,
+      outputSchema: memorySchema,
       annotations: CHANGES,
     },
     (args) =>
@@ -250,7 +184,7 @@ function registerForget({ server, ctx, opts }: ToolDeps): void {
         'Forget memories by id, key, filter (all its conditions must match) or all: true. Recoverable unless ' +
         'hard. Returns {forgotten, ids, hard}.',
       inputSchema: z.object(forgetShape).strict(),
-      outputSchema: forgetOutput,
+      outputSchema: forgetResultSchema,
       annotations: CHANGES,
     },
     (args) =>

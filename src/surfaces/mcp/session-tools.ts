@@ -1,32 +1,14 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
+import {
+  type ContextMemory,
+  type InitResult,
+  initResultSchema,
+} from '../../modules/sessions/session-output.js';
 import { initShape } from '../../modules/sessions/session-schemas.js';
-import type { ContextMemory, InitResult } from '../../modules/sessions/session-service.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { runTool } from './tool-result.js';
-
-const contextMemoryOutput = z.looseObject({
-  id: z.string(),
-  content: z.string(),
-  type: z.string(),
-  tags: z.array(z.string()),
-  importance: z.number(),
-  created_at: z.string(),
-});
-
-const initOutput = z.looseObject({
-  session_id: z.string(),
-  resumed: z.boolean(),
-  project: z.string().nullable(),
-  started_at: z.string(),
-  important: z.array(contextMemoryOutput),
-  recent: z.array(contextMemoryOutput),
-  total_memories: z.number(),
-  budget_chars: z.number(),
-  used_chars: z.number(),
-  truncated: z.boolean(),
-});
 
 function formatSection(title: string, memories: ContextMemory[]): string[] {
   if (memories.length === 0) return [];
@@ -71,7 +53,7 @@ export function registerSessionTools(server: McpServer, ctx: SurfaceContext, log
         'matter most, then the most recent, within budget_chars. truncated: more exist, so use recall. Pass the ' +
         'session_id to remember.',
       inputSchema: z.object(initShape).strict(),
-      outputSchema: initOutput,
+      outputSchema: initResultSchema,
       annotations: {
         readOnlyHint: false,
         idempotentHint: false,

@@ -1,0 +1,25 @@
+/**
+ * Every port's contract on every engine in one run: SQLite always, PostgreSQL when the run has its
+ * throwaway cluster (otherwise reported skipped, with the reason and how to enable it).
+ */
+import { ENGINES } from '../../../test/services/engines.js';
+import { engineSkipReason, openStorage } from '../../../test/services/storage-harness.js';
+import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
+import { runMemoryStoreContract } from './memory-store-contract.js';
+import { runSessionStoreContract } from './session-store-contract.js';
+
+for (const engine of ENGINES) {
+  const skip = engineSkipReason(engine);
+  const open = async () => {
+    const h = await openStorage(engine);
+    return {
+      ...h,
+      stores: h.storage.stores(),
+      store: h.storage.stores().memories,
+      sessions: h.storage.stores().sessions,
+    };
+  };
+  runMemoryStoreContract(`${engine} storage`, open, skip);
+  runSessionStoreContract(`${engine} storage`, open, skip);
+  runEmbeddingQueueContract(`${engine} storage`, open, skip);
+}

@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import pg from 'pg';
+import { BrainError, isBrainError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { StorageSettings } from '../storage.js';
+
+/** A pooled client, or the pool itself: anything that runs a query. */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/** The database URL as logs and errors may show it: without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '****';
+    return parsed.toString();
+  } catch {
+    return 'an unparsable postgres URL';
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+/** SQLSTATEs worth another try: serialization failure, deadlock, shutdown, too many connections, cannot connect now. */
+const RETRY_STATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300']);
+
+function codeOf(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** The database could not be reached (refused, reset, timed out, shut down). */
+export function isConnectionError(error: unknown): boolean {
+  const code = codeOf(error);
+  if (code && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P03'))
+    return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** Transient: the same call may succeed when tried again. */
+export function isTransient(error: unknown): boolean {
+  return isConnectionError(error) || RETRY_STATES.has(codeOf(error) ?? '');
+}
+
+/** A PostgreSQL failure as a BrainError a caller can act on; never the URL's password, never a stack. */
+export function toStorageError(error: unknown, where: string): unknown {
+  if (isBrainError(error)) return error;
+  const code = codeOf(error);
+  const text = error instanceof Error ? error.message : String(error);
+  if (isConnectionError(error))
+    return new BrainError(
+      'UNAVAILABLE',
+      `PostgreSQL at ${where} is unreachable (${text}); Brain retries by itself, check that the server is up`,
+    );
+  if (code === '57014') return new BrainError('STORAGE_ERROR', `PostgreSQL cancelled a statement: ${text}`);
+  if (code === '53100') return new BrainError('STORAGE_FULL', `PostgreSQL is out of disk space: ${text}`);
+  if (code === '40001' || code === '40P01' || code === '55P03')
+    return new BrainError('STORAGE_BUSY', `PostgreSQL could not serialise the write, retry: ${text}`);
+  return error;
+}
+
+/** Bounded retry of transient failures: 3 attempts, 50 ms doubling, ~350 ms at most between them. */
+const transientRetry = retry(handleWhen(isTransient), {
+  maxAttempts: 2,
+  backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 300 }),
+});
+
+function sslOption(settings: StorageSettings): pg.PoolConfig['ssl'] {
+  switch (settings.databaseSsl) {
+    case 'disable':
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-full':
+      return {
+        rejectUnauthorized: true,
+        ...(settings.databaseSslCaFile ? { ca: fs.readFileSync(settings.databaseSslCaFile, 'utf8') } : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** The pools of one Storage: writes (and reads inside writes) on the primary, reads on the read URL. */
+export class PgDatabase {
+  readonly primary: pg.Pool;
+  readonly reader: pg.Pool;
+  readonly where: string;
+  readonly #logger: Logger;
+  #warned = false;
+
+  constructor(settings: StorageSettings, logger: Logger) {
+    const url = settings.databaseUrl as string;
+    this.where = redactUrl(url);
+    this.#logger = logger;
+    const base = (connectionString: string): pg.PoolConfig => ({
+      connectionString,
+      max: settings.databasePoolSize,
+      connectionTimeoutMillis: settings.databaseConnectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      ...(settings.databaseStatementTimeoutMs > 0
+        ? { statement_timeout: settings.databaseStatementTimeoutMs }
+        : {}),
+      ...(sslOption(settings) !== undefined ? { ssl: sslOption(settings) } : {}),
+      application_name: 'brain',
+    });
+    this.primary = this.#pool(base(url));
+    this.reader = settings.databaseReadUrl ? this.#pool(base(settings.databaseReadUrl)) : this.primary;
+  }
+
+  #pool(config: pg.PoolConfig): pg.Pool {
+    const pool = new pg.Pool(config);
+    // An idle client whose server went away emits here; unhandled, it would end the process.
+    pool.on('error', (error) => this.#unreachable(error));
+    pool.on('connect', (client) => {
+      client.on('error', (error) => this.#unreachable(error));
+      // Filtered ANN queries keep walking the graph until enough rows pass (pgvector 0.8).
+      client
+        .query("SET hnsw.iterative_scan = 'relaxed_order'; SET hnsw.ef_search = 100")
+        .catch(() => undefined);
+    });
+    return pool;
+  }
+
+  #unreachable(error: Error): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#logger.warn(
+      { db: this.where, err: error.message },
+      'PostgreSQL connection lost; reconnecting on demand',
+    );
+  }
+
+  /** Runs `work` with bounded retries of transient failures, mapping the last failure to a BrainError. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await transientRetry.execute(work);
+      this.#warned = false;
+      return result;
+    } catch (error) {
+      throw toStorageError(error, this.where);
+    }
+  }
+
+  /** One query on a pool (the reader by default), retried when transient. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+    pool: pg.Pool = this.reader,
+  ): Promise<pg.QueryResult<R>> {
+    return this.run(() => pool.query<R>(text, values));
+  }
+
+  /** A transaction on the primary, retried whole when a transient failure aborts it. */
+  transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.run(async () => {
+      const client = await this.primary.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        broken = isConnectionError(error);
+        if (!broken) await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.primary.end().catch(() => undefined);
+    if (this.reader !== this.primary) await this.reader.end().catch(() => undefined);
+  }
+}

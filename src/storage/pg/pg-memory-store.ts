@@ -1,0 +1,547 @@
+import type pg from 'pg';
+import { invalidInput } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { RequestScope } from '../../core/scope.js';
+import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
+import type {
+  CandidateQuery,
+  Candidates,
+  ForgetTarget,
+  KeepableField,
+  ListQuery,
+  MemoryPatch,
+  MemoryStore,
+  MemoryTarget,
+  NewMemory,
+  WriteOutcome,
+} from '../../modules/memory/memory-store.js';
+import type { Memory } from '../../modules/memory/memory-types.js';
+import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
+import type { ChangeBus } from './pg-change-bus.js';
+import type { PgDatabase } from './pg-database.js';
+import {
+  PG_MEMORY_COLUMNS,
+  type PgMemoryRow,
+  pgLiveWhere,
+  pgRowToMemory,
+  vectorLiteral,
+} from './pg-memory-rows.js';
+import { PgTextSearch } from './pg-text-search.js';
+import { PgVectorSearch } from './pg-vector-search.js';
+
+const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
+
+const INSERT_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
+  importance, created_at, updated_at, expires_at, search_text, speaker_text`;
+/** unnest() of one array per column: a whole batch in one statement. */
+const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+    $9::text[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[])
+    AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp)) AS batch`;
+
+/**
+ * Every session a batch touched gets its rows' contexts computed again from their live neighbours (the
+ * own tokens of the memory before and after each, in write order), in one statement.
+ */
+const RECONTEXT = `WITH s AS (
+    SELECT rid, trim(coalesce(lag(search_text) OVER w, '') || ' ' || coalesce(lead(search_text) OVER w, '')) AS ctx
+    FROM memories WHERE tenant_id = $1 AND session_id = ANY($2::text[]) AND deleted_at IS NULL
+    WINDOW w AS (PARTITION BY session_id ORDER BY rid))
+  UPDATE memories m SET context_text = s.ctx FROM s WHERE m.rid = s.rid AND m.context_text <> s.ctx`;
+
+type Row = PgMemoryRow;
+
+/**
+ * The memory port on PostgreSQL. Every statement is filtered by tenant. Concurrency is the database's:
+ * a batch is one transaction; keys and unkeyed content are unique among live rows by partial unique
+ * indexes, so concurrent writers from several replicas meet `ON CONFLICT`, never a read-then-write race.
+ */
+export class PgMemoryStore implements MemoryStore {
+  readonly #db: PgDatabase;
+  readonly text: PgTextSearch;
+  readonly vectors: PgVectorSearch;
+  readonly #bus: ChangeBus;
+
+  constructor(db: PgDatabase, logger: Logger, bus: ChangeBus) {
+    this.#db = db;
+    this.text = new PgTextSearch(db);
+    this.vectors = new PgVectorSearch(db, logger);
+    this.#bus = bus;
+    bus.subscribe((tenantId) => this.invalidate(tenantId));
+  }
+
+  /** Drops what this process caches of a tenant ('*': of every tenant, after the bus missed notices). */
+  invalidate(tenantId: string): void {
+    this.text.invalidate(tenantId);
+    this.vectors.invalidate(tenantId);
+  }
+
+  /** After a committed write: this process's caches, then every other replica's. */
+  async #changed(tenantId: string): Promise<void> {
+    this.invalidate(tenantId);
+    await this.#bus.publish(tenantId);
+  }
+
+  async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
+    if (memories.length === 0) return [];
+    const t = scope.tenantId;
+    const outcomes = await this.#db.transaction(async (client) => {
+      const fields = memories.map((m) => ({
+        own: ownSearchText(m.content, m.tags),
+        speaker: speakerSearchText(m.content, m.metadata),
+      }));
+      const col = <T>(f: (m: NewMemory, i: number) => T) => memories.map(f);
+      const { rows } = await client.query<{ id: string; rid: string }>(
+        `INSERT INTO memories (${INSERT_COLUMNS}) SELECT * FROM ${UNNEST} ON CONFLICT DO NOTHING RETURNING id, rid`,
+        [
+          col((m) => m.id),
+          col(() => t),
+          col((m) => m.project),
+          col((m) => m.session),
+          col((m) => m.key),
+          col((m) => m.content),
+          col((m) => m.content_hash),
+          col((m) => m.type),
+          col(
+            (m) =>
+              `{${m.tags.map((x) => `"${x.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
+          ),
+          col((m) => JSON.stringify(m.metadata)),
+          col((m) => m.importance),
+          col((m) => m.created_at),
+          col((m) => m.expires_at),
+          col((_, i) => fields[i]?.own ?? ''),
+          col((_, i) => fields[i]?.speaker ?? ''),
+        ],
+      );
+      const inserted = new Map(rows.map((r) => [r.id, r.rid]));
+      const out: WriteOutcome[] = [];
+      const vectors: { rid: string; m: NewMemory }[] = [];
+      const queued: string[] = [];
+      for (const m of memories) {
+        const rid = inserted.get(m.id);
+        if (rid !== undefined) {
+          inserted.delete(m.id); // a second row with the same id is not this one
+          out.push({ id: m.id, status: 'created' });
+          if (m.embedding && m.embedding_model) vectors.push({ rid, m });
+          else if (m.embed_later) queued.push(rid);
+          continue;
+        }
+        out.push(await this.#conflicted(client, t, m, vectors, queued));
+      }
+      await this.#storeVectors(client, t, vectors);
+      if (queued.length > 0)
+        await client.query(
+          'INSERT INTO embedding_queue (rid) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING',
+          [queued],
+        );
+      const sessions = [...new Set(memories.flatMap((m) => (m.session === null ? [] : [m.session])))];
+      if (sessions.length > 0) await client.query(RECONTEXT, [t, sessions]);
+      return out;
+    });
+    await this.#changed(t);
+    return outcomes;
+  }
+
+  /** A row the batch insert skipped: its key exists (update it), its content does (duplicate), or its id. */
+  async #conflicted(
+    client: pg.PoolClient,
+    t: string,
+    m: NewMemory,
+    vectors: { rid: string; m: NewMemory }[],
+    queued: string[],
+  ): Promise<WriteOutcome> {
+    const project = m.project ?? '';
+    if (m.key !== null) {
+      const { rows } = await client.query<{ rid: string; id: string }>(
+        `SELECT rid, id FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND key = $3
+           AND deleted_at IS NULL FOR UPDATE`,
+        [t, project, m.key],
+      );
+      const existing = rows[0];
+      if (existing) {
+        await this.#replace(client, existing.rid, m);
+        if (m.embedding && m.embedding_model) vectors.push({ rid: existing.rid, m });
+        else {
+          await client.query('DELETE FROM memory_embeddings WHERE rid = $1', [existing.rid]);
+          if (m.embed_later) queued.push(existing.rid);
+        }
+        return { id: existing.id, status: 'updated' };
+      }
+    } else {
+      const { rows } = await client.query<{ rid: string; id: string; expires_at: string | null }>(
+        `SELECT rid, id, expires_at FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2
+           AND content_hash = $3 AND key IS NULL AND deleted_at IS NULL FOR UPDATE`,
+        [t, project, m.content_hash],
+      );
+      const holder = rows[0];
+      if (holder && (holder.expires_at === null || holder.expires_at > m.created_at))
+        return { id: holder.id, status: 'duplicate' };
+      // An expired memory held the content: it is gone for every read already, so it steps aside.
+      if (holder)
+        await client.query('UPDATE memories SET deleted_at = $2 WHERE rid = $1', [holder.rid, m.created_at]);
+    }
+    // Nothing else held it: the id itself clashed (or the holder just stepped aside). Insert plainly; an
+    // id clash fails the whole batch here, as it must.
+    const { rows } = await client.query<{ rid: string }>(
+      `INSERT INTO memories (${INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
+       RETURNING rid`,
+      [
+        m.id,
+        t,
+        m.project,
+        m.session,
+        m.key,
+        m.content,
+        m.content_hash,
+        m.type,
+        m.tags,
+        JSON.stringify(m.metadata),
+        m.importance,
+        m.created_at,
+        m.expires_at,
+        ownSearchText(m.content, m.tags),
+        speakerSearchText(m.content, m.metadata),
+      ],
+    );
+    const rid = rows[0]?.rid as string;
+    if (m.embedding && m.embedding_model) vectors.push({ rid, m });
+    else if (m.embed_later) queued.push(rid);
+    return { id: m.id, status: 'created' };
+  }
+
+  async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
+    const keep = new Set<KeepableField>(m.keep);
+    const sets = ['content = $2', 'content_hash = $3', 'updated_at = $4', 'search_text = $5'];
+    const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, ''];
+    const attributes: [KeepableField, string, unknown][] = [
+      ['type', 'type', m.type],
+      ['tags', 'tags', m.tags],
+      ['metadata', 'metadata', JSON.stringify(m.metadata)],
+      ['importance', 'importance', m.importance],
+      ['session', 'session_id', m.session],
+      ['expires_at', 'expires_at', m.expires_at],
+    ];
+    for (const [field, column, value] of attributes) {
+      if (keep.has(field)) continue;
+      params.push(value);
+      sets.push(`${column} = $${params.length}`);
+    }
+    await client.query(`UPDATE memories SET ${sets.join(', ')} WHERE rid = $1`, params);
+    await this.#reindexOwn(client, rid);
+  }
+
+  /** The own and speaker tokens of a row computed again from its content, tags and metadata. */
+  async #reindexOwn(client: pg.PoolClient, rid: string): Promise<void> {
+    const { rows } = await client.query<{
+      content: string;
+      tags: string[];
+      metadata: Record<string, unknown>;
+    }>('SELECT content, tags, metadata FROM memories WHERE rid = $1', [rid]);
+    const r = rows[0];
+    if (!r) return;
+    await client.query('UPDATE memories SET search_text = $2, speaker_text = $3 WHERE rid = $1', [
+      rid,
+      ownSearchText(r.content, r.tags),
+      speakerSearchText(r.content, r.metadata),
+    ]);
+  }
+
+  async #storeVectors(
+    client: pg.PoolClient,
+    t: string,
+    vectors: { rid: string; m: NewMemory }[],
+  ): Promise<void> {
+    if (vectors.length === 0) return;
+    await client.query(
+      `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding)
+       SELECT r, $1, mo, d, v::vector FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[]) AS x(r, mo, d, v)
+       ON CONFLICT (rid) DO UPDATE SET model = excluded.model, dims = excluded.dims, embedding = excluded.embedding`,
+      [
+        t,
+        vectors.map((v) => v.rid),
+        vectors.map((v) => v.m.embedding_model),
+        vectors.map((v) => v.m.embedding?.length ?? 0),
+        vectors.map((v) => vectorLiteral(v.m.embedding as Float32Array)),
+      ],
+    );
+  }
+
+  async #one(sql: string, params: unknown[]): Promise<Memory | null> {
+    const { rows } = await this.#db.query<Row>(sql, params);
+    return rows[0] ? pgRowToMemory(rows[0]) : null;
+  }
+
+  async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
+    const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 2);
+    return this.#one(`SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.id = $1 AND ${where.sql}`, [
+      id,
+      ...where.params,
+    ]);
+  }
+
+  async getByKey(
+    scope: RequestScope,
+    key: string,
+    project: string | null,
+    now: string,
+  ): Promise<Memory | null> {
+    const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 3);
+    return this.#one(
+      `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql}`,
+      [key, project ?? '', ...where.params],
+    );
+  }
+
+  async list(
+    scope: RequestScope,
+    query: ListQuery,
+    now: string,
+  ): Promise<{ items: Memory[]; total: number }> {
+    if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
+    const order = query.order === 'asc' ? 'ASC' : 'DESC';
+    const where = pgLiveWhere(scope.tenantId, now, query);
+    const n = where.params.length;
+    // One statement: the page and the total come from the same snapshot.
+    const { rows } = await this.#db.query<Row & { total: string }>(
+      `SELECT ${PG_MEMORY_COLUMNS}, count(*) OVER () AS total FROM memories m WHERE ${where.sql}
+       ORDER BY m.${query.sort} ${order} NULLS LAST, m.rid ${order} LIMIT $${n + 1} OFFSET $${n + 2}`,
+      [...where.params, query.limit, query.offset],
+    );
+    let total = rows.length > 0 ? Number(rows[0]?.total) : 0;
+    if (rows.length === 0 && query.offset > 0) {
+      const c = await this.#db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM memories m WHERE ${where.sql}`,
+        where.params,
+      );
+      total = Number(c.rows[0]?.n ?? 0);
+    }
+    return { items: rows.map(pgRowToMemory), total };
+  }
+
+  async #resolve(
+    client: pg.PoolClient,
+    t: string,
+    target: MemoryTarget,
+    now: string,
+    includeDeleted = false,
+  ): Promise<string | null> {
+    const where = includeDeleted
+      ? { sql: 'm.tenant_id = $3', params: [t] }
+      : pgLiveWhere(t, now, { include_cold: true }, 3);
+    const { rows } =
+      'id' in target
+        ? await client.query<{ rid: string }>(
+            `SELECT m.rid FROM memories m WHERE m.id = $1 AND coalesce(m.project, '') = coalesce(m.project, $2) AND ${where.sql} FOR UPDATE`,
+            [target.id, '', ...where.params],
+          )
+        : await client.query<{ rid: string }>(
+            `SELECT m.rid FROM memories m WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql} FOR UPDATE`,
+            [target.key, target.project ?? '', ...where.params],
+          );
+    return rows[0]?.rid ?? null;
+  }
+
+  async update(
+    scope: RequestScope,
+    target: MemoryTarget,
+    patch: MemoryPatch,
+    now: string,
+  ): Promise<Memory | null> {
+    const t = scope.tenantId;
+    const result = await this.#db.transaction(async (client) => {
+      const rid = await this.#resolve(client, t, target, now);
+      if (rid === null) return null;
+      const params: unknown[] = [rid, now];
+      const sets = ['updated_at = $2'];
+      const fields: [keyof MemoryPatch, string, (v: unknown) => unknown][] = [
+        ['content', 'content', (v) => v],
+        ['content_hash', 'content_hash', (v) => v],
+        ['type', 'type', (v) => v],
+        ['tags', 'tags', (v) => v],
+        ['metadata', 'metadata', (v) => JSON.stringify(v)],
+        ['importance', 'importance', (v) => v],
+        ['expires_at', 'expires_at', (v) => v],
+      ];
+      for (const [field, column, encode] of fields) {
+        if (patch[field] === undefined) continue;
+        params.push(encode(patch[field]));
+        sets.push(`${column} = $${params.length}`);
+      }
+      await client.query(`UPDATE memories SET ${sets.join(', ')} WHERE rid = $1`, params);
+      if (patch.content !== undefined || patch.tags !== undefined || patch.metadata !== undefined) {
+        await this.#reindexOwn(client, rid);
+        const { rows } = await client.query<{ s: string | null }>(
+          'SELECT session_id AS s FROM memories WHERE rid = $1',
+          [rid],
+        );
+        if (rows[0]?.s) await client.query(RECONTEXT, [t, [rows[0].s]]);
+      }
+      if (patch.embedding !== undefined) {
+        if (patch.embedding && patch.embedding_model) {
+          await client.query(
+            `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding) VALUES ($1, $2, $3, $4, $5::vector)
+             ON CONFLICT (rid) DO UPDATE SET model = excluded.model, dims = excluded.dims, embedding = excluded.embedding`,
+            [rid, t, patch.embedding_model, patch.embedding.length, vectorLiteral(patch.embedding)],
+          );
+        } else {
+          await client.query('DELETE FROM memory_embeddings WHERE rid = $1', [rid]);
+          if (patch.embed_later)
+            await client.query(
+              'INSERT INTO embedding_queue (rid) VALUES ($1) ON CONFLICT (rid) DO UPDATE SET leased_by = NULL, leased_until = NULL',
+              [rid],
+            );
+        }
+      }
+      const { rows } = await client.query<Row>(
+        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.rid = $1`,
+        [rid],
+      );
+      return rows[0] ? pgRowToMemory(rows[0]) : null;
+    });
+    if (result) await this.#changed(t);
+    return result;
+  }
+
+  async forget(
+    scope: RequestScope,
+    target: ForgetTarget,
+    options: { hard: boolean; now: string },
+  ): Promise<string[]> {
+    if ('filter' in target && !hasFilterCondition(target.filter))
+      throw invalidInput('filter', `selects every memory: give at least one of ${FILTER_FIELDS.join(', ')}`);
+    const t = scope.tenantId;
+    const ids = await this.#db.transaction(async (client) => {
+      let rows: { rid: string; id: string; session_id: string | null }[];
+      if ('filter' in target || 'all' in target) {
+        const filter = 'filter' in target ? target.filter : {};
+        const where = pgLiveWhere(t, options.now, { include_cold: true, ...filter });
+        rows = (
+          await client.query(
+            `SELECT m.rid, m.id, m.session_id FROM memories m WHERE ${where.sql} FOR UPDATE`,
+            where.params,
+          )
+        ).rows;
+      } else {
+        const rid = await this.#resolve(client, t, target, options.now, options.hard && 'id' in target);
+        rows =
+          rid === null
+            ? []
+            : (
+                await client.query(
+                  "SELECT rid, id, session_id FROM memories WHERE rid = $1 AND content_hash <> ''",
+                  [rid],
+                )
+              ).rows;
+      }
+      if (rows.length === 0) return [];
+      const rids = rows.map((r) => r.rid);
+      await client.query('DELETE FROM embedding_queue WHERE rid = ANY($1::bigint[])', [rids]);
+      if (options.hard) {
+        await client.query(
+          `UPDATE memories SET content = '', content_hash = '', tags = '{}', metadata = '{}', key = NULL,
+             search_text = '', context_text = '', speaker_text = '', deleted_at = coalesce(deleted_at, $2), updated_at = $2
+           WHERE rid = ANY($1::bigint[])`,
+          [rids, options.now],
+        );
+        await client.query('DELETE FROM memory_embeddings WHERE rid = ANY($1::bigint[])', [rids]);
+      } else {
+        await client.query(
+          'UPDATE memories SET deleted_at = $2, updated_at = $2 WHERE rid = ANY($1::bigint[])',
+          [rids, options.now],
+        );
+      }
+      // The forgotten rows' words leave their neighbours' contexts.
+      const sessions = [...new Set(rows.flatMap((r) => (r.session_id ? [r.session_id] : [])))];
+      if (sessions.length > 0) await client.query(RECONTEXT, [t, sessions]);
+      return rows.map((r) => r.id);
+    });
+    if (ids.length > 0) await this.#changed(t);
+    return ids;
+  }
+
+  async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
+    const t = scope.tenantId;
+    const where = pgLiveWhere(t, query.now, query.filter);
+    const [text, found] = await Promise.all([
+      this.text.search(t, query.text, where, query.limit),
+      query.embedding && query.embedding_model
+        ? this.vectors.search(t, query.embedding, query.embedding_model, where, query.limit)
+        : Promise.resolve(null),
+    ]);
+    const vector = found?.hits ?? [];
+    let extra: { rid: string; similarity: number }[] = [];
+    if (query.embedding && query.embedding_model) {
+      const inVector = new Set(vector.map((v) => v.rid));
+      extra = await this.vectors.similarities(
+        query.embedding,
+        query.embedding_model,
+        text.map((h) => h.rid).filter((rid) => !inVector.has(rid)),
+      );
+    }
+    const rids = [...new Set([...text.map((h) => h.rid), ...vector.map((v) => v.rid)])];
+    const { rows } =
+      rids.length === 0
+        ? { rows: [] as Row[] }
+        : await this.#db.query<Row>(
+            `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.rid = ANY($1::bigint[]) AND m.tenant_id = $2`,
+            [rids, t],
+          );
+    const idByRid = new Map(rows.map((r) => [r.rid, r.id]));
+    const memories = new Map(rows.map((r) => [r.id, pgRowToMemory(r)]));
+    const named = <T extends { rid: string }>(list: T[]) =>
+      list.flatMap((h) => {
+        const id = idByRid.get(h.rid);
+        return id ? [{ ...h, id }] : [];
+      });
+    return {
+      text: named(text).map((h) => ({ id: h.id, score: h.score })),
+      vector: named(vector).map((h) => ({ id: h.id, similarity: h.similarity })),
+      similarity: new Map(named([...vector, ...extra]).map((h) => [h.id, h.similarity] as const)),
+      vector_search: found ? found.mode : 'none',
+      memories,
+    };
+  }
+
+  async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#db.query(
+      `UPDATE memories SET access_count = access_count + 1, accessed_at = $3
+       WHERE tenant_id = $1 AND id = ANY($2::text[]) AND deleted_at IS NULL`,
+      [scope.tenantId, ids, now],
+      this.#db.primary,
+    );
+  }
+
+  async overview(
+    scope: RequestScope,
+    options: Parameters<MemoryStore['overview']>[1],
+  ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
+    const base = pgLiveWhere(scope.tenantId, options.now);
+    const params: unknown[] = [...base.params];
+    let projectSql = 'm.project IS NULL';
+    if (options.project !== null) {
+      params.push(options.project);
+      projectSql = `m.project = $${params.length}`;
+    }
+    const where = `${base.sql} AND ${projectSql}`;
+    const n = params.length;
+    const [important, recent, total] = await Promise.all([
+      this.#db.query<Row>(
+        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE ${where}
+         ORDER BY (m.type = ANY($${n + 1}::text[])) DESC, m.importance DESC, m.created_at DESC LIMIT $${n + 2}`,
+        [...params, options.priorityTypes, options.limit],
+      ),
+      this.#db.query<Row>(
+        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE ${where} ORDER BY m.created_at DESC, m.rid DESC LIMIT $${n + 1}`,
+        [...params, options.limit],
+      ),
+      this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM memories m WHERE ${where}`, params),
+    ]);
+    return {
+      important: important.rows.map(pgRowToMemory),
+      recent: recent.rows.map(pgRowToMemory),
+      total: Number(total.rows[0]?.n ?? 0),
+    };
+  }
+}

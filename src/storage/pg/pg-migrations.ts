@@ -1,0 +1,143 @@
+import type { MigrationReport, SchemaStatus } from '../storage.js';
+import type { PgDatabase } from './pg-database.js';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The advisory lock key under which migrations run: one replica migrates, the others wait, then skip. */
+const MIGRATION_LOCK = 0x62726169; // 'brai'
+
+/**
+ * The PostgreSQL schema, versioned like SQLite's. Times are ISO 8601 UTC text, as on SQLite, so that they
+ * round-trip exactly and compare in order. search_tsv indexes the store's own search tokens (the same
+ * searchTokens as SQLite, already stemmed, hence the 'simple' configuration): own text weight A, the
+ * session context weight B. Vectors keep their model's dimension in `dims`; an HNSW index per model and
+ * dimension is created on demand (pg-vector-search.ts).
+ */
+export const PG_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'memories',
+    sql: `
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE memories (
+  rid bigserial PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  tenant_id text NOT NULL,
+  project text,
+  session_id text,
+  key text,
+  content text NOT NULL,
+  content_hash text NOT NULL,
+  type text NOT NULL DEFAULT 'fact',
+  tags text[] NOT NULL DEFAULT '{}',
+  metadata jsonb NOT NULL DEFAULT '{}',
+  importance double precision NOT NULL DEFAULT 0.5,
+  storage_tier text NOT NULL DEFAULT 'hot' CHECK (storage_tier IN ('hot', 'warm', 'cold')),
+  memory_score double precision NOT NULL DEFAULT 0.5,
+  access_count integer NOT NULL DEFAULT 0,
+  created_at text NOT NULL,
+  updated_at text NOT NULL,
+  accessed_at text,
+  expires_at text,
+  valid_from text,
+  valid_to text,
+  superseded_by text,
+  deleted_at text,
+  search_text text NOT NULL DEFAULT '',
+  context_text text NOT NULL DEFAULT '',
+  speaker_text text NOT NULL DEFAULT '',
+  search_tsv tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('simple', search_text), 'A') || setweight(to_tsvector('simple', context_text), 'B')
+  ) STORED
+);
+CREATE UNIQUE INDEX memories_key ON memories (tenant_id, coalesce(project, ''), key)
+  WHERE key IS NOT NULL AND deleted_at IS NULL;
+CREATE UNIQUE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''), content_hash)
+  WHERE key IS NULL AND deleted_at IS NULL;
+CREATE INDEX memories_tenant_created ON memories (tenant_id, created_at);
+CREATE INDEX memories_project_created ON memories (tenant_id, project, created_at);
+CREATE INDEX memories_session ON memories (tenant_id, session_id, rid) WHERE session_id IS NOT NULL;
+CREATE INDEX memories_tags ON memories USING gin (tags);
+CREATE INDEX memories_search ON memories USING gin (search_tsv);
+
+CREATE TABLE memory_embeddings (
+  rid bigint PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE,
+  tenant_id text NOT NULL,
+  model text NOT NULL,
+  dims integer NOT NULL,
+  embedding vector NOT NULL
+);
+CREATE INDEX memory_embeddings_model ON memory_embeddings (tenant_id, model);
+
+CREATE TABLE embedding_queue (
+  rid bigint PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE,
+  leased_by text,
+  leased_until timestamptz
+);
+
+CREATE TABLE sessions (
+  tenant_id text NOT NULL,
+  id text NOT NULL,
+  project text,
+  client text,
+  created_at text NOT NULL,
+  last_seen_at text NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE brain_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO brain_meta (key, value) VALUES ('instance_id', md5(random()::text || clock_timestamp()::text));
+`,
+  },
+];
+
+const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
+
+export async function pgSchemaStatus(db: PgDatabase): Promise<SchemaStatus> {
+  const latest = PG_MIGRATIONS.at(-1)?.version ?? 0;
+  const exists = await db.query<{ t: string | null }>(
+    "SELECT to_regclass('schema_migrations')::text AS t",
+    [],
+    db.primary,
+  );
+  if (!exists.rows[0]?.t) return { current: 0, latest };
+  const row = await db.query<{ v: number | null }>(
+    'SELECT max(version) AS v FROM schema_migrations',
+    [],
+    db.primary,
+  );
+  return { current: row.rows[0]?.v ?? 0, latest };
+}
+
+/**
+ * Applies pending migrations in one transaction under a transaction-scoped advisory lock: replicas that
+ * start together queue on the lock, and each re-reads the version once it holds it, so every migration
+ * runs exactly once.
+ */
+export async function migratePostgres(db: PgDatabase): Promise<MigrationReport> {
+  return db.transaction(async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(ENSURE_TABLE);
+    const { rows } = await client.query<{ v: number | null }>(
+      'SELECT max(version) AS v FROM schema_migrations',
+    );
+    let current = rows[0]?.v ?? 0;
+    const applied: string[] = [];
+    for (const migration of PG_MIGRATIONS) {
+      if (migration.version <= current) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(`${migration.version}_${migration.name}`);
+      current = migration.version;
+    }
+    return { applied, current };
+  });
+}

@@ -1,0 +1,91 @@
+import type { Logger } from '../../core/logger.js';
+import type { Storage, StorageSettings, StorageStores } from '../storage.js';
+import { type ChangeBus, createPgChangeBus } from './pg-change-bus.js';
+import { PgDatabase, toStorageError } from './pg-database.js';
+import { PgEmbeddingQueue } from './pg-embedding-queue.js';
+import { PgMemoryStore } from './pg-memory-store.js';
+import { migratePostgres, pgSchemaStatus } from './pg-migrations.js';
+import { PgSessionStore } from './pg-session-store.js';
+import { pgStoreCopy } from './pg-store-copy.js';
+
+/**
+ * Opens the PostgreSQL driver at BRAIN_DATABASE_URL: the pools, the change bus (LISTEN/NOTIFY, or the
+ * given one — Redis when BRAIN_REDIS_URL is set) and the stores. Fails with UNAVAILABLE, naming the
+ * server without its password, when the database cannot be reached.
+ */
+export async function createPostgresStorage(
+  settings: StorageSettings,
+  options: { logger: Logger; changeBus?: ChangeBus | undefined },
+): Promise<Storage> {
+  const { logger } = options;
+  const db = new PgDatabase(settings, logger);
+  let bus: ChangeBus;
+  try {
+    await db.query('SELECT 1', [], db.primary);
+    bus =
+      options.changeBus ??
+      (await createPgChangeBus(db, settings.databaseUrl as string, logger, {
+        connectionTimeoutMillis: settings.databaseConnectTimeoutMs,
+      }).catch((error) => {
+        throw toStorageError(error, db.where);
+      }));
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  let stores: (StorageStores & { memories: PgMemoryStore }) | null = null;
+  const changed = async (tenants: string[]) => {
+    for (const t of tenants) {
+      stores?.memories.invalidate(t);
+      await bus.publish(t);
+    }
+  };
+  const open = () => {
+    stores ??= {
+      memories: new PgMemoryStore(db, logger, bus),
+      sessions: new PgSessionStore(db),
+      embeddingQueue: new PgEmbeddingQueue(db, changed),
+    };
+    return stores;
+  };
+  let closed = false;
+  return {
+    engine: 'postgres',
+    location: db.where,
+    migrate: () => migratePostgres(db),
+    schema: () => pgSchemaStatus(db),
+    async check() {
+      try {
+        await db.primary.query('SELECT 1');
+        return { ok: true, message: `PostgreSQL at ${db.where} answers` };
+      } catch (error) {
+        return {
+          ok: false,
+          message: `PostgreSQL at ${db.where} is unreachable (${(error as Error).message}); Brain reconnects by itself`,
+        };
+      }
+    },
+    stores: open,
+    copy: () => pgStoreCopy(db, changed),
+    async prepare(_tenantId, model, dimensions) {
+      // The index builds in the background; searches are exact until it is there.
+      void open().memories.vectors.ensureIndex(model, dimensions);
+    },
+    async warm(_tenantId, model, dimensions) {
+      await open().memories.vectors.ensureIndex(model, dimensions);
+    },
+    vectorIndex(_tenantId, model) {
+      const vectors = stores?.memories.vectors;
+      if (!vectors) return null;
+      for (const dims of [vectors.dimensionsOf(model)].filter((d): d is number => d !== null))
+        if (vectors.hasIndex(model, dims)) return { approximate: true, size: 0, loaded: true };
+      return null;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await bus.close();
+      await db.close();
+    },
+  };
+}

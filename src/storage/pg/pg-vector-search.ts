@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../core/logger.js';
+import type { PgDatabase } from './pg-database.js';
+import { type PgWhere, vectorLiteral } from './pg-memory-rows.js';
+
+/** Below this many vectors of a tenant and model an exact scan is as fast as the index. */
+const EXACT_BELOW = 2000;
+
+/** The HNSW index name of a model and dimension (a hash: model names are free text). */
+function indexName(model: string, dims: number): string {
+  return `memory_embeddings_hnsw_${createHash('sha256').update(`${model}\u0000${dims}`).digest('hex').slice(0, 16)}`;
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Vector search on pgvector: cosine distance on `embedding::vector(dims)`, the expression of the HNSW
+ * index built per model and dimension (partial on the model), so a query of that model uses it. Tenant
+ * and filter predicates apply inside the same query; pgvector's iterative scan (set per connection)
+ * keeps walking the graph until enough rows pass them.
+ */
+export class PgVectorSearch {
+  readonly #db: PgDatabase;
+  readonly #logger: Logger;
+  readonly #indexes = new Map<string, Promise<void>>();
+  readonly #ready = new Set<string>();
+  readonly #sizes = new Map<string, { n: number; at: number }>();
+
+  constructor(db: PgDatabase, logger: Logger) {
+    this.#db = db;
+    this.#logger = logger;
+  }
+
+  /** Creates the model's HNSW index if missing (CONCURRENTLY: writes go on meanwhile); once per process. */
+  ensureIndex(model: string, dims: number): Promise<void> {
+    const key = `${model}\u0000${dims}`;
+    let pending = this.#indexes.get(key);
+    if (!pending) {
+      const name = indexName(model, dims);
+      pending = this.#db
+        .query(
+          `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON memory_embeddings
+           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WHERE model = ${quoteLiteral(model)} AND dims = ${dims}`,
+          [],
+          this.#db.primary,
+        )
+        .then(() => {
+          this.#ready.add(key);
+        })
+        .catch((error) => {
+          this.#indexes.delete(key);
+          this.#logger.warn({ err: error, model }, 'could not build the HNSW index; searching exactly');
+        });
+      this.#indexes.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** The dimension of the model's index this process made sure of, or null. */
+  dimensionsOf(model: string): number | null {
+    for (const key of this.#ready) {
+      const [m, d] = key.split('\u0000');
+      if (m === model) return Number(d);
+    }
+    return null;
+  }
+
+  hasIndex(model: string, dims: number): boolean {
+    return this.#ready.has(`${model}\u0000${dims}`);
+  }
+
+  async #size(tenantId: string, model: string): Promise<number> {
+    const key = `${tenantId}\u0000${model}`;
+    const cached = this.#sizes.get(key);
+    if (cached && Date.now() - cached.at < 60_000) return cached.n;
+    const { rows } = await this.#db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM memory_embeddings WHERE tenant_id = $1 AND model = $2',
+      [tenantId, model],
+    );
+    const n = Number(rows[0]?.n ?? 0);
+    this.#sizes.set(key, { n, at: Date.now() });
+    return n;
+  }
+
+  invalidate(tenantId: string): void {
+    if (tenantId === '*') return this.#sizes.clear();
+    const prefix = `${tenantId}\u0000`;
+    for (const key of this.#sizes.keys()) if (key.startsWith(prefix)) this.#sizes.delete(key);
+  }
+
+  async search(
+    tenantId: string,
+    query: Float32Array,
+    model: string,
+    where: PgWhere,
+    limit: number,
+  ): Promise<{ hits: { rid: string; similarity: number }[]; mode: 'exact' | 'approximate' }> {
+    const dims = query.length;
+    const approximate = this.hasIndex(model, dims) && (await this.#size(tenantId, model)) >= EXACT_BELOW;
+    const n = where.params.length;
+    const distance = `(e.embedding::vector(${dims}) <=> $${n + 1}::vector(${dims}))`;
+    const sql = `SELECT e.rid, 1 - ${distance} AS similarity
+      FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
+      WHERE e.model = $${n + 2} AND e.dims = ${dims} AND e.tenant_id = $${n + 3} AND ${where.sql}
+      ORDER BY ${distance} LIMIT $${n + 4}`;
+    const values = [...where.params, vectorLiteral(query), model, tenantId, limit];
+    // ef_search (100) and the iterative scan are set per connection (pg-database.ts).
+    const { rows } = await this.#db.query<{ rid: string; similarity: number }>(sql, values);
+    return { hits: rows, mode: approximate ? 'approximate' : 'exact' };
+  }
+
+  /** Similarity to the query of the given rows that have a vector of the model. */
+  async similarities(
+    query: Float32Array,
+    model: string,
+    rids: string[],
+  ): Promise<{ rid: string; similarity: number }[]> {
+    if (rids.length === 0) return [];
+    const dims = query.length;
+    const { rows } = await this.#db.query<{ rid: string; similarity: number }>(
+      `SELECT rid, 1 - (embedding::vector(${dims}) <=> $1::vector(${dims})) AS similarity
+       FROM memory_embeddings WHERE rid = ANY($2::bigint[]) AND model = $3 AND dims = ${dims}`,
+      [vectorLiteral(query), rids, model],
+    );
+    return rows;
+  }
+}
