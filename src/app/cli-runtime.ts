@@ -18,6 +18,7 @@ import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-b
 import { runEval } from './run-eval.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
+import { copyStore } from './store-copy.js';
 
 function load(global: GlobalOptions): LoadedConfig {
   return loadConfig({ configPath: global.config, envFile: global.envFile });
@@ -117,6 +118,16 @@ export function createCliRuntime(): CliRuntime {
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
       const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
       return migrateDatabase(start.config, logger as unknown as Logger);
+    },
+    async storeCopy(global, options, onProgress) {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      return copyStore(start.config, {
+        ...options,
+        cwd: process.cwd(),
+        logger: logger as unknown as Logger,
+        onProgress,
+      });
     },
     status: (global) => withBrain(global, { embedQueue: false }, brainStatus),
     reembed: (global, onProgress) =>

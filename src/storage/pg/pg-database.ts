@@ -3,21 +3,13 @@ import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import pg from 'pg';
 import { BrainError, isBrainError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { redactUrl } from '../redact-url.js';
 import type { StorageSettings } from '../storage.js';
 
 /** A pooled client, or the pool itself: anything that runs a query. */
 export type Queryable = pg.Pool | pg.PoolClient;
 
-/** The database URL as logs and errors may show it: without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '****';
-    return parsed.toString();
-  } catch {
-    return 'an unparsable postgres URL';
-  }
-}
+export { redactUrl } from '../redact-url.js';
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',

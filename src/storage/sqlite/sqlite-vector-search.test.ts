@@ -149,7 +149,12 @@ describe('sqlite vector search (worker-built index)', () => {
     expect(logger.lines.some((l) => l.level === 'error' && /vector index build failed/.test(l.msg))).toBe(
       true,
     );
-    expect(s.vectors.describe(scope.tenantId, MODEL)).toMatchObject({ ready: false, phase: 'absent' });
+    // The older phase still reads absent; the state machine says why, and that a retry waits.
+    expect(s.vectors.describe(scope.tenantId, MODEL)).toMatchObject({
+      ready: false,
+      phase: 'absent',
+      state: 'failed',
+    });
     const target = written[42] as NewMemory;
     const found = s.vectors.search(scope.tenantId, await embed(target.content), MODEL, {}, 3, NOW);
     expect(found.mode).toBe('exact');

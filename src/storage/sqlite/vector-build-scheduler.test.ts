@@ -32,7 +32,13 @@ function fixedClock() {
 function recordingLogger(): Logger & { errors: string[] } {
   const errors: string[] = [];
   const none = () => {};
-  const logger = { errors, debug: none, info: none, warn: none, error: (_: object, msg = '') => errors.push(msg) };
+  const logger = {
+    errors,
+    debug: none,
+    info: none,
+    warn: none,
+    error: (_: object, msg = '') => errors.push(msg),
+  };
   return { ...logger, child: () => logger as unknown as Logger };
 }
 
@@ -43,7 +49,9 @@ function setup(options: Partial<VectorSearchOptions> = {}, logger: Logger = sile
   const file = path.join(home, 'brain.db');
   const db = openSqliteDatabase(file, { busyTimeoutMs: 5000, cacheSizeMb: 16 });
   migrateSqlite(db);
-  const store = new SqliteMemoryStore(db, silentLogger, { vectors: { annMinVectors: Number.MAX_SAFE_INTEGER } });
+  const store = new SqliteMemoryStore(db, silentLogger, {
+    vectors: { annMinVectors: Number.MAX_SAFE_INTEGER },
+  });
   const clock = fixedClock();
   const all = { ...DEFAULT_VECTOR_SEARCH_OPTIONS, annMinVectors: 100, inlineCatchUp: 50, ...options };
   const scheduler = new VectorBuildScheduler(new StatementCache(db), db.name, logger, all, clock.now);

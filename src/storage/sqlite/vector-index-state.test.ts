@@ -53,7 +53,12 @@ describe('vector index state machine', () => {
     expect(state.snapshot).toBeNull();
     const copy = matrix(10);
     state.showMatrix(copy);
-    expect(state.view()).toMatchObject({ state: 'building', snapshot: 'matrix', building: true, ready: false });
+    expect(state.view()).toMatchObject({
+      state: 'building',
+      snapshot: 'matrix',
+      building: true,
+      ready: false,
+    });
     expect(state.snapshot).toBe(copy);
     const built = graph(10);
     state.finish(built, { savedSeq: 10, loaded: true });
@@ -76,7 +81,13 @@ describe('vector index state machine', () => {
     const first = graph(10);
     const state = readyState(first);
     state.start(job());
-    expect(state.view()).toMatchObject({ state: 'stale', phase: 'ready', ready: true, building: true, seq: 10 });
+    expect(state.view()).toMatchObject({
+      state: 'stale',
+      phase: 'ready',
+      ready: true,
+      building: true,
+      seq: 10,
+    });
     // A catch-up of an empty graph may post a matrix: a matrix never replaces a graph.
     state.showMatrix(matrix(20));
     expect(state.snapshot).toBe(first);

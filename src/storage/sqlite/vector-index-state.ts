@@ -126,7 +126,7 @@ export class VectorIndexState {
   /** Whether a first build may start now: never tried, or failed and past its retry time. */
   firstBuildDue(now: number): boolean {
     const p = this.#phase;
-    return p.kind === 'absent' || p.kind === 'failed';
+    return p.kind === 'absent' || (p.kind === 'failed' && now >= p.retryAt);
   }
 
   /** A worker job started: a first build (absent, failed) or a catch-up of the graph (ready). */

@@ -33,6 +33,9 @@ const runtime: CliRuntime = {
   evaluate: async () => {
     throw new Error('not used in this test (test/e2e/eval.e2e.test.ts runs brain eval)');
   },
+  storeCopy: async () => {
+    throw new Error('not used in this test (test/store-copy.test.ts runs brain store copy)');
+  },
   migrate: async () => ({ applied: [], current: 1 }),
   checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
 };

@@ -80,6 +80,17 @@ export interface OpenedBrain {
  * migrating, checking config. Keeping it an interface lets the CLI stay a surface that never touches a
  * driver or reads config itself.
  */
+/** What `brain store copy` reports (see app/store-copy.ts). */
+export interface StoreCopyResult {
+  from: string;
+  to: string;
+  memories: { source: number; copied: number; already: number };
+  sessions: { source: number; copied: number; already: number };
+  verified: { memories: number; mismatched: number; missing: number; checksum: string };
+  seconds: number;
+  perSecond: number;
+}
+
 export interface CliRuntime {
   version: string;
   open(global: GlobalOptions): Promise<OpenedBrain>;
@@ -95,6 +106,12 @@ export interface CliRuntime {
    * Embeds every queued memory (after a model change: all of them) in the foreground, reporting
    * progress, and resolves when the backlog is empty.
    */
+  /** Copies a whole store between engines and verifies it (`brain store copy`). */
+  storeCopy(
+    global: GlobalOptions,
+    options: { from: string; to: string },
+    onProgress: (done: number, total: number) => void,
+  ): Promise<StoreCopyResult>;
   reembed(global: GlobalOptions, onProgress: (done: number, total: number) => void): Promise<BrainStatus>;
   /** Runs a retrieval evaluation on LoCoMo-format data in a temporary store. */
   evaluate(
@@ -394,6 +411,30 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
     .action(async (flags) => {
       const status = await runtime.status(globals());
       print(flags.json, status, () => formatStatus(status));
+    });
+
+  const store = program.command('store').description('whole-store operations');
+  store
+    .command('copy')
+    .description(
+      'copy every memory, vector and session between stores (SQLite and PostgreSQL, either way), then verify counts and checksums; running it again changes nothing',
+    )
+    .requiredOption('--from <store>', 'sqlite:PATH or postgres://user:pw@host:port/db')
+    .requiredOption('--to <store>', 'sqlite:PATH or postgres://user:pw@host:port/db')
+    .option('--json', 'print JSON')
+    .action(async (flags) => {
+      const tty = process.stderr.isTTY === true && !flags.json;
+      const report = await runtime.storeCopy(globals(), { from: flags.from, to: flags.to }, (done, total) => {
+        if (tty) process.stderr.write(`\r${progressBar('copy', done, total)}${done === total ? '\n' : ''}`);
+      });
+      print(flags.json, report, () =>
+        [
+          `copied ${report.memories.copied} of ${report.memories.source} memories (${report.memories.already} already there) and ${report.sessions.copied} of ${report.sessions.source} sessions`,
+          `from ${report.from}`,
+          `to   ${report.to}`,
+          `verified ${report.verified.memories} memories, checksum ${report.verified.checksum}, in ${report.seconds.toFixed(1)} s (${Math.round(report.perSecond)} memories/s)`,
+        ].join('\n'),
+      );
     });
 
   program

@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { copyStore } from '../src/app/store-copy.js';
+import { loadConfig, requireValidConfig } from '../src/config/load-config.js';
+import { silentLogger } from '../src/core/logger.js';
+import { runBrain } from './e2e/brain-process.js';
+import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from './services/engines.js';
+import { openTestBrain, type TestBrain } from './test-brain.js';
+
+const open: TestBrain[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const b of open.splice(0)) await b.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-copy-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function config(home: string) {
+  return requireValidConfig(loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent' }, cwd: home }));
+}
+
+/** A SQLite store with what a copy must carry: vectors, a key, a session, a forgotten memory, a session row. */
+async function filledSqlite(home: string): Promise<string[]> {
+  const b = await openTestBrain('brain-copy-src-', { home, env: { BRAIN_DATABASE_URL: '' } });
+  const m = b.brain.services.memory;
+  const scope = b.brain.scope;
+  const kept = await m.rememberMany(scope, [
+    { content: 'The staging database listens on port 5433', tags: ['infra'] },
+    { content: 'Alice prefers green tea', key: 'drink', type: 'preference', importance: 0.9 },
+    { content: 'We chose PostgreSQL for the replicas', session: 'ses-1', project: 'brain' },
+  ]);
+  const gone = await m.remember(scope, { content: 'a memory to forget' });
+  await m.forget(scope, { id: gone.id });
+  await b.brain.services.sessions.init(scope, { session_id: 'ses-1', project: 'brain' });
+  await b.brain.close();
+  return kept.map((k) => k.id);
+}
+
+describe.skipIf(!postgresBaseUrl())(
+  `brain store copy${postgresBaseUrl() ? '' : ` (skipped: ${postgresSkipReason()})`}`,
+  () => {
+    it('moves a whole SQLite store to PostgreSQL and back, verified, and a second run changes nothing', async () => {
+      const home = tempDir();
+      const ids = await filledSqlite(home);
+      const pgUrl = newPostgresDatabase();
+      const base = config(home);
+      const first = await copyStore(base, {
+        from: `sqlite:${base.dbPath}`,
+        to: pgUrl,
+        cwd: home,
+        logger: silentLogger,
+      });
+      expect(first.memories).toEqual({ source: 4, copied: 4, already: 0 });
+      expect(first.sessions).toEqual({ source: 1, copied: 1, already: 0 });
+      expect(first.verified).toMatchObject({ memories: 4, missing: 0, mismatched: 0 });
+      const again = await copyStore(base, {
+        from: `sqlite:${base.dbPath}`,
+        to: pgUrl,
+        cwd: home,
+        logger: silentLogger,
+      });
+      expect(again.memories).toEqual({ source: 4, copied: 0, already: 4 });
+      expect(again.verified.checksum).toBe(first.verified.checksum);
+
+      // And back into a new SQLite file, through the CLI as a user runs it: the same memories, same checksum.
+      const back = path.join(tempDir(), 'back.db');
+      const cli = await runBrain(['store', 'copy', '--from', pgUrl, '--to', `sqlite:${back}`, '--json'], {
+        BRAIN_HOME: home,
+        LOG_LEVEL: 'silent',
+      });
+      expect(cli.stderr).not.toContain('Error:');
+      expect(cli.code).toBe(0);
+      const report = JSON.parse(cli.stdout) as {
+        memories: { copied: number };
+        verified: { checksum: string };
+      };
+      expect(report.memories.copied).toBe(4);
+      expect(report.verified.checksum).toBe(first.verified.checksum);
+      // A Brain on the copy recalls what the original held, with vectors, by key, and keeps the forget.
+      const onPg = await openTestBrain('brain-copy-pg-', { env: { BRAIN_DATABASE_URL: pgUrl } });
+      open.push(onPg);
+      const recall = await onPg.brain.services.memory.recall(onPg.brain.scope, {
+        query: 'staging database port',
+      });
+      expect(recall.hits[0]?.id).toBe(ids[0]);
+      expect(recall.hits[0]?.signals.vector_similarity).not.toBeNull();
+      expect((await onPg.brain.services.memory.list(onPg.brain.scope, {})).total).toBe(3);
+      const init = await onPg.brain.services.sessions.init(onPg.brain.scope, {
+        session_id: 'ses-1',
+        project: 'brain',
+      });
+      expect(init.resumed).toBe(true);
+
+    });
+  },
+);
+
+describe('brain store copy, bad input', () => {
+  it('names the field when a store is neither sqlite:PATH nor postgres://, and copies nothing', async () => {
+    const home = tempDir();
+    await expect(
+      copyStore(config(home), { from: 'mysql://x/y', to: 'sqlite:b.db', cwd: home, logger: silentLogger }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringContaining('store: expected sqlite:PATH'),
+    });
+    expect(fs.existsSync(path.join(home, 'b.db'))).toBe(false);
+  });
+
+  it('refuses to copy a store onto itself', async () => {
+    const home = tempDir();
+    await expect(
+      copyStore(config(home), {
+        from: 'sqlite:a.db',
+        to: `sqlite:${path.join(home, 'a.db')}`,
+        cwd: home,
+        logger: silentLogger,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('--to') });
+  });
+});
