@@ -97,7 +97,6 @@ describe.skipIf(!postgresBaseUrl())(
         project: 'brain',
       });
       expect(init.resumed).toBe(true);
-
     });
   },
 );

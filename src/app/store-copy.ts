@@ -64,7 +64,7 @@ function canonical(m: StoredMemory): string {
     m.content_hash,
     m.type,
     m.tags,
-    m.metadata,
+    sortedKeys(m.metadata),
     m.importance,
     m.storage_tier,
     m.memory_score,

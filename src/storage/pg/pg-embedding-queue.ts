@@ -85,7 +85,7 @@ export class PgEmbeddingQueue implements EmbeddingQueueStore {
             model,
             withVector.map((r) => r.rid),
             withVector.map((r) => r.tenant_id),
-            withVector.map((r) => (byId.get(r.id)?.vector as Float32Array).length),
+            withVector.map((r) => (byId.get(r.id)?.vector as Float32Array | undefined)?.length ?? 0),
             withVector.map((r) => vectorLiteral(byId.get(r.id)?.vector as Float32Array)),
           ],
         );

@@ -85,7 +85,10 @@ export class PgVectorSearch {
   }
 
   invalidate(tenantId: string): void {
-    if (tenantId === '*') return this.#sizes.clear();
+    if (tenantId === '*') {
+      this.#sizes.clear();
+      return;
+    }
     const prefix = `${tenantId}\u0000`;
     for (const key of this.#sizes.keys()) if (key.startsWith(prefix)) this.#sizes.delete(key);
   }
