@@ -27,8 +27,8 @@ export function benchEnv(home: string): Record<string, string> {
   return { BRAIN_HOME: home, BRAIN_DB_PATH: path.join(home, 'brain.db'), LOG_LEVEL: 'silent' };
 }
 
-export async function openBench(home: string): Promise<Brain> {
-  const config = requireValidConfig(loadConfig({ env: benchEnv(home), cwd: home }));
+export async function openBench(home: string, env: Record<string, string> = {}): Promise<Brain> {
+  const config = requireValidConfig(loadConfig({ env: { ...benchEnv(home), ...env }, cwd: home }));
   const brain = await buildBrain(config, { logger: pino({ level: 'silent' }), migrate: true });
   // A benchmark of hybrid recall must not quietly measure text-only recall.
   const { problem } = await brain.embeddings();

@@ -1,11 +1,12 @@
 /**
- * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | all (default). Each prints p50/p95/p99,
+ * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | all (default). Each prints p50/p95/p99,
  * throughput and memory with PASS/MISS against the issue's targets; the exit code is 0 either way
  * (benchmarks report, tests decide).
  */
 import os from 'node:os';
 import { collectGarbage } from './bench-brain.js';
 import { printMcpBench } from './mcp-bench.js';
+import { printPostgresBench } from './postgres-bench.js';
 import { printRecallBench } from './recall-bench.js';
 import { printRememberBench } from './remember-bench.js';
 import { printRssBench } from './rss-bench.js';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Figure[]>> = {
   mcp: printMcpBench,
   rss: printRssBench,
   tools: printToolsBench,
+  postgres: printPostgresBench,
 };
 
 const names = process.argv.slice(2);
