@@ -19,6 +19,10 @@ export interface LocalPostgres {
   baseUrl: string;
   port: number;
   dataDir: string;
+  /** Stops the server, keeping its data (a database outage). */
+  pause(): void;
+  /** Starts it again on the same port after pause(). */
+  resume(): void;
   stop(): void;
 }
 
@@ -70,16 +74,18 @@ export async function startLocalPostgres(options: { durable?: boolean } = {}): P
     '-c shared_buffers=256MB',
     ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
   ];
-  runAs(owner, 'pg_ctl', [
-    '-D',
-    dataDir,
-    '-l',
-    path.join(dataDir, 'server.log'),
-    '-w',
-    '-o',
-    settings.join(' '),
-    'start',
-  ]);
+  const start = () =>
+    runAs(owner, 'pg_ctl', [
+      '-D',
+      dataDir,
+      '-l',
+      path.join(dataDir, 'server.log'),
+      '-w',
+      '-o',
+      settings.join(' '),
+      'start',
+    ]);
+  start();
   const psql = (db: string, sql: string) =>
     execFileSync(
       'psql',
@@ -111,6 +117,10 @@ export async function startLocalPostgres(options: { durable?: boolean } = {}): P
     baseUrl: `postgres://${POSTGRES_USER}@127.0.0.1:${port}/`,
     port,
     dataDir,
+    pause() {
+      runAs(owner, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    },
+    resume: start,
     stop() {
       if (stopped) return;
       stopped = true;
