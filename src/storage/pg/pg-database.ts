@@ -103,6 +103,9 @@ export class PgDatabase {
         : {}),
       ...(sslOption(settings) !== undefined ? { ssl: sslOption(settings) } : {}),
       application_name: 'brain',
+      // Filtered ANN queries keep walking the graph until enough rows pass (pgvector 0.8), and look at
+      // 100 candidates (recall asks for at most 100 per stage). Startup options, so no query is queued.
+      options: '-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100',
     });
     this.primary = this.#pool(base(url));
     this.reader = settings.databaseReadUrl ? this.#pool(base(settings.databaseReadUrl)) : this.primary;
@@ -114,10 +117,6 @@ export class PgDatabase {
     pool.on('error', (error) => this.#unreachable(error));
     pool.on('connect', (client) => {
       client.on('error', (error) => this.#unreachable(error));
-      // Filtered ANN queries keep walking the graph until enough rows pass (pgvector 0.8).
-      client
-        .query("SET hnsw.iterative_scan = 'relaxed_order'; SET hnsw.ef_search = 100")
-        .catch(() => undefined);
     });
     return pool;
   }

@@ -75,16 +75,14 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
     const [one, two] = await twoReplicas();
     await one.storage.migrate();
     const search = (h: StorageHarness, text: string) =>
-      h.storage
-        .stores()
-        .memories.candidates(A, {
-          text,
-          embedding: null,
-          embedding_model: null,
-          filter: {},
-          limit: 10,
-          now: NOW,
-        });
+      h.storage.stores().memories.candidates(A, {
+        text,
+        embedding: null,
+        embedding_model: null,
+        filter: {},
+        limit: 10,
+        now: NOW,
+      });
     await one.storage.stores().memories.insert(A, [newMemoryRow('zebra crossing near the office')]);
     expect((await search(two, 'zebra')).text).toHaveLength(1); // caches the term's count on two
     await one.storage
