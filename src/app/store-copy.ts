@@ -6,20 +6,13 @@ import type { Logger } from '../core/logger.js';
 import { createStorage } from '../storage/create-storage.js';
 import { redactUrl } from '../storage/redact-url.js';
 import type { Storage, StoreCopy, StoredMemory } from '../storage/storage.js';
+import type { StoreCopyResult } from '../surfaces/cli/cli-program.js';
 
 /** Rows per page read from the source and written to the destination in one transaction. */
 const PAGE = 500;
 
-export interface StoreCopyReport {
-  from: string;
-  to: string;
-  memories: { source: number; copied: number; already: number };
-  sessions: { source: number; copied: number; already: number };
-  /** Every source memory is in the destination with the same checksum. */
-  verified: { memories: number; mismatched: number; missing: number; checksum: string };
-  seconds: number;
-  perSecond: number;
-}
+/** What `brain store copy` reports; the CLI prints it. */
+export type StoreCopyReport = StoreCopyResult;
 
 /** `sqlite:PATH`, a file path, or a `postgres://` URL → the settings that open that store. */
 export function storeLocation(text: string, config: BrainConfig, cwd: string): BrainConfig {

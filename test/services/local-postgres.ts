@@ -86,29 +86,7 @@ export async function startLocalPostgres(options: { durable?: boolean } = {}): P
       'start',
     ]);
   start();
-  const psql = (db: string, sql: string) =>
-    execFileSync(
-      'psql',
-      [
-        '-X',
-        '-q',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(port),
-        '-U',
-        POSTGRES_USER,
-        '-d',
-        db,
-        '-c',
-        sql,
-      ],
-      {
-        stdio: 'pipe',
-      },
-    );
+  const psql = (db: string, sql: string) => runPsql('127.0.0.1', String(port), db, sql);
   // Every database created from template1 (CREATE DATABASE's default) has the extension already.
   psql('template1', 'CREATE EXTENSION IF NOT EXISTS vector');
   psql('postgres', 'CREATE EXTENSION IF NOT EXISTS vector');
@@ -140,6 +118,15 @@ export async function startLocalPostgres(options: { durable?: boolean } = {}): P
 
 let created = 0;
 
+/** One statement through psql as the cluster's user, failing on any error. */
+function runPsql(host: string, port: string, db: string, sql: string): void {
+  execFileSync(
+    'psql',
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', host, '-p', port, '-U', POSTGRES_USER, '-d', db, '-c', sql],
+    { stdio: 'pipe' },
+  );
+}
+
 /**
  * Creates an empty database on the cluster (with pgvector, from template1) and returns its URL. Each
  * test gets its own, so tests never see each other's rows.
@@ -147,25 +134,6 @@ let created = 0;
 export function createTestDatabase(baseUrl: string, prefix = 'brain_test'): string {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${created++}`;
   const url = new URL(baseUrl);
-  execFileSync(
-    'psql',
-    [
-      '-X',
-      '-q',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-h',
-      url.hostname,
-      '-p',
-      url.port,
-      '-U',
-      url.username,
-      '-d',
-      'postgres',
-      '-c',
-      `CREATE DATABASE ${name}`,
-    ],
-    { stdio: 'pipe' },
-  );
+  runPsql(url.hostname, url.port, 'postgres', `CREATE DATABASE ${name}`);
   return new URL(name, baseUrl).toString();
 }
