@@ -198,6 +198,7 @@ export async function runPostgresBench(): Promise<{ figures: Figure[]; tables: s
       ),
     );
 
+    console.log(tables.at(-1));
     // brain store copy of the SQLite store (100k + the writes above) into an empty PostgreSQL database.
     const config = requireValidConfig(loadConfig({ env: benchEnv(sqliteHome), cwd: sqliteHome }));
     const copy = await copyStore(config, {
@@ -246,8 +247,7 @@ export async function runPostgresBench(): Promise<{ figures: Figure[]; tables: s
 }
 
 export async function printPostgresBench(): Promise<Figure[]> {
-  const { figures, tables } = await runPostgresBench();
-  for (const t of tables) console.log(t);
+  const { figures } = await runPostgresBench();
   console.log(formatTable('postgres: targets, store copy, replicas', figures));
   return figures;
 }

@@ -101,6 +101,29 @@ describe.skipIf(!postgresBaseUrl())(
   },
 );
 
+describe('brain store copy between SQLite files', () => {
+  it('copies and verifies more than one page, with rows only the destination has', async () => {
+    const fromHome = tempDir();
+    const toHome = tempDir();
+    const src = await openTestBrain('brain-copy-pages-', { home: fromHome, env: { BRAIN_DATABASE_URL: '' } });
+    const many = Array.from({ length: 1200 }, (_, i) => ({ content: `fact number ${i} about the fleet` }));
+    for (let i = 0; i < many.length; i += 1000)
+      await src.brain.services.memory.rememberMany(src.brain.scope, many.slice(i, i + 1000));
+    await src.brain.close();
+    const dst = await openTestBrain('brain-copy-dst-', { home: toHome, env: { BRAIN_DATABASE_URL: '' } });
+    await dst.brain.services.memory.remember(dst.brain.scope, { content: 'only in the destination' });
+    await dst.brain.close();
+    const report = await copyStore(config(fromHome), {
+      from: `sqlite:${config(fromHome).dbPath}`,
+      to: `sqlite:${config(toHome).dbPath}`,
+      cwd: fromHome,
+      logger: silentLogger,
+    });
+    expect(report.memories).toEqual({ source: 1200, copied: 1200, already: 0 });
+    expect(report.verified).toMatchObject({ memories: 1200, missing: 0, mismatched: 0 });
+  });
+});
+
 describe('brain store copy, bad input', () => {
   it('names the field when a store is neither sqlite:PATH nor postgres://, and copies nothing', async () => {
     const home = tempDir();

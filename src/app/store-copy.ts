@@ -81,8 +81,9 @@ async function* pages(copy: StoreCopy): AsyncGenerator<StoredMemory[]> {
   for (;;) {
     const page = await copy.exportMemories(after, PAGE);
     if (page.length === 0) return;
-    yield page;
+    // Read before yielding: the consumer may take rows off the page.
     after = (page.at(-1) as StoredMemory).id;
+    yield page;
   }
 }
 
