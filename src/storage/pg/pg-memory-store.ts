@@ -61,6 +61,8 @@ export class PgMemoryStore implements MemoryStore {
   readonly text: PgTextSearch;
   readonly vectors: PgVectorSearch;
   readonly #bus: ChangeBus;
+  readonly #touches = new Map<string, Map<string, { n: number; at: string }>>();
+  #touchTimer: NodeJS.Timeout | null = null;
 
   constructor(db: PgDatabase, logger: Logger, bus: ChangeBus) {
     this.#db = db;
@@ -273,6 +275,7 @@ export class PgMemoryStore implements MemoryStore {
   }
 
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
+    await this.#own();
     const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 2);
     return this.#one(`SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.id = $1 AND ${where.sql}`, [
       id,
@@ -286,6 +289,7 @@ export class PgMemoryStore implements MemoryStore {
     project: string | null,
     now: string,
   ): Promise<Memory | null> {
+    await this.#own();
     const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 3);
     return this.#one(
       `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql}`,
@@ -298,6 +302,7 @@ export class PgMemoryStore implements MemoryStore {
     query: ListQuery,
     now: string,
   ): Promise<{ items: Memory[]; total: number }> {
+    await this.#own();
     if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
     const order = query.order === 'asc' ? 'ASC' : 'DESC';
     const where = pgLiveWhere(scope.tenantId, now, query);
@@ -503,20 +508,53 @@ export class PgMemoryStore implements MemoryStore {
     };
   }
 
+  /**
+   * Records recall's accesses in memory and writes them within a second, in one statement per tenant:
+   * recall must not wait for a durable commit. Every read of this store writes what is pending first,
+   * so this process always reads its own counts; close() writes the rest.
+   */
   async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
     if (ids.length === 0) return;
-    await this.#db.query(
-      `UPDATE memories SET access_count = access_count + 1, accessed_at = $3
-       WHERE tenant_id = $1 AND id = ANY($2::text[]) AND deleted_at IS NULL`,
-      [scope.tenantId, ids, now],
-      this.#db.primary,
-    );
+    const pending = this.#touches.get(scope.tenantId) ?? new Map<string, { n: number; at: string }>();
+    for (const id of ids) {
+      const seen = pending.get(id);
+      pending.set(id, { n: (seen?.n ?? 0) + 1, at: seen && seen.at > now ? seen.at : now });
+    }
+    this.#touches.set(scope.tenantId, pending);
+    this.#touchTimer ??= setTimeout(() => void this.flushTouches().catch(() => undefined), 1000);
+    this.#touchTimer.unref?.();
+  }
+
+  /** Writes every pending access count now. */
+  async flushTouches(): Promise<void> {
+    if (this.#touchTimer) clearTimeout(this.#touchTimer);
+    this.#touchTimer = null;
+    if (this.#touches.size === 0) return;
+    const batches = [...this.#touches];
+    this.#touches.clear();
+    for (const [tenantId, pending] of batches) {
+      const entries = [...pending];
+      await this.#db.query(
+        `UPDATE memories m SET access_count = m.access_count + x.n,
+           accessed_at = CASE WHEN m.accessed_at IS NULL OR m.accessed_at < x.at THEN x.at ELSE m.accessed_at END
+         FROM unnest($2::text[], $3::int[], $4::text[]) AS x(id, n, at)
+         WHERE m.tenant_id = $1 AND m.id = x.id AND m.deleted_at IS NULL`,
+        [tenantId, entries.map(([id]) => id), entries.map(([, v]) => v.n), entries.map(([, v]) => v.at)],
+        this.#db.primary,
+      );
+    }
+  }
+
+  /** Before a read: this process's pending access counts are written, so the read shows them. */
+  async #own(): Promise<void> {
+    if (this.#touches.size > 0) await this.flushTouches();
   }
 
   async overview(
     scope: RequestScope,
     options: Parameters<MemoryStore['overview']>[1],
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
+    await this.#own();
     const base = pgLiveWhere(scope.tenantId, options.now);
     const params: unknown[] = [...base.params];
     let projectSql = 'm.project IS NULL';

@@ -84,6 +84,9 @@ export async function createPostgresStorage(
     async close() {
       if (closed) return;
       closed = true;
+      await stores?.memories
+        .flushTouches()
+        .catch((error) => logger.warn({ err: error }, 'could not write the last access counts at shutdown'));
       await bus.close();
       await db.close();
     },

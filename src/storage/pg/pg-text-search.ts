@@ -15,6 +15,8 @@ const SHORT_LIST = 100;
 /** How long a tenant's term counts and statistics are trusted (another replica's write also drops them). */
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 20_000;
+/** Most matches counted per term (10 × the match budget, as on SQLite). */
+const COUNT_CAP = MATCH_BUDGET * 10;
 
 interface Candidate {
   rid: string;
@@ -113,9 +115,12 @@ export class PgTextSearch {
       else missing.push(t);
     }
     if (missing.length > 0) {
+      // Counting stops at COUNT_CAP: past it a term is common whatever its count, its IDF small either
+      // way, while counting every match would read each row (as SQLite's budgeted counts do).
       const { rows } = await this.#db.query<{ t: string; n: string }>(
-        `SELECT t, (SELECT count(*) FROM memories m
-                    WHERE m.tenant_id = $1 AND m.deleted_at IS NULL AND m.search_tsv @@ to_tsquery('simple', quote_literal(t))) AS n
+        `SELECT t, (SELECT count(*) FROM (SELECT 1 FROM memories m
+                    WHERE m.tenant_id = $1 AND m.deleted_at IS NULL AND m.search_tsv @@ to_tsquery('simple', quote_literal(t))
+                    LIMIT ${COUNT_CAP}) c) AS n
          FROM unnest($2::text[]) AS t`,
         [tenantId, missing],
       );

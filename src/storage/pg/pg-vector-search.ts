@@ -42,7 +42,7 @@ export class PgVectorSearch {
       pending = this.#db
         .query(
           `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON memory_embeddings
-           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WHERE model = ${quoteLiteral(model)} AND dims = ${dims}`,
+           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WITH (m = 16, ef_construction = 40) WHERE model = ${quoteLiteral(model)} AND dims = ${dims}`,
           [],
           this.#db.primary,
         )
