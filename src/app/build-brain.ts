@@ -162,6 +162,18 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       ? { embedder: null, problem: undefined }
       : await createEmbedder(config.embedder, embedderSettings(config), serviceLogger);
   const { embedder } = choice;
+  const scope: RequestScope = { tenantId: config.defaultTenant };
+  // Before the queue starts: a store that fails its first reads stops the start with nothing running.
+  if (embedder && options.prepareVectors !== false) {
+    try {
+      await storage.prepare(scope.tenantId, embedder.model, embedder.dimensions);
+    } catch (error) {
+      // The first read of the memories: a damaged table fails the start with the advice.
+      await embedder.close?.();
+      await storage.close();
+      throw error;
+    }
+  }
   let queue: EmbeddingQueue | null = null;
   if (embedder) {
     // A new model (or the first start with vectors): every memory without one of its vectors is queued.
@@ -179,7 +191,6 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
         batchSize: config.embeddingBatchSize,
       });
   }
-  const scope: RequestScope = { tenantId: config.defaultTenant };
   const services: BrainServices = {
     memory: createMemoryService({
       store: memoryStore,
@@ -196,17 +207,6 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
   };
-  if (embedder && options.prepareVectors !== false) {
-    try {
-      await storage.prepare(scope.tenantId, embedder.model, embedder.dimensions);
-    } catch (error) {
-      // The first read of the memories: a damaged table fails the start with the advice.
-      await queue?.stop();
-      await embedder.close?.();
-      await storage.close();
-      throw error;
-    }
-  }
   let closed = false;
   return {
     config,
