@@ -59,7 +59,7 @@ async function recallSamples(brain: Brain, queries: string[]): Promise<number[]>
   return samples;
 }
 
-async function rememberRates(brain: Brain): Promise<{ single: number; batched: number }> {
+async function rememberRates(brain: Brain): Promise<{ single: number; concurrent: number; batched: number }> {
   const single = 1000;
   let start = performance.now();
   for (let i = 0; i < single; i++)
@@ -68,6 +68,18 @@ async function rememberRates(brain: Brain): Promise<{ single: number; batched: n
       project: 'w',
     });
   const singleRate = (single * 1000) / (performance.now() - start);
+  // The same single-memory calls from 8 callers at once, as a server with several clients sees them.
+  start = performance.now();
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, c) => {
+      for (let i = 0; i < single / 8; i++)
+        await brain.services.memory.remember(brain.scope, {
+          content: `caller ${c} write ${i} on node ${i % 5}`,
+          project: 'w',
+        });
+    }),
+  );
+  const concurrentRate = (single * 1000) / (performance.now() - start);
   const batches = 20;
   start = performance.now();
   for (let b = 0; b < batches; b++)
@@ -78,7 +90,11 @@ async function rememberRates(brain: Brain): Promise<{ single: number; batched: n
         project: 'w',
       })),
     );
-  return { single: singleRate, batched: (batches * 1000 * 1000) / (performance.now() - start) };
+  return {
+    single: singleRate,
+    concurrent: concurrentRate,
+    batched: (batches * 1000 * 1000) / (performance.now() - start),
+  };
 }
 
 /** Stateless MCP recall calls against `urls` (round robin) from `clients` concurrent clients for `ms`. */
@@ -165,6 +181,7 @@ export async function runPostgresBench(): Promise<{ figures: Figure[]; tables: s
         const s = summarize(await recallSamples(brain, queries));
         rows[engine] = {
           'remember single /s': rates.single,
+          'remember single, 8 callers /s': rates.concurrent,
           'remember batched /s': rates.batched,
           'load 100k /s': (MEMORIES * 1000) / load.ms,
           'vector index build s': warmMs / 1000,

@@ -84,7 +84,9 @@ export function startEmbeddingQueue(options: EmbeddingQueueOptions): EmbeddingQu
   let recent: { count: number; ms: number } = { count: 0, ms: 0 };
   let wake: (() => void) | null = null;
   let timer: NodeJS.Timeout | null = null;
-  let settleWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Failed batches since start, never reset: a waiter counts the failures since it began waiting. */
+  let failedBatches = 0;
+  let settleWaiters: { resolve: () => void; reject: (e: Error) => void; since: number }[] = [];
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -124,6 +126,7 @@ export function startEmbeddingQueue(options: EmbeddingQueueOptions): EmbeddingQu
         lastError = null;
       } catch (error) {
         failures++;
+        failedBatches++;
         lastError = error instanceof Error ? error.message : String(error);
         const backoff = Math.min(maxBackoffMs, 500 * 2 ** Math.min(failures - 1, 16));
         if (failures === 1 || failures % 10 === 0)
@@ -131,10 +134,13 @@ export function startEmbeddingQueue(options: EmbeddingQueueOptions): EmbeddingQu
             { err: error, failures, retryInMs: backoff },
             'embedding queue failed; memories stay queued',
           );
-        // Whoever waits for an empty backlog learns why it is not emptying instead of waiting forever.
-        if (failures >= SETTLE_FAILURES)
-          for (const w of settleWaiters.splice(0))
-            w.reject(new Error(`the embedding queue is failing: ${lastError}`));
+        // Whoever waits for an empty backlog learns why it is not emptying instead of waiting forever:
+        // after SETTLE_FAILURES failures in a row while it waited (earlier ones are not its concern).
+        if (failures >= SETTLE_FAILURES) {
+          const failing = settleWaiters.filter((w) => failedBatches - w.since >= SETTLE_FAILURES);
+          settleWaiters = settleWaiters.filter((w) => !failing.includes(w));
+          for (const w of failing) w.reject(new Error(`the embedding queue is failing: ${lastError}`));
+        }
         await sleep(backoff);
         continue;
       }
@@ -155,7 +161,9 @@ export function startEmbeddingQueue(options: EmbeddingQueueOptions): EmbeddingQu
     },
     settle() {
       if (stopped) return Promise.reject(new Error('the embedding queue is stopped'));
-      const waiting = new Promise<void>((resolve, reject) => settleWaiters.push({ resolve, reject }));
+      const waiting = new Promise<void>((resolve, reject) =>
+        settleWaiters.push({ resolve, reject, since: failedBatches }),
+      );
       wake?.();
       return waiting;
     },
