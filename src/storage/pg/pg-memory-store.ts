@@ -7,7 +7,6 @@ import type {
   CandidateQuery,
   Candidates,
   ForgetTarget,
-  KeepableField,
   ListQuery,
   MemoryPatch,
   MemoryStore,
@@ -16,6 +15,7 @@ import type {
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
+import { replacedAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
 import type { ChangeBus } from './pg-change-bus.js';
 import type { PgDatabase } from './pg-database.js';
@@ -213,19 +213,9 @@ export class PgMemoryStore implements MemoryStore {
   }
 
   async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
-    const keep = new Set<KeepableField>(m.keep);
     const sets = ['content = $2', 'content_hash = $3', 'updated_at = $4', 'search_text = $5'];
     const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, ''];
-    const attributes: [KeepableField, string, unknown][] = [
-      ['type', 'type', m.type],
-      ['tags', 'tags', m.tags],
-      ['metadata', 'metadata', JSON.stringify(m.metadata)],
-      ['importance', 'importance', m.importance],
-      ['session', 'session_id', m.session],
-      ['expires_at', 'expires_at', m.expires_at],
-    ];
-    for (const [field, column, value] of attributes) {
-      if (keep.has(field)) continue;
+    for (const { column, value } of replacedAttributes(m)) {
       params.push(value);
       sets.push(`${column} = $${params.length}`);
     }

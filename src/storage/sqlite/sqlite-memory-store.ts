@@ -5,7 +5,6 @@ import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-f
 import type {
   CandidateQuery,
   Candidates,
-  KeepableField,
   MemoryPatch,
   MemoryStore,
   MemoryTarget,
@@ -13,6 +12,7 @@ import type {
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
+import { replacedAttributes } from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -174,18 +174,9 @@ export class SqliteMemoryStore implements MemoryStore {
     const keep = new Set(m.keep);
     const sets = ['content = ?', 'content_hash = ?', 'updated_at = ?', 'change_seq = ?'];
     const params: unknown[] = [m.content, m.content_hash, m.created_at, seq];
-    const attributes: [KeepableField, string, unknown][] = [
-      ['type', 'type', m.type],
-      ['tags', 'tags', JSON.stringify(m.tags)],
-      ['metadata', 'metadata', JSON.stringify(m.metadata)],
-      ['importance', 'importance', m.importance],
-      ['session', 'session_id', m.session],
-      ['expires_at', 'expires_at', m.expires_at],
-    ];
-    for (const [field, column, value] of attributes) {
-      if (keep.has(field)) continue;
+    for (const { column, value, field } of replacedAttributes(m)) {
       sets.push(`${column} = ?`);
-      params.push(value);
+      params.push(field === 'tags' ? JSON.stringify(value) : value);
     }
     this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
     this.#searchText.reindexOwn(rid);
