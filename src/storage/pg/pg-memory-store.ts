@@ -321,19 +321,19 @@ export class PgMemoryStore implements MemoryStore {
     now: string,
     includeDeleted = false,
   ): Promise<string | null> {
-    const where = includeDeleted
-      ? { sql: 'm.tenant_id = $3', params: [t] }
-      : pgLiveWhere(t, now, { include_cold: true }, 3);
-    const { rows } =
+    // The target's own conditions take $1 (and $2 for a key's project); the tenant's follow.
+    const [match, values] =
       'id' in target
-        ? await client.query<{ rid: string }>(
-            `SELECT m.rid FROM memories m WHERE m.id = $1 AND coalesce(m.project, '') = coalesce(m.project, $2) AND ${where.sql} FOR UPDATE`,
-            [target.id, '', ...where.params],
-          )
-        : await client.query<{ rid: string }>(
-            `SELECT m.rid FROM memories m WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql} FOR UPDATE`,
-            [target.key, target.project ?? '', ...where.params],
-          );
+        ? ['m.id = $1', [target.id]]
+        : ["m.key = $1 AND coalesce(m.project, '') = $2", [target.key, target.project ?? '']];
+    const start = values.length + 1;
+    const where = includeDeleted
+      ? { sql: `m.tenant_id = $${start}`, params: [t] }
+      : pgLiveWhere(t, now, { include_cold: true }, start);
+    const { rows } = await client.query<{ rid: string }>(
+      `SELECT m.rid FROM memories m WHERE ${match} AND ${where.sql} FOR UPDATE`,
+      [...values, ...where.params],
+    );
     return rows[0]?.rid ?? null;
   }
 

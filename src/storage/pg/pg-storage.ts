@@ -75,11 +75,9 @@ export async function createPostgresStorage(
       await open().memories.vectors.ensureIndex(model, dimensions);
     },
     vectorIndex(_tenantId, model) {
-      const vectors = stores?.memories.vectors;
-      if (!vectors) return null;
-      for (const dims of [vectors.dimensionsOf(model)].filter((d): d is number => d !== null))
-        if (vectors.hasIndex(model, dims)) return { approximate: true, size: 0, loaded: true };
-      return null;
+      // The HNSW index lives in the database: "loaded" whenever this process has made sure of it.
+      const dims = stores?.memories.vectors.dimensionsOf(model) ?? null;
+      return dims === null ? null : { approximate: true, size: 0, loaded: true };
     },
     async close() {
       if (closed) return;
