@@ -64,19 +64,39 @@ export async function createPgChangeBus(
     timer.unref();
   };
   await connect();
+  // Notices go out right after the write, coalesced: the tenants changed while one notice is in flight
+  // go in the next, one statement for all of them. The writer does not wait for them (listeners receive
+  // notices asynchronously anyway), so a write costs no extra round trip.
+  const pending = new Set<string>();
+  let sending: Promise<void> | null = null;
+  const send = () => {
+    if (sending || pending.size === 0) return;
+    const tenants = [...pending];
+    pending.clear();
+    sending = db
+      .query('SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t', [PG_CHANGE_CHANNEL, tenants], db.primary)
+      .then(
+        () => undefined,
+        (error) =>
+          logger.warn({ err: (error as Error).message }, 'could not notify the other replicas of a change'),
+      )
+      .finally(() => {
+        sending = null;
+        if (!closed) send();
+      });
+  };
   return {
     async publish(tenantId) {
-      await db
-        .query('SELECT pg_notify($1, $2)', [PG_CHANGE_CHANNEL, tenantId], db.primary)
-        .catch((error) =>
-          logger.warn({ err: (error as Error).message }, 'could not notify the other replicas of a change'),
-        );
+      pending.add(tenantId);
+      send();
     },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     async close() {
+      send();
+      while (sending) await sending;
       closed = true;
       if (timer) clearTimeout(timer);
       listeners.clear();

@@ -88,6 +88,7 @@ export class PgDatabase {
   readonly where: string;
   readonly #logger: Logger;
   #warned = false;
+  #vectorOid: Promise<number> | null = null;
 
   constructor(settings: StorageSettings, logger: Logger) {
     const url = settings.databaseUrl as string;
@@ -104,8 +105,11 @@ export class PgDatabase {
       ...(sslOption(settings) !== undefined ? { ssl: sslOption(settings) } : {}),
       application_name: 'brain',
       // Filtered ANN queries keep walking the graph until enough rows pass (pgvector 0.8), and look at
-      // 100 candidates (recall asks for at most 100 per stage). Startup options, so no query is queued.
-      options: '-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100',
+      // 100 candidates (recall asks for at most 100 per stage). No parallel workers: starting one costs
+      // milliseconds, more than any of these short queries, and the planner asked for them on stale
+      // estimates (the fresh vectors' scan, nearly always empty). Startup options, so no query is queued.
+      options:
+        '-c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=100 -c max_parallel_workers_per_gather=0',
     });
     this.primary = this.#pool(base(url));
     this.reader = settings.databaseReadUrl ? this.#pool(base(settings.databaseReadUrl)) : this.primary;
@@ -168,6 +172,17 @@ export class PgDatabase {
         client.release(broken);
       }
     });
+  }
+
+  /** The oid of pgvector's `vector` type in this database (binary vector arrays name it), cached. */
+  vectorOid(): Promise<number> {
+    this.#vectorOid ??= this.query<{ oid: number }>("SELECT 'vector'::regtype::oid AS oid", [], this.primary)
+      .then(({ rows }) => Number(rows[0]?.oid))
+      .catch((error) => {
+        this.#vectorOid = null;
+        throw error;
+      });
+    return this.#vectorOid;
   }
 
   async close(): Promise<void> {

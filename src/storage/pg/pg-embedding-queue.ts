@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EmbeddingQueueStore, QueuedText } from '../../modules/embeddings/embedding-queue.js';
 import type { PgDatabase } from './pg-database.js';
-import { vectorLiteral } from './pg-memory-rows.js';
+import { writeVectors } from './pg-vector-index.js';
 
 /** How long a claimed row is another replica's before anyone may claim it again (its owner died). */
 const LEASE_SECONDS = 60;
@@ -77,17 +77,15 @@ export class PgEmbeddingQueue implements EmbeddingQueueStore {
       const byId = new Map(items.map((i) => [i.id, i]));
       const withVector = rows.filter((r) => byId.get(r.id)?.vector);
       if (withVector.length > 0)
-        await client.query(
-          `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding)
-           SELECT r, t, $1, d, v::vector FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[]) AS x(r, t, d, v)
-           ON CONFLICT (rid) DO UPDATE SET model = excluded.model, dims = excluded.dims, embedding = excluded.embedding`,
-          [
+        await writeVectors(
+          this.#db,
+          client,
+          withVector.map((r) => ({
+            rid: r.rid,
+            tenantId: r.tenant_id,
             model,
-            withVector.map((r) => r.rid),
-            withVector.map((r) => r.tenant_id),
-            withVector.map((r) => (byId.get(r.id)?.vector as Float32Array | undefined)?.length ?? 0),
-            withVector.map((r) => vectorLiteral(byId.get(r.id)?.vector as Float32Array)),
-          ],
+            vector: byId.get(r.id)?.vector as Float32Array,
+          })),
         );
       // A null vector (nothing to embed) also leaves the queue.
       await client.query('DELETE FROM embedding_queue WHERE rid = ANY($1::bigint[])', [

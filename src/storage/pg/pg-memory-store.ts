@@ -24,9 +24,10 @@ import {
   type PgMemoryRow,
   pgLiveWhere,
   pgRowToMemory,
-  vectorLiteral,
+  vectorArrayBinary,
 } from './pg-memory-rows.js';
 import { PgTextSearch } from './pg-text-search.js';
+import { writeVectors } from './pg-vector-index.js';
 import { PgVectorSearch } from './pg-vector-search.js';
 
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
@@ -38,6 +39,23 @@ const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, 
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
     $9::text[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[])
     AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp)) AS batch`;
+
+/**
+ * A batch's new rows, with their vectors (fresh: outside the HNSW graph, see pg-vector-index.ts) and
+ * their queue entries, in one statement. Rows that meet a conflict are skipped, and so are their vectors
+ * and entries (joined on the ids inserted); the caller resolves those one by one.
+ */
+const INSERT_NEW = `WITH ins AS (
+    INSERT INTO memories (${INSERT_COLUMNS}) SELECT * FROM ${UNNEST} ON CONFLICT DO NOTHING RETURNING id, rid),
+  vec AS (
+    INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding, fresh)
+    SELECT ins.rid, ($2::text[])[1], v.mo, v.d, v.v, true
+    FROM ins JOIN unnest($16::text[], $17::text[], $18::int[], $19::vector[]) AS v(id, mo, d, v) ON v.id = ins.id
+    ON CONFLICT (rid) DO NOTHING),
+  queued AS (
+    INSERT INTO embedding_queue (rid)
+    SELECT ins.rid FROM ins JOIN unnest($20::text[]) AS l(id) ON l.id = ins.id ON CONFLICT DO NOTHING)
+  SELECT id, rid FROM ins`;
 
 /**
  * Every session a batch touched gets its rows' contexts computed again from their live neighbours (the
@@ -80,6 +98,7 @@ export class PgMemoryStore implements MemoryStore {
 
   /** After a committed write: this process's caches, then every other replica's. */
   async #changed(tenantId: string): Promise<void> {
+    this.vectors.indexer.schedule();
     this.invalidate(tenantId);
     await this.#bus.publish(tenantId);
   }
@@ -87,35 +106,23 @@ export class PgMemoryStore implements MemoryStore {
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     if (memories.length === 0) return [];
     const t = scope.tenantId;
-    const outcomes = await this.#db.transaction(async (client) => {
-      const fields = memories.map((m) => ({
-        own: ownSearchText(m.content, m.tags),
-        speaker: speakerSearchText(m.content, m.metadata),
-      }));
-      const col = <T>(f: (m: NewMemory, i: number) => T) => memories.map(f);
-      const { rows } = await client.query<{ id: string; rid: string }>(
-        `INSERT INTO memories (${INSERT_COLUMNS}) SELECT * FROM ${UNNEST} ON CONFLICT DO NOTHING RETURNING id, rid`,
-        [
-          col((m) => m.id),
-          col(() => t),
-          col((m) => m.project),
-          col((m) => m.session),
-          col((m) => m.key),
-          col((m) => m.content),
-          col((m) => m.content_hash),
-          col((m) => m.type),
-          col(
-            (m) =>
-              `{${m.tags.map((x) => `"${x.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
-          ),
-          col((m) => JSON.stringify(m.metadata)),
-          col((m) => m.importance),
-          col((m) => m.created_at),
-          col((m) => m.expires_at),
-          col((_, i) => fields[i]?.own ?? ''),
-          col((_, i) => fields[i]?.speaker ?? ''),
-        ],
+    const params = await this.#insertParams(t, memories);
+    const only = memories[0] as NewMemory;
+    if (memories.length === 1 && only.session === null) {
+      // One memory outside a session: one statement, its own transaction (one round trip, one commit).
+      // When it meets a conflict it writes nothing, and the transaction below resolves the conflict.
+      const { rows } = await this.#db.query<{ id: string; rid: string }>(
+        INSERT_NEW,
+        params,
+        this.#db.primary,
       );
+      if (rows.length === 1) {
+        await this.#changed(t);
+        return [{ id: only.id, status: 'created' }];
+      }
+    }
+    const outcomes = await this.#db.transaction(async (client) => {
+      const { rows } = await client.query<{ id: string; rid: string }>(INSERT_NEW, params);
       const inserted = new Map(rows.map((r) => [r.id, r.rid]));
       const out: WriteOutcome[] = [];
       const vectors: { rid: string; m: NewMemory }[] = [];
@@ -124,9 +131,7 @@ export class PgMemoryStore implements MemoryStore {
         const rid = inserted.get(m.id);
         if (rid !== undefined) {
           inserted.delete(m.id); // a second row with the same id is not this one
-          out.push({ id: m.id, status: 'created' });
-          if (m.embedding && m.embedding_model) vectors.push({ rid, m });
-          else if (m.embed_later) queued.push(rid);
+          out.push({ id: m.id, status: 'created' }); // its vector or queue entry came with it
           continue;
         }
         out.push(await this.#conflicted(client, t, m, vectors, queued));
@@ -143,6 +148,39 @@ export class PgMemoryStore implements MemoryStore {
     });
     await this.#changed(t);
     return outcomes;
+  }
+
+  /** The parameters of {@link INSERT_NEW} for a batch: one array per column, the vectors in binary. */
+  async #insertParams(t: string, memories: NewMemory[]): Promise<unknown[]> {
+    const col = <T>(f: (m: NewMemory) => T) => memories.map(f);
+    const withVector = memories.filter((m) => m.embedding && m.embedding_model);
+    return [
+      col((m) => m.id),
+      col(() => t),
+      col((m) => m.project),
+      col((m) => m.session),
+      col((m) => m.key),
+      col((m) => m.content),
+      col((m) => m.content_hash),
+      col((m) => m.type),
+      col(
+        (m) => `{${m.tags.map((x) => `"${x.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`,
+      ),
+      col((m) => JSON.stringify(m.metadata)),
+      col((m) => m.importance),
+      col((m) => m.created_at),
+      col((m) => m.expires_at),
+      col((m) => ownSearchText(m.content, m.tags)),
+      col((m) => speakerSearchText(m.content, m.metadata)),
+      withVector.map((m) => m.id),
+      withVector.map((m) => m.embedding_model),
+      withVector.map((m) => m.embedding?.length ?? 0),
+      vectorArrayBinary(
+        await this.#db.vectorOid(),
+        withVector.map((m) => m.embedding as Float32Array),
+      ),
+      memories.filter((m) => !(m.embedding && m.embedding_model) && m.embed_later).map((m) => m.id),
+    ];
   }
 
   /** A row the batch insert skipped: its key exists (update it), its content does (duplicate), or its id. */
@@ -244,18 +282,15 @@ export class PgMemoryStore implements MemoryStore {
     t: string,
     vectors: { rid: string; m: NewMemory }[],
   ): Promise<void> {
-    if (vectors.length === 0) return;
-    await client.query(
-      `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding)
-       SELECT r, $1, mo, d, v::vector FROM unnest($2::bigint[], $3::text[], $4::int[], $5::text[]) AS x(r, mo, d, v)
-       ON CONFLICT (rid) DO UPDATE SET model = excluded.model, dims = excluded.dims, embedding = excluded.embedding`,
-      [
-        t,
-        vectors.map((v) => v.rid),
-        vectors.map((v) => v.m.embedding_model),
-        vectors.map((v) => v.m.embedding?.length ?? 0),
-        vectors.map((v) => vectorLiteral(v.m.embedding as Float32Array)),
-      ],
+    await writeVectors(
+      this.#db,
+      client,
+      vectors.map(({ rid, m }) => ({
+        rid,
+        tenantId: t,
+        model: m.embedding_model as string,
+        vector: m.embedding as Float32Array,
+      })),
     );
   }
 
@@ -374,11 +409,9 @@ export class PgMemoryStore implements MemoryStore {
       }
       if (patch.embedding !== undefined) {
         if (patch.embedding && patch.embedding_model) {
-          await client.query(
-            `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding) VALUES ($1, $2, $3, $4, $5::vector)
-             ON CONFLICT (rid) DO UPDATE SET model = excluded.model, dims = excluded.dims, embedding = excluded.embedding`,
-            [rid, t, patch.embedding_model, patch.embedding.length, vectorLiteral(patch.embedding)],
-          );
+          await writeVectors(this.#db, client, [
+            { rid, tenantId: t, model: patch.embedding_model, vector: patch.embedding },
+          ]);
         } else {
           await client.query('DELETE FROM memory_embeddings WHERE rid = $1', [rid]);
           if (patch.embed_later)
@@ -458,41 +491,27 @@ export class PgMemoryStore implements MemoryStore {
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
     const t = scope.tenantId;
     const where = pgLiveWhere(t, query.now, query.filter);
-    const [text, found] = await Promise.all([
-      this.text.search(t, query.text, where, query.limit),
+    const queryVector =
       query.embedding && query.embedding_model
-        ? this.vectors.search(t, query.embedding, query.embedding_model, where, query.limit)
+        ? { vector: query.embedding, model: query.embedding_model }
+        : null;
+    // Two statements side by side, each bringing its rows (and the text hits their similarities).
+    const [text, found] = await Promise.all([
+      this.text.search(t, query.text, where, query.limit, queryVector),
+      queryVector
+        ? this.vectors.search(t, queryVector.vector, queryVector.model, where, query.limit)
         : Promise.resolve(null),
     ]);
     const vector = found?.hits ?? [];
-    let extra: { rid: string; similarity: number }[] = [];
-    if (query.embedding && query.embedding_model) {
-      const inVector = new Set(vector.map((v) => v.rid));
-      extra = await this.vectors.similarities(
-        query.embedding,
-        query.embedding_model,
-        text.map((h) => h.rid).filter((rid) => !inVector.has(rid)),
-      );
-    }
-    const rids = [...new Set([...text.map((h) => h.rid), ...vector.map((v) => v.rid)])];
-    const { rows } =
-      rids.length === 0
-        ? { rows: [] as Row[] }
-        : await this.#db.query<Row>(
-            `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.rid = ANY($1::bigint[]) AND m.tenant_id = $2`,
-            [rids, t],
-          );
-    const idByRid = new Map(rows.map((r) => [r.rid, r.id]));
-    const memories = new Map(rows.map((r) => [r.id, pgRowToMemory(r)]));
-    const named = <T extends { rid: string }>(list: T[]) =>
-      list.flatMap((h) => {
-        const id = idByRid.get(h.rid);
-        return id ? [{ ...h, id }] : [];
-      });
+    const memories = new Map<string, Memory>();
+    for (const r of [...text.map((h) => h.row), ...vector]) memories.set(r.id, pgRowToMemory(r));
+    const similarity = new Map<string, number>();
+    for (const h of text) if (h.similarity !== null) similarity.set(h.row.id, h.similarity);
+    for (const h of vector) similarity.set(h.id, h.similarity);
     return {
-      text: named(text).map((h) => ({ id: h.id, score: h.score })),
-      vector: named(vector).map((h) => ({ id: h.id, similarity: h.similarity })),
-      similarity: new Map(named([...vector, ...extra]).map((h) => [h.id, h.similarity] as const)),
+      text: text.map((h) => ({ id: h.row.id, score: h.score })),
+      vector: vector.map((h) => ({ id: h.id, similarity: h.similarity })),
+      similarity,
       vector_search: found ? found.mode : 'none',
       memories,
     };

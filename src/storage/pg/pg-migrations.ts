@@ -93,6 +93,28 @@ CREATE TABLE brain_meta (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO brain_meta (key, value) VALUES ('instance_id', md5(random()::text || clock_timestamp()::text));
 `,
   },
+  {
+    // Vectors are written fresh, outside the HNSW indexes, and moved into them in the background
+    // (pg-vector-index.ts): a graph insertion costs about a millisecond, too much for the write path.
+    // Rows already stored are in the graph; the indexes of version 1 (predicate without `fresh`) are
+    // dropped, and the driver builds their successors concurrently on start.
+    version: 2,
+    name: 'fresh_vectors',
+    sql: `
+ALTER TABLE memory_embeddings ADD COLUMN fresh boolean NOT NULL DEFAULT false;
+ALTER TABLE memory_embeddings ALTER COLUMN fresh SET DEFAULT true;
+CREATE INDEX memory_embeddings_fresh ON memory_embeddings (tenant_id, model) WHERE fresh;
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()
+    AND tablename = 'memory_embeddings' AND indexname LIKE 'memory_embeddings_hnsw_%'
+  LOOP
+    EXECUTE format('DROP INDEX %I', r.indexname);
+  END LOOP;
+END $$;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -35,6 +35,7 @@ export async function createPostgresStorage(
   }
   let stores: (StorageStores & { memories: PgMemoryStore }) | null = null;
   const changed = async (tenants: string[]) => {
+    stores?.memories.vectors.indexer.schedule();
     for (const t of tenants) {
       stores?.memories.invalidate(t);
       await bus.publish(t);
@@ -68,11 +69,16 @@ export async function createPostgresStorage(
     stores: open,
     copy: () => pgStoreCopy(db, changed),
     async prepare(_tenantId, model, dimensions) {
-      // The index builds in the background; searches are exact until it is there.
-      void open().memories.vectors.ensureIndex(model, dimensions);
+      // The index builds in the background; searches are exact until it is there. Fresh vectors move
+      // into it in the background too, starting with what an earlier process left fresh.
+      const { vectors } = open().memories;
+      void vectors.ensureIndex(model, dimensions);
+      vectors.indexer.start();
     },
     async warm(_tenantId, model, dimensions) {
-      await open().memories.vectors.ensureIndex(model, dimensions);
+      const { vectors } = open().memories;
+      await vectors.ensureIndex(model, dimensions);
+      await vectors.indexer.flush();
     },
     vectorIndex(_tenantId, model) {
       // The HNSW index lives in the database: "loaded" whenever this process has made sure of it.
@@ -82,6 +88,7 @@ export async function createPostgresStorage(
     async close() {
       if (closed) return;
       closed = true;
+      await stores?.memories.vectors.indexer.close();
       await stores?.memories
         .flushTouches()
         .catch((error) => logger.warn({ err: error }, 'could not write the last access counts at shutdown'));

@@ -1,6 +1,7 @@
 import type { StoreCopy, StoredMemory, StoredSession } from '../storage.js';
 import type { PgDatabase } from './pg-database.js';
-import { parseVector, vectorLiteral } from './pg-memory-rows.js';
+import { parseVector } from './pg-memory-rows.js';
+import { writeVectors } from './pg-vector-index.js';
 
 const MEMORY_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata, importance,
   storage_tier, memory_score, access_count, created_at, updated_at, accessed_at, expires_at, valid_from, valid_to,
@@ -61,17 +62,15 @@ export function pgStoreCopy(db: PgDatabase, onImported: (tenants: string[]) => P
         const rid = new Map(rows.map((r) => [r.id, r.rid]));
         const vectors = batch.filter((m) => rid.has(m.id) && m.embedding && m.embedding_model);
         if (vectors.length > 0)
-          await client.query(
-            `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding)
-             SELECT r, t, mo, d, v::vector FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) AS x(r, t, mo, d, v)
-             ON CONFLICT DO NOTHING`,
-            [
-              vectors.map((m) => rid.get(m.id)),
-              vectors.map((m) => m.tenant_id),
-              vectors.map((m) => m.embedding_model),
-              vectors.map((m) => m.embedding?.length),
-              vectors.map((m) => vectorLiteral(m.embedding as Float32Array)),
-            ],
+          await writeVectors(
+            db,
+            client,
+            vectors.map((m) => ({
+              rid: rid.get(m.id) as string,
+              tenantId: m.tenant_id,
+              model: m.embedding_model as string,
+              vector: m.embedding as Float32Array,
+            })),
           );
         const queued = batch.filter((m) => rid.has(m.id) && m.queued).map((m) => rid.get(m.id));
         if (queued.length > 0)

@@ -1,14 +1,34 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
 import type { PgDatabase } from './pg-database.js';
-import { type PgWhere, vectorLiteral } from './pg-memory-rows.js';
+import { PG_MEMORY_COLUMNS, type PgMemoryRow, type PgWhere, vectorBinary } from './pg-memory-rows.js';
+import { PgVectorIndexer } from './pg-vector-index.js';
 
 /** Below this many vectors of a tenant and model an exact scan is as fast as the index. */
 const EXACT_BELOW = 2000;
 
-/** The HNSW index name of a model and dimension (a hash: model names are free text). */
+/**
+ * The HNSW index name of a model and dimension (a hash: model names are free text). `v2`: the indexes
+ * that leave fresh rows out (schema version 2); version 1's are dropped by its migration.
+ */
 function indexName(model: string, dims: number): string {
-  return `memory_embeddings_hnsw_${createHash('sha256').update(`${model}\u0000${dims}`).digest('hex').slice(0, 16)}`;
+  return `memory_embeddings_hnsw_${createHash('sha256').update(`v2\u0000${model}\u0000${dims}`).digest('hex').slice(0, 16)}`;
+}
+
+/** The query's vector and its model, when recall has one. */
+export interface QueryVector {
+  vector: Float32Array;
+  model: string;
+}
+
+/**
+ * A scalar subquery: the similarity to the query vector (parameter `query`) of the row `rid`'s vector
+ * of the model (parameter `model`), or NULL when it has none. Selected beside a row's columns, so text
+ * hits come with their similarity and recall needs no further round trip.
+ */
+export function similaritySql(rid: string, query: string, dims: number, model: string): string {
+  return `(SELECT 1 - (e.embedding::vector(${dims}) <=> ${query}::vector(${dims})) FROM memory_embeddings e
+    WHERE e.rid = ${rid} AND e.model = ${model} AND e.dims = ${dims})`;
 }
 
 function quoteLiteral(text: string): string {
@@ -17,9 +37,10 @@ function quoteLiteral(text: string): string {
 
 /**
  * Vector search on pgvector: cosine distance on `embedding::vector(dims)`, the expression of the HNSW
- * index built per model and dimension (partial on the model), so a query of that model uses it. Tenant
- * and filter predicates apply inside the same query; pgvector's iterative scan (set per connection)
- * keeps walking the graph until enough rows pass them.
+ * index built per model and dimension (partial on the model and on rows no longer fresh), so a query of
+ * that model uses it; the fresh rows, not yet in the graph, are scanned exactly in the same statement.
+ * Tenant and filter predicates apply inside the same query; pgvector's iterative scan (set per
+ * connection) keeps walking the graph until enough rows pass them.
  */
 export class PgVectorSearch {
   readonly #db: PgDatabase;
@@ -27,10 +48,13 @@ export class PgVectorSearch {
   readonly #indexes = new Map<string, Promise<void>>();
   readonly #ready = new Set<string>();
   readonly #sizes = new Map<string, { n: number; at: number }>();
+  /** Moves fresh vectors into the graph in the background. */
+  readonly indexer: PgVectorIndexer;
 
   constructor(db: PgDatabase, logger: Logger) {
     this.#db = db;
     this.#logger = logger;
+    this.indexer = new PgVectorIndexer(db, logger);
   }
 
   /** Creates the model's HNSW index if missing (CONCURRENTLY: writes go on meanwhile); once per process. */
@@ -42,7 +66,8 @@ export class PgVectorSearch {
       pending = this.#db
         .query(
           `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON memory_embeddings
-           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WITH (m = 16, ef_construction = 40) WHERE model = ${quoteLiteral(model)} AND dims = ${dims}`,
+           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WITH (m = 16, ef_construction = 40)
+           WHERE model = ${quoteLiteral(model)} AND dims = ${dims} AND NOT fresh`,
           [],
           this.#db.primary,
         )
@@ -99,34 +124,22 @@ export class PgVectorSearch {
     model: string,
     where: PgWhere,
     limit: number,
-  ): Promise<{ hits: { rid: string; similarity: number }[]; mode: 'exact' | 'approximate' }> {
+  ): Promise<{ hits: (PgMemoryRow & { similarity: number })[]; mode: 'exact' | 'approximate' }> {
     const dims = query.length;
     const approximate = this.hasIndex(model, dims) && (await this.#size(tenantId, model)) >= EXACT_BELOW;
     const n = where.params.length;
     const distance = `(e.embedding::vector(${dims}) <=> $${n + 1}::vector(${dims}))`;
-    const sql = `SELECT e.rid, 1 - ${distance} AS similarity
+    // The graph's nearest and the fresh rows' nearest, merged: one statement, one snapshot.
+    // The rows' columns come along: recall needs no other query for the vector hits.
+    const part = (fresh: string) => `(SELECT ${PG_MEMORY_COLUMNS}, ${distance} AS d
       FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
-      WHERE e.model = $${n + 2} AND e.dims = ${dims} AND e.tenant_id = $${n + 3} AND ${where.sql}
-      ORDER BY ${distance} LIMIT $${n + 4}`;
-    const values = [...where.params, vectorLiteral(query), model, tenantId, limit];
+      WHERE e.model = $${n + 2} AND e.dims = ${dims} AND ${fresh} AND e.tenant_id = $${n + 3} AND ${where.sql}
+      ORDER BY ${distance} LIMIT $${n + 4})`;
+    const sql = `SELECT x.*, 1 - d AS similarity FROM (${part('NOT e.fresh')} UNION ALL ${part('e.fresh')}) x
+      ORDER BY d LIMIT $${n + 4}`;
+    const values = [...where.params, vectorBinary(query), model, tenantId, limit];
     // ef_search (100) and the iterative scan are set per connection (pg-database.ts).
-    const { rows } = await this.#db.query<{ rid: string; similarity: number }>(sql, values);
+    const { rows } = await this.#db.query<PgMemoryRow & { similarity: number }>(sql, values);
     return { hits: rows, mode: approximate ? 'approximate' : 'exact' };
-  }
-
-  /** Similarity to the query of the given rows that have a vector of the model. */
-  async similarities(
-    query: Float32Array,
-    model: string,
-    rids: string[],
-  ): Promise<{ rid: string; similarity: number }[]> {
-    if (rids.length === 0) return [];
-    const dims = query.length;
-    const { rows } = await this.#db.query<{ rid: string; similarity: number }>(
-      `SELECT rid, 1 - (embedding::vector(${dims}) <=> $1::vector(${dims})) AS similarity
-       FROM memory_embeddings WHERE rid = ANY($2::bigint[]) AND model = $3 AND dims = ${dims}`,
-      [vectorLiteral(query), rids, model],
-    );
-    return rows;
   }
 }

@@ -1,0 +1,194 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
+import { silentLogger } from '../../core/logger.js';
+import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
+import { newMemoryRow } from '../contract/memory-store-contract.js';
+import type { StorageSettings } from '../storage.js';
+import { PgDatabase } from './pg-database.js';
+import { pgLiveWhere } from './pg-memory-rows.js';
+import { PgMemoryStore } from './pg-memory-store.js';
+import { migratePostgres, PG_MIGRATIONS } from './pg-migrations.js';
+import { PgVectorIndexer, writeVectors } from './pg-vector-index.js';
+import { PgVectorSearch } from './pg-vector-search.js';
+
+const skip = !postgresBaseUrl();
+const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReason()})` : ''}`;
+const NOW = '2026-06-01T12:00:00.000Z';
+const A = { tenantId: 'a' };
+const embedder = createHashEmbedder();
+const noBus = { publish: async () => undefined, subscribe: () => () => undefined, close: async () => {} };
+
+const opened: PgDatabase[] = [];
+afterEach(async () => {
+  for (const db of opened.splice(0)) await db.close();
+});
+
+function settings(url: string): StorageSettings {
+  return {
+    dbPath: '',
+    busyTimeoutMs: 5000,
+    cacheSizeMb: 16,
+    databaseUrl: url,
+    databasePoolSize: 4,
+    databaseStatementTimeoutMs: 30_000,
+    databaseConnectTimeoutMs: 5000,
+    databaseSsl: 'disable',
+  };
+}
+
+function database(url = newPostgresDatabase()): PgDatabase {
+  const db = new PgDatabase(settings(url), silentLogger);
+  opened.push(db);
+  return db;
+}
+
+/** `n` memories with vectors written straight to the table (fresh), and their rids. */
+async function seed(db: PgDatabase, store: PgMemoryStore, n: number): Promise<Map<string, string>> {
+  const rows = Array.from({ length: n }, (_, i) => newMemoryRow(`note ${i} about the ${i % 9} garden shed`));
+  await store.insert(A, rows);
+  const { rows: rids } = await db.query<{ rid: string; content: string }>(
+    'SELECT rid, content FROM memories',
+    [],
+    db.primary,
+  );
+  const vectors = await embedder.embed(rids.map((r) => r.content));
+  await db.transaction((client) =>
+    writeVectors(
+      db,
+      client,
+      rids.map((r, i) => ({
+        rid: r.rid,
+        tenantId: A.tenantId,
+        model: embedder.model,
+        vector: vectors[i] as Float32Array,
+      })),
+    ),
+  );
+  return new Map(rids.map((r) => [r.content, r.rid]));
+}
+
+async function freshCount(db: PgDatabase): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM memory_embeddings WHERE fresh',
+    [],
+    db.primary,
+  );
+  return Number(rows[0]?.n);
+}
+
+describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the background'), () => {
+  it('finds fresh vectors exactly, and the same nearest once they are in the HNSW index', async () => {
+    const db = database();
+    await migratePostgres(db);
+    const store = new PgMemoryStore(db, silentLogger, noBus);
+    const rids = await seed(db, store, 450);
+    expect(await freshCount(db)).toBe(450);
+    const search = new PgVectorSearch(db, silentLogger);
+    await search.ensureIndex(embedder.model, embedder.dimensions);
+    const [query] = await embedder.embed(['note 17 about the 8 garden shed']);
+    const nearest = async () =>
+      (
+        await search.search(
+          A.tenantId,
+          query as Float32Array,
+          embedder.model,
+          pgLiveWhere(A.tenantId, NOW, {}),
+          5,
+        )
+      ).hits.map((h) => h.rid);
+    const before = await nearest();
+    expect(before[0]).toBe(rids.get('note 17 about the 8 garden shed'));
+
+    const indexer = new PgVectorIndexer(db, silentLogger);
+    expect(await indexer.indexBatch()).toBe(200);
+    expect(await freshCount(db)).toBe(250);
+    await indexer.flush();
+    expect(await freshCount(db)).toBe(0);
+    expect(await nearest()).toEqual(before);
+
+    // The ANN statement's graph half uses the index (the planner may prefer it only with enough rows,
+    // so ask it not to scan sequentially).
+    const client = await db.primary.connect();
+    try {
+      await client.query('SET enable_seqscan = off');
+      const plan = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT rid FROM memory_embeddings e WHERE e.model = $1 AND e.dims = ${embedder.dimensions}
+           AND NOT e.fresh ORDER BY e.embedding::vector(${embedder.dimensions}) <=> $2::vector(${embedder.dimensions}) LIMIT 5`,
+        [embedder.model, `[${Array.from(query as Float32Array).join(',')}]`],
+      );
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/memory_embeddings_hnsw_/);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('makes a replaced vector fresh again, so the write never waits on the graph', async () => {
+    const db = database();
+    await migratePostgres(db);
+    const store = new PgMemoryStore(db, silentLogger, noBus);
+    const rids = await seed(db, store, 3);
+    await new PgVectorIndexer(db, silentLogger).flush();
+    const rid = rids.get('note 1 about the 1 garden shed') as string;
+    const [vector] = await embedder.embed(['an entirely different sentence']);
+    await db.transaction((client) =>
+      writeVectors(db, client, [
+        { rid, tenantId: A.tenantId, model: embedder.model, vector: vector as Float32Array },
+      ]),
+    );
+    const { rows } = await db.query<{ rid: string; fresh: boolean; embedding: string }>(
+      'SELECT rid, fresh, embedding::text AS embedding FROM memory_embeddings ORDER BY rid',
+      [],
+      db.primary,
+    );
+    expect(rows.filter((r) => r.fresh).map((r) => r.rid)).toEqual([rid]);
+    // Sent in binary, stored exactly: every float comes back as written.
+    const stored = Float32Array.from(
+      (rows.find((r) => r.rid === rid)?.embedding ?? '').slice(1, -1).split(',').map(Number),
+    );
+    expect(stored).toEqual(vector);
+  });
+
+  it('shares the backlog between two replicas without moving a row twice or failing', async () => {
+    const db = database();
+    await migratePostgres(db);
+    await seed(db, new PgMemoryStore(db, silentLogger, noBus), 900);
+    const [one, two] = [new PgVectorIndexer(db, silentLogger), new PgVectorIndexer(db, silentLogger)];
+    const moved = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => ((i % 2 ? one : two) as PgVectorIndexer).indexBatch()),
+    );
+    expect(moved.reduce((a, b) => a + b, 0)).toBe(900);
+    expect(await freshCount(db)).toBe(0);
+  });
+
+  it('migrates a version 1 store: its vectors count as indexed and the old indexes make way', async () => {
+    const url = newPostgresDatabase();
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      const v1 = PG_MIGRATIONS.find((m) => m.version === 1);
+      await raw.query(v1?.sql ?? '');
+      await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO schema_migrations VALUES (1, 'memories', now())`);
+      await raw.query(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at)
+           VALUES ('mem_1', 'a', 'old', 'h', '${NOW}', '${NOW}')`,
+      );
+      await raw.query(
+        `INSERT INTO memory_embeddings (rid, tenant_id, model, dims, embedding)
+           SELECT rid, 'a', 'm', 3, '[1,0,0]' FROM memories`,
+      );
+      await raw.query(`CREATE INDEX memory_embeddings_hnsw_0123456789abcdef ON memory_embeddings
+        USING hnsw ((embedding::vector(3)) vector_cosine_ops) WHERE model = 'm' AND dims = 3`);
+    } finally {
+      await raw.end();
+    }
+    const db = database(url);
+    expect((await migratePostgres(db)).applied).toEqual(['2_fresh_vectors']);
+    expect(await freshCount(db)).toBe(0);
+    const { rows } = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_indexes WHERE indexname LIKE 'memory_embeddings_hnsw_%'",
+    );
+    expect(Number(rows[0]?.n)).toBe(0);
+  });
+});
