@@ -17,9 +17,9 @@ const SWITCH_LOCK = 0x656d6264; // 'embd'
 export class PgEmbeddingQueue implements EmbeddingQueueStore {
   readonly #db: PgDatabase;
   readonly #me = randomUUID();
-  readonly #onStored: (tenantIds: string[]) => Promise<void>;
+  readonly #onStored: (tenantIds: string[], vectors: number) => Promise<void>;
 
-  constructor(db: PgDatabase, onStored: (tenantIds: string[]) => Promise<void>) {
+  constructor(db: PgDatabase, onStored: (tenantIds: string[], vectors: number) => Promise<void>) {
     this.#db = db;
     this.#onStored = onStored;
   }
@@ -93,7 +93,7 @@ export class PgEmbeddingQueue implements EmbeddingQueueStore {
       ]);
       return [...new Set(rows.map((r) => r.tenant_id))];
     });
-    await this.#onStored(tenants);
+    await this.#onStored(tenants, items.length);
   }
 
   async backlog(): Promise<number> {

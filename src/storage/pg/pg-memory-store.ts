@@ -96,9 +96,9 @@ export class PgMemoryStore implements MemoryStore {
     this.vectors.invalidate(tenantId);
   }
 
-  /** After a committed write: this process's caches, then every other replica's. */
-  async #changed(tenantId: string): Promise<void> {
-    this.vectors.indexer.schedule();
+  /** After a committed write (that stored `vectors` fresh vectors): caches here, then on every replica. */
+  async #changed(tenantId: string, vectors = 0): Promise<void> {
+    this.vectors.indexer.schedule(vectors);
     this.invalidate(tenantId);
     await this.#bus.publish(tenantId);
   }
@@ -117,7 +117,7 @@ export class PgMemoryStore implements MemoryStore {
         this.#db.primary,
       );
       if (rows.length === 1) {
-        await this.#changed(t);
+        await this.#changed(t, only.embedding ? 1 : 0);
         return [{ id: only.id, status: 'created' }];
       }
     }
@@ -146,7 +146,7 @@ export class PgMemoryStore implements MemoryStore {
       if (sessions.length > 0) await client.query(RECONTEXT, [t, sessions]);
       return out;
     });
-    await this.#changed(t);
+    await this.#changed(t, memories.filter((m) => m.embedding).length);
     return outcomes;
   }
 
@@ -427,7 +427,7 @@ export class PgMemoryStore implements MemoryStore {
       );
       return rows[0] ? pgRowToMemory(rows[0]) : null;
     });
-    if (result) await this.#changed(t);
+    if (result) await this.#changed(t, patch.embedding ? 1 : 0);
     return result;
   }
 

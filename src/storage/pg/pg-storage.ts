@@ -34,8 +34,8 @@ export async function createPostgresStorage(
     throw error;
   }
   let stores: (StorageStores & { memories: PgMemoryStore }) | null = null;
-  const changed = async (tenants: string[]) => {
-    stores?.memories.vectors.indexer.schedule();
+  const changed = async (tenants: string[], vectors = 0) => {
+    stores?.memories.vectors.indexer.schedule(vectors);
     for (const t of tenants) {
       stores?.memories.invalidate(t);
       await bus.publish(t);

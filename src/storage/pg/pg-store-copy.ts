@@ -8,7 +8,10 @@ const MEMORY_COLUMNS = `id, tenant_id, project, session_id, key, content, conten
   superseded_by, deleted_at, search_text, context_text, speaker_text`;
 
 /** Whole-store export and import on PostgreSQL (`brain store copy`). */
-export function pgStoreCopy(db: PgDatabase, onImported: (tenants: string[]) => Promise<void>): StoreCopy {
+export function pgStoreCopy(
+  db: PgDatabase,
+  onImported: (tenants: string[], vectors: number) => Promise<void>,
+): StoreCopy {
   return {
     async counts() {
       const { rows } = await db.query<{ m: string; s: string }>(
@@ -80,7 +83,7 @@ export function pgStoreCopy(db: PgDatabase, onImported: (tenants: string[]) => P
           );
         return rows.length;
       });
-      await onImported([...new Set(batch.map((m) => m.tenant_id))]);
+      await onImported([...new Set(batch.map((m) => m.tenant_id))], batch.filter((m) => m.embedding).length);
       return written;
     },
     async importSessions(batch) {

@@ -161,6 +161,36 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
     expect(await freshCount(db)).toBe(0);
   });
 
+  it('drops and builds again an HNSW index a failed build left invalid', async () => {
+    const db = database();
+    await migratePostgres(db);
+    await seed(db, new PgMemoryStore(db, silentLogger, noBus), 20);
+    await new PgVectorSearch(db, silentLogger).ensureIndex(embedder.model, embedder.dimensions);
+    const validity = async () =>
+      (
+        await db.query<{ valid: boolean }>(
+          `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE c.relname LIKE 'memory_embeddings_hnsw_%'`,
+          [],
+          db.primary,
+        )
+      ).rows.map((r) => r.valid);
+    expect(await validity()).toEqual([true]);
+    // What a cancelled CREATE INDEX CONCURRENTLY leaves: the index, marked invalid (the test cluster's
+    // user is its superuser, so it can say so in the catalog).
+    await db.query(
+      `UPDATE pg_index SET indisvalid = false WHERE indexrelid IN (
+         SELECT oid FROM pg_class WHERE relname LIKE 'memory_embeddings_hnsw_%')`,
+      [],
+      db.primary,
+    );
+    expect(await validity()).toEqual([false]);
+    const again = new PgVectorSearch(db, silentLogger);
+    await again.ensureIndex(embedder.model, embedder.dimensions);
+    expect(await validity()).toEqual([true]);
+    expect(again.hasIndex(embedder.model, embedder.dimensions)).toBe(true);
+  });
+
   it('migrates a version 1 store: its vectors count as indexed and the old indexes make way', async () => {
     const url = newPostgresDatabase();
     const raw = new pg.Client({ connectionString: url });

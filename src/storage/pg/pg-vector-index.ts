@@ -45,10 +45,16 @@ export async function writeVectors(
 
 /** Fresh rows moved into the graph per transaction: small enough that a writer never waits long on one. */
 const BATCH = 200;
-/** How long the writes must pause before indexing starts (foreground work first)... */
+/** How long the writes must pause before indexing starts at full speed (foreground work first)... */
 const QUIET_MS = 200;
-/** ...but no longer than this after the first unindexed write, so the fresh set stays small. */
-const MAX_DELAY_MS = 2_000;
+/**
+ * ...but it starts anyway once this process has left this many vectors fresh (an exact scan of them
+ * costs recall a few milliseconds) or this long after the first of them, and then, while writes go on,
+ * takes a fifth of the time: after each batch it rests four times as long as the batch took.
+ */
+const MAX_BACKLOG = 10_000;
+const MAX_DELAY_MS = 10_000;
+const BUSY_REST = 4;
 /** Rows another replica left fresh (it died, or wrote while no indexer ran) are picked up this often. */
 const SWEEP_MS = 30_000;
 /** After a failure: wait this long, doubling, up to a minute. */
@@ -70,6 +76,9 @@ export class PgVectorIndexer {
   #again = false;
   #failures = 0;
   #closed = false;
+  /** Vectors this process wrote fresh since its last drain, and when it last wrote. */
+  #backlog = 0;
+  #lastWrite = 0;
 
   constructor(db: PgDatabase, logger: Logger) {
     this.#db = db;
@@ -84,9 +93,15 @@ export class PgVectorIndexer {
     this.schedule();
   }
 
-  /** Fresh vectors were committed: index them once writes pause (or the deadline comes). */
-  schedule(): void {
+  /** `vectors` fresh vectors were committed: index them once writes pause (or the backlog or deadline comes). */
+  schedule(vectors = 0): void {
     if (this.#closed) return;
+    this.#lastWrite = performance.now();
+    this.#backlog += vectors;
+    if (this.#backlog >= MAX_BACKLOG) {
+      this.#kick();
+      return;
+    }
     if (this.#quiet) clearTimeout(this.#quiet);
     this.#quiet = setTimeout(() => this.#kick(), QUIET_MS);
     this.#quiet.unref();
@@ -126,11 +141,17 @@ export class PgVectorIndexer {
       });
   }
 
-  /** Indexes batches until none is left (that this replica can take). */
+  /** Indexes batches until none is left (that this replica can take), resting while writes go on. */
   async #drain(): Promise<void> {
-    while (!this.#closed && (await this.indexBatch()) === BATCH) {
-      // The next batch after other work has had its turn.
-      await new Promise((resolve) => setImmediate(resolve));
+    this.#backlog = 0;
+    for (;;) {
+      const start = performance.now();
+      if (this.#closed || (await this.indexBatch()) < BATCH) return;
+      const took = performance.now() - start;
+      const busy = performance.now() - this.#lastWrite < QUIET_MS;
+      await new Promise((resolve) =>
+        busy ? setTimeout(resolve, took * BUSY_REST).unref() : setImmediate(resolve),
+      );
     }
   }
 

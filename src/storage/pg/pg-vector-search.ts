@@ -4,6 +4,10 @@ import type { PgDatabase } from './pg-database.js';
 import { PG_MEMORY_COLUMNS, type PgMemoryRow, type PgWhere, vectorBinary } from './pg-memory-rows.js';
 import { PgVectorIndexer } from './pg-vector-index.js';
 
+/** The advisory lock under which one replica at a time builds HNSW indexes. */
+const INDEX_BUILD_LOCK = 0x686e7377; // 'hnsw'
+/** How long after a failed or deferred build the next attempt waits. */
+const INDEX_RETRY_MS = 10_000;
 /** Below this many vectors of a tenant and model an exact scan is as fast as the index. */
 const EXACT_BELOW = 2000;
 
@@ -62,25 +66,59 @@ export class PgVectorSearch {
     const key = `${model}\u0000${dims}`;
     let pending = this.#indexes.get(key);
     if (!pending) {
-      const name = indexName(model, dims);
-      pending = this.#db
-        .query(
-          `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON memory_embeddings
-           USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WITH (m = 16, ef_construction = 40)
-           WHERE model = ${quoteLiteral(model)} AND dims = ${dims} AND NOT fresh`,
-          [],
-          this.#db.primary,
-        )
+      pending = this.#build(indexName(model, dims), model, dims)
         .then(() => {
           this.#ready.add(key);
         })
         .catch((error) => {
-          this.#indexes.delete(key);
+          // Tried again after a pause (by the next search or warm), not on every search meanwhile.
+          setTimeout(() => this.#indexes.delete(key), INDEX_RETRY_MS).unref();
           this.#logger.warn({ err: error, model }, 'could not build the HNSW index; searching exactly');
         });
       this.#indexes.set(key, pending);
     }
     return pending;
+  }
+
+  /**
+   * CREATE INDEX CONCURRENTLY that fails (a deadlock, a cancelled statement, a replica killed mid-build)
+   * leaves an invalid index behind, which the planner never uses and `IF NOT EXISTS` would keep: recall
+   * would scan every vector. Such a leftover is dropped and built again, and the result is checked.
+   */
+  async #build(name: string, model: string, dims: number): Promise<void> {
+    const client = await this.#db.primary.connect();
+    const valid = async () => {
+      const { rows } = await client.query<{ valid: boolean }>(
+        'SELECT i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1',
+        [name],
+      );
+      return rows[0]?.valid ?? null;
+    };
+    let locked = false;
+    try {
+      if ((await valid()) === true) return;
+      // One replica builds (an index being built also looks invalid); the others search exactly and
+      // look again on their next search. A try-lock: waiting would deadlock with the build's own waits.
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+        INDEX_BUILD_LOCK,
+      ]);
+      locked = rows[0]?.ok === true;
+      if (!locked) throw new Error(`another replica is building the HNSW index ${name}`);
+      if ((await valid()) === false) {
+        this.#logger.warn({ index: name }, 'dropping an invalid HNSW index left by a failed build');
+        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+      }
+      await client.query(
+        `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON memory_embeddings
+         USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WITH (m = 16, ef_construction = 40)
+         WHERE model = ${quoteLiteral(model)} AND dims = ${dims} AND NOT fresh`,
+      );
+      if ((await valid()) !== true) throw new Error(`the HNSW index ${name} is not valid after its build`);
+    } finally {
+      if (locked)
+        await client.query('SELECT pg_advisory_unlock($1)', [INDEX_BUILD_LOCK]).catch(() => undefined);
+      client.release();
+    }
   }
 
   /** The dimension of the model's index this process made sure of, or null. */
@@ -126,6 +164,9 @@ export class PgVectorSearch {
     limit: number,
   ): Promise<{ hits: (PgMemoryRow & { similarity: number })[]; mode: 'exact' | 'approximate' }> {
     const dims = query.length;
+    // An index this process has not made sure of (another replica was building it, or its build
+    // failed) is looked at again in the background; the query below uses it once it is valid anyway.
+    if (!this.hasIndex(model, dims)) void this.ensureIndex(model, dims);
     const approximate = this.hasIndex(model, dims) && (await this.#size(tenantId, model)) >= EXACT_BELOW;
     const n = where.params.length;
     const distance = `(e.embedding::vector(${dims}) <=> $${n + 1}::vector(${dims}))`;
