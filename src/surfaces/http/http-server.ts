@@ -15,6 +15,8 @@ import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './ht
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
+import { registerApiDocs } from './openapi.js';
+import { registerRestRoutes, type ScopeOf } from './rest-routes.js';
 
 export { BODY_LIMIT_BYTES, toHttpError, toJsonRpcHttpError } from './http-errors.js';
 
@@ -57,12 +59,16 @@ export interface HttpServerConfig extends SurfaceContext {
   mcpStateless?: boolean;
   /** Readiness checks served at `GET /health/ready` (the Brain's `health()`); none means always ready. */
   health?: () => Promise<HealthReport>;
+  /** Who a REST request acts for; default: {@link SurfaceContext.scope} for every request. */
+  scopeOf?: ScopeOf;
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
 export interface HttpServer {
   /** The Fastify app, ready for `app.inject()` in tests without listening. */
   app: FastifyInstance;
+  /** Every route served (method and URL), but the docs page's own assets. */
+  routes: { method: string; url: string }[];
   /** Binds `host:port` and resolves with the URL and the port actually bound. */
   listen(): Promise<{ url: string; port: number }>;
   /**
@@ -149,6 +155,12 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     clientErrorHandler: clientErrorHandler(timeouts, (socket) => connections.activity(socket), logger),
   });
   const connections = trackConnections(app);
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
   const mcp = config.mcpStateless
     ? createStatelessMcp(config)
     : createMcpSessions({
@@ -174,17 +186,44 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   });
   app.setNotFoundHandler(notFound);
 
-  app.get('/health/live', async () => ({ status: 'ok', version: config.version }));
+  await registerApiDocs(app, config.version);
+  await app.register(async (rest) => {
+    // The REST routes' zod schemas describe them in the OpenAPI document; the services validate the
+    // input with the same schemas (and name the field and its limit), so Fastify neither validates nor
+    // serializes by schema here.
+    rest.setValidatorCompiler(() => (data) => ({ value: data }));
+    rest.setSerializerCompiler(() => (data) => JSON.stringify(data));
+    registerRestRoutes(rest, config, config.scopeOf ?? (() => config.scope));
+  });
+
+  app.get(
+    '/health/live',
+    { schema: { tags: ['health'], summary: 'Answers 200 while the process runs' } },
+    async () => ({ status: 'ok', version: config.version }),
+  );
   // Readiness: 503 while a check fails (e.g. the database file was deleted), so a balancer stops sending.
-  app.get('/health/ready', async (_request, reply) => {
+  const ready = {
+    tags: ['health'],
+    summary: 'Answers 200 when the store answers, 503 (with the reasons) when not',
+  };
+  app.get('/health/ready', { schema: ready }, async (_request, reply) => {
     const report: HealthReport = (await config.health?.()) ?? { status: 'ok', checks: {} };
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, version: config.version });
   });
-  app.route({ method: ['POST', 'GET', 'DELETE'], url: '/mcp', handler: mcp.handle });
+  app.route({
+    method: ['POST', 'GET', 'DELETE'],
+    url: '/mcp',
+    schema: {
+      tags: ['mcp'],
+      summary: 'MCP Streamable HTTP (JSON-RPC); see the MCP specification',
+    },
+    handler: mcp.handle,
+  });
 
   await app.ready();
   return {
     app,
+    routes,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;

@@ -1,0 +1,262 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { RequestScope } from '../../core/scope.js';
+import {
+  forgetResultSchema,
+  listResultSchema,
+  memorySchema,
+  recallResultSchema,
+  rememberResultSchema,
+} from '../../modules/memory/memory-output.js';
+import {
+  forgetShape,
+  getShape,
+  listShape,
+  MEMORY_LIMITS,
+  recallShape,
+  rememberShape,
+  updateShape,
+} from '../../modules/memory/memory-schemas.js';
+import { initResultSchema } from '../../modules/sessions/session-output.js';
+import { initShape } from '../../modules/sessions/session-schemas.js';
+import type { SurfaceContext } from '../brain-services.js';
+
+/** The REST error body, as every route answers it (http-errors.ts builds it). */
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('Stable error code, e.g. INVALID_INPUT, NOT_FOUND.'),
+      message: z.string().describe('What went wrong and what to send instead.'),
+      details: z.record(z.string(), z.unknown()).describe('The field and the limit, when there is one.'),
+    }),
+  })
+  .describe('An error.');
+
+const errors = {
+  400: errorBodySchema.describe('Bad input: the field and its limit are named; nothing was written.'),
+  404: errorBodySchema.describe('No such memory in this tenant.'),
+  503: errorBodySchema.describe('The store cannot answer now (retry later).'),
+};
+
+const idParams = z.object(getShape);
+const { id: _id, key: _key, project: _project, ...patchShape } = updateShape;
+const {
+  id: _forgetId,
+  key: _forgetKey,
+  project: _forgetProject,
+  filter: _f,
+  all: _a,
+  ...deleteShape
+} = forgetShape;
+
+/**
+ * Query strings carry text: the list filters' numbers and lists are read from it here (`limit=20`,
+ * `tags=a,b` or `tags=a&tags=b`), and the service validates the result like any other input, so a bad
+ * value gets the same error naming the field and its limit.
+ */
+function listInput(query: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(query)) {
+    if ((name === 'limit' || name === 'offset') && typeof value === 'string' && /^\d+$/.test(value))
+      out[name] = Number(value);
+    else if ((name === 'tags' || name === 'types') && typeof value === 'string')
+      out[name] = value === '' ? [] : value.split(',');
+    else out[name] = value;
+  }
+  return out;
+}
+
+/** `?hard=true` on DELETE: the only query flag a delete takes. */
+function deleteInput(id: string, query: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { id };
+  for (const [name, value] of Object.entries(query))
+    out[name] = name === 'hard' && (value === 'true' || value === 'false') ? value === 'true' : value;
+  return out;
+}
+
+/** Who a request acts for: the scope of its principal once authentication is on, else the default. */
+export type ScopeOf = (request: FastifyRequest) => RequestScope;
+
+/**
+ * The REST API under `/v1`, plus the deployment guide's compatibility routes `/remember` and `/recall`.
+ * Each route hands its body (or parameters) to the same service the MCP tools call, which validates it
+ * with the module's zod schema; the same schemas describe the route in the OpenAPI document, so the
+ * document cannot drift from what is enforced.
+ */
+export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, scopeOf: ScopeOf): void {
+  const { memory, sessions } = ctx.services;
+  const tags = ['memories'];
+
+  app.post(
+    '/v1/memories',
+    {
+      schema: {
+        tags,
+        summary: 'Remember one memory',
+        description: `Stores a fact, preference or event. A live memory with the same key (or, without a key, the same content) in the same project is updated (or reported as a duplicate) instead of stored twice. Content at most ${MEMORY_LIMITS.contentBytes} bytes.`,
+        body: z.object(rememberShape).strict(),
+        response: { 201: rememberResultSchema, 200: rememberResultSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const result = await memory.remember(scopeOf(request), request.body);
+      return reply.code(result.status === 'created' ? 201 : 200).send(result);
+    },
+  );
+
+  app.post(
+    '/v1/memories/batch',
+    {
+      schema: {
+        tags,
+        summary: 'Remember several memories at once',
+        description: `Up to ${MEMORY_LIMITS.batchMax} memories in one transaction: all are stored, or none.`,
+        body: z.object({ memories: z.array(z.object(rememberShape).strict()) }).strict(),
+        response: { 200: z.object({ results: z.array(rememberResultSchema) }), ...errors },
+      },
+    },
+    async (request) => {
+      const body = request.body as { memories?: unknown } | undefined;
+      const input = body && typeof body === 'object' && 'memories' in body ? body.memories : body;
+      return { results: await memory.rememberMany(scopeOf(request), input) };
+    },
+  );
+
+  app.get(
+    '/v1/memories',
+    {
+      schema: {
+        tags,
+        summary: 'List memories',
+        description:
+          'Newest first by default, with filters. Lists go in the query string as commas (`tags=a,b`) or repeated keys.',
+        querystring: z.object(listShape),
+        response: { 200: listResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.list(scopeOf(request), listInput(request.query as Record<string, unknown>)),
+  );
+
+  app.post(
+    '/v1/memories/search',
+    {
+      schema: {
+        tags,
+        summary: 'Recall memories by meaning and keywords',
+        description:
+          'Hybrid search (vectors and text, fused); text-only when no embedder works, and says so.',
+        body: z.object(recallShape).strict(),
+        response: { 200: recallResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.recall(scopeOf(request), request.body),
+  );
+
+  app.post(
+    '/v1/memories/forget',
+    {
+      schema: {
+        tags,
+        summary: 'Forget memories by id, key, filter or all',
+        description: 'Exactly one of id, key, filter or all. A filter must hold a condition.',
+        body: z.object(forgetShape).strict(),
+        response: { 200: forgetResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.forget(scopeOf(request), request.body),
+  );
+
+  app.get(
+    '/v1/memories/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Get one memory',
+        params: idParams,
+        response: { 200: memorySchema, ...errors },
+      },
+    },
+    async (request) => memory.get(scopeOf(request), request.params),
+  );
+
+  app.patch(
+    '/v1/memories/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change a memory',
+        description: 'Only the fields given change; tags and metadata are replaced whole.',
+        params: idParams,
+        body: z.object(patchShape).strict(),
+        response: { 200: memorySchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const body = request.body;
+      const input = body && typeof body === 'object' && !Array.isArray(body) ? { ...body, id } : body;
+      return memory.update(scopeOf(request), input);
+    },
+  );
+
+  app.delete(
+    '/v1/memories/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Forget one memory',
+        description: 'Soft delete; `?hard=true` purges it for good.',
+        params: idParams,
+        querystring: z.object(deleteShape),
+        response: { 200: forgetResultSchema, ...errors },
+      },
+    },
+    async (request) =>
+      memory.forget(
+        scopeOf(request),
+        deleteInput((request.params as { id: string }).id, request.query as Record<string, unknown>),
+      ),
+  );
+
+  app.post(
+    '/v1/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Open or resume a session and load its working context',
+        description:
+          "What `init` does over MCP: the project's important memories first, then its recent ones.",
+        body: z.object(initShape).strict(),
+        response: { 200: initResultSchema, ...errors },
+      },
+    },
+    async (request) => sessions.init(scopeOf(request), request.body ?? {}),
+  );
+
+  // The SomaBrain deployment guide's routes, for clients written against it.
+  app.post(
+    '/remember',
+    {
+      schema: {
+        tags: ['compatibility'],
+        summary: 'Remember (deployment guide form)',
+        body: z.object({ content: rememberShape.content, metadata: rememberShape.metadata }).strict(),
+        response: { 200: rememberResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.remember(scopeOf(request), request.body),
+  );
+
+  app.post(
+    '/recall',
+    {
+      schema: {
+        tags: ['compatibility'],
+        summary: 'Recall (deployment guide form)',
+        body: z.object({ query: recallShape.query, k: recallShape.k }).strict(),
+        response: { 200: recallResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.recall(scopeOf(request), request.body),
+  );
+}
