@@ -39,6 +39,10 @@ export function createTestHttpServer(
     port: 0,
     allowedHosts: [],
     allowedOrigins: [],
+    idempotency: {
+      store: brain.storage.stores().idempotency,
+      ttlMs: brain.config.idempotencyTtlHours * 3_600_000,
+    },
     ...options,
   });
 }

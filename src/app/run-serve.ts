@@ -47,6 +47,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     mcpMaxSessionsPerClient: config.mcpMaxSessionsPerClient,
     mcpSessionIdleMs: config.mcpSessionIdleMs,
     mcpStateless: config.mcpMode === 'stateless' || (config.mcpMode === 'auto' && !!config.databaseUrl),
+    idempotency: { store: brain.storage.stores().idempotency, ttlMs: config.idempotencyTtlHours * 3_600_000 },
   });
   let url: string;
   try {

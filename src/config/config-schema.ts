@@ -231,6 +231,7 @@ const DEFINITIONS = {
     intBetween(1000, 86_400_000).default(30 * 60_000),
   ),
   mcpMode: httpSetting('BRAIN_MCP_MODE', 'enum', oneOf(MCP_MODES).default('auto')),
+  idempotencyTtlHours: httpSetting('BRAIN_IDEMPOTENCY_TTL_HOURS', 'int', intBetween(1, 720).default(24)),
   migrateOnStart: setting(
     'BRAIN_MIGRATE_ON_START',
     'bool',

@@ -74,6 +74,7 @@ describe('loadConfig', () => {
       mcpMaxSessionsPerClient: 100,
       mcpSessionIdleMs: 1_800_000,
       mcpMode: 'auto',
+      idempotencyTtlHours: 24,
       migrateOnStart: true,
       busyTimeoutMs: 5000,
       embedder: 'use-lite-static',
@@ -458,6 +459,7 @@ describe('requireValidConfig by the settings a command uses', () => {
       'mcpMaxSessionsPerClient',
       'mcpSessionIdleMs',
       'mcpMode',
+      'idempotencyTtlHours',
     ]);
     expect([...mcp]).toEqual([...settingsUsedBy('cli')]);
   });

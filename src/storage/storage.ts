@@ -1,5 +1,6 @@
 import type { HealthCheck } from '../core/health.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
+import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
 import type { MemoryStore } from '../modules/memory/memory-store.js';
 import type { SessionStore } from '../modules/sessions/session-store.js';
 
@@ -41,6 +42,7 @@ export interface StorageStores {
   memories: MemoryStore;
   sessions: SessionStore;
   embeddingQueue: EmbeddingQueueStore;
+  idempotency: IdempotencyStore;
 }
 
 /** What a driver's in-process vector index holds for one tenant and model (benchmarks, status). */

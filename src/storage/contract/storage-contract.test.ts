@@ -5,6 +5,7 @@
 import { ENGINES } from '../../../test/services/engines.js';
 import { engineSkipReason, openStorage } from '../../../test/services/storage-harness.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
+import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
 import { runSessionStoreContract } from './session-store-contract.js';
 
@@ -22,4 +23,5 @@ for (const engine of ENGINES) {
   runMemoryStoreContract(`${engine} storage`, open, skip);
   runSessionStoreContract(`${engine} storage`, open, skip);
   runEmbeddingQueueContract(`${engine} storage`, open, skip);
+  runIdempotencyStoreContract(`${engine} storage`, open, skip);
 }

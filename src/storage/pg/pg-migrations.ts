@@ -115,6 +115,28 @@ BEGIN
 END $$;
 `,
   },
+  {
+    // The Idempotency-Key of POST requests, shared by every replica: the first response, replayed to
+    // retries until expires_at.
+    version: 3,
+    name: 'idempotency_keys',
+    sql: `
+CREATE TABLE idempotency_keys (
+  tenant_id text NOT NULL,
+  key text NOT NULL,
+  fingerprint text NOT NULL,
+  state text NOT NULL CHECK (state IN ('running', 'done')),
+  status integer,
+  body text,
+  content_type text,
+  lease_until text NOT NULL,
+  expires_at text NOT NULL,
+  created_at text NOT NULL,
+  PRIMARY KEY (tenant_id, key)
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -34,8 +34,12 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
   it('migrates once when replicas start together', async () => {
     const [one, two] = await twoReplicas();
     const reports = await Promise.all([one.storage.migrate(), two.storage.migrate()]);
-    expect(reports.flatMap((r) => r.applied)).toEqual(['1_memories', '2_fresh_vectors']);
-    expect(await one.storage.schema()).toEqual({ current: 2, latest: 2 });
+    expect(reports.flatMap((r) => r.applied)).toEqual([
+      '1_memories',
+      '2_fresh_vectors',
+      '3_idempotency_keys',
+    ]);
+    expect(await one.storage.schema()).toEqual({ current: 3, latest: 3 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

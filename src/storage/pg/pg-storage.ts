@@ -3,6 +3,7 @@ import type { Storage, StorageSettings, StorageStores } from '../storage.js';
 import { type ChangeBus, createPgChangeBus } from './pg-change-bus.js';
 import { PgDatabase, toStorageError } from './pg-database.js';
 import { PgEmbeddingQueue } from './pg-embedding-queue.js';
+import { PgIdempotencyStore } from './pg-idempotency-store.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, pgSchemaStatus } from './pg-migrations.js';
 import { PgSessionStore } from './pg-session-store.js';
@@ -46,6 +47,7 @@ export async function createPostgresStorage(
       memories: new PgMemoryStore(db, logger, bus),
       sessions: new PgSessionStore(db),
       embeddingQueue: new PgEmbeddingQueue(db, changed),
+      idempotency: new PgIdempotencyStore(db),
     };
     return stores;
   };

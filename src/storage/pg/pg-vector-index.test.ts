@@ -214,7 +214,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       await raw.end();
     }
     const db = database(url);
-    expect((await migratePostgres(db)).applied).toEqual(['2_fresh_vectors']);
+    expect((await migratePostgres(db)).applied).toEqual(['2_fresh_vectors', '3_idempotency_keys']);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(
       "SELECT count(*) AS n FROM pg_indexes WHERE indexname LIKE 'memory_embeddings_hnsw_%'",

@@ -149,6 +149,27 @@ CREATE TABLE search_stats (
 CREATE TABLE embedding_queue (rid INTEGER PRIMARY KEY REFERENCES memories (rid) ON DELETE CASCADE);
 `,
   },
+  {
+    version: 6,
+    name: 'idempotency_keys',
+    // The Idempotency-Key of POST requests: the first response, replayed to retries until expires_at.
+    sql: `
+CREATE TABLE idempotency_keys (
+  tenant_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'done')),
+  status INTEGER,
+  body TEXT,
+  content_type TEXT,
+  lease_until TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+`,
+  },
 ];
 
 export interface MigrationReport {

@@ -13,6 +13,7 @@ import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from './sq
 import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
 import { describeOpenError } from './sqlite-errors.js';
 import { SqliteFileGuard } from './sqlite-file-guard.js';
+import { SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
@@ -75,6 +76,7 @@ export function createSqliteStorage(
         memories,
         sessions: new SqliteSessionStore(db, { logger, file }),
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
+        idempotency: new SqliteIdempotencyStore(db, { logger, file }),
       };
       built = { stores, memories };
       return built;

@@ -9,10 +9,12 @@ import type { Logger as PinoLogger } from 'pino';
 import { BrainError } from '../../core/errors.js';
 import type { HealthReport } from '../../core/health.js';
 import { inspectJson } from '../../core/validation.js';
+import type { IdempotencyStore } from '../../modules/idempotency/idempotency-store.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
+import { useIdempotency } from './idempotency.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
 import { registerApiDocs } from './openapi.js';
@@ -61,6 +63,8 @@ export interface HttpServerConfig extends SurfaceContext {
   health?: () => Promise<HealthReport>;
   /** Who a REST request acts for; default: {@link SurfaceContext.scope} for every request. */
   scopeOf?: ScopeOf;
+  /** Where `Idempotency-Key`s are kept (the database), and for how long; none: the header is ignored. */
+  idempotency?: { store: IdempotencyStore; ttlMs: number };
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -193,7 +197,15 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     // serializes by schema here.
     rest.setValidatorCompiler(() => (data) => ({ value: data }));
     rest.setSerializerCompiler(() => (data) => JSON.stringify(data));
-    registerRestRoutes(rest, config, config.scopeOf ?? (() => config.scope));
+    const scopeOf = config.scopeOf ?? (() => config.scope);
+    if (config.idempotency)
+      useIdempotency(rest, {
+        ...config.idempotency,
+        scopeOf,
+        // Longer than any request runs: past it the owner is taken for dead and a retry may run.
+        leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
+      });
+    registerRestRoutes(rest, config, scopeOf);
   });
 
   app.get(
