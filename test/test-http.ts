@@ -43,6 +43,7 @@ export function createTestHttpServer(
       store: brain.storage.stores().idempotency,
       ttlMs: brain.config.idempotencyTtlHours * 3_600_000,
     },
+    admin: { maintenance: brain.maintenance },
     ...options,
   });
 }

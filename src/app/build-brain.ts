@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
 import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -14,6 +15,7 @@ import {
   type EmbeddingQueueStats,
   startEmbeddingQueue,
 } from '../modules/embeddings/embedding-queue.js';
+import { MAINTENANCE_FILE, Maintenance } from '../modules/maintenance/maintenance.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
 import { createStorage } from '../storage/create-storage.js';
@@ -32,6 +34,8 @@ export interface Brain {
   embedder: Embedder | null;
   /** The storage engine behind the services (benchmarks warm its caches through it). */
   storage: Storage;
+  /** Maintenance mode: the shared `config` row and the MAINTENANCE_MODE file in BRAIN_HOME. */
+  maintenance: Maintenance;
   /**
    * Readiness: `failing` when the database is closed, unreachable (PostgreSQL), or its file was deleted
    * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
@@ -191,8 +195,13 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
         batchSize: config.embeddingBatchSize,
       });
   }
+  const maintenance = new Maintenance(storage.stores().config, {
+    file: path.join(config.home, MAINTENANCE_FILE),
+    clock,
+  });
   const services: BrainServices = {
     memory: createMemoryService({
+      maintenance,
       store: memoryStore,
       embedder,
       clock,
@@ -205,12 +214,13 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
         ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
       },
     }),
-    sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock }),
+    sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock, maintenance }),
   };
   let closed = false;
   return {
     config,
     services,
+    maintenance,
     scope,
     version: brainVersion(),
     logger,

@@ -130,6 +130,10 @@ export function createCliRuntime(): CliRuntime {
       });
     },
     status: (global) => withBrain(global, { embedQueue: false }, brainStatus),
+    maintenance: (global, change) =>
+      withBrain(global, { embedQueue: false }, (brain) =>
+        change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),
+      ),
     reembed: (global, onProgress) =>
       withBrain(global, { embedQueue: true }, async (brain) => {
         const total = (await brain.embeddings()).queue?.backlog ?? 0;

@@ -48,6 +48,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     mcpSessionIdleMs: config.mcpSessionIdleMs,
     mcpStateless: config.mcpMode === 'stateless' || (config.mcpMode === 'auto' && !!config.databaseUrl),
     idempotency: { store: brain.storage.stores().idempotency, ttlMs: config.idempotencyTtlHours * 3_600_000 },
+    admin: { maintenance: brain.maintenance },
   });
   let url: string;
   try {

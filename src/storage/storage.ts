@@ -1,6 +1,7 @@
 import type { HealthCheck } from '../core/health.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
 import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
+import type { ConfigStore } from '../modules/maintenance/config-store.js';
 import type { MemoryStore } from '../modules/memory/memory-store.js';
 import type { SessionStore } from '../modules/sessions/session-store.js';
 
@@ -43,6 +44,7 @@ export interface StorageStores {
   sessions: SessionStore;
   embeddingQueue: EmbeddingQueueStore;
   idempotency: IdempotencyStore;
+  config: ConfigStore;
 }
 
 /** What a driver's in-process vector index holds for one tenant and model (benchmarks, status). */

@@ -59,6 +59,13 @@ export interface MemoryServiceConfig {
   embedderProblem?: string;
   /** Called after a write queued memories for the background embedder. */
   onQueued?: () => void;
+  /** Refuses writes while maintenance mode is on (MAINTENANCE); reads never ask it. */
+  maintenance?: WriteGate;
+}
+
+/** What a service asks before it writes: throws when writes are refused (maintenance mode). */
+export interface WriteGate {
+  assertWritable(action: string): Promise<void>;
 }
 
 export interface MemoryService {
@@ -308,12 +315,15 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   return {
     async remember(scope, input) {
       const parsed = parseInput(rememberSchema, input);
+      await config.maintenance?.assertWritable('remember');
       const [result] = await writeMany(scope, [parsed], () => '');
       return result as RememberResult;
     },
 
     async rememberMany(scope, input) {
-      return writeMany(scope, parseInput(rememberManySchema, input), (i) => `${i}.`);
+      const parsed = parseInput(rememberManySchema, input);
+      await config.maintenance?.assertWritable('remember');
+      return writeMany(scope, parsed, (i) => `${i}.`);
     },
 
     async recall(scope, input) {
@@ -398,6 +408,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
     async update(scope, input) {
       const u = parseInput(updateSchema, input);
+      await config.maintenance?.assertWritable('update');
       const now = clock.now();
       requireFutureExpiry(u.expires_at, now, 'expires_at');
       const patch: MemoryPatch = {
@@ -428,6 +439,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
     async forget(scope, input) {
       const f = parseInput(forgetSchema, input);
+      await config.maintenance?.assertWritable('forget');
       const hard = f.hard ?? false;
       const now = clock.now().toISOString();
       const target: ForgetTarget =

@@ -3,6 +3,7 @@ import { BrainError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { RequestScope } from '../../core/scope.js';
 import { parseInput } from '../../core/validation.js';
+import type { WriteGate } from '../memory/memory-service.js';
 import type { MemoryStore } from '../memory/memory-store.js';
 import type { Memory } from '../memory/memory-types.js';
 import type { ContextMemory, InitResult } from './session-output.js';
@@ -38,6 +39,8 @@ export function createSessionService(config: {
   sessions: SessionStore;
   memories: MemoryStore;
   clock: Clock;
+  /** While maintenance mode is on, init opens no new session (an existing one still resumes). */
+  maintenance?: WriteGate;
 }): SessionService {
   const { sessions, memories, clock } = config;
   return {
@@ -46,6 +49,8 @@ export function createSessionService(config: {
       const now = clock.now().toISOString();
       const budget = q.budget_chars ?? SESSION_LIMITS.budgetDefault;
       const project = q.project ?? null;
+      if (config.maintenance && (q.session_id === undefined || !(await sessions.get(scope, q.session_id))))
+        await config.maintenance.assertWritable('opening a new session');
       const { session, resumed } = await sessions.open(scope, {
         id: q.session_id ?? newId('ses'),
         project,

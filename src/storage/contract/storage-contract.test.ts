@@ -4,6 +4,7 @@
  */
 import { ENGINES } from '../../../test/services/engines.js';
 import { engineSkipReason, openStorage } from '../../../test/services/storage-harness.js';
+import { runConfigStoreContract } from './config-store-contract.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
 import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
@@ -24,4 +25,5 @@ for (const engine of ENGINES) {
   runSessionStoreContract(`${engine} storage`, open, skip);
   runEmbeddingQueueContract(`${engine} storage`, open, skip);
   runIdempotencyStoreContract(`${engine} storage`, open, skip);
+  runConfigStoreContract(`${engine} storage`, open, skip);
 }

@@ -137,6 +137,14 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 `,
   },
+  {
+    // Server-wide settings changed while Brain runs (maintenance_mode), read by every replica.
+    version: 4,
+    name: 'config',
+    sql: `
+CREATE TABLE config (key text PRIMARY KEY, value text NOT NULL, updated_at text NOT NULL);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

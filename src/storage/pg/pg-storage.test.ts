@@ -38,8 +38,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '1_memories',
       '2_fresh_vectors',
       '3_idempotency_keys',
+      '4_config',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 3, latest: 3 });
+    expect(await one.storage.schema()).toEqual({ current: 4, latest: 4 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -68,6 +68,28 @@ async function seed(db: PgDatabase, store: PgMemoryStore, n: number): Promise<Ma
   return new Map(rids.map((r) => [r.content, r.rid]));
 }
 
+/**
+ * 1,000 more memories with fresh vectors (batch `b`), written in SQL: the store's own indexer would
+ * move some of them, and this test counts what one indexer moves.
+ */
+async function seedBatch(db: PgDatabase, b: number): Promise<void> {
+  const { rows: rids } = await db.query<{ rid: string }>(
+    `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at)
+     SELECT 'mem_b' || $1 || '_' || i, $2, 'batch note ' || i, md5($1 || '/' || i), $3, $3
+     FROM generate_series(1, 1000) AS i RETURNING rid`,
+    [String(b), A.tenantId, NOW],
+    db.primary,
+  );
+  const vector = Float32Array.from({ length: embedder.dimensions }, (_, i) => Math.sin(i + b));
+  await db.transaction((client) =>
+    writeVectors(
+      db,
+      client,
+      rids.map((r) => ({ rid: r.rid, tenantId: A.tenantId, model: embedder.model, vector })),
+    ),
+  );
+}
+
 async function freshCount(db: PgDatabase): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
     'SELECT count(*) AS n FROM memory_embeddings WHERE fresh',
@@ -161,6 +183,24 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
     expect(await freshCount(db)).toBe(0);
   });
 
+  it('vacuums the table itself after moving a large backlog, leaving no dead versions to autovacuum', async () => {
+    const db = database();
+    await migratePostgres(db);
+    for (let i = 0; i < 11; i++) await seedBatch(db, i);
+    const lastVacuum = async () =>
+      (
+        await db.query<{ at: string | null }>(
+          "SELECT last_vacuum AS at FROM pg_stat_user_tables WHERE relname = 'memory_embeddings'",
+          [],
+          db.primary,
+        )
+      ).rows[0]?.at ?? null;
+    expect(await lastVacuum()).toBeNull();
+    await new PgVectorIndexer(db, silentLogger).flush();
+    expect(await freshCount(db)).toBe(0);
+    expect(await lastVacuum()).not.toBeNull();
+  });
+
   it('drops and builds again an HNSW index a failed build left invalid', async () => {
     const db = database();
     await migratePostgres(db);
@@ -214,7 +254,11 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       await raw.end();
     }
     const db = database(url);
-    expect((await migratePostgres(db)).applied).toEqual(['2_fresh_vectors', '3_idempotency_keys']);
+    expect((await migratePostgres(db)).applied).toEqual([
+      '2_fresh_vectors',
+      '3_idempotency_keys',
+      '4_config',
+    ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(
       "SELECT count(*) AS n FROM pg_indexes WHERE indexname LIKE 'memory_embeddings_hnsw_%'",

@@ -55,6 +55,12 @@ const QUIET_MS = 200;
 const MAX_BACKLOG = 10_000;
 const MAX_DELAY_MS = 10_000;
 const BUSY_REST = 4;
+/**
+ * Moving a row leaves its fresh version dead. After a drain that moved this many, the indexer vacuums
+ * the table itself (SKIP_LOCKED: one replica at a time), rather than leave it to autovacuum at a moment
+ * of its choosing: vacuum scans the whole HNSW index, which slows recall while it runs.
+ */
+const VACUUM_AFTER = 10_000;
 /** Rows another replica left fresh (it died, or wrote while no indexer ran) are picked up this often. */
 const SWEEP_MS = 30_000;
 /** After a failure: wait this long, doubling, up to a minute. */
@@ -79,6 +85,8 @@ export class PgVectorIndexer {
   /** Vectors this process wrote fresh since its last drain, and when it last wrote. */
   #backlog = 0;
   #lastWrite = 0;
+  /** Rows moved into the graph since the last vacuum. */
+  #moved = 0;
 
   constructor(db: PgDatabase, logger: Logger) {
     this.#db = db;
@@ -146,7 +154,12 @@ export class PgVectorIndexer {
     this.#backlog = 0;
     for (;;) {
       const start = performance.now();
-      if (this.#closed || (await this.indexBatch()) < BATCH) return;
+      if (this.#closed) return;
+      const n = await this.indexBatch();
+      if (n < BATCH) {
+        await this.#vacuumIfDue();
+        return;
+      }
       const took = performance.now() - start;
       const busy = performance.now() - this.#lastWrite < QUIET_MS;
       await new Promise((resolve) =>
@@ -163,7 +176,16 @@ export class PgVectorIndexer {
       [],
       this.#db.primary,
     );
-    return result.rowCount ?? 0;
+    const moved = result.rowCount ?? 0;
+    this.#moved += moved;
+    return moved;
+  }
+
+  /** Vacuums (and analyzes) the table once enough rows were moved since the last time. */
+  async #vacuumIfDue(): Promise<void> {
+    if (this.#moved < VACUUM_AFTER || this.#closed) return;
+    this.#moved = 0;
+    await this.#db.query('VACUUM (ANALYZE, SKIP_LOCKED) memory_embeddings', [], this.#db.primary);
   }
 
   /** Indexes every fresh row now, waiting for rows another replica holds (benchmarks, `warm`). */
@@ -177,7 +199,10 @@ export class PgVectorIndexer {
         [],
         this.#db.primary,
       );
-      if (Number(rows[0]?.n ?? 0) === 0) return;
+      if (Number(rows[0]?.n ?? 0) === 0) {
+        await this.#vacuumIfDue();
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -115,6 +115,7 @@ describe('sqlite driver', () => {
       '4_search_text',
       '5_embedding_queue',
       '6_idempotency_keys',
+      '7_config',
     ]);
     // The store keeps the full-text index itself (migration 4): no trigger writes it.
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);

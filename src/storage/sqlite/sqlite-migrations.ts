@@ -170,6 +170,14 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 `,
   },
+  {
+    version: 7,
+    name: 'config',
+    // Server-wide settings changed while Brain runs (maintenance_mode), shared by every process.
+    sql: `
+CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
+`,
+  },
 ];
 
 export interface MigrationReport {

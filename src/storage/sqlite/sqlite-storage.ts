@@ -9,6 +9,7 @@ import type {
   StorageStores,
   VectorIndexState,
 } from '../storage.js';
+import { SqliteConfigStore } from './sqlite-config-store.js';
 import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from './sqlite-database.js';
 import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
 import { describeOpenError } from './sqlite-errors.js';
@@ -77,6 +78,7 @@ export function createSqliteStorage(
         sessions: new SqliteSessionStore(db, { logger, file }),
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
         idempotency: new SqliteIdempotencyStore(db, { logger, file }),
+        config: new SqliteConfigStore(db, { logger, file }),
       };
       built = { stores, memories };
       return built;

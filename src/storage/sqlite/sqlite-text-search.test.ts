@@ -149,7 +149,12 @@ describe('full-text search', () => {
     );
     insert.run('m1', 's', 'Question about the lighthouse trip', 'h1', '[]', NOW, NOW, 1);
     insert.run('m2', 's', 'Yes it was windy', 'h2', '["travel"]', NOW, NOW, 2);
-    expect(migrateSqlite(db).applied).toEqual(['4_search_text', '5_embedding_queue', '6_idempotency_keys']);
+    expect(migrateSqlite(db).applied).toEqual([
+      '4_search_text',
+      '5_embedding_queue',
+      '6_idempotency_keys',
+      '7_config',
+    ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {
       // Each holds one word itself and the other through its neighbour.

@@ -36,6 +36,8 @@ const runtime: CliRuntime = {
   storeCopy: async () => {
     throw new Error('not used in this test (test/store-copy.test.ts runs brain store copy)');
   },
+  maintenance: async (_global, change) =>
+    change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),
   migrate: async () => ({ applied: [], current: 1 }),
   checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
 };
@@ -219,5 +221,28 @@ describe('brain CLI internal errors', () => {
     expect(err.join('\n')).toMatch(/^error: internal error/);
     expect(err.join('\n')).toContain('cause: disk exploded at sector 7');
     expect(err.join('\n')).not.toMatch(/\bat .+:\d+:\d+/);
+  });
+});
+
+describe('brain maintenance', () => {
+  it('turns maintenance mode on (writes refused, reads served) and off, and refuses a bad state', async () => {
+    expect(await brainCli('maintenance', 'on', '--reason', 'disk swap')).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(/maintenance mode is on \(disk swap\)/);
+    const before = await count();
+    expect(await brainCli('remember', 'written during maintenance')).toBe(EXIT.failed);
+    expect(err.join('\n')).toMatch(/maintenance mode \(disk swap\): remember is refused/);
+    expect(await count()).toBe(before);
+    expect(await brainCli('list')).toBe(EXIT.ok);
+    expect(await brainCli('maintenance', '--json')).toBe(EXIT.ok);
+    expect(JSON.parse(out.at(-1) ?? '{}')).toMatchObject({
+      on: true,
+      source: 'database',
+      reason: 'disk swap',
+    });
+    expect(await brainCli('maintenance', 'off')).toBe(EXIT.ok);
+    expect(await brainCli('remember', 'written after maintenance')).toBe(EXIT.ok);
+    expect(await count()).toBe(before + 1);
+    expect(await brainCli('maintenance', 'sideways')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/state: must be on or off/);
   });
 });

@@ -63,6 +63,24 @@ function formatStatus(s: BrainStatus): string {
   return lines.join('\n');
 }
 
+/** What `brain maintenance` shows (the module's MaintenanceState). */
+export interface MaintenanceView {
+  on: boolean;
+  source: 'database' | 'file' | null;
+  reason: string | null;
+  since: string | null;
+}
+
+function formatMaintenance(m: MaintenanceView): string {
+  if (!m.on) return 'maintenance mode is off: reads and writes are served';
+  const why = m.reason ? ` (${m.reason})` : '';
+  const where =
+    m.source === 'file'
+      ? 'by the MAINTENANCE_MODE file in BRAIN_HOME (remove it to end it)'
+      : 'for every process on this store';
+  return `maintenance mode is on${why} since ${m.since}, ${where}: writes and new sessions are refused with 503, reads are served`;
+}
+
 export interface ServeOptions {
   host?: string;
   port?: number;
@@ -113,6 +131,11 @@ export interface CliRuntime {
     onProgress: (done: number, total: number) => void,
   ): Promise<StoreCopyResult>;
   reembed(global: GlobalOptions, onProgress: (done: number, total: number) => void): Promise<BrainStatus>;
+  /** Maintenance mode of the store: shown, or turned on or off (`change`). */
+  maintenance(
+    global: GlobalOptions,
+    change: { on: boolean; reason: string | null } | null,
+  ): Promise<MaintenanceView>;
   /** Runs a retrieval evaluation on LoCoMo-format data in a temporary store. */
   evaluate(
     global: GlobalOptions,
@@ -402,6 +425,24 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
           ? `applied ${report.applied.join(', ')}; the database is at schema version ${report.current}`
           : `the database is up to date at schema version ${report.current}`,
       );
+    });
+
+  program
+    .command('maintenance')
+    .description('show maintenance mode, or turn it on or off for every process on this store')
+    .argument('[state]', 'on or off')
+    .option('--reason <text>', 'why; said in every refusal while it is on')
+    .option('--json', 'print JSON')
+    .action(async (state: string | undefined, flags) => {
+      if (state !== undefined && state !== 'on' && state !== 'off')
+        throw invalidInput('state', `must be on or off, got ${JSON.stringify(state)}`);
+      if (flags.reason !== undefined && state !== 'on')
+        throw invalidInput('reason', 'goes with `brain maintenance on`');
+      const result = await runtime.maintenance(
+        globals(),
+        state === undefined ? null : { on: state === 'on', reason: flags.reason ?? null },
+      );
+      print(flags.json, result, () => formatMaintenance(result));
     });
 
   program

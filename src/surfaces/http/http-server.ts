@@ -6,11 +6,13 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
-import { BrainError } from '../../core/errors.js';
+import { BrainError, isBrainError } from '../../core/errors.js';
 import type { HealthReport } from '../../core/health.js';
 import { inspectJson } from '../../core/validation.js';
 import type { IdempotencyStore } from '../../modules/idempotency/idempotency-store.js';
+import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { registerAdminRoutes } from './admin-routes.js';
 import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
@@ -65,6 +67,8 @@ export interface HttpServerConfig extends SurfaceContext {
   scopeOf?: ScopeOf;
   /** Where `Idempotency-Key`s are kept (the database), and for how long; none: the header is ignored. */
   idempotency?: { store: IdempotencyStore; ttlMs: number };
+  /** What the `/admin` routes act on; none: no admin routes. */
+  admin?: { maintenance: Maintenance };
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -186,6 +190,8 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   );
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = errorResponse(error, request.url, request.log);
+    const retryAfter = isBrainError(error) ? error.details.retry_after_seconds : undefined;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler(notFound);
@@ -206,6 +212,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
       });
     registerRestRoutes(rest, config, scopeOf);
+    if (config.admin) registerAdminRoutes(rest, config.admin);
   });
 
   app.get(

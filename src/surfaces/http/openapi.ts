@@ -26,6 +26,7 @@ export async function registerApiDocs(app: FastifyInstance, version: string): Pr
         { name: 'compatibility', description: 'The routes of the SomaBrain deployment guide.' },
         { name: 'health', description: 'Liveness and readiness.' },
         { name: 'mcp', description: 'The Model Context Protocol endpoint, for MCP clients.' },
+        { name: 'admin', description: 'Operating Brain: maintenance mode.' },
       ],
     },
     transform: jsonSchemaTransform,

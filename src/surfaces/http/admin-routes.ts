@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { parseInput } from '../../core/validation.js';
+import type { Maintenance } from '../../modules/maintenance/maintenance.js';
+import { errorBodySchema } from './rest-routes.js';
+
+const maintenanceStateSchema = z
+  .object({
+    on: z.boolean(),
+    source: z
+      .enum(['database', 'file'])
+      .nullable()
+      .describe('The config row, or MAINTENANCE_MODE in BRAIN_HOME.'),
+    reason: z.string().nullable(),
+    since: z.string().nullable(),
+  })
+  .describe('Maintenance mode: while on, writes and new sessions get 503 with Retry-After; reads work.');
+
+const maintenanceBody = z
+  .object({
+    on: z.boolean({ error: 'must be true or false' }).describe('Turn maintenance mode on or off.'),
+    reason: z
+      .string({ error: 'must be a string' })
+      .max(200, { message: 'must be at most 200 characters' })
+      .optional()
+      .describe('Said in every refusal while it is on.'),
+  })
+  .strict();
+
+/**
+ * Admin routes under `/admin`. Maintenance mode is a row of the shared `config` table, so turning it on
+ * through one replica turns it on for all (each reads the row at most a second old).
+ */
+export function registerAdminRoutes(app: FastifyInstance, admin: { maintenance: Maintenance }): void {
+  app.get(
+    '/admin/maintenance',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Whether maintenance mode is on, since when and why',
+        response: { 200: maintenanceStateSchema },
+      },
+    },
+    async () => admin.maintenance.state(),
+  );
+  app.put(
+    '/admin/maintenance',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Turn maintenance mode on or off for every replica',
+        body: maintenanceBody,
+        response: { 200: maintenanceStateSchema, 400: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const body = parseInput(maintenanceBody, request.body ?? {});
+      return admin.maintenance.set(body.on, body.reason ?? null);
+    },
+  );
+}
