@@ -7,6 +7,7 @@ import {
   type HttpServer,
   type HttpServerConfig,
 } from '../src/surfaces/http/http-server.js';
+import { openTestBrain } from './test-brain.js';
 
 /** The headers a Streamable HTTP client sends on POST /mcp. */
 export const MCP_HEADERS = {
@@ -46,6 +47,25 @@ export function createTestHttpServer(
     admin: { maintenance: brain.maintenance },
     ...options,
   });
+}
+
+/** Two Brains on one store (one SQLite file, or one PostgreSQL database) and their HTTP faces: two replicas. */
+export async function openTwoReplicas(prefix: string, logger: pino.Logger) {
+  const one = await openTestBrain(prefix, { logger });
+  const two = await openTestBrain(prefix, { logger, home: one.home });
+  const a = await createTestHttpServer(one.brain, logger);
+  const b = await createTestHttpServer(two.brain, logger);
+  return {
+    one,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await two.brain.close();
+      await one.close();
+    },
+  };
 }
 
 /** A raw connection: everything received so far, and a promise of all of it once the server closes. */

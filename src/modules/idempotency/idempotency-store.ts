@@ -52,3 +52,19 @@ export interface IdempotencyStore {
   /** Deletes keys expired at `now`; returns how many. */
   purgeExpired(now: string): Promise<number>;
 }
+
+/** A kept row's claim result: `done` with its response (a missing content type was JSON). */
+export function doneClaim(row: {
+  status: number | null;
+  body: string | null;
+  content_type: string | null;
+}): ClaimResult {
+  return {
+    state: 'done',
+    response: {
+      status: row.status as number,
+      body: row.body ?? '',
+      contentType: row.content_type ?? 'application/json',
+    },
+  };
+}

@@ -1,9 +1,10 @@
 import type { RequestScope } from '../../core/scope.js';
-import type {
-  ClaimResult,
-  IdempotencyClaim,
-  IdempotencyStore,
-  StoredResponse,
+import {
+  type ClaimResult,
+  doneClaim,
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  type StoredResponse,
 } from '../../modules/idempotency/idempotency-store.js';
 import type { PgDatabase } from './pg-database.js';
 
@@ -51,15 +52,7 @@ export class PgIdempotencyStore implements IdempotencyStore {
     // Gone between the two statements (released, purged): a retry of the claim settles it.
     if (!row) return this.claim(scope, c);
     if (row.fingerprint !== c.fingerprint) return { state: 'mismatch' };
-    if (row.state === 'done')
-      return {
-        state: 'done',
-        response: {
-          status: row.status as number,
-          body: row.body ?? '',
-          contentType: row.content_type ?? 'application/json',
-        },
-      };
+    if (row.state === 'done') return doneClaim(row);
     return { state: 'running' };
   }
 

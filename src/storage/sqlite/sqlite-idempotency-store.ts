@@ -1,10 +1,11 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import type {
-  ClaimResult,
-  IdempotencyClaim,
-  IdempotencyStore,
-  StoredResponse,
+import {
+  type ClaimResult,
+  doneClaim,
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  type StoredResponse,
 } from '../../modules/idempotency/idempotency-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -61,15 +62,7 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
       };
       if (!row || row.expires_at <= c.now) return take();
       if (row.fingerprint !== c.fingerprint) return { state: 'mismatch' };
-      if (row.state === 'done')
-        return {
-          state: 'done',
-          response: {
-            status: row.status as number,
-            body: row.body ?? '',
-            contentType: row.content_type ?? 'application/json',
-          },
-        };
+      if (row.state === 'done') return doneClaim(row);
       return row.lease_until <= c.now ? take() : { state: 'running' };
     });
     return run.immediate();

@@ -1,28 +1,20 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
-import { createTestHttpServer } from '../../../test/test-http.js';
+import { openTwoReplicas } from '../../../test/test-http.js';
 import type { HttpServer } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
-let one: TestBrain;
-let two: TestBrain;
+let replicas: Awaited<ReturnType<typeof openTwoReplicas>>;
 let a: HttpServer;
 let b: HttpServer;
 
-// Two Brains on one store, as two replicas (one SQLite file, or one PostgreSQL database).
 beforeAll(async () => {
-  one = await openTestBrain('brain-idem-', { logger });
-  two = await openTestBrain('brain-idem-', { logger, home: one.home });
-  a = await createTestHttpServer(one.brain, logger);
-  b = await createTestHttpServer(two.brain, logger);
+  replicas = await openTwoReplicas('brain-idem-', logger);
+  ({ a, b } = replicas);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await two?.brain.close();
-  await one?.close();
+  await replicas?.close();
 });
 
 function post(server: HttpServer, url: string, payload: Record<string, unknown>, key?: string) {

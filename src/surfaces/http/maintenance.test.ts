@@ -2,30 +2,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
-import { createTestHttpServer } from '../../../test/test-http.js';
+import type { TestBrain } from '../../../test/test-brain.js';
+import { openTwoReplicas } from '../../../test/test-http.js';
 import { MAINTENANCE_FILE } from '../../modules/maintenance/maintenance.js';
 import type { HttpServer } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
+let replicas: Awaited<ReturnType<typeof openTwoReplicas>>;
 let one: TestBrain;
-let two: TestBrain;
 let a: HttpServer;
 let b: HttpServer;
 
-// Two Brains on one store, as two replicas: maintenance turned on through one holds on the other.
 beforeAll(async () => {
-  one = await openTestBrain('brain-maint-', { logger });
-  two = await openTestBrain('brain-maint-', { logger, home: one.home });
-  a = await createTestHttpServer(one.brain, logger);
-  b = await createTestHttpServer(two.brain, logger);
+  replicas = await openTwoReplicas('brain-maint-', logger);
+  ({ one, a, b } = replicas);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await two?.brain.close();
-  await one?.close();
+  await replicas?.close();
 });
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
