@@ -2,6 +2,7 @@
 import net from 'node:net';
 import type pino from 'pino';
 import type { Brain } from '../src/app/build-brain.js';
+import { healthDocument } from '../src/app/health-document.js';
 import {
   createHttpServer,
   type HttpServer,
@@ -45,6 +46,7 @@ export function createTestHttpServer(
       ttlMs: brain.config.idempotencyTtlHours * 3_600_000,
     },
     admin: { maintenance: brain.maintenance },
+    healthDocument: () => healthDocument(brain),
     ...options,
   });
 }

@@ -3,6 +3,7 @@ import { BrainError } from '../core/errors.js';
 import { createHttpServer } from '../surfaces/http/http-server.js';
 import { createAppLogger } from './app-logger.js';
 import { buildBrain } from './build-brain.js';
+import { healthDocument } from './health-document.js';
 import { drain, waitForShutdown } from './shutdown.js';
 
 /** Turns a failed listen into an error an operator can act on. */
@@ -37,6 +38,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     version: brain.version,
     logger,
     health: () => brain.health(),
+    healthDocument: () => healthDocument(brain),
     host: config.host,
     port: config.port,
     allowedHosts: config.allowedHosts,

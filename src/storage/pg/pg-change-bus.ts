@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { HealthCheck } from '../../core/health.js';
 import type { Logger } from '../../core/logger.js';
 import type { PgDatabase } from './pg-database.js';
 
@@ -6,6 +7,8 @@ import type { PgDatabase } from './pg-database.js';
 export interface ChangeBus {
   publish(tenantId: string): Promise<void>;
   subscribe(listener: (tenantId: string) => void): () => void;
+  /** Whether notices of other replicas' writes reach this one now (no round trip: a connection state). */
+  check(): HealthCheck;
   close(): Promise<void>;
 }
 
@@ -93,6 +96,11 @@ export async function createPgChangeBus(
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    check() {
+      return client
+        ? { ok: true, message: "listening for other replicas' changes (LISTEN/NOTIFY)" }
+        : { ok: false, message: 'not listening for changes: reconnecting to PostgreSQL' };
     },
     async close() {
       send();

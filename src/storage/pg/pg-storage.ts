@@ -71,6 +71,7 @@ export async function createPostgresStorage(
       }
     },
     stores: open,
+    changeBus: () => bus.check(),
     copy: () => pgStoreCopy(db, changed),
     async prepare(_tenantId, model, dimensions) {
       // The index builds in the background; searches are exact until it is there. Fresh vectors move

@@ -17,7 +17,13 @@ const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReaso
 const NOW = '2026-06-01T12:00:00.000Z';
 const A = { tenantId: 'a' };
 const embedder = createHashEmbedder();
-const noBus = { publish: async () => undefined, subscribe: () => () => undefined, close: async () => {} };
+/** These tests run one store on one database: no other replica listens, so no notices go anywhere. */
+const noBus = {
+  publish: async () => undefined,
+  subscribe: () => () => undefined,
+  check: () => ({ ok: true, message: 'single process: no change bus' }),
+  close: async () => {},
+};
 
 const opened: PgDatabase[] = [];
 afterEach(async () => {

@@ -28,6 +28,9 @@ describe.skipIf(!url)(`Redis change bus${url ? '' : ` (skipped: ${redisSkipReaso
     await a.publish('tenant-x');
     await got;
     expect(heard).toEqual(['tenant-x']);
+    expect(a.check()).toMatchObject({ ok: true, message: expect.stringMatching(/carries change notices/) });
+    await a.close();
+    expect(a.check().ok).toBe(false);
   });
 
   it('stops telling a listener that unsubscribed', async () => {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { BrainError } from '../../core/errors.js';
+import type { HealthCheck } from '../../core/health.js';
 import type { Logger } from '../../core/logger.js';
 
 /** The pub/sub channel replicas tell each other of committed writes on (payload: the tenant id). */
@@ -9,6 +10,7 @@ export const REDIS_CHANGE_CHANNEL = 'brain:changes';
 export interface RedisChangeBus {
   publish(tenantId: string): Promise<void>;
   subscribe(listener: (tenantId: string) => void): () => void;
+  check(): HealthCheck;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,17 @@ export async function createRedisChangeBus(url: string, logger: Logger): Promise
   });
   let closed = false;
   return {
+    check() {
+      const ready = !closed && publisher.status === 'ready' && subscriber.status === 'ready';
+      return ready
+        ? { ok: true, message: `Redis at ${where} carries change notices` }
+        : {
+            ok: false,
+            message: closed
+              ? 'the Redis change bus is closed'
+              : `Redis at ${where} is ${publisher.status}; reconnecting by itself`,
+          };
+    },
     async publish(tenantId) {
       if (closed) return;
       try {

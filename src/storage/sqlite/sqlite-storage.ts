@@ -114,6 +114,7 @@ export function createSqliteStorage(
         throw described(error);
       }
     },
+    changeBus: () => null,
     async check(): Promise<HealthCheck> {
       return db.open ? file.check() : { ok: false, message: 'the database is closed' };
     },

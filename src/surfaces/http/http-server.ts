@@ -63,6 +63,8 @@ export interface HttpServerConfig extends SurfaceContext {
   mcpStateless?: boolean;
   /** Readiness checks served at `GET /health/ready` (the Brain's `health()`); none means always ready. */
   health?: () => Promise<HealthReport>;
+  /** Every check, timed, served at `GET /health` (503 when `status` is `failing`); none: no route. */
+  healthDocument?: () => Promise<{ status: 'ok' | 'failing' }>;
   /** Who a REST request acts for; default: {@link SurfaceContext.scope} for every request. */
   scopeOf?: ScopeOf;
   /** Where `Idempotency-Key`s are kept (the database), and for how long; none: the header is ignored. */
@@ -225,6 +227,22 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     tags: ['health'],
     summary: 'Answers 200 when the store answers, 503 (with the reasons) when not',
   };
+  const healthDocument = config.healthDocument;
+  if (healthDocument)
+    app.get(
+      '/health',
+      {
+        schema: {
+          tags: ['health'],
+          summary:
+            'Every check (database, migrations, memory, disk, embedder, change bus, maintenance) with its status and latency; 503 when one fails',
+        },
+      },
+      async (_request, reply) => {
+        const document = await healthDocument();
+        return reply.code(document.status === 'failing' ? 503 : 200).send(document);
+      },
+    );
   app.get('/health/ready', { schema: ready }, async (_request, reply) => {
     const report: HealthReport = (await config.health?.()) ?? { status: 'ok', checks: {} };
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, version: config.version });
