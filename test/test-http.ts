@@ -46,6 +46,7 @@ export function createTestHttpServer(
       ttlMs: brain.config.idempotencyTtlHours * 3_600_000,
     },
     admin: { maintenance: brain.maintenance },
+    metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
     healthDocument: () => healthDocument(brain),
     ...options,
   });

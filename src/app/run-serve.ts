@@ -51,6 +51,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     mcpStateless: config.mcpMode === 'stateless' || (config.mcpMode === 'auto' && !!config.databaseUrl),
     idempotency: { store: brain.storage.stores().idempotency, ttlMs: config.idempotencyTtlHours * 3_600_000 },
     admin: { maintenance: brain.maintenance },
+    metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
   });
   let url: string;
   try {

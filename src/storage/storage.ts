@@ -134,6 +134,8 @@ export interface Storage {
   schema(): Promise<SchemaStatus>;
   /** Readiness of the engine now: reachable, its file or server in place. */
   check(): Promise<HealthCheck>;
+  /** The store's size on disk in bytes: the SQLite file and its WAL, or the PostgreSQL database. */
+  sizeBytes(): Promise<number>;
   /** The cross-replica change bus's state (PostgreSQL LISTEN or Redis), or null when there is none. */
   changeBus(): HealthCheck | null;
   stores(): StorageStores;

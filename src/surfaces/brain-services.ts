@@ -13,4 +13,9 @@ export interface SurfaceContext {
   /** The scope calls act in while no authentication is configured: the default tenant. */
   scope: RequestScope;
   version: string;
+  /** Told of every MCP tool call's outcome and duration (metrics); none: nobody is told. */
+  observeTool?: ToolObserver | undefined;
 }
+
+/** Receives each tool call: the tool, whether it succeeded, and how long it took in seconds. */
+export type ToolObserver = (tool: string, status: 'ok' | 'error', seconds: number) => void;

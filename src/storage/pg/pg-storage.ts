@@ -72,6 +72,10 @@ export async function createPostgresStorage(
     },
     stores: open,
     changeBus: () => bus.check(),
+    async sizeBytes() {
+      const { rows } = await db.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n');
+      return Number(rows[0]?.n ?? 0);
+    },
     copy: () => pgStoreCopy(db, changed),
     async prepare(_tenantId, model, dimensions) {
       // The index builds in the background; searches are exact until it is there. Fresh vectors move

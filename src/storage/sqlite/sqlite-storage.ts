@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { BrainError, isBrainError } from '../../core/errors.js';
 import type { HealthCheck } from '../../core/health.js';
 import type { Logger } from '../../core/logger.js';
@@ -115,6 +116,16 @@ export function createSqliteStorage(
       }
     },
     changeBus: () => null,
+    async sizeBytes() {
+      const size = (file: string) => {
+        try {
+          return fs.statSync(file).size;
+        } catch {
+          return 0;
+        }
+      };
+      return size(dbPath) + size(`${dbPath}-wal`);
+    },
     async check(): Promise<HealthCheck> {
       return db.open ? file.check() : { ok: false, message: 'the database is closed' };
     },

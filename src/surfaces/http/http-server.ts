@@ -19,6 +19,7 @@ import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './
 import { useIdempotency } from './idempotency.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
+import { createMetrics } from './metrics.js';
 import { registerApiDocs } from './openapi.js';
 import { registerRestRoutes, type ScopeOf } from './rest-routes.js';
 
@@ -71,6 +72,8 @@ export interface HttpServerConfig extends SurfaceContext {
   idempotency?: { store: IdempotencyStore; ttlMs: number };
   /** What the `/admin` routes act on; none: no admin routes. */
   admin?: { maintenance: Maintenance };
+  /** Serves Prometheus metrics at `/metrics`, the store's size read from here; none: no metrics. */
+  metrics?: { databaseSizeBytes(): Promise<number> };
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -165,21 +168,28 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     clientErrorHandler: clientErrorHandler(timeouts, (socket) => connections.activity(socket), logger),
   });
   const connections = trackConnections(app);
+  let mcpCount = () => 0;
+  const metrics = config.metrics
+    ? createMetrics({ databaseSizeBytes: config.metrics.databaseSizeBytes, activeSessions: () => mcpCount() })
+    : null;
+  metrics?.instrument(app);
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
     if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
     for (const method of [route.method].flat())
       if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
+  const surface = metrics ? { ...config, observeTool: metrics.observeTool } : config;
   const mcp = config.mcpStateless
-    ? createStatelessMcp(config)
+    ? createStatelessMcp(surface)
     : createMcpSessions({
-        ...config,
+        ...surface,
         maxSessions: config.mcpMaxSessions ?? HTTP_DEFAULTS.mcpMaxSessions,
         maxSessionsPerClient: config.mcpMaxSessionsPerClient ?? HTTP_DEFAULTS.mcpMaxSessionsPerClient,
         idleMs: config.mcpSessionIdleMs ?? HTTP_DEFAULTS.mcpSessionIdleMs,
         clientKey: config.mcpClientKey ?? ((request) => request.ip),
       });
+  mcpCount = () => mcp.count();
   useJsonParser(app);
 
   app.addHook(
@@ -242,6 +252,13 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         const document = await healthDocument();
         return reply.code(document.status === 'failing' ? 503 : 200).send(document);
       },
+    );
+  if (metrics)
+    app.get(
+      '/metrics',
+      { schema: { tags: ['metrics'], summary: 'Prometheus metrics (text format)' } },
+      async (_request, reply) =>
+        reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
   app.get('/health/ready', { schema: ready }, async (_request, reply) => {
     const report: HealthReport = (await config.health?.()) ?? { status: 'ok', checks: {} };

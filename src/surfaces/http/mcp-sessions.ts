@@ -191,5 +191,5 @@ export function createMcpSessions(config: McpSessionsConfig) {
     await Promise.allSettled(all.map((s) => s.server.close()));
   }
 
-  return { handle, closeAll };
+  return { handle, closeAll, count: () => sessions.size };
 }

@@ -52,5 +52,6 @@ export function createStatelessMcp(config: SurfaceContext & { logger: PinoLogger
     await Promise.allSettled([...open].map((close) => close()));
   }
 
-  return { handle, closeAll };
+  // No session outlives its request.
+  return { handle, closeAll, count: () => 0 };
 }

@@ -27,6 +27,7 @@ export async function registerApiDocs(app: FastifyInstance, version: string): Pr
         { name: 'health', description: 'Liveness and readiness.' },
         { name: 'mcp', description: 'The Model Context Protocol endpoint, for MCP clients.' },
         { name: 'admin', description: 'Operating Brain: maintenance mode.' },
+        { name: 'metrics', description: 'Prometheus metrics.' },
       ],
     },
     transform: jsonSchemaTransform,

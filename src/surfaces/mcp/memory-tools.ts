@@ -205,7 +205,7 @@ function registerForget({ server, ctx, opts }: ToolDeps): void {
  * dropped); the service re-validates with the full schemas, including rules across fields.
  */
 export function registerMemoryTools(server: McpServer, ctx: SurfaceContext, logger?: Logger): void {
-  const deps: ToolDeps = { server, ctx, opts: (tool) => ({ tool, logger }) };
+  const deps: ToolDeps = { server, ctx, opts: (tool) => ({ tool, logger, observe: ctx.observeTool }) };
   registerRemember(deps);
   registerRecall(deps);
   registerGetMemory(deps);

@@ -62,6 +62,10 @@ export function registerSessionTools(server: McpServer, ctx: SurfaceContext, log
       },
     },
     (args) =>
-      runTool({ tool: 'init', logger }, () => ctx.services.sessions.init(ctx.scope, args), formatInit),
+      runTool(
+        { tool: 'init', logger, observe: ctx.observeTool },
+        () => ctx.services.sessions.init(ctx.scope, args),
+        formatInit,
+      ),
   );
 }

@@ -1,12 +1,15 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type BrainError, type BrainErrorCode, isBrainError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import type { ToolObserver } from '../brain-services.js';
 
 /** What a tool call needs to turn an outcome into a result: its name (for messages) and where to log. */
 export interface ToolCallOptions {
   tool: string;
   /** Receives internal errors (never shown to the model); none means they are not logged here. */
   logger?: Logger | undefined;
+  /** Told of the call's outcome and duration (metrics). */
+  observe?: ToolObserver | undefined;
 }
 
 /** Error codes whose message is written for the caller; every other code gets a generic message. */
@@ -64,10 +67,14 @@ export async function runTool<T extends object>(
   call: () => Promise<T>,
   format: (result: T) => string,
 ): Promise<CallToolResult> {
+  const start = performance.now();
+  const seconds = () => (performance.now() - start) / 1000;
   try {
     const result = await call();
+    options.observe?.(options.tool, 'ok', seconds());
     return toolSuccess(result, format(result));
   } catch (error) {
+    options.observe?.(options.tool, 'error', seconds());
     return toolError(error, options);
   }
 }

@@ -1,0 +1,94 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
+import { createTestHttpServer } from '../../../test/test-http.js';
+import type { HttpServer } from './http-server.js';
+
+const logger = pino({ level: 'silent' });
+let fixture: TestBrain;
+let http: HttpServer;
+let url: string;
+
+beforeAll(async () => {
+  fixture = await openTestBrain('brain-metrics-', { logger });
+  http = await createTestHttpServer(fixture.brain, logger);
+  url = (await http.listen()).url;
+});
+
+afterAll(async () => {
+  await http?.close();
+  await fixture?.close();
+});
+
+/** The scrape, parsed (it must parse as the text format), and its raw text. */
+async function scrape() {
+  const res = await fetch(`${url}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  return { families: new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f])), text };
+}
+
+/** A sample's value from the raw text (the parser keeps no labels of histogram samples). */
+function sample(text: string, line: string): number {
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found ? Number(found.slice(line.length + 1)) : 0;
+}
+
+describe('GET /metrics', () => {
+  it('serves the named series in the Prometheus text format, counting what was done', async () => {
+    const post = (path: string, body: object) =>
+      fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('/v1/memories', { content: 'The metrics test wrote this' })).status).toBe(201);
+    expect((await post('/v1/memories/search', { query: 'metrics test' })).status).toBe(200);
+    expect((await post('/v1/memories', { content: '' })).status).toBe(400);
+    const client = new Client({ name: 'metrics-test', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)));
+    await client.callTool({ name: 'recall', arguments: { query: 'metrics' } });
+    await client.callTool({ name: 'get_memory', arguments: { id: `mem_${'0'.repeat(26)}` } });
+
+    const { families, text } = await scrape();
+    for (const name of [
+      'brain_mcp_request_duration_seconds',
+      'brain_memory_operations_total',
+      'brain_database_size_bytes',
+      'brain_active_sessions',
+      'brain_http_request_duration_seconds',
+      'brain_http_requests_total',
+      'process_cpu_user_seconds_total',
+      'nodejs_heap_size_used_bytes',
+    ])
+      expect(families.has(name), name).toBe(true);
+
+    const ops = families.get('brain_memory_operations_total')?.metrics ?? [];
+    const opCount = (operation: string) =>
+      Number(ops.find((m) => m.labels?.operation === operation && m.labels?.tier === 'hot')?.value ?? 0);
+    expect(opCount('remember')).toBe(1); // the 400 is not an operation
+    expect(opCount('recall')).toBe(2); // one over REST, one over MCP
+
+    const tool = (name: string, status: string) =>
+      sample(text, `brain_mcp_request_duration_seconds_count{tool="${name}",status="${status}"}`);
+    expect(tool('recall', 'ok')).toBe(1);
+    expect(tool('get_memory', 'error')).toBe(1); // not found
+    // Buckets below 10 ms, and the deployment guide's.
+    for (const le of ['0.001', '0.005', '0.01', '0.05', '0.1', '0.5', '1'])
+      expect(text).toContain(
+        `brain_mcp_request_duration_seconds_bucket{le="${le}",tool="recall",status="ok"}`,
+      );
+
+    const requests = families.get('brain_http_requests_total')?.metrics ?? [];
+    const routeCount = (route: string, status: string) =>
+      Number(requests.find((m) => m.labels?.route === route && m.labels?.status === status)?.value ?? 0);
+    expect(routeCount('/v1/memories', '201')).toBe(1);
+    expect(routeCount('/v1/memories', '400')).toBe(1);
+    expect(Number(families.get('brain_database_size_bytes')?.metrics[0]?.value)).toBeGreaterThan(0);
+    await client.close();
+  });
+});

@@ -1,0 +1,114 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ToolObserver } from '../brain-services.js';
+
+/** The deployment guide's buckets (0.01 … 1 s) with finer ones below 10 ms, where recall lives. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** What a tool or route does to memories, for `brain_memory_operations_total`. */
+const OPERATION_OF_TOOL: Record<string, string> = {
+  remember: 'remember',
+  recall: 'recall',
+  get_memory: 'get',
+  list_memories: 'list',
+  update_memory: 'update',
+  forget: 'forget',
+};
+const OPERATION_OF_ROUTE: Record<string, string> = {
+  'POST /v1/memories': 'remember',
+  'POST /v1/memories/batch': 'remember',
+  'POST /remember': 'remember',
+  'POST /v1/memories/search': 'recall',
+  'POST /recall': 'recall',
+  'GET /v1/memories/:id': 'get',
+  'GET /v1/memories': 'list',
+  'PATCH /v1/memories/:id': 'update',
+  'DELETE /v1/memories/:id': 'forget',
+  'POST /v1/memories/forget': 'forget',
+};
+
+export interface MetricsSources {
+  /** The store's size on disk (SQLite file and WAL, or the PostgreSQL database). */
+  databaseSizeBytes(): Promise<number>;
+  /** MCP sessions open in this process (0 in stateless mode). */
+  activeSessions(): number;
+}
+
+export interface Metrics {
+  registry: Registry;
+  observeTool: ToolObserver;
+  /** Times every HTTP request by route and status, and counts memory operations over REST. */
+  instrument(app: FastifyInstance): void;
+}
+
+/**
+ * The Prometheus series `/metrics` serves (prom-client, one registry per server): the deployment
+ * guide's `brain_mcp_request_duration_seconds{tool,status}`, `brain_memory_operations_total{operation,tier}`
+ * (every memory is in the hot tier until tiers exist), `brain_database_size_bytes` and
+ * `brain_active_sessions`; HTTP duration and count by route and status; the process's default metrics.
+ */
+export function createMetrics(sources: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const toolDuration = new Histogram({
+    name: 'brain_mcp_request_duration_seconds',
+    help: 'MCP tool calls by tool and outcome',
+    labelNames: ['tool', 'status'],
+    buckets: BUCKETS,
+    registers: [registry],
+  });
+  const operations = new Counter({
+    name: 'brain_memory_operations_total',
+    help: 'Memory operations (over MCP and REST) by operation and tier',
+    labelNames: ['operation', 'tier'],
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'brain_http_request_duration_seconds',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: BUCKETS,
+    registers: [registry],
+  });
+  const httpRequests = new Counter({
+    name: 'brain_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'brain_database_size_bytes',
+    help: 'Size of the store on disk',
+    registers: [registry],
+    async collect() {
+      this.set(await sources.databaseSizeBytes());
+    },
+  });
+  new Gauge({
+    name: 'brain_active_sessions',
+    help: 'MCP sessions open in this process',
+    registers: [registry],
+    collect() {
+      this.set(sources.activeSessions());
+    },
+  });
+  return {
+    registry,
+    observeTool(tool, status, seconds) {
+      toolDuration.observe({ tool, status }, seconds);
+      const operation = OPERATION_OF_TOOL[tool];
+      if (operation && status === 'ok') operations.inc({ operation, tier: 'hot' });
+    },
+    instrument(app) {
+      app.addHook('onResponse', async (request, reply) => {
+        // The route's pattern, never the raw URL: ids and query strings would make a series each.
+        const route = request.routeOptions.url ?? 'unmatched';
+        const labels = { method: request.method, route, status: String(reply.statusCode) };
+        httpRequests.inc(labels);
+        httpDuration.observe(labels, reply.elapsedTime / 1000);
+        const operation = OPERATION_OF_ROUTE[`${request.method} ${route}`];
+        if (operation && reply.statusCode < 400) operations.inc({ operation, tier: 'hot' });
+      });
+    },
+  };
+}
