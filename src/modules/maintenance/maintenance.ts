@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Clock } from '../../core/clock.js';
-import { BrainError } from '../../core/errors.js';
+import { BrainError, invalidInput } from '../../core/errors.js';
 import type { ConfigStore } from './config-store.js';
 
 /** The `config` row that holds maintenance mode (its value: JSON `{reason}`). */
@@ -64,9 +64,7 @@ export class Maintenance {
   /** Turns the shared row on (with an optional reason) or off; the file, if present, stays in charge. */
   async set(on: boolean, reason: string | null = null): Promise<MaintenanceState> {
     if (reason !== null && reason.length > REASON_MAX)
-      throw new BrainError('INVALID_INPUT', `reason: must be at most ${REASON_MAX} characters`, {
-        issues: [{ field: 'reason', message: `must be at most ${REASON_MAX} characters` }],
-      });
+      throw invalidInput('reason', `must be at most ${REASON_MAX} characters`);
     await this.#store.set(
       MAINTENANCE_KEY,
       on ? JSON.stringify({ reason }) : null,

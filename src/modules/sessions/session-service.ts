@@ -49,8 +49,10 @@ export function createSessionService(config: {
       const now = clock.now().toISOString();
       const budget = q.budget_chars ?? SESSION_LIMITS.budgetDefault;
       const project = q.project ?? null;
-      if (config.maintenance && (q.session_id === undefined || !(await sessions.get(scope, q.session_id))))
-        await config.maintenance.assertWritable('opening a new session');
+      // The session is looked up only while maintenance mode is on: resuming one is still allowed.
+      await config.maintenance?.assertWritable('opening a new session').catch(async (error) => {
+        if (q.session_id === undefined || !(await sessions.get(scope, q.session_id))) throw error;
+      });
       const { session, resumed } = await sessions.open(scope, {
         id: q.session_id ?? newId('ses'),
         project,

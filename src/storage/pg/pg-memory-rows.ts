@@ -86,10 +86,17 @@ export function pgLiveWhere(tenantId: string, now: string, filter: MemoryFilter 
  */
 export function vectorBinary(vector: Float32Array): Buffer {
   const out = Buffer.allocUnsafe(4 + vector.length * 4);
-  out.writeInt16BE(vector.length, 0);
-  out.writeInt16BE(0, 2);
-  for (let i = 0; i < vector.length; i++) out.writeFloatBE(vector[i] as number, 4 + i * 4);
+  writeVector(out, vector, 0);
   return out;
+}
+
+/** Writes one vector in `vector_recv`'s form at `at`; returns where the next byte goes. */
+function writeVector(out: Buffer, vector: Float32Array, at: number): number {
+  out.writeInt16BE(vector.length, at);
+  out.writeInt16BE(0, at + 2);
+  let next = at + 4;
+  for (let i = 0; i < vector.length; i++, next += 4) out.writeFloatBE(vector[i] as number, next);
+  return next;
 }
 
 /**
@@ -108,10 +115,7 @@ export function vectorArrayBinary(vectorOid: number, vectors: readonly Float32Ar
   let at = 20;
   for (const v of vectors) {
     out.writeInt32BE(4 + v.length * 4, at);
-    out.writeInt16BE(v.length, at + 4);
-    out.writeInt16BE(0, at + 6);
-    at += 8;
-    for (let i = 0; i < v.length; i++, at += 4) out.writeFloatBE(v[i] as number, at);
+    at = writeVector(out, v, at + 4);
   }
   return out;
 }

@@ -14,18 +14,6 @@ const OPERATION_OF_TOOL: Record<string, string> = {
   update_memory: 'update',
   forget: 'forget',
 };
-const OPERATION_OF_ROUTE: Record<string, string> = {
-  'POST /v1/memories': 'remember',
-  'POST /v1/memories/batch': 'remember',
-  'POST /remember': 'remember',
-  'POST /v1/memories/search': 'recall',
-  'POST /recall': 'recall',
-  'GET /v1/memories/:id': 'get',
-  'GET /v1/memories': 'list',
-  'PATCH /v1/memories/:id': 'update',
-  'DELETE /v1/memories/:id': 'forget',
-  'POST /v1/memories/forget': 'forget',
-};
 
 export interface MetricsSources {
   /** The store's size on disk (SQLite file and WAL, or the PostgreSQL database). */
@@ -106,7 +94,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
         const labels = { method: request.method, route, status: String(reply.statusCode) };
         httpRequests.inc(labels);
         httpDuration.observe(labels, reply.elapsedTime / 1000);
-        const operation = OPERATION_OF_ROUTE[`${request.method} ${route}`];
+        // Routes that act on memories say which operation (rest-routes.ts).
+        const { operation } = request.routeOptions.config as { operation?: string };
         if (operation && reply.statusCode < 400) operations.inc({ operation, tier: 'hot' });
       });
     },

@@ -81,7 +81,8 @@ export type ScopeOf = (request: FastifyRequest) => RequestScope;
  * The REST API under `/v1`, plus the deployment guide's compatibility routes `/remember` and `/recall`.
  * Each route hands its body (or parameters) to the same service the MCP tools call, which validates it
  * with the module's zod schema; the same schemas describe the route in the OpenAPI document, so the
- * document cannot drift from what is enforced.
+ * document cannot drift from what is enforced. A route acting on memories names its operation in
+ * `config.operation`, which `brain_memory_operations_total` counts (metrics.ts).
  */
 export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, scopeOf: ScopeOf): void {
   const { memory, sessions } = ctx.services;
@@ -90,6 +91,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories',
     {
+      config: { operation: 'remember' },
       schema: {
         tags,
         summary: 'Remember one memory',
@@ -107,6 +109,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/batch',
     {
+      config: { operation: 'remember' },
       schema: {
         tags,
         summary: 'Remember several memories at once',
@@ -125,6 +128,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories',
     {
+      config: { operation: 'list' },
       schema: {
         tags,
         summary: 'List memories',
@@ -140,6 +144,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/search',
     {
+      config: { operation: 'recall' },
       schema: {
         tags,
         summary: 'Recall memories by meaning and keywords',
@@ -155,6 +160,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/forget',
     {
+      config: { operation: 'forget' },
       schema: {
         tags,
         summary: 'Forget memories by id, key, filter or all',
@@ -169,6 +175,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories/:id',
     {
+      config: { operation: 'get' },
       schema: {
         tags,
         summary: 'Get one memory',
@@ -182,6 +189,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.patch(
     '/v1/memories/:id',
     {
+      config: { operation: 'update' },
       schema: {
         tags,
         summary: 'Change a memory',
@@ -202,6 +210,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.delete(
     '/v1/memories/:id',
     {
+      config: { operation: 'forget' },
       schema: {
         tags,
         summary: 'Forget one memory',
@@ -237,6 +246,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/remember',
     {
+      config: { operation: 'remember' },
       schema: {
         tags: ['compatibility'],
         summary: 'Remember (deployment guide form)',
@@ -250,6 +260,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/recall',
     {
+      config: { operation: 'recall' },
       schema: {
         tags: ['compatibility'],
         summary: 'Recall (deployment guide form)',
