@@ -65,7 +65,7 @@ export function checkPaths(config: BrainConfig): ConfigProblem[] {
   const checks: [string, string | null][] = [
     ['BRAIN_DB_PATH', databaseProblem(config.dbPath)],
     ['BRAIN_BACKUP_PATH', directoryProblem(config.backupPath)],
-    ['BRAIN_LOG_PATH', directoryProblem(config.logPath)],
+    ['BRAIN_LOG_PATH', config.logPath ? directoryProblem(config.logPath) : null],
     ['BRAIN_EXECUTION_PATH', directoryProblem(config.executionPath)],
     ['BRAIN_NOTES_PATH', directoryProblem(config.notesPath)],
   ];

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -73,6 +74,33 @@ const urlWithScheme = (what: string, schemes: string[]) =>
   );
 const postgresUrl = (what: string) => urlWithScheme(what, ['postgres:', 'postgresql:']);
 const redisUrlText = (what: string) => urlWithScheme(what, ['redis:', 'rediss:']);
+const httpUrl = (what: string) => urlWithScheme(what, ['http:', 'https:']);
+
+/** A secret given as text: at least `min` characters, so that a placeholder or a typo is caught. */
+const secretText = (what: string, min: number) =>
+  z
+    .string({ error: `expected ${what}` })
+    .trim()
+    .min(min, { error: `expected ${what} of at least ${min} characters` })
+    .max(4096, { error: `expected ${what} of at most 4096 characters` })
+    .optional();
+
+/** An IPv4 or IPv6 address, or a CIDR block of either (`10.0.0.0/8`, `::1`, `fd00::/8`). */
+const addressOrCidr = z
+  .string({ error: 'expected IP addresses or CIDR blocks' })
+  .trim()
+  .refine(
+    (v) => {
+      const [address, bits, extra] = v.split('/');
+      if (extra !== undefined || !address) return false;
+      const family = isIP(address);
+      if (family === 0) return false;
+      if (bits === undefined) return true;
+      const n = Number(bits);
+      return /^\d{1,3}$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+    },
+    { error: 'expected IP addresses or CIDR blocks such as 10.0.0.0/8 or ::1' },
+  );
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
@@ -133,7 +161,7 @@ const DEFINITIONS = {
   home: setting('BRAIN_HOME', 'path', pathText.optional()),
   dbPath: setting('BRAIN_DB_PATH', 'path', pathText.optional()),
   backupPath: setting('BRAIN_BACKUP_PATH', 'path', pathText.optional(), 'backups'),
-  logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional(), 'log files'),
+  logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional()),
   executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional(), 'the execution sandbox'),
   notesPath: setting('BRAIN_NOTES_PATH', 'path', pathText.optional(), 'notes'),
   modelsPath: setting('BRAIN_MODELS_PATH', 'path', pathText.optional()),
@@ -183,7 +211,8 @@ const DEFINITIONS = {
     intBetween(0, 8760).default(24),
     'the maintenance job',
   ),
-  metricsPort: setting('BRAIN_METRICS_PORT', 'int', intBetween(0, 65535).default(9090), 'metrics'),
+  metricsPort: httpSetting('BRAIN_METRICS_PORT', 'int', intBetween(0, 65535).optional()),
+  slowQueryMs: setting('BRAIN_SLOW_QUERY_MS', 'int', intBetween(0, 3_600_000).default(50)),
   healthCheckIntervalMs: setting(
     'BRAIN_HEALTH_CHECK_INTERVAL_MS',
     'int',
@@ -198,7 +227,7 @@ const DEFINITIONS = {
       .string({ error: 'expected an environment name such as production' })
       .trim()
       .min(1, { error: 'expected an environment name such as production' })
-      .default('production'),
+      .default('development'),
   ),
   host: httpSetting(
     'BRAIN_HOST',
@@ -232,6 +261,49 @@ const DEFINITIONS = {
   ),
   mcpMode: httpSetting('BRAIN_MCP_MODE', 'enum', oneOf(MCP_MODES).default('auto')),
   idempotencyTtlHours: httpSetting('BRAIN_IDEMPOTENCY_TTL_HOURS', 'int', intBetween(1, 720).default(24)),
+  apiToken: httpSetting('BRAIN_API_TOKEN', 'string', secretText('a token', 16)),
+  jwtSecret: httpSetting('BRAIN_JWT_SECRET', 'string', secretText('an HS256 secret', 32)),
+  jwtJwksUrl: httpSetting('BRAIN_JWT_JWKS_URL', 'string', httpUrl('an http(s) URL of a JWKS')),
+  jwtIssuer: httpSetting('BRAIN_JWT_ISSUER', 'string', optionalText('an issuer (the iss claim)')),
+  jwtAudience: httpSetting('BRAIN_JWT_AUDIENCE', 'string', optionalText('an audience (the aud claim)')),
+  jwtTenantClaim: httpSetting(
+    'BRAIN_JWT_TENANT_CLAIM',
+    'string',
+    z
+      .string({ error: 'expected a claim name' })
+      .regex(/^[A-Za-z0-9_:./-]{1,128}$/, { error: 'expected a claim name of 1 to 128 characters' })
+      .default('tenant'),
+  ),
+  oauthIssuer: httpSetting(
+    'BRAIN_OAUTH_ISSUER',
+    'string',
+    httpUrl('an http(s) URL of an authorization server'),
+  ),
+  oauthJwksUrl: httpSetting('BRAIN_OAUTH_JWKS_URL', 'string', httpUrl('an http(s) URL of a JWKS')),
+  publicUrl: httpSetting(
+    'BRAIN_PUBLIC_URL',
+    'string',
+    httpUrl("an http(s) URL (Brain's own, as clients reach it)"),
+  ),
+  opaEndpoint: httpSetting('BRAIN_OPA_ENDPOINT', 'string', httpUrl('an http(s) URL of an OPA decision')),
+  opaFailClosed: httpSetting(
+    'BRAIN_OPA_FAIL_CLOSED',
+    'bool',
+    z.boolean({ error: 'expected true or false (in the environment also 1/0, yes/no, on/off)' }).optional(),
+  ),
+  opaTimeoutMs: httpSetting('BRAIN_OPA_TIMEOUT_MS', 'int', intBetween(10, 60_000).default(1000)),
+  rateRps: httpSetting('BRAIN_RATE_RPS', 'int', intBetween(0, 1_000_000).default(100)),
+  rateBurst: httpSetting('BRAIN_RATE_BURST', 'int', intBetween(0, 1_000_000).default(200)),
+  writeDailyLimit: httpSetting(
+    'BRAIN_WRITE_DAILY_LIMIT',
+    'int',
+    intBetween(0, 1_000_000_000).default(1_000_000),
+  ),
+  adminAllow: httpSetting(
+    'BRAIN_ADMIN_ALLOW',
+    'list',
+    z.array(addressOrCidr, { error: 'expected a list of IP addresses or CIDR blocks' }).default([]),
+  ),
   migrateOnStart: setting(
     'BRAIN_MIGRATE_ON_START',
     'bool',
@@ -263,6 +335,16 @@ const DEFINITIONS = {
       .boolean({ error: 'expected true or false (in the environment also 1/0, yes/no, on/off)' })
       .default(true),
   ),
+  quotaMemories: setting('BRAIN_QUOTA_MEMORIES', 'int', intBetween(0, 1_000_000_000).default(0)),
+  quotaBytes: setting('BRAIN_QUOTA_BYTES', 'int', intBetween(0, Number.MAX_SAFE_INTEGER).default(0)),
+  auditContent: setting(
+    'BRAIN_AUDIT_CONTENT',
+    'bool',
+    z
+      .boolean({ error: 'expected true or false (in the environment also 1/0, yes/no, on/off)' })
+      .default(false),
+  ),
+  auditStreamMaxLen: setting('BRAIN_AUDIT_STREAM_MAXLEN', 'int', intBetween(1, 100_000_000).default(100_000)),
   defaultTenant: setting(
     'BRAIN_DEFAULT_TENANT',
     'string',
@@ -317,15 +399,16 @@ export const brainSettingsSchema = z.strictObject(shape).superRefine((s, ctx) =>
 
 export type BrainSettings = z.output<typeof brainSettingsSchema>;
 
-const PATH_KEYS = ['dbPath', 'backupPath', 'logPath', 'executionPath', 'notesPath', 'modelsPath'] as const;
+const PATH_KEYS = ['dbPath', 'backupPath', 'executionPath', 'notesPath', 'modelsPath'] as const;
 export type PathKey = (typeof PATH_KEYS)[number];
 
 /** The effective configuration: every setting present, every path absolute. */
-export interface BrainConfig extends Omit<BrainSettings, 'home' | PathKey> {
+export interface BrainConfig extends Omit<BrainSettings, 'home' | PathKey | 'logPath'> {
   home: string;
   dbPath: string;
   backupPath: string;
-  logPath: string;
+  /** Where `combined.log` and `error.log` are written; none: logs go to stdout/stderr only. */
+  logPath?: string | undefined;
   executionPath: string;
   notesPath: string;
   modelsPath: string;
@@ -335,7 +418,6 @@ export interface BrainConfig extends Omit<BrainSettings, 'home' | PathKey> {
 export const DERIVED_PATHS: Record<PathKey, string> = {
   dbPath: path.join('data', 'brain.db'),
   backupPath: 'backups',
-  logPath: 'logs',
   executionPath: 'execution',
   notesPath: 'notes',
   modelsPath: 'models',
@@ -360,6 +442,7 @@ export function resolvePaths(settings: BrainSettings, cwd: string): BrainConfig 
     const given = settings[key];
     config[key] = given ? absolutePath(given, cwd) : path.join(home, DERIVED_PATHS[key]);
   }
+  if (settings.logPath) config.logPath = absolutePath(settings.logPath, cwd);
   return config;
 }
 

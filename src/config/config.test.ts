@@ -45,7 +45,6 @@ describe('loadConfig', () => {
       home,
       dbPath: path.join(home, 'data', 'brain.db'),
       backupPath: path.join(home, 'backups'),
-      logPath: path.join(home, 'logs'),
       executionPath: path.join(home, 'execution'),
       notesPath: path.join(home, 'notes'),
       modelsPath: path.join(home, 'models'),
@@ -60,10 +59,10 @@ describe('loadConfig', () => {
       databaseSsl: 'prefer-url',
       cacheSizeMb: 64,
       vacuumIntervalHours: 24,
-      metricsPort: 9090,
+      slowQueryMs: 50,
       healthCheckIntervalMs: 30_000,
       logLevel: 'info',
-      nodeEnv: 'production',
+      nodeEnv: 'development',
       host: '127.0.0.1',
       port: 7777,
       allowedHosts: [],
@@ -75,6 +74,12 @@ describe('loadConfig', () => {
       mcpSessionIdleMs: 1_800_000,
       mcpMode: 'auto',
       idempotencyTtlHours: 24,
+      jwtTenantClaim: 'tenant',
+      opaTimeoutMs: 1000,
+      rateRps: 100,
+      rateBurst: 200,
+      writeDailyLimit: 1_000_000,
+      adminAllow: [],
       migrateOnStart: true,
       busyTimeoutMs: 5000,
       embedder: 'use-lite-static',
@@ -83,6 +88,10 @@ describe('loadConfig', () => {
       circuitBreakerMaxFailures: 5,
       circuitBreakerResetTimeout: 30_000,
       allowRemoteModels: true,
+      quotaMemories: 0,
+      quotaBytes: 0,
+      auditContent: false,
+      auditStreamMaxLen: 100_000,
       defaultTenant: 'default',
     });
     expect(sources).toMatchObject({ home: 'env', dbPath: 'BRAIN_HOME (env)', port: 'default' });
@@ -319,7 +328,7 @@ describe('loadConfig: where files come from', () => {
     expect(loaded.problems).toEqual([]);
     expect(loaded.warnings).toEqual([]);
     expect(loaded.files).toEqual([]);
-    expect(loaded.config).toMatchObject({ port: 7777, nodeEnv: 'production', logLevel: 'info' });
+    expect(loaded.config).toMatchObject({ port: 7777, nodeEnv: 'development', logLevel: 'info' });
   });
 
   it('reads .env and brain.config.json from BRAIN_HOME; their relative paths are relative to them', () => {
@@ -449,6 +458,7 @@ describe('requireValidConfig by the settings a command uses', () => {
     for (const spec of SETTINGS) expect(serve.has(spec.key), spec.key).toBe(!spec.reserved);
     // Only the HTTP server's own settings (defined with httpSetting); this list names them on purpose.
     expect([...serve].filter((key) => !mcp.has(key))).toEqual([
+      'metricsPort',
       'host',
       'port',
       'allowedHosts',
@@ -460,6 +470,22 @@ describe('requireValidConfig by the settings a command uses', () => {
       'mcpSessionIdleMs',
       'mcpMode',
       'idempotencyTtlHours',
+      'apiToken',
+      'jwtSecret',
+      'jwtJwksUrl',
+      'jwtIssuer',
+      'jwtAudience',
+      'jwtTenantClaim',
+      'oauthIssuer',
+      'oauthJwksUrl',
+      'publicUrl',
+      'opaEndpoint',
+      'opaFailClosed',
+      'opaTimeoutMs',
+      'rateRps',
+      'rateBurst',
+      'writeDailyLimit',
+      'adminAllow',
     ]);
     expect([...mcp]).toEqual([...settingsUsedBy('cli')]);
   });
@@ -483,7 +509,9 @@ describe('checkPaths', () => {
 
   it('reports a file standing where a directory must be created', () => {
     const blocker = write('blocker', 'x');
-    const problems = checkPaths(load({ BRAIN_HOME: blocker }).config);
+    const problems = checkPaths(
+      load({ BRAIN_HOME: blocker, BRAIN_LOG_PATH: path.join(blocker, 'logs') }).config,
+    );
     expect(problems.map((p) => p.setting)).toEqual([
       'BRAIN_DB_PATH',
       'BRAIN_BACKUP_PATH',

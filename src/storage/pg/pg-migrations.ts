@@ -145,6 +145,47 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 CREATE TABLE config (key text PRIMARY KEY, value text NOT NULL, updated_at text NOT NULL);
 `,
   },
+  {
+    // API keys (only their SHA-256 is kept), the audit log, and the slow-query log.
+    version: 5,
+    name: 'security',
+    sql: `
+CREATE TABLE api_keys (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  name text,
+  hash text NOT NULL UNIQUE,
+  scopes text NOT NULL,
+  created_at text NOT NULL,
+  expires_at text,
+  revoked_at text,
+  last_used_at text
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at);
+
+CREATE TABLE audit_events (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  at text NOT NULL,
+  principal text NOT NULL,
+  tenant_id text NOT NULL,
+  action text NOT NULL,
+  target text,
+  outcome text NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+  details text NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_tenant_at ON audit_events (tenant_id, at);
+
+CREATE TABLE query_log (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  sql text NOT NULL,
+  elapsed_ms double precision NOT NULL,
+  created_at text NOT NULL
+);
+CREATE INDEX query_log_created ON query_log (created_at);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

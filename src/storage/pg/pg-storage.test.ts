@@ -39,8 +39,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '2_fresh_vectors',
       '3_idempotency_keys',
       '4_config',
+      '5_security',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 4, latest: 4 });
+    expect(await one.storage.schema()).toEqual({ current: 5, latest: 5 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -264,6 +264,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '2_fresh_vectors',
       '3_idempotency_keys',
       '4_config',
+      '5_security',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

@@ -178,6 +178,47 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
 `,
   },
+  {
+    version: 8,
+    name: 'security',
+    // API keys (only their SHA-256 is kept), the audit log, and the slow-query log.
+    sql: `
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  name TEXT,
+  hash TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT,
+  last_used_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at);
+
+CREATE TABLE audit_events (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  at TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'denied', 'error')),
+  details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_tenant_at ON audit_events (tenant_id, at);
+
+CREATE TABLE query_log (
+  id INTEGER PRIMARY KEY,
+  sql TEXT NOT NULL,
+  elapsed_ms REAL NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX query_log_created ON query_log (created_at);
+`,
+  },
 ];
 
 export interface MigrationReport {

@@ -154,6 +154,7 @@ describe('full-text search', () => {
       '5_embedding_queue',
       '6_idempotency_keys',
       '7_config',
+      '8_security',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {
