@@ -3,6 +3,7 @@ import net from 'node:net';
 import type pino from 'pino';
 import type { Brain } from '../src/app/build-brain.js';
 import { healthDocument } from '../src/app/health-document.js';
+import { buildHttpAccess } from '../src/app/http-access.js';
 import {
   createHttpServer,
   type HttpServer,
@@ -26,13 +27,19 @@ export function initializeBody(client: string) {
   };
 }
 
-/** Brain's HTTP face on 127.0.0.1 (any free port once listening), with `options` over the defaults. */
-export function createTestHttpServer(
+/**
+ * Brain's HTTP face on 127.0.0.1 (any free port once listening), with `options` over the defaults; the
+ * access layer (authentication, policy, rate limits) is built from the Brain's settings as `brain serve`
+ * builds it, and closed with the server.
+ */
+export async function createTestHttpServer(
   brain: Brain,
   logger: pino.Logger,
   options: Partial<HttpServerConfig> = {},
 ): Promise<HttpServer> {
-  return createHttpServer({
+  const built = buildHttpAccess(brain, logger);
+  const server = await createHttpServer({
+    access: built.access,
     services: brain.services,
     scope: brain.scope,
     version: brain.version,
@@ -49,6 +56,13 @@ export function createTestHttpServer(
     metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
     healthDocument: () => healthDocument(brain),
     ...options,
+  });
+  const close = server.close.bind(server);
+  return Object.assign(server, {
+    async close() {
+      await close();
+      await built.close();
+    },
   });
 }
 

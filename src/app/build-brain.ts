@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { BrainError } from '../core/errors.js';
@@ -8,6 +8,8 @@ import { findUp } from '../core/find-up.js';
 import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
+import { type AuditLog, createAuditLog } from '../modules/audit/audit-log.js';
+import { auditedMemoryService } from '../modules/audit/audited-services.js';
 import { createEmbedder } from '../modules/embeddings/create-embedder.js';
 import type { Embedder, EmbedderProvider, EmbedderSettings } from '../modules/embeddings/embedder.js';
 import {
@@ -17,12 +19,15 @@ import {
 } from '../modules/embeddings/embedding-queue.js';
 import { MAINTENANCE_FILE, Maintenance } from '../modules/maintenance/maintenance.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
+import { TenantQuota } from '../modules/memory/quota.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { TextSearchOptions } from '../storage/sqlite/sqlite-text-search.js';
 import type { VectorSearchOptions } from '../storage/sqlite/sqlite-vector-search.js';
 import type { MigrationReport, Storage } from '../storage/storage.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
+import { createAppLogger } from './app-logger.js';
+import { auditPublisherFor } from './audit-stream.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
 export interface Brain {
@@ -36,6 +41,9 @@ export interface Brain {
   storage: Storage;
   /** Maintenance mode: the shared `config` row and the MAINTENANCE_MODE file in BRAIN_HOME. */
   maintenance: Maintenance;
+  /** The audit log: every write through the services is recorded here; faces add theirs (keys, admin). */
+  audit: AuditLog;
+  clock: Clock;
   /**
    * Readiness: `failing` when the database is closed, unreachable (PostgreSQL), or its file was deleted
    * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
@@ -135,7 +143,7 @@ export interface EmbeddingsStatus {
  * database cannot be used.
  */
 export async function buildBrain(config: BrainConfig, options: BuildBrainOptions = {}): Promise<Brain> {
-  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2));
+  const logger = options.logger ?? createAppLogger({ level: config.logLevel, stream: 'stderr' });
   const serviceLogger = logger as unknown as Logger;
   const storage = await createStorage(config, {
     logger: serviceLogger,
@@ -166,7 +174,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       ? { embedder: null, problem: undefined }
       : await createEmbedder(config.embedder, embedderSettings(config), serviceLogger);
   const { embedder } = choice;
-  const scope: RequestScope = { tenantId: config.defaultTenant };
+  const scope: RequestScope = { tenantId: config.defaultTenant, principal: 'local' };
   // Before the queue starts: a store that fails its first reads stops the start with nothing running.
   if (embedder && options.prepareVectors !== false) {
     try {
@@ -199,21 +207,36 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     file: path.join(config.home, MAINTENANCE_FILE),
     clock,
   });
+  const publisher = auditPublisherFor(config, serviceLogger);
+  const audit = createAuditLog({
+    store: storage.stores().audit,
+    clock,
+    logger: serviceLogger,
+    includeContent: config.auditContent,
+    ...(publisher ? { publisher } : {}),
+  });
+  const quota = new TenantQuota(
+    memoryStore,
+    { memories: config.quotaMemories, bytes: config.quotaBytes },
+    clock,
+  );
+  const memory = createMemoryService({
+    maintenance,
+    ...(quota.enabled ? { quota } : {}),
+    store: memoryStore,
+    embedder,
+    clock,
+    logger: serviceLogger,
+    embedderProblem: choice.problem,
+    onQueued: () => queue?.kick(),
+    vectorPolicy: {
+      ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
+      ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),
+      ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
+    },
+  });
   const services: BrainServices = {
-    memory: createMemoryService({
-      maintenance,
-      store: memoryStore,
-      embedder,
-      clock,
-      logger: serviceLogger,
-      embedderProblem: choice.problem,
-      onQueued: () => queue?.kick(),
-      vectorPolicy: {
-        ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
-        ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),
-        ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
-      },
-    }),
+    memory: auditedMemoryService(memory, audit, { includeContent: config.auditContent }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock, maintenance }),
   };
   let closed = false;
@@ -221,6 +244,8 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     config,
     services,
     maintenance,
+    audit,
+    clock,
     scope,
     version: brainVersion(),
     logger,
@@ -256,6 +281,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       if (closed) return;
       closed = true;
       await queue?.stop();
+      await audit.close();
       await embedder?.close?.();
       await storage.close();
     },

@@ -13,11 +13,13 @@ import {
 import { invalidInput } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
-import { cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
+import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
 import { runEval } from './run-eval.js';
+import { keysRuntime } from './run-keys.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
+import { isClusterWorker, runServeCluster } from './serve-cluster.js';
 import { copyStore } from './store-copy.js';
 
 function load(global: GlobalOptions): LoadedConfig {
@@ -44,8 +46,17 @@ function logConfigWarnings(logger: pino.Logger, warnings: readonly ConfigProblem
   for (const w of warnings) logger.warn({ setting: w.setting, source: w.source }, `config: ${w.message}`);
 }
 
+/** A command's logger at `level`, writing the configured log files (BRAIN_LOG_PATH) too. */
+function loggerFor(config: BrainConfig, stream: LogStream, level: string = config.logLevel): AppLogger {
+  return createAppLogger({ level, stream, logPath: config.logPath });
+}
+
 function warnAtStart(start: StartConfig, stream: LogStream, level: string = start.config.logLevel): void {
-  if (start.warnings.length > 0) logConfigWarnings(createAppLogger(level, stream), start.warnings);
+  if (start.warnings.length === 0) return;
+  const logger = loggerFor(start.config, stream, level);
+  logConfigWarnings(logger, start.warnings);
+  // A logger for these lines only: its files are closed once they are written, not left to the GC.
+  void logger.closeFiles();
 }
 
 async function brainStatus(brain: Brain): Promise<BrainStatus> {
@@ -65,7 +76,7 @@ async function brainStatus(brain: Brain): Promise<BrainStatus> {
  */
 async function openForCommand(global: GlobalOptions, options: { embedQueue: boolean }): Promise<Brain> {
   const start = configFor(global, settingsUsedBy('cli'));
-  const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+  const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
   logConfigWarnings(logger, start.warnings);
   return buildBrain(start.config, { logger, prepareVectors: false, embedQueue: options.embedQueue });
 }
@@ -102,11 +113,19 @@ export function createCliRuntime(): CliRuntime {
       if (options.port !== undefined) uses.delete('port');
       const start = configFor(global, uses);
       warnAtStart(start, 'stdout');
-      const { config } = start;
-      await runServe(
-        { ...config, host: options.host ?? config.host, port: options.port ?? config.port },
-        { migrate: options.migrate && config.migrateOnStart },
-      );
+      const config = {
+        ...start.config,
+        host: options.host ?? start.config.host,
+        port: options.port ?? start.config.port,
+      };
+      const migrate = options.migrate && config.migrateOnStart;
+      if (config.workers > 1 && !isClusterWorker()) {
+        // The primary only forks and waits; each worker runs the server (and finds the schema current).
+        const logger = loggerFor(config, 'stdout');
+        await runServeCluster(config, { migrate, workers: config.workers, logger });
+        return;
+      }
+      await runServe(config, { migrate: migrate && !isClusterWorker() });
     },
     async mcp(global, options) {
       const start = configFor(global, settingsUsedBy('mcp'));
@@ -116,12 +135,12 @@ export function createCliRuntime(): CliRuntime {
     async migrate(global) {
       const start = configFor(global, settingsUsedBy('cli'));
       warnAtStart(start, 'stderr', cliLogLevel(start.config.logLevel));
-      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
       return migrateDatabase(start.config, logger as unknown as Logger);
     },
     async storeCopy(global, options, onProgress) {
       const start = configFor(global, settingsUsedBy('cli'));
-      const logger = createAppLogger(cliLogLevel(start.config.logLevel), 'stderr');
+      const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
       return copyStore(start.config, {
         ...options,
         cwd: process.cwd(),
@@ -130,6 +149,15 @@ export function createCliRuntime(): CliRuntime {
       });
     },
     status: (global) => withBrain(global, { embedQueue: false }, brainStatus),
+    slowQueries: (global, { limit }) =>
+      withBrain(global, { embedQueue: false }, async (brain) => {
+        const rows = await brain.storage.stores().queryLog.list({ limit, order: 'slowest' });
+        return {
+          threshold_ms: brain.config.slowQueryMs,
+          queries: rows.map((r) => ({ sql: r.sql, elapsed_ms: r.elapsedMs, created_at: r.createdAt })),
+        };
+      }),
+    ...keysRuntime((global, work) => withBrain(global, { embedQueue: false }, work)),
     maintenance: (global, change) =>
       withBrain(global, { embedQueue: false }, (brain) =>
         change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),

@@ -41,7 +41,11 @@ export async function runEval(config: BrainConfig, options: EvalRunOptions): Pro
   if (conversations.every((c) => c.questions.length === 0))
     throw invalidInput('data', `${options.data} has no question whose evidence names a turn`);
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-eval-'));
-  const logger = createAppLogger(cliLogLevel(config.logLevel), 'stderr');
+  const logger = createAppLogger({
+    level: cliLogLevel(config.logLevel),
+    stream: 'stderr',
+    logPath: config.logPath,
+  });
   try {
     const brain = await buildBrain(
       {

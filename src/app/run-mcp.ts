@@ -20,7 +20,7 @@ function stdinClosed(): Promise<string> {
  * every write. Ends when the client closes stdin or on SIGINT/SIGTERM, after in-flight calls finish.
  */
 export async function runMcp(config: BrainConfig, options: { migrate: boolean }): Promise<void> {
-  const logger = createAppLogger(config.logLevel, 'stderr');
+  const logger = createAppLogger({ level: config.logLevel, stream: 'stderr', logPath: config.logPath });
   const brain = await buildBrain(config, { logger, migrate: options.migrate });
   const server = createMcpServer(
     { services: brain.services, scope: brain.scope, version: brain.version },

@@ -1,9 +1,14 @@
+import { AggregatorRegistry } from 'prom-client';
 import type { BrainConfig } from '../config/config-schema.js';
 import { BrainError } from '../core/errors.js';
 import { createHttpServer } from '../surfaces/http/http-server.js';
+import { createMetricsServer } from '../surfaces/http/metrics-server.js';
 import { createAppLogger } from './app-logger.js';
 import { buildBrain } from './build-brain.js';
 import { healthDocument } from './health-document.js';
+import { buildHttpAccess } from './http-access.js';
+import { isClusterWorker } from './serve-cluster.js';
+import { serveSafety } from './serve-safety.js';
 import { drain, waitForShutdown } from './shutdown.js';
 
 /** Turns a failed listen into an error an operator can act on. */
@@ -30,16 +35,35 @@ function describeListenError(config: BrainConfig, error: unknown): BrainError {
  * database.
  */
 export async function runServe(config: BrainConfig, options: { migrate: boolean }): Promise<void> {
-  const logger = createAppLogger(config.logLevel, 'stdout');
+  const logger = createAppLogger({ level: config.logLevel, stream: 'stdout', logPath: config.logPath });
   const brain = await buildBrain(config, { logger, migrate: options.migrate });
+  const activeKeys = await brain.storage
+    .stores()
+    .apiKeys.activeCount(brain.clock.now().toISOString())
+    .catch(async (error: unknown) => {
+      await brain.close();
+      throw error;
+    });
+  const safety = serveSafety(config, activeKeys);
+  if (safety.refusals.length > 0) {
+    await brain.close();
+    throw new BrainError(
+      'CONFIG_ERROR',
+      `brain serve refuses to start:\n${safety.refusals.map((r) => `  - ${r}`).join('\n')}`,
+      { refusals: safety.refusals },
+    );
+  }
+  for (const warning of safety.warnings) logger.warn(warning);
+  const built = buildHttpAccess(brain, logger);
   const http = await createHttpServer({
+    access: built.access,
     services: brain.services,
     scope: brain.scope,
     version: brain.version,
     logger,
     health: () => brain.health(),
     healthDocument: () => healthDocument(brain),
-    host: config.host,
+    host: safety.host,
     port: config.port,
     allowedHosts: config.allowedHosts,
     allowedOrigins: config.allowedOrigins,
@@ -48,18 +72,35 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     mcpMaxSessions: config.mcpMaxSessions,
     mcpMaxSessionsPerClient: config.mcpMaxSessionsPerClient,
     mcpSessionIdleMs: config.mcpSessionIdleMs,
-    mcpStateless: config.mcpMode === 'stateless' || (config.mcpMode === 'auto' && !!config.databaseUrl),
+    mcpStateless:
+      config.mcpMode === 'stateless' ||
+      (config.mcpMode === 'auto' && (!!config.databaseUrl || config.workers > 1)),
     idempotency: { store: brain.storage.stores().idempotency, ttlMs: config.idempotencyTtlHours * 3_600_000 },
     admin: { maintenance: brain.maintenance },
     metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
   });
+  // Several workers: each hands its registry to the primary, which serves them together on the port.
+  if (isClusterWorker() && http.metricsRegistry) AggregatorRegistry.setRegistries([http.metricsRegistry]);
+  const metricsServer =
+    config.metricsPort !== undefined && http.metricsRegistry && !isClusterWorker()
+      ? createMetricsServer({
+          registry: http.metricsRegistry,
+          host: safety.host,
+          port: config.metricsPort,
+          logger,
+        })
+      : null;
   let url: string;
+  let metricsUrl: string | undefined;
   try {
     ({ url } = await http.listen());
+    metricsUrl = (await metricsServer?.listen())?.url;
   } catch (error) {
     await http.close().catch(() => undefined);
+    await metricsServer?.close().catch(() => undefined);
+    await built.close();
     await brain.close();
-    throw describeListenError(config, error);
+    throw describeListenError({ ...config, host: safety.host }, error);
   }
   logger.info(
     {
@@ -67,11 +108,19 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
       mcp: `${url}/mcp`,
       db: `${brain.storage.engine} ${brain.storage.location}`,
       version: brain.version,
+      ...(metricsUrl ? { metrics: `${metricsUrl}/metrics` } : {}),
+      auth: built.access.authenticator.configured || activeKeys > 0 ? 'on' : 'off (local callers only)',
     },
     'brain is serving',
   );
   const signal = await waitForShutdown(logger);
   logger.info({ signal }, 'shutting down: draining requests');
-  await drain(logger, [() => http.close(), () => brain.close()]);
+  await drain(logger, [
+    () => http.close(),
+    async () => metricsServer?.close(),
+    () => built.close(),
+    () => brain.close(),
+  ]);
   logger.info('stopped');
+  await logger.closeFiles();
 }

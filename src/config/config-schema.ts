@@ -240,6 +240,7 @@ const DEFINITIONS = {
       .default('127.0.0.1'),
   ),
   port: httpSetting('BRAIN_PORT', 'int', intBetween(0, 65535).default(7777)),
+  workers: httpSetting('BRAIN_WORKERS', 'int', intBetween(1, 64).default(1)),
   allowedHosts: httpSetting('BRAIN_ALLOWED_HOSTS', 'list', nameList.default([])),
   allowedOrigins: httpSetting('BRAIN_ALLOWED_ORIGINS', 'list', nameList.default([])),
   requestTimeoutMs: httpSetting(

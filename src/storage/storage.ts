@@ -1,8 +1,11 @@
 import type { HealthCheck } from '../core/health.js';
+import type { AuditStore } from '../modules/audit/audit-store.js';
+import type { ApiKeyStore } from '../modules/auth/api-key-store.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
 import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
 import type { ConfigStore } from '../modules/maintenance/config-store.js';
 import type { MemoryStore } from '../modules/memory/memory-store.js';
+import type { QueryLogStore } from '../modules/observability/query-log-store.js';
 import type { SessionStore } from '../modules/sessions/session-store.js';
 
 /** The engines Brain stores on: the embedded file (default) or a PostgreSQL server with pgvector. */
@@ -24,6 +27,8 @@ export interface StorageSettings {
   databaseSsl: 'prefer-url' | 'disable' | 'require' | 'verify-full';
   databaseSslCaFile?: string | undefined;
   redisUrl?: string | undefined;
+  /** Statements slower than this are recorded in `query_log`; unset or 0: not timed, nothing recorded. */
+  slowQueryMs?: number | undefined;
 }
 
 /** What `brain migrate` reports: the migrations this call applied, and the version now. */
@@ -45,6 +50,10 @@ export interface StorageStores {
   embeddingQueue: EmbeddingQueueStore;
   idempotency: IdempotencyStore;
   config: ConfigStore;
+  /** The slow-query log (`query_log`): written by the driver itself, read by `brain status --slow-queries`. */
+  queryLog: QueryLogStore;
+  apiKeys: ApiKeyStore;
+  audit: AuditStore;
 }
 
 /** What a driver's in-process vector index holds for one tenant and model (benchmarks, status). */

@@ -34,10 +34,16 @@ export function storageEnv(engine: StorageEngine, home: string): Record<string, 
 
 export async function openStorage(
   engine: StorageEngine,
-  options: { env?: Record<string, string>; logger?: Logger; migrate?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    /** Settings over the defaults (e.g. BRAIN_SLOW_QUERY_MS), on the store `env` or a fresh one. */
+    settings?: Record<string, string>;
+    logger?: Logger;
+    migrate?: boolean;
+  } = {},
 ): Promise<StorageHarness> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `brain-${engine}-`));
-  const env = options.env ?? storageEnv(engine, home);
+  const env = { ...(options.env ?? storageEnv(engine, home)), ...options.settings };
   const config = requireValidConfig(
     loadConfig({ env: { LOG_LEVEL: 'silent', ...env, BRAIN_HOME: env.BRAIN_HOME ?? home }, cwd: home }),
   );

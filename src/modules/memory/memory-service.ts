@@ -43,6 +43,7 @@ import type {
   RecallResult,
   RememberResult,
 } from './memory-types.js';
+import type { QuotaGate } from './quota.js';
 
 export interface MemoryServiceConfig {
   store: MemoryStore;
@@ -61,6 +62,8 @@ export interface MemoryServiceConfig {
   onQueued?: () => void;
   /** Refuses writes while maintenance mode is on (MAINTENANCE); reads never ask it. */
   maintenance?: WriteGate;
+  /** The tenant quotas, asked before memories are added (QUOTA_EXCEEDED); none: no quotas. */
+  quota?: QuotaGate;
 }
 
 /** What a service asks before it writes: throws when writes are refused (maintenance mode). */
@@ -76,6 +79,8 @@ export interface MemoryService {
   list(scope: RequestScope, input: unknown): Promise<ListResult>;
   update(scope: RequestScope, input: unknown): Promise<Memory>;
   forget(scope: RequestScope, input: unknown): Promise<ForgetResult>;
+  /** Lookups of recall's query-vector cache since start (metrics). */
+  cacheStats(): { hits: number; misses: number };
 }
 
 /**
@@ -222,10 +227,16 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   /** Query vectors of recent queries: an assistant often asks the same thing twice. */
   const queryVectors = new Map<string, Float32Array | null>();
 
+  const cache = { hits: 0, misses: 0 };
+
   async function embedQuery(query: string): Promise<Float32Array | null> {
     if (!embedder) return null;
     const cached = queryVectors.get(query);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      cache.hits++;
+      return cached;
+    }
+    cache.misses++;
     const [vector] = await embedder.embed([query]);
     const usable = usableVector(vector);
     if (queryVectors.size >= QUERY_CACHE_SIZE)
@@ -295,6 +306,12 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     inputs.forEach((input, i) => {
       requireFutureExpiry(input.expires_at, now, `${fieldPrefix(i)}expires_at`);
     });
+    if (config.quota) {
+      let bytes = 0;
+      for (const input of inputs)
+        bytes += Buffer.byteLength(input.content) + Buffer.byteLength(JSON.stringify(input.metadata ?? {}));
+      await config.quota.assertRoom(scope, { memories: inputs.length, bytes });
+    }
     const { vectors, later } = await embedForWrite(inputs.map((i) => i.content));
     const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, later, now));
     const results = await store.insert(scope, rows);
@@ -313,6 +330,10 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   }
 
   return {
+    cacheStats() {
+      return { ...cache };
+    },
+
     async remember(scope, input) {
       const parsed = parseInput(rememberSchema, input);
       await config.maintenance?.assertWritable('remember');

@@ -116,6 +116,11 @@ export interface MemoryStore {
     target: ForgetTarget,
     options: { hard: boolean; now: string },
   ): Promise<string[]>;
+  /**
+   * What a tenant holds, for its quotas: memories not forgotten (expired ones still take room until
+   * purged) and the bytes of their content and metadata (UTF-8, metadata as stored JSON).
+   */
+  usage(scope: RequestScope): Promise<{ memories: number; bytes: number }>;
   /** Full-text and vector candidates for recall, with the memories they name. */
   candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates>;
   /**

@@ -137,6 +137,22 @@ export function runMemoryStoreContract(
       expect((await h.store.insert(B, [other]))[0]?.status).toBe('created');
     });
 
+    it('reports what a tenant holds: memories not forgotten and their bytes', async () => {
+      expect(await h.store.usage(A)).toEqual({ memories: 0, bytes: 0 });
+      const one = await row('café', { metadata: { a: 1 } });
+      const two = await row('second');
+      await h.store.insert(A, [one, two]);
+      const usage = await h.store.usage(A);
+      expect(usage.memories).toBe(2);
+      // Bytes of UTF-8 (é is two) plus the stored metadata JSON, whose spacing is the engine's.
+      const metadataBytes = usage.bytes - Buffer.byteLength('cafésecond');
+      expect(metadataBytes).toBeGreaterThanOrEqual('{"a":1}'.length + '{}'.length);
+      expect(metadataBytes).toBeLessThanOrEqual('{"a": 1}'.length + '{}'.length);
+      expect(await h.store.usage(B)).toEqual({ memories: 0, bytes: 0 });
+      await h.store.forget(A, { id: two.id }, { hard: false, now: NOW });
+      expect((await h.store.usage(A)).memories).toBe(1);
+    });
+
     it('writes a batch all or nothing', async () => {
       const good = await row('the first row of the batch');
       const clash = await row('a second row reusing the first id', { id: good.id });

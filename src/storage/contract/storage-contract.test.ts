@@ -4,10 +4,13 @@
  */
 import { ENGINES } from '../../../test/services/engines.js';
 import { engineSkipReason, openStorage } from '../../../test/services/storage-harness.js';
+import { runApiKeyStoreContract } from './api-key-store-contract.js';
+import { runAuditStoreContract } from './audit-store-contract.js';
 import { runConfigStoreContract } from './config-store-contract.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
 import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
+import { runQueryLogStoreContract } from './query-log-store-contract.js';
 import { runSessionStoreContract } from './session-store-contract.js';
 
 for (const engine of ENGINES) {
@@ -26,4 +29,12 @@ for (const engine of ENGINES) {
   runEmbeddingQueueContract(`${engine} storage`, open, skip);
   runIdempotencyStoreContract(`${engine} storage`, open, skip);
   runConfigStoreContract(`${engine} storage`, open, skip);
+  runApiKeyStoreContract(`${engine} storage`, open, skip);
+  runAuditStoreContract(`${engine} storage`, open, skip);
+  // The driver's own slow-query log off: the contract sees only the rows it writes.
+  const openQuiet = async () => {
+    const h = await openStorage(engine, { settings: { BRAIN_SLOW_QUERY_MS: '0' } });
+    return { ...h, stores: h.storage.stores() };
+  };
+  runQueryLogStoreContract(`${engine} storage`, openQuiet, skip);
 }

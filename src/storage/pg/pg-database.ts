@@ -3,6 +3,7 @@ import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import pg from 'pg';
 import { BrainError, isBrainError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import type { StatementObserver } from '../../modules/observability/slow-query-log.js';
 import { redactUrl } from '../redact-url.js';
 import type { StorageSettings } from '../storage.js';
 
@@ -88,6 +89,8 @@ export class PgDatabase {
   readonly where: string;
   readonly #logger: Logger;
   #warned = false;
+  /** Told of every statement's time (the slow-query log); none: statements are not timed. */
+  #observer: StatementObserver | null = null;
   #vectorOid: Promise<number> | null = null;
 
   constructor(settings: StorageSettings, logger: Logger) {
@@ -145,13 +148,54 @@ export class PgDatabase {
     }
   }
 
-  /** One query on a pool (the reader by default), retried when transient. */
+  /**
+   * Times every statement from now on (`query`, and each statement of a `transaction`) and reports it
+   * to `observer`. A pooled query's time includes waiting for a free connection: what its caller waited.
+   */
+  observe(observer: StatementObserver): void {
+    this.#observer = observer;
+  }
+
+  /** One query on a pool (the reader by default), retried when transient; each attempt timed. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values: unknown[] = [],
     pool: pg.Pool = this.reader,
   ): Promise<pg.QueryResult<R>> {
+    return this.run(() => this.#timed(text, () => pool.query<R>(text, values)));
+  }
+
+  /** `query` without the timing: the slow-query log's own statements, which must not record themselves. */
+  untimedQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+    pool: pg.Pool = this.primary,
+  ): Promise<pg.QueryResult<R>> {
     return this.run(() => pool.query<R>(text, values));
+  }
+
+  #timed<T>(text: string, work: () => Promise<T>): Promise<T> {
+    const observer = this.#observer;
+    if (!observer) return work();
+    const start = performance.now();
+    return work().finally(() => observer.observe(text, performance.now() - start));
+  }
+
+  /**
+   * The client a transaction's work gets: its `query` timed like {@link PgDatabase.query}, everything
+   * else the pooled client's own. Only the (text, values) form is used by the stores.
+   */
+  #timedClient(client: pg.PoolClient): pg.PoolClient {
+    if (!this.#observer) return client;
+    const query = (text: string | pg.QueryConfig, values?: unknown[]) =>
+      this.#timed(typeof text === 'string' ? text : text.text, () => client.query(text, values));
+    return new Proxy(client, {
+      get: (target, key) => {
+        if (key === 'query') return query;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
   }
 
   /** A transaction on the primary, retried whole when a transient failure aborts it. */
@@ -161,8 +205,10 @@ export class PgDatabase {
       let broken = false;
       try {
         await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
+        const timed = this.#timedClient(client);
+        const result = await work(timed);
+        // Timed too: a commit waits for its WAL flush (and its replicas, with synchronous commit).
+        await timed.query('COMMIT');
         return result;
       } catch (error) {
         broken = isConnectionError(error);

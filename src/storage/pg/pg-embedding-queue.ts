@@ -24,6 +24,18 @@ export class PgEmbeddingQueue implements EmbeddingQueueStore {
     this.#onStored = onStored;
   }
 
+  /**
+   * Gives this replica's leases back (at shutdown): rows it claimed but did not embed (a failed batch)
+   * are at once another replica's, or the next start's, instead of after the lease runs out.
+   */
+  async releaseLeases(): Promise<void> {
+    await this.#db.query(
+      'UPDATE embedding_queue SET leased_by = NULL, leased_until = NULL WHERE leased_by = $1',
+      [this.#me],
+      this.#db.primary,
+    );
+  }
+
   async switchModel(model: string): Promise<number> {
     return this.#db.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [SWITCH_LOCK]);

@@ -554,6 +554,15 @@ export class PgMemoryStore implements MemoryStore {
     }
   }
 
+  async usage(scope: RequestScope): Promise<{ memories: number; bytes: number }> {
+    const { rows } = await this.#db.query<{ n: string; b: string }>(
+      `SELECT count(*) AS n, coalesce(sum(octet_length(content) + octet_length(metadata::text)), 0) AS b
+       FROM memories WHERE tenant_id = $1 AND deleted_at IS NULL`,
+      [scope.tenantId],
+    );
+    return { memories: Number(rows[0]?.n ?? 0), bytes: Number(rows[0]?.b ?? 0) };
+  }
+
   /** Before a read: this process's pending access counts are written, so the read shows them. */
   async #own(): Promise<void> {
     if (this.#touches.size > 0) await this.flushTouches();

@@ -1,5 +1,7 @@
 import type { Logger } from '../../core/logger.js';
 import type { Storage, StorageSettings, StorageStores } from '../storage.js';
+import { PgApiKeyStore } from './pg-api-key-store.js';
+import { PgAuditStore } from './pg-audit-store.js';
 import { type ChangeBus, createPgChangeBus } from './pg-change-bus.js';
 import { PgConfigStore } from './pg-config-store.js';
 import { PgDatabase, toStorageError } from './pg-database.js';
@@ -7,6 +9,7 @@ import { PgEmbeddingQueue } from './pg-embedding-queue.js';
 import { PgIdempotencyStore } from './pg-idempotency-store.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, pgSchemaStatus } from './pg-migrations.js';
+import { pgSlowQueryLog } from './pg-query-log-store.js';
 import { PgSessionStore } from './pg-session-store.js';
 import { pgStoreCopy } from './pg-store-copy.js';
 
@@ -35,7 +38,8 @@ export async function createPostgresStorage(
     await db.close();
     throw error;
   }
-  let stores: (StorageStores & { memories: PgMemoryStore }) | null = null;
+  const slowQueries = pgSlowQueryLog(db, { thresholdMs: settings.slowQueryMs, logger });
+  let stores: (StorageStores & { memories: PgMemoryStore; embeddingQueue: PgEmbeddingQueue }) | null = null;
   const changed = async (tenants: string[], vectors = 0) => {
     stores?.memories.vectors.indexer.schedule(vectors);
     for (const t of tenants) {
@@ -50,6 +54,9 @@ export async function createPostgresStorage(
       embeddingQueue: new PgEmbeddingQueue(db, changed),
       idempotency: new PgIdempotencyStore(db),
       config: new PgConfigStore(db),
+      queryLog: slowQueries.store,
+      apiKeys: new PgApiKeyStore(db),
+      audit: new PgAuditStore(db),
     };
     return stores;
   };
@@ -102,9 +109,15 @@ export async function createPostgresStorage(
       if (closed) return;
       closed = true;
       await stores?.memories.vectors.indexer.close();
+      await stores?.embeddingQueue
+        .releaseLeases()
+        .catch((error) =>
+          logger.warn({ err: error }, 'could not release embedding-queue leases at shutdown'),
+        );
       await stores?.memories
         .flushTouches()
         .catch((error) => logger.warn({ err: error }, 'could not write the last access counts at shutdown'));
+      await slowQueries.log?.close();
       await bus.close();
       await db.close();
     },

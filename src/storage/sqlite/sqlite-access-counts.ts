@@ -3,6 +3,7 @@ import type { Memory } from '../../modules/memory/memory-types.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import { sqliteCodeOf } from './sqlite-errors.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
+import { prepareStatement } from './statement-cache.js';
 
 /** An access bump waiting to be written. */
 interface PendingTouch {
@@ -43,7 +44,8 @@ export class SqliteAccessCounts {
     this.#db = db;
     this.#logger = logger;
     this.#file = file;
-    this.#touchOne = db.prepare(
+    this.#touchOne = prepareStatement(
+      db,
       `UPDATE memories SET access_count = access_count + ?,
          accessed_at = CASE WHEN accessed_at IS NULL OR accessed_at < ? THEN ? ELSE accessed_at END
        WHERE id = ? AND tenant_id = ?`,

@@ -5,6 +5,7 @@ import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { vectorToBlob } from './sqlite-memory-rows.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
+import { prepareStatement } from './statement-cache.js';
 
 const ACTIVE_MODEL_KEY = 'embedding_model';
 
@@ -26,26 +27,31 @@ export class SqliteEmbeddingQueue implements EmbeddingQueueStore {
 
   constructor(db: SqliteDatabase, logger: Logger, file?: SqliteFileGuard) {
     this.#db = db;
-    this.#next = db.prepare(
+    this.#next = prepareStatement(
+      db,
       `SELECT m.id, m.content, m.content_hash FROM embedding_queue q JOIN memories m ON m.rid = q.rid
        WHERE m.deleted_at IS NULL ORDER BY q.rid LIMIT ?`,
     );
-    this.#find = db.prepare('SELECT rid, tenant_id, content_hash, deleted_at FROM memories WHERE id = ?');
-    this.#upsert = db.prepare(
+    this.#find = prepareStatement(
+      db,
+      'SELECT rid, tenant_id, content_hash, deleted_at FROM memories WHERE id = ?',
+    );
+    this.#upsert = prepareStatement(
+      db,
       `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)
        ON CONFLICT (rid) DO UPDATE SET model = excluded.model, embedding = excluded.embedding`,
     );
-    this.#deleteVector = db.prepare('DELETE FROM memory_embeddings WHERE rid = ?');
-    this.#dequeue = db.prepare('DELETE FROM embedding_queue WHERE rid = ?');
-    this.#bump = db.prepare('UPDATE memories SET change_seq = ? WHERE rid = ?');
-    this.#maxSeq = db
-      .prepare('SELECT coalesce(max(change_seq), 0) FROM memories WHERE tenant_id = ?')
-      .pluck();
-    this.#count = db
-      .prepare(
-        'SELECT count(*) FROM embedding_queue q JOIN memories m ON m.rid = q.rid WHERE m.deleted_at IS NULL',
-      )
-      .pluck();
+    this.#deleteVector = prepareStatement(db, 'DELETE FROM memory_embeddings WHERE rid = ?');
+    this.#dequeue = prepareStatement(db, 'DELETE FROM embedding_queue WHERE rid = ?');
+    this.#bump = prepareStatement(db, 'UPDATE memories SET change_seq = ? WHERE rid = ?');
+    this.#maxSeq = prepareStatement(
+      db,
+      'SELECT coalesce(max(change_seq), 0) FROM memories WHERE tenant_id = ?',
+    ).pluck();
+    this.#count = prepareStatement(
+      db,
+      'SELECT count(*) FROM embedding_queue q JOIN memories m ON m.rid = q.rid WHERE m.deleted_at IS NULL',
+    ).pluck();
     guardStoreMethods<SqliteEmbeddingQueue>(
       this,
       { reads: ['nextQueued', 'backlog'], writes: ['switchModel', 'storeVectors'] },

@@ -28,7 +28,7 @@ import { SqliteSearchText } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { SqliteTextSearch, type TextSearchOptions } from './sqlite-text-search.js';
 import { SqliteVectorSearch, type VectorSearchOptions } from './sqlite-vector-search.js';
-import { StatementCache } from './statement-cache.js';
+import { prepareStatement, StatementCache } from './statement-cache.js';
 
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
 
@@ -67,38 +67,46 @@ export class SqliteMemoryStore implements MemoryStore {
     this.text = new SqliteTextSearch(db, options.text);
     // Sequences are per tenant: the vector index catches up one tenant at a time, and the max comes
     // straight off the (tenant_id, change_seq) index.
-    this.#maxSeq = db.prepare('SELECT coalesce(max(change_seq), 0) AS s FROM memories WHERE tenant_id = ?');
-    this.#insertRow = db.prepare(
+    this.#maxSeq = prepareStatement(
+      db,
+      'SELECT coalesce(max(change_seq), 0) AS s FROM memories WHERE tenant_id = ?',
+    );
+    this.#insertRow = prepareStatement(
+      db,
       `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
          importance, created_at, updated_at, expires_at, change_seq, search_text, context_text, speaker_text)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
+    this.#insertTag = prepareStatement(db, 'INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
     // The full-text entries (see migration 4: the store keeps the index, no triggers).
     this.#searchText = new SqliteSearchText(db);
-    this.#upsertEmbedding = db.prepare(
+    this.#upsertEmbedding = prepareStatement(
+      db,
       `INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)
        ON CONFLICT (rid) DO UPDATE SET model = excluded.model, embedding = excluded.embedding`,
     );
-    this.#deleteEmbedding = db.prepare('DELETE FROM memory_embeddings WHERE rid = ?');
-    this.#insertEmbedding = db.prepare(
+    this.#deleteEmbedding = prepareStatement(db, 'DELETE FROM memory_embeddings WHERE rid = ?');
+    this.#insertEmbedding = prepareStatement(
+      db,
       'INSERT INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)',
     );
-    this.#findByKey = db.prepare(
+    this.#findByKey = prepareStatement(
+      db,
       `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND key = ?
          AND deleted_at IS NULL`,
     );
-    this.#findByHash = db.prepare(
+    this.#findByHash = prepareStatement(
+      db,
       `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
          AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
     );
-    this.#enqueue = db.prepare('INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
+    this.#enqueue = prepareStatement(db, 'INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
     this.#access = new SqliteAccessCounts(db, logger, options.file);
     // Once, here, not in each method: SQLite errors become storage codes, writes are file-checked.
     guardStoreMethods<SqliteMemoryStore>(
       this,
       {
-        reads: ['get', 'getByKey', 'list', 'candidates', 'touch', 'overview'],
+        reads: ['get', 'getByKey', 'list', 'candidates', 'touch', 'overview', 'usage'],
         writes: ['insert', 'update', 'forget'],
       },
       { dbPath: db.name, logger, file: options.file },
@@ -449,6 +457,16 @@ export class SqliteMemoryStore implements MemoryStore {
       vector_search: mode,
       memories,
     };
+  }
+
+  async usage(scope: RequestScope): Promise<{ memories: number; bytes: number }> {
+    const row = this.#sql
+      .get(
+        `SELECT count(*) AS n, coalesce(sum(length(CAST(content AS BLOB)) + length(CAST(metadata AS BLOB))), 0) AS b
+         FROM memories WHERE tenant_id = ? AND deleted_at IS NULL`,
+      )
+      .get(scope.tenantId) as { n: number; b: number };
+    return { memories: row.n, bytes: row.b };
   }
 
   /** Records that recall returned these memories; written in batches (see SqliteAccessCounts). */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { searchTokens, speakerOf } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
+import { prepareStatement } from './statement-cache.js';
 
 /** A memory's own search tokens: its content's and its tags', space-separated. */
 export function ownSearchText(content: string, tags: readonly string[]): string {
@@ -43,29 +44,43 @@ export class SqliteSearchText {
   readonly #count: Database.Statement;
 
   constructor(db: SqliteDatabase) {
-    this.#insert = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
-    this.#delete = db.prepare('DELETE FROM memories_fts WHERE rowid = ?');
-    this.#last = db.prepare(
+    this.#insert = prepareStatement(
+      db,
+      'INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)',
+    );
+    this.#delete = prepareStatement(db, 'DELETE FROM memories_fts WHERE rowid = ?');
+    this.#last = prepareStatement(
+      db,
       `SELECT rid, search_text AS own, context_text AS context FROM memories
        WHERE tenant_id = ? AND session_id = ? AND deleted_at IS NULL ORDER BY rid DESC LIMIT 1`,
     );
-    this.#neighbours = db.prepare(
+    this.#neighbours = prepareStatement(
+      db,
       `SELECT
          (SELECT rid FROM memories WHERE tenant_id = @t AND session_id = @s AND deleted_at IS NULL
             AND rid < @r ORDER BY rid DESC LIMIT 1) AS before,
          (SELECT rid FROM memories WHERE tenant_id = @t AND session_id = @s AND deleted_at IS NULL
             AND rid > @r ORDER BY rid LIMIT 1) AS after`,
     );
-    this.#read = db.prepare('SELECT search_text AS own, context_text AS context FROM memories WHERE rid = ?');
-    this.#setContext = db.prepare('UPDATE memories SET context_text = ? WHERE rid = ?');
-    this.#setOwn = db.prepare('UPDATE memories SET search_text = ?, speaker_text = ? WHERE rid = ?');
-    this.#readRow = db.prepare(
+    this.#read = prepareStatement(
+      db,
+      'SELECT search_text AS own, context_text AS context FROM memories WHERE rid = ?',
+    );
+    this.#setContext = prepareStatement(db, 'UPDATE memories SET context_text = ? WHERE rid = ?');
+    this.#setOwn = prepareStatement(
+      db,
+      'UPDATE memories SET search_text = ?, speaker_text = ? WHERE rid = ?',
+    );
+    this.#readRow = prepareStatement(
+      db,
       'SELECT content, tags, metadata, context_text AS context FROM memories WHERE rid = ?',
     );
-    this.#fields = db.prepare(
+    this.#fields = prepareStatement(
+      db,
       'SELECT tenant_id AS tenantId, search_text AS own, context_text AS context FROM memories WHERE rid = ?',
     );
-    this.#count = db.prepare(
+    this.#count = prepareStatement(
+      db,
       `INSERT INTO search_stats (tenant_id, documents, own_chars, context_chars) VALUES (?, ?, ?, ?)
        ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + excluded.documents,
          own_chars = own_chars + excluded.own_chars, context_chars = context_chars + excluded.context_chars`,

@@ -10,6 +10,8 @@ import type {
   StorageStores,
   VectorIndexState,
 } from '../storage.js';
+import { SqliteApiKeyStore } from './sqlite-api-key-store.js';
+import { SqliteAuditStore } from './sqlite-audit-store.js';
 import { SqliteConfigStore } from './sqlite-config-store.js';
 import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from './sqlite-database.js';
 import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
@@ -18,6 +20,7 @@ import { SqliteFileGuard } from './sqlite-file-guard.js';
 import { SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
+import { sqliteSlowQueryLog } from './sqlite-query-log-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
 import { sqliteStoreCopy } from './sqlite-store-copy.js';
 import type { TextSearchOptions } from './sqlite-text-search.js';
@@ -42,7 +45,7 @@ export interface SqliteStorage extends Storage {
  * the file cannot be used.
  */
 export function createSqliteStorage(
-  config: Pick<StorageSettings, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeMb'>,
+  config: Pick<StorageSettings, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeMb' | 'slowQueryMs'>,
   options: SqliteStorageOptions,
 ): SqliteStorage {
   const { logger } = options;
@@ -62,6 +65,8 @@ export function createSqliteStorage(
     // Notices a deleted or replaced file within a second even when nothing writes (logged once).
     () => file.check(),
   );
+  // Before any store prepares a statement: from here every statement of the stores is timed.
+  const slowQueries = sqliteSlowQueryLog(db, { thresholdMs: config.slowQueryMs, logger, file });
   /** A failure of the first reads (a damaged table) says what to do, like the open does. */
   const described = (error: unknown) => (isBrainError(error) ? error : describeOpenError(dbPath, error));
   // Built on first use, after migrate(): the stores prepare their statements against the schema.
@@ -80,6 +85,9 @@ export function createSqliteStorage(
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
         idempotency: new SqliteIdempotencyStore(db, { logger, file }),
         config: new SqliteConfigStore(db, { logger, file }),
+        queryLog: slowQueries.store,
+        apiKeys: new SqliteApiKeyStore(db, { logger, file }),
+        audit: new SqliteAuditStore(db, { logger, file }),
       };
       built = { stores, memories };
       return built;
@@ -151,6 +159,7 @@ export function createSqliteStorage(
       if (closed) return;
       closed = true;
       stopCheckpointer();
+      await slowQueries.log?.close();
       if (built) {
         built.memories.vectors.close();
         try {

@@ -9,7 +9,7 @@ import {
 import { searchTokens } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqlWhere } from './sqlite-memory-rows.js';
-import { StatementCache } from './statement-cache.js';
+import { prepareStatement, StatementCache } from './statement-cache.js';
 
 export interface TextHit {
   rid: number;
@@ -83,18 +83,19 @@ export class SqliteTextSearch {
   constructor(db: SqliteDatabase, options: Partial<TextSearchOptions> = {}) {
     this.#options = { ...DEFAULT_TEXT_SEARCH_OPTIONS, ...options };
     this.#statements = new StatementCache(db);
-    this.#countTerm = db.prepare(
+    this.#countTerm = prepareStatement(
+      db,
       'SELECT count(*) AS n FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)',
     );
-    this.#countTenantTerm = db
-      .prepare(
-        `SELECT count(*) FROM memories_fts f JOIN memories m ON m.rid = f.rowid
+    this.#countTenantTerm = prepareStatement(
+      db,
+      `SELECT count(*) FROM memories_fts f JOIN memories m ON m.rid = f.rowid
          WHERE memories_fts MATCH ? AND m.tenant_id = ?`,
-      )
-      .pluck();
+    ).pluck();
     // Lengths in characters: BM25 needs only a document's length relative to the average. Kept by the
     // store with the index (search_stats), so reading them is one row.
-    this.#tenantStats = db.prepare(
+    this.#tenantStats = prepareStatement(
+      db,
       `SELECT documents, CASE WHEN documents > 0 THEN own_chars * 1.0 / documents ELSE 0 END AS averageOwnLength,
          CASE WHEN documents > 0 THEN context_chars * 1.0 / documents ELSE 0 END AS averageContextLength
        FROM search_stats WHERE tenant_id = ?`,

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import type { Brain } from '../../app/build-brain.js';
+import { keysRuntime } from '../../app/run-keys.js';
 import { type CliRuntime, EXIT, runCli } from './cli-program.js';
 
 let fixture: TestBrain;
@@ -27,6 +28,9 @@ const runtime: CliRuntime = {
   status: async () => {
     throw new Error('not used in this test (test/e2e/cli.e2e.test.ts runs brain status)');
   },
+  slowQueries: async () => {
+    throw new Error('not used in this test (test/e2e/slow-queries.e2e.test.ts runs it)');
+  },
   reembed: async () => {
     throw new Error('not used in this test (test/e2e/cli.e2e.test.ts runs brain reembed)');
   },
@@ -40,6 +44,7 @@ const runtime: CliRuntime = {
     change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),
   migrate: async () => ({ applied: [], current: 1 }),
   checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
+  ...keysRuntime((_global, work) => work(brain)),
 };
 
 async function brainCli(...argv: string[]): Promise<number> {

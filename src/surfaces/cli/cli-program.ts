@@ -11,6 +11,13 @@ import {
   formatRemember,
 } from './cli-format.js';
 import { formatEvalReport, progressBar } from './eval-format.js';
+import { type KeysRuntime, registerKeysCommands } from './keys-commands.js';
+import {
+  formatSlowQueries,
+  SLOW_QUERIES_LIMIT,
+  type SlowQueriesRuntime,
+  slowQueriesRequest,
+} from './slow-queries.js';
 
 /** Where the CLI writes. The real program passes stdout/stderr; tests capture both. */
 export interface CliIo {
@@ -109,7 +116,7 @@ export interface StoreCopyResult {
   perSecond: number;
 }
 
-export interface CliRuntime {
+export interface CliRuntime extends KeysRuntime, SlowQueriesRuntime {
   version: string;
   open(global: GlobalOptions): Promise<OpenedBrain>;
   /** Runs the HTTP server until a signal ends it. */
@@ -448,8 +455,23 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
   program
     .command('status')
     .description('show the database, the embedder and the backlog of memories waiting for a vector')
+    .option(
+      '--slow-queries',
+      'instead, list the slowest statements recorded in query_log (BRAIN_SLOW_QUERY_MS)',
+    )
+    .option(
+      '--limit <n>',
+      `with --slow-queries: how many, 1..${SLOW_QUERIES_LIMIT.max} (default 20)`,
+      numeric,
+    )
     .option('--json', 'print JSON')
     .action(async (flags) => {
+      const slow = slowQueriesRequest(flags);
+      if (slow) {
+        const report = await runtime.slowQueries(globals(), slow);
+        print(flags.json, report, () => formatSlowQueries(report));
+        return;
+      }
       const status = await runtime.status(globals());
       print(flags.json, status, () => formatStatus(status));
     });
@@ -535,6 +557,8 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
       io.out(text);
       state.code = ok ? EXIT.ok : EXIT.failed;
     });
+
+  registerKeysCommands(program, { runtime, globals, print, io, state });
 
   return program;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput } from '../../core/validation.js';
+import type { AuditLog } from '../../modules/audit/audit-log.js';
 import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import { errorBodySchema } from './rest-routes.js';
 
@@ -31,10 +32,14 @@ const maintenanceBody = z
  * Admin routes under `/admin`. Maintenance mode is a row of the shared `config` table, so turning it on
  * through one replica turns it on for all (each reads the row at most a second old).
  */
-export function registerAdminRoutes(app: FastifyInstance, admin: { maintenance: Maintenance }): void {
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  admin: { maintenance: Maintenance; audit?: AuditLog | null },
+): void {
   app.get(
     '/admin/maintenance',
     {
+      config: { access: { scope: 'admin', action: 'admin.maintenance.read' } },
       schema: {
         tags: ['admin'],
         summary: 'Whether maintenance mode is on, since when and why',
@@ -46,6 +51,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: { maintenance: 
   app.put(
     '/admin/maintenance',
     {
+      config: { access: { scope: 'admin', action: 'admin.maintenance' } },
       schema: {
         tags: ['admin'],
         summary: 'Turn maintenance mode on or off for every replica',
@@ -55,7 +61,17 @@ export function registerAdminRoutes(app: FastifyInstance, admin: { maintenance: 
     },
     async (request) => {
       const body = parseInput(maintenanceBody, request.body ?? {});
-      return admin.maintenance.set(body.on, body.reason ?? null);
+      const state = await admin.maintenance.set(body.on, body.reason ?? null);
+      const principal = request.principal;
+      await admin.audit?.record({
+        principal: principal?.id ?? 'local',
+        tenantId: principal?.tenantId ?? 'default',
+        action: 'admin.maintenance',
+        target: 'maintenance_mode',
+        outcome: 'ok',
+        details: { on: body.on, reason: body.reason ?? null },
+      });
+      return state;
     },
   );
 }

@@ -6,12 +6,15 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import type { Registry } from 'prom-client';
 import { BrainError, isBrainError } from '../../core/errors.js';
 import type { HealthReport } from '../../core/health.js';
 import { inspectJson } from '../../core/validation.js';
+import { scopeOf as principalScope } from '../../modules/auth/principal.js';
 import type { IdempotencyStore } from '../../modules/idempotency/idempotency-store.js';
 import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { type HttpAccess, registerResourceMetadata, toolAuthorizer, useAccess } from './access.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
@@ -21,6 +24,7 @@ import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
 import { createMetrics } from './metrics.js';
 import { registerApiDocs } from './openapi.js';
+import { echoRequestId, requestIdOf, requestLogController } from './request-id.js';
 import { registerRestRoutes, type ScopeOf } from './rest-routes.js';
 
 export { BODY_LIMIT_BYTES, toHttpError, toJsonRpcHttpError } from './http-errors.js';
@@ -66,8 +70,11 @@ export interface HttpServerConfig extends SurfaceContext {
   health?: () => Promise<HealthReport>;
   /** Every check, timed, served at `GET /health` (503 when `status` is `failing`); none: no route. */
   healthDocument?: () => Promise<{ status: 'ok' | 'failing' }>;
-  /** Who a REST request acts for; default: {@link SurfaceContext.scope} for every request. */
-  scopeOf?: ScopeOf;
+  /**
+   * Authentication, authorisation and rate limits (access.ts); none: every request acts as the local
+   * principal in {@link SurfaceContext.scope}, unchecked (tests of other features).
+   */
+  access?: HttpAccess;
   /** Where `Idempotency-Key`s are kept (the database), and for how long; none: the header is ignored. */
   idempotency?: { store: IdempotencyStore; ttlMs: number };
   /** What the `/admin` routes act on; none: no admin routes. */
@@ -82,6 +89,8 @@ export interface HttpServer {
   app: FastifyInstance;
   /** Every route served (method and URL), but the docs page's own assets. */
   routes: { method: string; url: string }[];
+  /** The Prometheus registry served at `/metrics` (for a metrics port of its own), or null without metrics. */
+  metricsRegistry: Registry | null;
   /** Binds `host:port` and resolves with the URL and the port actually bound. */
   listen(): Promise<{ url: string; port: number }>;
   /**
@@ -166,12 +175,29 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     requestTimeout: serverOptions.requestTimeout,
     http: serverOptions,
     clientErrorHandler: clientErrorHandler(timeouts, (socket) => connections.activity(socket), logger),
+    // The caller's x-request-id when well-formed, else a UUID (see request-id.ts), on every log line.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    logController: requestLogController(),
   });
+  app.addHook('onRequest', echoRequestId);
   const connections = trackConnections(app);
   let mcpCount = () => 0;
   const metrics = config.metrics
-    ? createMetrics({ databaseSizeBytes: config.metrics.databaseSizeBytes, activeSessions: () => mcpCount() })
+    ? createMetrics({
+        databaseSizeBytes: config.metrics.databaseSizeBytes,
+        activeSessions: () => mcpCount(),
+        recallCache: () => config.services.memory.cacheStats(),
+      })
     : null;
+  const access: HttpAccess | undefined = config.access && {
+    ...config.access,
+    onAuthFailure: (reason) => {
+      config.access?.onAuthFailure?.(reason);
+      metrics?.authFailure(reason);
+    },
+  };
+  if (access && metrics) access.limits.onReject = (kind) => metrics.rateLimited(kind);
   metrics?.instrument(app);
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (route) => {
@@ -179,7 +205,17 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     for (const method of [route.method].flat())
       if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
-  const surface = metrics ? { ...config, observeTool: metrics.observeTool } : config;
+  const surface = {
+    ...config,
+    ...(metrics ? { observeTool: metrics.observeTool } : {}),
+    ...(access ? { authorize: toolAuthorizer(access) } : {}),
+  };
+  // With authentication, a session belongs to its principal: the cap counts per principal, and no one
+  // else can use its id. Without, the remote address stands in.
+  const clientKey: McpClientKey =
+    config.mcpClientKey ??
+    ((request) =>
+      request.principal && request.principal.kind !== 'local' ? request.principal.id : request.ip);
   const mcp = config.mcpStateless
     ? createStatelessMcp(surface)
     : createMcpSessions({
@@ -187,7 +223,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         maxSessions: config.mcpMaxSessions ?? HTTP_DEFAULTS.mcpMaxSessions,
         maxSessionsPerClient: config.mcpMaxSessionsPerClient ?? HTTP_DEFAULTS.mcpMaxSessionsPerClient,
         idleMs: config.mcpSessionIdleMs ?? HTTP_DEFAULTS.mcpSessionIdleMs,
-        clientKey: config.mcpClientKey ?? ((request) => request.ip),
+        clientKey,
       });
   mcpCount = () => mcp.count();
   useJsonParser(app);
@@ -200,6 +236,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
       allowedOrigins: config.allowedOrigins,
     }),
   );
+  if (access) useAccess(app, access);
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = errorResponse(error, request.url, request.log);
     const retryAfter = isBrainError(error) ? error.details.retry_after_seconds : undefined;
@@ -209,13 +246,15 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   app.setNotFoundHandler(notFound);
 
   await registerApiDocs(app, config.version);
+  if (access) registerResourceMetadata(app, access);
   await app.register(async (rest) => {
     // The REST routes' zod schemas describe them in the OpenAPI document; the services validate the
     // input with the same schemas (and name the field and its limit), so Fastify neither validates nor
     // serializes by schema here.
     rest.setValidatorCompiler(() => (data) => ({ value: data }));
     rest.setSerializerCompiler(() => (data) => JSON.stringify(data));
-    const scopeOf = config.scopeOf ?? (() => config.scope);
+    const scopeOf: ScopeOf = (request) =>
+      request.principal ? principalScope(request.principal) : config.scope;
     if (config.idempotency)
       useIdempotency(rest, {
         ...config.idempotency,
@@ -224,12 +263,15 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
       });
     registerRestRoutes(rest, config, scopeOf);
-    if (config.admin) registerAdminRoutes(rest, config.admin);
+    if (config.admin) registerAdminRoutes(rest, { ...config.admin, audit: access?.audit ?? null });
   });
 
   app.get(
     '/health/live',
-    { schema: { tags: ['health'], summary: 'Answers 200 while the process runs' } },
+    {
+      config: { access: 'public' },
+      schema: { tags: ['health'], summary: 'Answers 200 while the process runs' },
+    },
     async () => ({ status: 'ok', version: config.version }),
   );
   // Readiness: 503 while a check fails (e.g. the database file was deleted), so a balancer stops sending.
@@ -242,6 +284,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     app.get(
       '/health',
       {
+        config: { access: 'public' },
         schema: {
           tags: ['health'],
           summary:
@@ -256,17 +299,21 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   if (metrics)
     app.get(
       '/metrics',
-      { schema: { tags: ['metrics'], summary: 'Prometheus metrics (text format)' } },
+      {
+        config: { access: { scope: 'admin', action: 'metrics.read' } },
+        schema: { tags: ['metrics'], summary: 'Prometheus metrics (text format)' },
+      },
       async (_request, reply) =>
         reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
-  app.get('/health/ready', { schema: ready }, async (_request, reply) => {
+  app.get('/health/ready', { config: { access: 'public' }, schema: ready }, async (_request, reply) => {
     const report: HealthReport = (await config.health?.()) ?? { status: 'ok', checks: {} };
     return reply.code(report.status === 'ok' ? 200 : 503).send({ ...report, version: config.version });
   });
   app.route({
     method: ['POST', 'GET', 'DELETE'],
     url: '/mcp',
+    config: { access: 'authenticated' },
     schema: {
       tags: ['mcp'],
       summary: 'MCP Streamable HTTP (JSON-RPC); see the MCP specification',
@@ -278,6 +325,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   return {
     app,
     routes,
+    metricsRegistry: metrics?.registry ?? null,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address() as AddressInfo;

@@ -29,6 +29,8 @@ export interface McpSessionsConfig extends SurfaceContext {
 interface McpSession {
   id: string;
   client: string;
+  /** The authenticated principal that opened it (null while authentication is off). */
+  owner: string | null;
   transport: StreamableHTTPServerTransport;
   server: McpServer;
   /** When a request on it last started or ended (for the idle timeout). */
@@ -37,6 +39,12 @@ interface McpSession {
   lastUsed: number;
   /** Responses still streaming (an SSE GET, a long POST): the session is busy while any is open. */
   open: number;
+}
+
+/** Who owns a session opened by this request: its principal once authentication is on. */
+function ownerOf(request: FastifyRequest): string | null {
+  const principal = request.principal;
+  return principal && principal.kind !== 'local' ? principal.id : null;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -104,11 +112,11 @@ export function createMcpSessions(config: McpSessionsConfig) {
     return null;
   }
 
-  async function openSession(client: string): Promise<McpSession> {
+  async function openSession(client: string, owner: string | null): Promise<McpSession> {
     const id = randomUUID();
     const server = createMcpServer(config, { logger: log });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id });
-    const session: McpSession = { id, client, transport, server, lastSeen: 0, lastUsed: 0, open: 0 };
+    const session: McpSession = { id, client, owner, transport, server, lastSeen: 0, lastUsed: 0, open: 0 };
     touch(session);
     sessions.set(id, session);
     transport.onclose = () => {
@@ -124,7 +132,8 @@ export function createMcpSessions(config: McpSessionsConfig) {
     const id = headerValue(request.headers['mcp-session-id']);
     if (id !== undefined) {
       const session = sessions.get(id);
-      if (session) return session;
+      // Only its owner may use a session: another principal holding the id is told it does not exist.
+      if (session && session.owner === ownerOf(request)) return session;
       await reply.code(404).send(jsonRpcError(-32001, 'Session not found: send a new initialize request'));
       return null;
     }
@@ -146,7 +155,7 @@ export function createMcpSessions(config: McpSessionsConfig) {
         .send(jsonRpcError(-32000, message, { cap: full.cap, limit: full.limit }));
       return null;
     }
-    return openSession(client);
+    return openSession(client, ownerOf(request));
   }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {

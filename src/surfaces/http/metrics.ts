@@ -20,6 +20,8 @@ export interface MetricsSources {
   databaseSizeBytes(): Promise<number>;
   /** MCP sessions open in this process (0 in stateless mode). */
   activeSessions(): number;
+  /** Recall's query-vector cache since start; none: the series stays at 0. */
+  recallCache?: () => { hits: number; misses: number };
 }
 
 export interface Metrics {
@@ -27,13 +29,17 @@ export interface Metrics {
   observeTool: ToolObserver;
   /** Times every HTTP request by route and status, and counts memory operations over REST. */
   instrument(app: FastifyInstance): void;
+  /** Counts a refused credential by reason (missing, expired, revoked, …). */
+  authFailure(reason: string): void;
+  /** Counts a request or write refused by a rate limit. */
+  rateLimited(limit: string): void;
 }
 
 /**
  * The Prometheus series `/metrics` serves (prom-client, one registry per server): the deployment
  * guide's `brain_mcp_request_duration_seconds{tool,status}`, `brain_memory_operations_total{operation,tier}`
  * (every memory is in the hot tier until tiers exist), `brain_database_size_bytes` and
- * `brain_active_sessions`; HTTP duration and count by route and status; the process's default metrics.
+ * `brain_active_sessions`; auth failures, rate-limit rejections and recall's cache; HTTP duration and count by route and status; the process's default metrics.
  */
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
@@ -80,8 +86,38 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.set(sources.activeSessions());
     },
   });
+  const authFailures = new Counter({
+    name: 'brain_auth_failures_total',
+    help: 'Requests refused for a missing or invalid credential, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'brain_rate_limit_rejections_total',
+    help: 'Requests and writes refused by a rate limit (rate: requests per second; daily_writes)',
+    labelNames: ['limit'],
+    registers: [registry],
+  });
+  new Counter({
+    name: 'brain_recall_cache_total',
+    help: "Recall's query-vector cache lookups, by result (hit or miss)",
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const stats = sources.recallCache?.() ?? { hits: 0, misses: 0 };
+      this.reset();
+      this.inc({ result: 'hit' }, stats.hits);
+      this.inc({ result: 'miss' }, stats.misses);
+    },
+  });
   return {
     registry,
+    authFailure(reason) {
+      authFailures.inc({ reason });
+    },
+    rateLimited(limit) {
+      rateLimited.inc({ limit });
+    },
     observeTool(tool, status, seconds) {
       toolDuration.observe({ tool, status }, seconds);
       const operation = OPERATION_OF_TOOL[tool];

@@ -74,6 +74,12 @@ function deleteInput(id: string, query: Record<string, unknown>): Record<string,
   return out;
 }
 
+/** The memories a batch writes, counted against the daily write limit (a malformed body: one). */
+function batchSize(request: FastifyRequest): number {
+  const memories = (request.body as { memories?: unknown } | undefined)?.memories;
+  return Array.isArray(memories) ? Math.max(1, memories.length) : 1;
+}
+
 /** Who a request acts for: the scope of its principal once authentication is on, else the default. */
 export type ScopeOf = (request: FastifyRequest) => RequestScope;
 
@@ -91,7 +97,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories',
     {
-      config: { operation: 'remember' },
+      config: { operation: 'remember', access: { scope: 'write', action: 'memory.remember' } },
       schema: {
         tags,
         summary: 'Remember one memory',
@@ -109,7 +115,10 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/batch',
     {
-      config: { operation: 'remember' },
+      config: {
+        operation: 'remember',
+        access: { scope: 'write', action: 'memory.remember', writes: batchSize },
+      },
       schema: {
         tags,
         summary: 'Remember several memories at once',
@@ -128,7 +137,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories',
     {
-      config: { operation: 'list' },
+      config: { operation: 'list', access: { scope: 'read', action: 'memory.list' } },
       schema: {
         tags,
         summary: 'List memories',
@@ -144,7 +153,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/search',
     {
-      config: { operation: 'recall' },
+      config: { operation: 'recall', access: { scope: 'read', action: 'memory.recall' } },
       schema: {
         tags,
         summary: 'Recall memories by meaning and keywords',
@@ -160,7 +169,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/forget',
     {
-      config: { operation: 'forget' },
+      config: { operation: 'forget', access: { scope: 'write', action: 'memory.forget' } },
       schema: {
         tags,
         summary: 'Forget memories by id, key, filter or all',
@@ -175,7 +184,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories/:id',
     {
-      config: { operation: 'get' },
+      config: { operation: 'get', access: { scope: 'read', action: 'memory.get' } },
       schema: {
         tags,
         summary: 'Get one memory',
@@ -189,7 +198,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.patch(
     '/v1/memories/:id',
     {
-      config: { operation: 'update' },
+      config: { operation: 'update', access: { scope: 'write', action: 'memory.update' } },
       schema: {
         tags,
         summary: 'Change a memory',
@@ -210,7 +219,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.delete(
     '/v1/memories/:id',
     {
-      config: { operation: 'forget' },
+      config: { operation: 'forget', access: { scope: 'write', action: 'memory.forget' } },
       schema: {
         tags,
         summary: 'Forget one memory',
@@ -230,6 +239,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/sessions',
     {
+      config: { access: { scope: 'read', action: 'session.init' } },
       schema: {
         tags: ['sessions'],
         summary: 'Open or resume a session and load its working context',
@@ -246,7 +256,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/remember',
     {
-      config: { operation: 'remember' },
+      config: { operation: 'remember', access: { scope: 'write', action: 'memory.remember' } },
       schema: {
         tags: ['compatibility'],
         summary: 'Remember (deployment guide form)',
@@ -260,7 +270,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/recall',
     {
-      config: { operation: 'recall' },
+      config: { operation: 'recall', access: { scope: 'read', action: 'memory.recall' } },
       schema: {
         tags: ['compatibility'],
         summary: 'Recall (deployment guide form)',

@@ -22,6 +22,7 @@ import {
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { toolScope } from './tool-access.js';
 import { runTool, summaryWithJson, type ToolCallOptions } from './tool-result.js';
 
 const KiB = (bytes: number) => `${bytes / 1024} KiB`;
@@ -93,10 +94,11 @@ function registerRemember({ server, ctx, opts }: ToolDeps): void {
         openWorldHint: false,
       },
     },
-    (args) =>
+    (args, extra) =>
       runTool(
         opts('remember'),
-        () => ctx.services.memory.remember(ctx.scope, args),
+        async () =>
+          ctx.services.memory.remember(await toolScope(ctx, extra, 'write', 'memory.remember'), args),
         (r) => summaryWithJson(`Remembered as ${r.id} (${r.status}).`, r),
       ),
   );
@@ -116,7 +118,12 @@ function registerRecall({ server, ctx, opts }: ToolDeps): void {
       // recall counts accesses (a write inside Brain), but nothing the caller sees changes.
       annotations: READ_ONLY,
     },
-    (args) => runTool(opts('recall'), () => ctx.services.memory.recall(ctx.scope, args), formatRecall),
+    (args, extra) =>
+      runTool(
+        opts('recall'),
+        async () => ctx.services.memory.recall(await toolScope(ctx, extra, 'read', 'memory.recall'), args),
+        formatRecall,
+      ),
   );
 }
 
@@ -130,10 +137,10 @@ function registerGetMemory({ server, ctx, opts }: ToolDeps): void {
       outputSchema: memorySchema,
       annotations: READ_ONLY,
     },
-    (args) =>
+    (args, extra) =>
       runTool(
         opts('get_memory'),
-        () => ctx.services.memory.get(ctx.scope, args),
+        async () => ctx.services.memory.get(await toolScope(ctx, extra, 'read', 'memory.get'), args),
         (m) => formatMemory('Memory', m),
       ),
   );
@@ -150,7 +157,12 @@ function registerListMemories({ server, ctx, opts }: ToolDeps): void {
       outputSchema: listResultSchema,
       annotations: READ_ONLY,
     },
-    (args) => runTool(opts('list_memories'), () => ctx.services.memory.list(ctx.scope, args), formatList),
+    (args, extra) =>
+      runTool(
+        opts('list_memories'),
+        async () => ctx.services.memory.list(await toolScope(ctx, extra, 'read', 'memory.list'), args),
+        formatList,
+      ),
   );
 }
 
@@ -166,10 +178,10 @@ function registerUpdateMemory({ server, ctx, opts }: ToolDeps): void {
       outputSchema: memorySchema,
       annotations: CHANGES,
     },
-    (args) =>
+    (args, extra) =>
       runTool(
         opts('update_memory'),
-        () => ctx.services.memory.update(ctx.scope, args),
+        async () => ctx.services.memory.update(await toolScope(ctx, extra, 'write', 'memory.update'), args),
         (m) => formatMemory('Updated', m),
       ),
   );
@@ -187,10 +199,10 @@ function registerForget({ server, ctx, opts }: ToolDeps): void {
       outputSchema: forgetResultSchema,
       annotations: CHANGES,
     },
-    (args) =>
+    (args, extra) =>
       runTool(
         opts('forget'),
-        () => ctx.services.memory.forget(ctx.scope, args),
+        async () => ctx.services.memory.forget(await toolScope(ctx, extra, 'write', 'memory.forget'), args),
         (r) => {
           const what = `${r.forgotten} ${r.forgotten === 1 ? 'memory' : 'memories'}`;
           return summaryWithJson(`Forgot ${what} (${r.hard ? 'purged for good' : 'recoverable'}).`, r);

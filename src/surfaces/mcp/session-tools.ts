@@ -8,6 +8,7 @@ import {
 } from '../../modules/sessions/session-output.js';
 import { initShape } from '../../modules/sessions/session-schemas.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { toolScope } from './tool-access.js';
 import { runTool } from './tool-result.js';
 
 function formatSection(title: string, memories: ContextMemory[]): string[] {
@@ -61,10 +62,10 @@ export function registerSessionTools(server: McpServer, ctx: SurfaceContext, log
         openWorldHint: false,
       },
     },
-    (args) =>
+    (args, extra) =>
       runTool(
         { tool: 'init', logger, observe: ctx.observeTool },
-        () => ctx.services.sessions.init(ctx.scope, args),
+        async () => ctx.services.sessions.init(await toolScope(ctx, extra, 'read', 'session.init'), args),
         formatInit,
       ),
   );
