@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | all (default). Each prints p50/p95/p99,
+ * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | http | all (default). Each prints p50/p95/p99,
  * throughput and memory with PASS/MISS against the issue's targets; the exit code is 0 either way
  * (benchmarks report, tests decide).
  */
 import os from 'node:os';
 import { collectGarbage } from './bench-brain.js';
+import { printHttpBench } from './http-bench.js';
 import { printMcpBench } from './mcp-bench.js';
 import { printPostgresBench } from './postgres-bench.js';
 import { printRecallBench } from './recall-bench.js';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<Figure[]>> = {
   rss: printRssBench,
   tools: printToolsBench,
   postgres: printPostgresBench,
+  http: printHttpBench,
 };
 
 const names = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { BrainConfig } from '../config/config-schema.js';
 import { BrainError } from '../core/errors.js';
@@ -123,4 +124,6 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
   ]);
   logger.info('stopped');
   await logger.closeFiles();
+  // A worker's IPC channel to the primary would keep it alive: closing it lets the process end.
+  if (isClusterWorker()) cluster.worker?.disconnect();
 }

@@ -34,7 +34,7 @@ export async function runServeCluster(
   let stopping = false;
   const started = new Map<number, number>();
   const fork = (): Worker => {
-    const worker = cluster.fork({ BRAIN_CLUSTER_WORKER: '1' });
+    const worker = cluster.fork({ NODE_BRAIN_CLUSTER_WORKER: '1' });
     started.set(worker.id, Date.now());
     return worker;
   };
@@ -88,7 +88,7 @@ export async function runServeCluster(
   if (codes.some((code) => code !== 0)) process.exitCode = 1;
 }
 
-/** Whether this process is a worker forked by {@link runServeCluster}. */
+/** Whether this process is a worker forked by {@link runServeCluster} (marked outside the BRAIN_ names, which are settings). */
 export function isClusterWorker(): boolean {
-  return cluster.isWorker && process.env.BRAIN_CLUSTER_WORKER === '1';
+  return cluster.isWorker && process.env.NODE_BRAIN_CLUSTER_WORKER === '1';
 }

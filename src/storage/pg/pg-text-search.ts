@@ -54,21 +54,27 @@ export class PgTextSearch {
   readonly #db: PgDatabase;
   readonly #df = new Map<string, { n: number; at: number }>();
   readonly #stats = new Map<string, { stats: TenantTextStats; at: number }>();
+  /** Counts and statistics being read now, shared by every recall that needs them meanwhile. */
+  readonly #counting = new Map<string, Promise<number>>();
+  readonly #statsInFlight = new Map<string, Promise<TenantTextStats>>();
 
   constructor(db: PgDatabase) {
     this.#db = db;
   }
 
-  /** Drops what is cached of a tenant (a write here or, through the change bus, on another replica). */
+  /**
+   * A write here or, through the change bus, on another replica: the tenant's statistics and counts
+   * become stale (used while they are read again), and a term counted in no document is forgotten, since
+   * the write may have added the first.
+   */
   invalidate(tenantId: string): void {
-    if (tenantId === '*') {
-      this.#stats.clear();
-      this.#df.clear();
-      return;
-    }
-    this.#stats.delete(tenantId);
     const prefix = `${tenantId}\u0000`;
-    for (const key of this.#df.keys()) if (key.startsWith(prefix)) this.#df.delete(key);
+    for (const [key, value] of this.#stats) if (tenantId === '*' || key === tenantId) value.at = 0;
+    for (const [key, value] of this.#df) {
+      if (tenantId !== '*' && !key.startsWith(prefix)) continue;
+      if (value.n === 0) this.#df.delete(key);
+      else value.at = 0;
+    }
   }
 
   async search(
@@ -136,38 +142,95 @@ export class PgTextSearch {
       .slice(0, limit);
   }
 
-  /** The tenant's live documents holding each term, cached; the missing ones counted in one query. */
+  /**
+   * The tenant's live documents holding each term. A cached count younger than the TTL is used; an
+   * older one (or one a write made stale) is used too while one refresh runs in the background, since
+   * a count that moved by a few writes changes an IDF by as little. A term never counted, or counted
+   * as in no document before a write (which may have added it), is counted before answering. Counts
+   * in flight are shared: a burst of recalls asks PostgreSQL once per term, not once per recall.
+   */
   async #frequencies(tenantId: string, terms: string[]): Promise<Map<string, number>> {
     const now = Date.now();
     const out = new Map<string, number>();
+    const waits: Promise<void>[] = [];
     const missing: string[] = [];
+    const stale: string[] = [];
     for (const t of terms) {
-      const cached = this.#df.get(`${tenantId}\u0000${t}`);
-      if (cached && now - cached.at < CACHE_TTL_MS) out.set(t, cached.n);
+      const key = `${tenantId}\u0000${t}`;
+      const cached = this.#df.get(key);
+      if (cached) {
+        out.set(t, cached.n);
+        if (now - cached.at >= CACHE_TTL_MS && !this.#counting.has(key)) stale.push(t);
+        continue;
+      }
+      const inFlight = this.#counting.get(key);
+      if (inFlight) waits.push(inFlight.then((n) => void out.set(t, n)));
       else missing.push(t);
     }
-    if (missing.length > 0) {
-      // Counting stops at COUNT_CAP: past it a term is common whatever its count, its IDF small either
-      // way, while counting every match would read each row (as SQLite's budgeted counts do).
-      const { rows } = await this.#db.query<{ t: string; n: string }>(
+    if (stale.length > 0) this.#count(tenantId, stale).catch(() => undefined); // refreshed for the next recall; this one uses the old
+    if (missing.length > 0)
+      waits.push(
+        this.#count(tenantId, missing).then((counts) => {
+          for (const [t, n] of counts) out.set(t, n);
+        }),
+      );
+    await Promise.all(waits);
+    return out;
+  }
+
+  /** Counts terms in one query (stopping at COUNT_CAP each), caches them, and shares the work in flight. */
+  #count(tenantId: string, terms: string[]): Promise<Map<string, number>> {
+    // Counting stops at COUNT_CAP: past it a term is common whatever its count, its IDF small either
+    // way, while counting every match would read each row (as SQLite's budgeted counts do).
+    const work = this.#db
+      .query<{ t: string; n: string }>(
         `SELECT t, (SELECT count(*) FROM (SELECT 1 FROM memories m
                     WHERE m.tenant_id = $1 AND m.deleted_at IS NULL AND m.search_tsv @@ to_tsquery('simple', quote_literal(t))
                     LIMIT ${COUNT_CAP}) c) AS n
          FROM unnest($2::text[]) AS t`,
-        [tenantId, missing],
+        [tenantId, terms],
+      )
+      .then(({ rows }) => {
+        const at = Date.now();
+        if (this.#df.size + rows.length > CACHE_MAX) this.#df.clear();
+        const counts = new Map<string, number>();
+        for (const r of rows) {
+          counts.set(r.t, Number(r.n));
+          this.#df.set(`${tenantId}\u0000${r.t}`, { n: Number(r.n), at });
+        }
+        return counts;
+      });
+    const keys = terms.map((t) => `${tenantId}\u0000${t}`);
+    keys.forEach((key, i) => {
+      this.#counting.set(
+        key,
+        work.then((counts) => counts.get(terms[i] as string) ?? 0),
       );
-      if (this.#df.size + rows.length > CACHE_MAX) this.#df.clear();
-      for (const r of rows) {
-        out.set(r.t, Number(r.n));
-        this.#df.set(`${tenantId}\u0000${r.t}`, { n: Number(r.n), at: now });
-      }
-    }
-    return out;
+    });
+    const done = () => {
+      for (const key of keys) this.#counting.delete(key);
+    };
+    work.then(done, done);
+    return work;
   }
 
+  /** The tenant's document count and mean lengths, cached like the counts (a stale one refreshes behind). */
   async #statsOf(tenantId: string): Promise<TenantTextStats> {
     const cached = this.#stats.get(tenantId);
     if (cached && Date.now() - cached.at < CACHE_TTL_MS) return cached.stats;
+    let pending = this.#statsInFlight.get(tenantId);
+    if (!pending) {
+      pending = this.#readStats(tenantId).finally(() => this.#statsInFlight.delete(tenantId));
+      this.#statsInFlight.set(tenantId, pending);
+    }
+    if (cached) {
+      pending.catch(() => undefined);
+      return cached.stats;
+    }
+    return pending;
+  }
+
+  async #readStats(tenantId: string): Promise<TenantTextStats> {
     const { rows } = await this.#db.query<{ documents: string; own: number | null; context: number | null }>(
       `SELECT count(*) AS documents, avg(length(search_text))::float8 AS own, avg(length(context_text))::float8 AS context
        FROM memories WHERE tenant_id = $1 AND deleted_at IS NULL`,
