@@ -233,7 +233,14 @@ export async function runPostgresBench(): Promise<{ figures: Figure[]; tables: s
 
     // Two replicas on one PostgreSQL over HTTP (stateless MCP), 8 clients, 10 s each.
     const url = createTestDatabase(cluster.baseUrl, 'replicas');
-    const replicaEnv = (home: string) => ({ BRAIN_HOME: home, BRAIN_DATABASE_URL: url });
+    // Rate limits off: the default (100 requests per second per caller) would measure the limiter.
+    const replicaEnv = (home: string) => ({
+      BRAIN_HOME: home,
+      BRAIN_DATABASE_URL: url,
+      BRAIN_RATE_RPS: '0',
+      BRAIN_RATE_BURST: '0',
+      BRAIN_WRITE_DAILY_LIMIT: '0',
+    });
     const [h1, h2] = [benchHome('rep1'), benchHome('rep2')];
     homes.push(h1, h2);
     const one = await serve(replicaEnv(h1));

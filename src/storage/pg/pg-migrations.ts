@@ -186,6 +186,92 @@ CREATE TABLE query_log (
 CREATE INDEX query_log_created ON query_log (created_at);
 `,
   },
+  {
+    // Text statistics kept by the store instead of counted at query time (counting a common term's
+    // matches through the GIN index took ~100 ms): for each tenant, the live documents holding each
+    // lexeme of search_tsv, and under the empty term (never a lexeme) the live documents and the sums
+    // of their own and context text lengths. Triggers on memories append signed deltas, one row per
+    // tenant and term per statement, so concurrent writers never wait on each other's rows; readers sum
+    // a term's rows, and fold them into one when they have grown (PgTextSearch).
+    version: 6,
+    name: 'text_statistics',
+    sql: `
+CREATE TABLE memory_terms (
+  tenant_id text NOT NULL,
+  term text NOT NULL,
+  docs bigint NOT NULL,
+  own_chars bigint NOT NULL DEFAULT 0,
+  context_chars bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX memory_terms_term ON memory_terms (tenant_id, term) INCLUDE (docs, own_chars, context_chars);
+
+-- The rows a statement made live (+1) or took away (-1), as deltas per tenant and term.
+CREATE FUNCTION brain_term_deltas_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO memory_terms (tenant_id, term, docs, own_chars, context_chars)
+  SELECT tenant_id, term, sum(docs), sum(own), sum(ctx) FROM (
+    SELECT n.tenant_id, '' AS term, 1 AS docs, length(n.search_text) AS own, length(n.context_text) AS ctx
+      FROM new_rows n WHERE n.deleted_at IS NULL
+    UNION ALL
+    SELECT n.tenant_id, u.lexeme, 1, 0, 0 FROM new_rows n, unnest(n.search_tsv) u WHERE n.deleted_at IS NULL
+  ) d GROUP BY tenant_id, term;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION brain_term_deltas_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO memory_terms (tenant_id, term, docs, own_chars, context_chars)
+  SELECT tenant_id, term, sum(docs), sum(own), sum(ctx) FROM (
+    SELECT o.tenant_id, '' AS term, -1 AS docs, -length(o.search_text) AS own, -length(o.context_text) AS ctx
+      FROM old_rows o WHERE o.deleted_at IS NULL
+    UNION ALL
+    SELECT o.tenant_id, u.lexeme, -1, 0, 0 FROM old_rows o, unnest(o.search_tsv) u WHERE o.deleted_at IS NULL
+  ) d GROUP BY tenant_id, term;
+  RETURN NULL;
+END $$;
+
+-- Only rows whose text or liveness changed count (most updates touch access counts or tiers).
+CREATE FUNCTION brain_term_deltas_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO memory_terms (tenant_id, term, docs, own_chars, context_chars)
+  SELECT tenant_id, term, sum(docs), sum(own), sum(ctx) FROM (
+    WITH changed AS (
+      SELECT o.tenant_id AS old_tenant, o.deleted_at IS NULL AS old_live, o.search_text AS old_text,
+             o.context_text AS old_context, o.search_tsv AS old_tsv,
+             n.tenant_id AS new_tenant, n.deleted_at IS NULL AS new_live, n.search_text AS new_text,
+             n.context_text AS new_context, n.search_tsv AS new_tsv
+      FROM old_rows o JOIN new_rows n ON n.rid = o.rid
+      WHERE (o.deleted_at IS NULL) <> (n.deleted_at IS NULL) OR o.tenant_id <> n.tenant_id
+         OR o.search_text <> n.search_text OR o.context_text <> n.context_text
+    )
+    SELECT old_tenant AS tenant_id, '' AS term, -1 AS docs, -length(old_text) AS own, -length(old_context) AS ctx
+      FROM changed WHERE old_live
+    UNION ALL
+    SELECT old_tenant, u.lexeme, -1, 0, 0 FROM changed, unnest(old_tsv) u WHERE old_live
+    UNION ALL
+    SELECT new_tenant, '', 1, length(new_text), length(new_context) FROM changed WHERE new_live
+    UNION ALL
+    SELECT new_tenant, u.lexeme, 1, 0, 0 FROM changed, unnest(new_tsv) u WHERE new_live
+  ) d GROUP BY tenant_id, term HAVING sum(docs) <> 0 OR sum(own) <> 0 OR sum(ctx) <> 0;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER memories_term_deltas_insert AFTER INSERT ON memories
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION brain_term_deltas_insert();
+CREATE TRIGGER memories_term_deltas_delete AFTER DELETE ON memories
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION brain_term_deltas_delete();
+CREATE TRIGGER memories_term_deltas_update AFTER UPDATE ON memories
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION brain_term_deltas_update();
+
+-- The store as it stands.
+INSERT INTO memory_terms (tenant_id, term, docs, own_chars, context_chars)
+SELECT tenant_id, '', count(*), sum(length(search_text)), sum(length(context_text))
+FROM memories WHERE deleted_at IS NULL GROUP BY tenant_id;
+INSERT INTO memory_terms (tenant_id, term, docs)
+SELECT m.tenant_id, u.lexeme, count(*) FROM memories m, unnest(m.search_tsv) u
+WHERE m.deleted_at IS NULL GROUP BY m.tenant_id, u.lexeme;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

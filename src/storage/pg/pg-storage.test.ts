@@ -40,8 +40,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '3_idempotency_keys',
       '4_config',
       '5_security',
+      '6_text_statistics',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 5, latest: 5 });
+    expect(await one.storage.schema()).toEqual({ current: 6, latest: 6 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -13,7 +13,7 @@ import { type QueryVector, similaritySql } from './pg-vector-search.js';
 const MATCH_BUDGET = 1000;
 const MAX_TERMS = 24;
 const SHORT_LIST = 100;
-/** How long a tenant's term counts and statistics are trusted (another replica's write also drops them). */
+/** How long a tenant's term statistics are trusted (a write here or on another replica also drops them). */
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 20_000;
 /**
@@ -22,9 +22,23 @@ const CACHE_MAX = 20_000;
  * under 1 ms through the index).
  */
 const SPARSE_FACTOR = 40;
-/** Most matches counted per term (10 × the match budget, as on SQLite). */
-const COUNT_CAP = MATCH_BUDGET * 10;
+/** A window of the newest rows is expected to hold this many times the short list of sparse matches. */
+const WINDOW_MARGIN = 2;
+/** The statistics row of a tenant: its live documents and text lengths (never a lexeme). */
+const TENANT_ROW = '';
+/** A term whose statistics come in more delta rows than this is folded into one row after the read. */
+const FOLD_PARTS = 32;
+/** Folds of one tenant from this process are this far apart at least. */
+const FOLD_EVERY_MS = 1000;
 
+/** A term's live documents; for TENANT_ROW, the documents and the sums of their text lengths. */
+interface TermStats {
+  docs: number;
+  own: number;
+  context: number;
+}
+
+/** A row of the short list, with its search fields and its similarity to the query vector. */
 interface Candidate extends PgMemoryRow {
   own: string;
   context: string;
@@ -52,27 +66,36 @@ function term(token: string): string {
  */
 export class PgTextSearch {
   readonly #db: PgDatabase;
-  readonly #df = new Map<string, { n: number; at: number }>();
-  readonly #stats = new Map<string, { stats: TenantTextStats; at: number }>();
-  /** Counts and statistics being read now, shared by every recall that needs them meanwhile. */
-  readonly #counting = new Map<string, Promise<number>>();
-  readonly #statsInFlight = new Map<string, Promise<TenantTextStats>>();
+  readonly #terms = new Map<string, { stats: TermStats; at: number }>();
+  /** Statistics being read now, shared by every recall that needs them meanwhile. */
+  readonly #reading = new Map<string, Promise<TermStats>>();
+  readonly #folded = new Map<string, number>();
+  /**
+   * The highest row id seen, of any tenant (read with the statistics): the short list's window of newest
+   * rows is a share of the ids below it. An old value only widens the window.
+   */
+  #maxRid = 0;
 
-  constructor(db: PgDatabase) {
+  readonly #matchBudget: number;
+  readonly #shortListSize: number;
+
+  /** `sizes` scales the match budget and the short list down (tests reach every path with few rows). */
+  constructor(db: PgDatabase, sizes: { matchBudget?: number; shortList?: number } = {}) {
     this.#db = db;
+    this.#matchBudget = sizes.matchBudget ?? MATCH_BUDGET;
+    this.#shortListSize = sizes.shortList ?? SHORT_LIST;
   }
 
   /**
-   * A write here or, through the change bus, on another replica: the tenant's statistics and counts
-   * become stale (used while they are read again), and a term counted in no document is forgotten, since
-   * the write may have added the first.
+   * A write here or, through the change bus, on another replica: the tenant's statistics become stale
+   * (used while they are read again), and a term in no document is forgotten, since the write may have
+   * added the first.
    */
   invalidate(tenantId: string): void {
     const prefix = `${tenantId}\u0000`;
-    for (const [key, value] of this.#stats) if (tenantId === '*' || key === tenantId) value.at = 0;
-    for (const [key, value] of this.#df) {
+    for (const [key, value] of this.#terms) {
       if (tenantId !== '*' && !key.startsWith(prefix)) continue;
-      if (value.n === 0) this.#df.delete(key);
+      if (value.stats.docs === 0) this.#terms.delete(key);
       else value.at = 0;
     }
   }
@@ -86,7 +109,14 @@ export class PgTextSearch {
   ): Promise<TextHit[]> {
     const terms = [...new Set(searchTokens(text))].slice(0, MAX_TERMS);
     if (terms.length === 0) return [];
-    const [df, stats] = await Promise.all([this.#frequencies(tenantId, terms), this.#statsOf(tenantId)]);
+    const known = await this.#statistics(tenantId, [TENANT_ROW, ...terms]);
+    const tenant = known.get(TENANT_ROW) ?? { docs: 0, own: 0, context: 0 };
+    const stats: TenantTextStats = {
+      documents: tenant.docs,
+      averageOwnLength: tenant.docs > 0 ? tenant.own / tenant.docs : 0,
+      averageContextLength: tenant.docs > 0 ? tenant.context / tenant.docs : 0,
+    };
+    const df = new Map(terms.map((t) => [t, known.get(t)?.docs ?? 0]));
     const ranked = terms
       .filter((t) => (df.get(t) ?? 0) > 0)
       .sort((a, b) => (df.get(a) ?? 0) - (df.get(b) ?? 0));
@@ -95,12 +125,11 @@ export class PgTextSearch {
     let matches = 0;
     for (const t of ranked) {
       const n = df.get(t) ?? 0;
-      if (matches + n > MATCH_BUDGET && chosen.length > 0) break;
+      if (matches + n > this.#matchBudget && chosen.length > 0) break;
       chosen.push(t);
       matches += n;
     }
-    const common = matches > MATCH_BUDGET;
-    const n = where.params.length;
+    const common = matches > this.#matchBudget;
     // Past the budget the newest matches are taken. When matches are sparse, walking the rows newest
     // first (the primary key backwards, the planner's pick for `rid DESC`) tests thousands of rows for
     // each hundred it keeps; then the GIN index's matches, sorted, are cheaper (`rid + 0` is the same
@@ -111,22 +140,17 @@ export class PgTextSearch {
       : sparse
         ? '(m.rid + 0) DESC'
         : 'm.rid DESC';
-    // The short list comes with its rows' columns and similarities (computed for the rows kept only).
-    const similarity = queryVector
-      ? similaritySql('m.rid', `$${n + 3}`, queryVector.vector.length, `$${n + 4}`)
-      : 'NULL::float8';
-    const { rows } = await this.#db.query<Candidate>(
-      `SELECT ${PG_MEMORY_COLUMNS}, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker,
-         ${similarity} AS similarity
-       FROM memories m, to_tsquery('simple', $${n + 1}) q(q)
-       WHERE ${where.sql} AND m.search_tsv @@ q.q ORDER BY ${order} LIMIT $${n + 2}`,
-      [
-        ...where.params,
-        chosen.map(term).join(' | '),
-        Math.max(SHORT_LIST, limit * 4),
-        ...(queryVector ? [vectorBinary(queryVector.vector), queryVector.model] : []),
-      ],
-    );
+    const shortList = Math.max(this.#shortListSize, limit * 4);
+    // Sparse matches, sorted, are read only among the newest rows when those should hold enough of them
+    // (WINDOW_MARGIN times the short list, if the tenant's rows spread evenly over the row ids): the GIN
+    // index's matches ANDed with a primary-key range (a bitmap AND) read a tenth of the rows. Within a
+    // window holding a full short list the newest matches are the same; a window that held fewer is
+    // read again whole.
+    const fraction = (WINDOW_MARGIN * shortList) / matches;
+    const window = common && sparse && fraction < 1 ? Math.floor(this.#maxRid * (1 - fraction)) : 0;
+    let rows = await this.#shortList(where, chosen, order, shortList, queryVector, window);
+    if (window > 0 && rows.length < shortList)
+      rows = await this.#shortList(where, chosen, order, shortList, queryVector, 0);
     if (rows.length === 0) return [];
     const idf = new Map(
       ranked.map((t) => [
@@ -142,108 +166,151 @@ export class PgTextSearch {
       .slice(0, limit);
   }
 
+  /** The short list: matches of the chosen terms in `order`, with their rows and similarities. */
+  async #shortList(
+    where: PgWhere,
+    chosen: string[],
+    order: string,
+    shortList: number,
+    queryVector: QueryVector | null,
+    window: number,
+  ): Promise<Candidate[]> {
+    const params: unknown[] = [...where.params, chosen.map(term).join(' | '), shortList];
+    const p = (value: unknown) => `$${params.push(value)}`;
+    const inWindow = window > 0 ? ` AND m.rid > ${p(window)}` : '';
+    // Similarities are computed for the rows kept only (the planner evaluates them after the LIMIT).
+    const similarity = queryVector
+      ? similaritySql(
+          'm.rid',
+          p(vectorBinary(queryVector.vector)),
+          queryVector.vector.length,
+          p(queryVector.model),
+        )
+      : 'NULL::float8';
+    const n = where.params.length;
+    const { rows } = await this.#db.query<Candidate>(
+      `SELECT ${PG_MEMORY_COLUMNS}, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker,
+         ${similarity} AS similarity
+       FROM memories m, to_tsquery('simple', $${n + 1}) q(q)
+       WHERE ${where.sql} AND m.search_tsv @@ q.q${inWindow} ORDER BY ${order} LIMIT $${n + 2}`,
+      params,
+    );
+    return rows;
+  }
+
   /**
-   * The tenant's live documents holding each term. A cached count younger than the TTL is used; an
-   * older one (or one a write made stale) is used too while one refresh runs in the background, since
-   * a count that moved by a few writes changes an IDF by as little. A term never counted, or counted
-   * as in no document before a write (which may have added it), is counted before answering. Counts
-   * in flight are shared: a burst of recalls asks PostgreSQL once per term, not once per recall.
+   * The tenant's statistics for each term (and TENANT_ROW). A cached entry younger than the TTL is used;
+   * an older one (or one a write made stale) is used too while one read refreshes it in the background,
+   * since a count moved by a few writes changes an IDF by as little. A term never read, or read as in no
+   * document before a write (which may have added it), is read before answering. Reads in flight are
+   * shared: a burst of recalls asks PostgreSQL once per term, not once per recall.
    */
-  async #frequencies(tenantId: string, terms: string[]): Promise<Map<string, number>> {
+  async #statistics(tenantId: string, terms: string[]): Promise<Map<string, TermStats>> {
     const now = Date.now();
-    const out = new Map<string, number>();
+    const out = new Map<string, TermStats>();
     const waits: Promise<void>[] = [];
     const missing: string[] = [];
     const stale: string[] = [];
     for (const t of terms) {
       const key = `${tenantId}\u0000${t}`;
-      const cached = this.#df.get(key);
+      const cached = this.#terms.get(key);
       if (cached) {
-        out.set(t, cached.n);
-        if (now - cached.at >= CACHE_TTL_MS && !this.#counting.has(key)) stale.push(t);
+        out.set(t, cached.stats);
+        if (now - cached.at >= CACHE_TTL_MS && !this.#reading.has(key)) stale.push(t);
         continue;
       }
-      const inFlight = this.#counting.get(key);
-      if (inFlight) waits.push(inFlight.then((n) => void out.set(t, n)));
+      const inFlight = this.#reading.get(key);
+      if (inFlight) waits.push(inFlight.then((stats) => void out.set(t, stats)));
       else missing.push(t);
     }
-    if (stale.length > 0) this.#count(tenantId, stale).catch(() => undefined); // refreshed for the next recall; this one uses the old
+    if (stale.length > 0) this.#read(tenantId, stale).catch(() => undefined); // for the next recall; this one uses the old
     if (missing.length > 0)
       waits.push(
-        this.#count(tenantId, missing).then((counts) => {
-          for (const [t, n] of counts) out.set(t, n);
+        this.#read(tenantId, missing).then((read) => {
+          for (const [t, stats] of read) out.set(t, stats);
         }),
       );
     await Promise.all(waits);
     return out;
   }
 
-  /** Counts terms in one query (stopping at COUNT_CAP each), caches them, and shares the work in flight. */
-  #count(tenantId: string, terms: string[]): Promise<Map<string, number>> {
-    // Counting stops at COUNT_CAP: past it a term is common whatever its count, its IDF small either
-    // way, while counting every match would read each row (as SQLite's budgeted counts do).
+  /**
+   * Sums the terms' delta rows in one query (an index-only scan of memory_terms), caches them, and
+   * shares the read in flight; terms that came in many rows are folded afterwards.
+   */
+  #read(tenantId: string, terms: string[]): Promise<Map<string, TermStats>> {
     const work = this.#db
-      .query<{ t: string; n: string }>(
-        `SELECT t, (SELECT count(*) FROM (SELECT 1 FROM memories m
-                    WHERE m.tenant_id = $1 AND m.deleted_at IS NULL AND m.search_tsv @@ to_tsquery('simple', quote_literal(t))
-                    LIMIT ${COUNT_CAP}) c) AS n
-         FROM unnest($2::text[]) AS t`,
+      .query<{ term: string; docs: number; own: number; context: number; parts: number; last: number }>(
+        `SELECT t.term, coalesce(sum(mt.docs), 0)::float8 AS docs, coalesce(sum(mt.own_chars), 0)::float8 AS own,
+           coalesce(sum(mt.context_chars), 0)::float8 AS context, count(mt.term)::int AS parts,
+           (SELECT coalesce(max(rid), 0) FROM memories)::float8 AS last
+         FROM unnest($2::text[]) AS t(term)
+         LEFT JOIN memory_terms mt ON mt.tenant_id = $1 AND mt.term = t.term
+         GROUP BY t.term`,
         [tenantId, terms],
       )
       .then(({ rows }) => {
         const at = Date.now();
-        if (this.#df.size + rows.length > CACHE_MAX) this.#df.clear();
-        const counts = new Map<string, number>();
+        if (this.#terms.size + rows.length > CACHE_MAX) this.#terms.clear();
+        const read = new Map<string, TermStats>();
+        const fragmented: string[] = [];
         for (const r of rows) {
-          counts.set(r.t, Number(r.n));
-          this.#df.set(`${tenantId}\u0000${r.t}`, { n: Number(r.n), at });
+          this.#maxRid = Math.max(this.#maxRid, r.last);
+          // A tenant's count can only dip below zero by a bug; a negative IDF input would be worse.
+          const stats = {
+            docs: Math.max(0, r.docs),
+            own: Math.max(0, r.own),
+            context: Math.max(0, r.context),
+          };
+          read.set(r.term, stats);
+          this.#terms.set(`${tenantId}\u0000${r.term}`, { stats, at });
+          if (r.parts > FOLD_PARTS) fragmented.push(r.term);
         }
-        return counts;
+        if (fragmented.length > 0) this.#fold(tenantId, fragmented);
+        return read;
       });
     const keys = terms.map((t) => `${tenantId}\u0000${t}`);
     keys.forEach((key, i) => {
-      this.#counting.set(
+      this.#reading.set(
         key,
-        work.then((counts) => counts.get(terms[i] as string) ?? 0),
+        work.then((read) => read.get(terms[i] as string) ?? { docs: 0, own: 0, context: 0 }),
       );
     });
     const done = () => {
-      for (const key of keys) this.#counting.delete(key);
+      for (const key of keys) this.#reading.delete(key);
     };
     work.then(done, done);
     return work;
   }
 
-  /** The tenant's document count and mean lengths, cached like the counts (a stale one refreshes behind). */
-  async #statsOf(tenantId: string): Promise<TenantTextStats> {
-    const cached = this.#stats.get(tenantId);
-    if (cached && Date.now() - cached.at < CACHE_TTL_MS) return cached.stats;
-    let pending = this.#statsInFlight.get(tenantId);
-    if (!pending) {
-      pending = this.#readStats(tenantId).finally(() => this.#statsInFlight.delete(tenantId));
-      this.#statsInFlight.set(tenantId, pending);
-    }
-    if (cached) {
-      pending.catch(() => undefined);
-      return cached.stats;
-    }
-    return pending;
-  }
-
-  async #readStats(tenantId: string): Promise<TenantTextStats> {
-    const { rows } = await this.#db.query<{ documents: string; own: number | null; context: number | null }>(
-      `SELECT count(*) AS documents, avg(length(search_text))::float8 AS own, avg(length(context_text))::float8 AS context
-       FROM memories WHERE tenant_id = $1 AND deleted_at IS NULL`,
-      [tenantId],
-    );
-    const r = rows[0];
-    // Lengths in characters on SQLite; here in characters too (BM25 needs only the ratio to the mean).
-    const stats = {
-      documents: Number(r?.documents ?? 0),
-      averageOwnLength: r?.own ?? 0,
-      averageContextLength: r?.context ?? 0,
-    };
-    this.#stats.set(tenantId, { stats, at: Date.now() });
-    return stats;
+  /**
+   * Folds the terms' delta rows into one row each, in the background. Writers append rows meanwhile
+   * (rows committed after the fold's snapshot are neither deleted nor summed, so none is lost); the
+   * advisory lock keeps replicas from folding one tenant at once, and a fold that loses a race to
+   * another is simply skipped, to be done by a later read.
+   */
+  #fold(tenantId: string, terms: string[]): void {
+    const now = Date.now();
+    if (now - (this.#folded.get(tenantId) ?? 0) < FOLD_EVERY_MS) return;
+    if (this.#folded.size > CACHE_MAX) this.#folded.clear();
+    this.#folded.set(tenantId, now);
+    this.#db
+      .transaction(async (client) => {
+        const { rows } = await client.query<{ locked: boolean }>(
+          "SELECT pg_try_advisory_xact_lock(hashtext('brain_memory_terms'), hashtext($1)) AS locked",
+          [tenantId],
+        );
+        if (!rows[0]?.locked) return;
+        await client.query(
+          `WITH gone AS (
+             DELETE FROM memory_terms WHERE tenant_id = $1 AND term = ANY($2::text[])
+             RETURNING term, docs, own_chars, context_chars)
+           INSERT INTO memory_terms (tenant_id, term, docs, own_chars, context_chars)
+           SELECT $1, term, sum(docs), sum(own_chars), sum(context_chars) FROM gone
+           GROUP BY term HAVING sum(docs) <> 0 OR sum(own_chars) <> 0 OR sum(context_chars) <> 0`,
+          [tenantId, terms],
+        );
+      })
+      .catch(() => undefined); // a fold is an optimisation: a failed one leaves the rows as they were
   }
 }

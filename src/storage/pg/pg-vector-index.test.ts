@@ -265,6 +265,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '3_idempotency_keys',
       '4_config',
       '5_security',
+      '6_text_statistics',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(
