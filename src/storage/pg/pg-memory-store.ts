@@ -81,6 +81,7 @@ export class PgMemoryStore implements MemoryStore {
   readonly #bus: ChangeBus;
   readonly #touches = new Map<string, Map<string, { n: number; at: string }>>();
   #touchTimer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
 
   constructor(db: PgDatabase, logger: Logger, bus: ChangeBus) {
     this.#db = db;
@@ -524,34 +525,62 @@ export class PgMemoryStore implements MemoryStore {
    */
   async touch(scope: RequestScope, ids: string[], now: string): Promise<void> {
     if (ids.length === 0) return;
-    const pending = this.#touches.get(scope.tenantId) ?? new Map<string, { n: number; at: string }>();
-    for (const id of ids) {
-      const seen = pending.get(id);
-      pending.set(id, { n: (seen?.n ?? 0) + 1, at: seen && seen.at > now ? seen.at : now });
-    }
-    this.#touches.set(scope.tenantId, pending);
-    this.#touchTimer ??= setTimeout(() => void this.flushTouches().catch(() => undefined), 1000);
-    this.#touchTimer.unref?.();
+    const counts = new Map<string, { n: number; at: string }>();
+    for (const id of ids) counts.set(id, { n: (counts.get(id)?.n ?? 0) + 1, at: now });
+    this.#pend(scope.tenantId, counts);
   }
 
-  /** Writes every pending access count now. */
+  /**
+   * Writes every pending access count now. One flush at a time per process (a second waits for the
+   * first, then writes what came meanwhile), each locking its rows in row order: flushes of several
+   * replicas over the same popular rows then queue briefly instead of deadlocking (each deadlock cost
+   * a second of PostgreSQL's deadlock_timeout, and timer ticks piled more flushes onto the waiters).
+   * Counts a failed flush could not write go back to the pending ones.
+   */
   async flushTouches(): Promise<void> {
     if (this.#touchTimer) clearTimeout(this.#touchTimer);
     this.#touchTimer = null;
+    while (this.#flushing) await this.#flushing.catch(() => undefined);
     if (this.#touches.size === 0) return;
     const batches = [...this.#touches];
     this.#touches.clear();
-    for (const [tenantId, pending] of batches) {
+    this.#flushing = this.#writeTouches(batches).finally(() => {
+      this.#flushing = null;
+    });
+    await this.#flushing;
+  }
+
+  async #writeTouches(batches: [string, Map<string, { n: number; at: string }>][]): Promise<void> {
+    for (const [i, [tenantId, pending]] of batches.entries()) {
       const entries = [...pending];
-      await this.#db.query(
-        `UPDATE memories m SET access_count = m.access_count + x.n,
-           accessed_at = CASE WHEN m.accessed_at IS NULL OR m.accessed_at < x.at THEN x.at ELSE m.accessed_at END
-         FROM unnest($2::text[], $3::int[], $4::text[]) AS x(id, n, at)
-         WHERE m.tenant_id = $1 AND m.id = x.id AND m.deleted_at IS NULL`,
-        [tenantId, entries.map(([id]) => id), entries.map(([, v]) => v.n), entries.map(([, v]) => v.at)],
-        this.#db.primary,
-      );
+      try {
+        await this.#db.query(
+          `WITH x AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[]) AS x(id, n, at)),
+           t AS (SELECT m.rid, x.n, x.at FROM memories m JOIN x ON x.id = m.id
+                 WHERE m.tenant_id = $1 AND m.deleted_at IS NULL ORDER BY m.rid FOR UPDATE OF m)
+           UPDATE memories m SET access_count = m.access_count + t.n,
+             accessed_at = CASE WHEN m.accessed_at IS NULL OR m.accessed_at < t.at THEN t.at ELSE m.accessed_at END
+           FROM t WHERE m.rid = t.rid`,
+          [tenantId, entries.map(([id]) => id), entries.map(([, v]) => v.n), entries.map(([, v]) => v.at)],
+          this.#db.primary,
+        );
+      } catch (error) {
+        for (const [tenant, counts] of batches.slice(i)) this.#pend(tenant, counts);
+        throw error;
+      }
     }
+  }
+
+  /** Adds counts to the pending ones and makes sure a flush is due. */
+  #pend(tenantId: string, counts: Map<string, { n: number; at: string }>): void {
+    const pending = this.#touches.get(tenantId) ?? new Map<string, { n: number; at: string }>();
+    for (const [id, { n, at }] of counts) {
+      const seen = pending.get(id);
+      pending.set(id, { n: (seen?.n ?? 0) + n, at: seen && seen.at > at ? seen.at : at });
+    }
+    this.#touches.set(tenantId, pending);
+    this.#touchTimer ??= setTimeout(() => void this.flushTouches().catch(() => undefined), 1000);
+    this.#touchTimer.unref?.();
   }
 
   async usage(scope: RequestScope): Promise<{ memories: number; bytes: number }> {
