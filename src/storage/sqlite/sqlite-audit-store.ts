@@ -3,6 +3,7 @@ import type { AuditEvent, AuditFilter, AuditStore } from '../../modules/audit/au
 import { AUDIT_COLUMNS, type AuditRow, auditFromRow, auditValues, auditWhere } from '../auth-rows.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
+import { groupCommitFor } from './sqlite-group-commit.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { StatementCache } from './statement-cache.js';
 
@@ -26,10 +27,11 @@ export class SqliteAuditStore implements AuditStore {
     const insert = this.#sql.get(
       `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    // One transaction, one fsync for the whole batch: the point of the audit log's group commit.
-    this.#db.transaction(() => {
+    // One transaction for the whole batch (the audit log's group commit), shared with the memory
+    // writes of the same turn (the connection's group commit): one lock hand-over for both.
+    await groupCommitFor(this.#db).run(() => {
       for (const event of events) insert.run(...auditValues(event));
-    })();
+    });
   }
 
   async list(filter: AuditFilter): Promise<AuditEvent[]> {

@@ -16,6 +16,7 @@ import { replacedAttributes } from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
+import { groupCommitFor, type SqliteGroupCommit } from './sqlite-group-commit.js';
 import {
   liveMemoryWhere,
   MEMORY_COLUMNS,
@@ -32,9 +33,13 @@ import { prepareStatement, StatementCache } from './statement-cache.js';
 
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
 
-/** The memory port on SQLite. Writes run in IMMEDIATE transactions, so concurrent processes serialise. */
+/**
+ * The memory port on SQLite. Writes run in IMMEDIATE transactions, so concurrent processes serialise;
+ * those of one turn of the event loop share one (group commit, each in its own savepoint).
+ */
 export class SqliteMemoryStore implements MemoryStore {
   readonly #db: SqliteDatabase;
+  readonly #writes: SqliteGroupCommit;
   readonly #sql: StatementCache;
   readonly vectors: SqliteVectorSearch;
   readonly text: SqliteTextSearch;
@@ -62,6 +67,7 @@ export class SqliteMemoryStore implements MemoryStore {
     } = {},
   ) {
     this.#db = db;
+    this.#writes = groupCommitFor(db);
     this.#sql = new StatementCache(db);
     this.vectors = new SqliteVectorSearch(db, logger, options.vectors);
     this.text = new SqliteTextSearch(db, options.text);
@@ -118,7 +124,7 @@ export class SqliteMemoryStore implements MemoryStore {
   }
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
-    const write = this.#db.transaction((): WriteOutcome[] => {
+    return this.#writes.run((): WriteOutcome[] => {
       let seq = this.#nextSeq(scope.tenantId);
       const text = this.#searchText.batch(scope.tenantId);
       const outcomes = memories.map((m): WriteOutcome => {
@@ -171,7 +177,6 @@ export class SqliteMemoryStore implements MemoryStore {
       text.finish();
       return outcomes;
     });
-    return write.immediate();
   }
 
   /**
@@ -285,7 +290,7 @@ export class SqliteMemoryStore implements MemoryStore {
     now: string,
   ): Promise<Memory | null> {
     this.#access.tryFlush();
-    const apply = this.#db.transaction((): Memory | null => {
+    return this.#writes.run((): Memory | null => {
       const rid = this.#resolve(scope, target, now);
       if (rid === null) return null;
       const sets: string[] = ['updated_at = ?', 'change_seq = ?'];
@@ -322,7 +327,6 @@ export class SqliteMemoryStore implements MemoryStore {
       const row = memoryRow(this.#sql.get(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.rid = ?`), rid);
       return row ? this.#access.overlay(scope.tenantId, rowToMemory(row)) : null;
     });
-    return apply.immediate();
   }
 
   async forget(
@@ -335,7 +339,7 @@ export class SqliteMemoryStore implements MemoryStore {
     if ('filter' in target && !hasFilterCondition(target.filter)) {
       throw invalidInput('filter', `selects every memory: give at least one of ${FILTER_FIELDS.join(', ')}`);
     }
-    const run = this.#db.transaction((): string[] => {
+    return this.#writes.run((): string[] => {
       let rows: { rid: number; id: string; session_id: string | null; deleted_at: string | null }[];
       if ('filter' in target || 'all' in target) {
         const filter = 'filter' in target ? target.filter : {};
@@ -390,7 +394,6 @@ export class SqliteMemoryStore implements MemoryStore {
       }
       return rows.map((r) => r.id);
     });
-    return run.immediate();
   }
 
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
@@ -412,7 +415,7 @@ export class SqliteMemoryStore implements MemoryStore {
       mode = found.mode;
       // Fusion weighs every candidate's similarity, so text hits the vector list missed get theirs too.
       const inVector = new Set(vector.map((v) => v.rid));
-      const missing = text.map((t) => t.rid).filter((rid) => !inVector.has(rid));
+      const missing = text.filter((t) => !inVector.has(t.rid));
       if (missing.length > 0)
         extraSimilarity = this.vectors.similarities(
           scope.tenantId,
