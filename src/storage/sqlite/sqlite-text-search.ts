@@ -15,6 +15,8 @@ export interface TextHit {
   rid: number;
   /** BM25F with the tenant's own statistics (see lexical-score.ts); higher is better. */
   bm25: number;
+  /** The row's change_seq when it was read: the version the vector stage may score from its cache. */
+  seq: number;
 }
 
 export interface TextSearchOptions {
@@ -56,6 +58,7 @@ function quote(term: string): string {
 
 interface Candidate {
   rid: number;
+  seq: number;
   own: string;
   context: string;
   speaker: string;
@@ -145,7 +148,7 @@ export class SqliteTextSearch {
     }
     const scores = scoreLexical(terms, idf, stats, candidates, this.#options.lexical);
     return candidates
-      .map((c, i) => ({ rid: c.rid, bm25: scores[i] ?? 0 }))
+      .map((c, i) => ({ rid: c.rid, bm25: scores[i] ?? 0, seq: c.seq }))
       .filter((h) => h.bm25 > 0)
       .sort((a, b) => b.bm25 - a.bm25 || b.rid - a.rid);
   }
@@ -183,14 +186,14 @@ export class SqliteTextSearch {
     if (top.length === 0) return [];
     const passing = this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
+        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
       )
       .all(JSON.stringify(top), ...where.params) as Candidate[];
     if (passing.length >= limit || top.length < want) return passing;
     return this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
+        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY ${INDEX_RANK} LIMIT ?`,
@@ -202,7 +205,7 @@ export class SqliteTextSearch {
   #newest(match: string, where: SqlWhere, limit: number): Candidate[] {
     return this.#statements
       .get(
-        `SELECT m.rid AS rid, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
+        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
          FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY memories_fts.rowid DESC LIMIT ?`,

@@ -8,6 +8,7 @@ import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
 import { newMemoryRow } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
+import { vectorToBlob as vectorBlob } from './sqlite-memory-rows.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite } from './sqlite-migrations.js';
 import type { VectorSearchOptions } from './sqlite-vector-search.js';
@@ -206,6 +207,152 @@ describe('sqlite vector search (worker-built index)', () => {
     await s.vectors.warm(scope.tenantId, MODEL, 256);
     expect(s.vectors.describe(scope.tenantId, MODEL)?.vectors).toBe(600 - moved.length);
     await check(); // after the worker caught up
+    s.close();
+  });
+});
+
+describe('sqlite vector search: re-scoring from vectors kept in memory', () => {
+  /** Two connections on one file, as two worker processes have: each with its own stores and caches. */
+  async function twoProcesses(count: number) {
+    const file = tempDb();
+    const a = openStore(file, { annMinVectors: 100 });
+    const b = openStore(file, { annMinVectors: 100 });
+    const written = await rows(Array.from({ length: count }, (_, i) => text(i)));
+    await a.store.insert(scope, written);
+    await a.vectors.warm(scope.tenantId, MODEL, 256);
+    const seqOf = (id: string) =>
+      (a.db.prepare('SELECT change_seq FROM memories WHERE id = ?').pluck().get(id) as number) ?? 0;
+    return { a, b, written, seqOf };
+  }
+
+  it('scores what SQL scores, to the bit, from SQL first and from memory after', async () => {
+    const { a, b } = await twoProcesses(1200);
+    for (let q = 0; q < 10; q++) {
+      const query = await embed(`${words[q]} ${words[(q * 3) % words.length]} tag${q}`);
+      const first = a.vectors.search(scope.tenantId, query, MODEL, {}, 10, NOW);
+      const again = a.vectors.search(scope.tenantId, query, MODEL, {}, 10, NOW);
+      expect(again.hits).toEqual(first.hits);
+      const sql = new Map(
+        (
+          a.db
+            .prepare(
+              `SELECT e.rid AS rid, 1 - vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS s
+               FROM json_each(?) j JOIN memory_embeddings e ON e.rid = j.value`,
+            )
+            .all(vectorBlob(query), JSON.stringify(first.hits.map((h) => h.rid))) as {
+            rid: number;
+            s: number;
+          }[]
+        ).map((r) => [r.rid, r.s]),
+      );
+      for (const hit of again.hits) expect(hit.similarity).toBe(sql.get(hit.rid));
+    }
+    expect(a.vectors.cachedVectorBytes).toBeGreaterThan(0);
+    a.close();
+    b.close();
+  });
+
+  it("sees another process's changes at once: a new vector is scored as it now is, a forgotten row is gone", async () => {
+    const { a, b, written, seqOf } = await twoProcesses(1200);
+    const target = written[321] as NewMemory;
+    const rid = a.ridOf(target.id);
+    const query = await embed(target.content);
+    const before = a.vectors.search(scope.tenantId, query, MODEL, {}, 5, NOW);
+    expect(before.hits[0]).toMatchObject({ rid });
+    expect(before.hits[0]?.similarity).toBeCloseTo(1, 3);
+    const oldSeq = seqOf(target.id);
+    // The other process gives the memory a far vector; the snapshot still holds the old one near the query.
+    const far = await embed('zzz unrelated words nowhere near');
+    await b.store.update(scope, { id: target.id }, { embedding: far, embedding_model: MODEL }, NOW);
+    // Rows moved next to the query fill the exact tail's top 5, so only the re-scoring of the snapshot's
+    // candidates can tell what the target holds now.
+    for (const m of written.slice(400, 408))
+      await b.store.update(scope, { id: m.id }, { embedding: query, embedding_model: MODEL }, NOW);
+    const after = a.vectors.search(scope.tenantId, query, MODEL, {}, 5, NOW);
+    expect(after.hits.find((h) => h.rid === rid)?.similarity ?? -1).toBeLessThan(0.9);
+    expect(after.hits[0]?.rid).not.toBe(rid);
+    // The text stage's row versions: the old seq is re-read from SQL, the current one answers from memory.
+    const exactNow = b.vectors.similarities(
+      scope.tenantId,
+      query,
+      MODEL,
+      [{ rid, seq: seqOf(target.id) }],
+      NOW,
+    );
+    expect(a.vectors.similarities(scope.tenantId, query, MODEL, [{ rid, seq: oldSeq }], NOW)).toEqual(
+      exactNow,
+    );
+    expect(
+      a.vectors.similarities(scope.tenantId, query, MODEL, [{ rid, seq: seqOf(target.id) }], NOW),
+    ).toEqual(exactNow);
+    // Forgotten through the other process: never returned, whatever either side holds.
+    const second = written[654] as NewMemory;
+    const secondQuery = await embed(second.content);
+    expect(a.vectors.search(scope.tenantId, secondQuery, MODEL, {}, 5, NOW).hits[0]?.rid).toBe(
+      a.ridOf(second.id),
+    );
+    await b.store.forget(scope, { id: second.id }, { now: NOW, hard: false });
+    const gone = a.vectors.search(scope.tenantId, secondQuery, MODEL, {}, 5, NOW);
+    expect(gone.hits.some((h) => h.rid === a.ridOf(second.id))).toBe(false);
+    a.close();
+    b.close();
+  });
+
+  it("never scores another tenant's row, though its vector is kept in memory", async () => {
+    const { a, b, written } = await twoProcesses(1200);
+    const target = written[77] as NewMemory;
+    const rid = a.ridOf(target.id);
+    const query = await embed(target.content);
+    expect(a.vectors.search(scope.tenantId, query, MODEL, {}, 5, NOW).hits[0]?.rid).toBe(rid);
+    const seq = a.db.prepare('SELECT change_seq FROM memories WHERE rid = ?').pluck().get(rid) as number;
+    expect(a.vectors.similarities('other', query, MODEL, [{ rid, seq }], NOW)).toEqual([]);
+    expect(a.vectors.search('other', query, MODEL, {}, 5, NOW).hits).toEqual([]);
+    a.close();
+    b.close();
+  });
+
+  it('answers from SQL alone with no room to keep vectors', async () => {
+    // One store: two would each build their own graph (a multi-threaded build), whose hits may differ.
+    const s = openStore(tempDb(), { annMinVectors: 100, rescoreCacheBytes: 0 });
+    const written = await rows(Array.from({ length: 1200 }, (_, i) => text(i)));
+    await s.store.insert(scope, written);
+    await s.vectors.warm(scope.tenantId, MODEL, 256);
+    const sqlSimilarity = s.db.prepare(
+      `SELECT 1 - vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) FROM memory_embeddings e WHERE e.rid = ?`,
+    );
+    for (const pick of [5, 400, 999]) {
+      const target = written[pick] as NewMemory;
+      const query = await embed(target.content);
+      const found = s.vectors.search(scope.tenantId, query, MODEL, {}, 10, NOW);
+      expect(found.hits[0]?.rid).toBe(s.ridOf(target.id));
+      for (const hit of found.hits)
+        expect(hit.similarity).toBe(sqlSimilarity.pluck().get(vectorBlob(query), hit.rid));
+    }
+    expect(s.vectors.cachedVectorBytes).toBe(0);
+    s.close();
+  });
+});
+
+describe('sqlite vector search: a zero vector', () => {
+  it('is no hit of exact search, of the tail nor of re-scoring (it has no direction)', async () => {
+    const s = openStore(tempDb(), { annMinVectors: 100 });
+    const zero = newMemoryRow('nothing to embed', {
+      id: newId('mem'),
+      embedding: new Float32Array(256),
+      embedding_model: MODEL,
+    });
+    await s.store.insert(scope, await rows(Array.from({ length: 150 }, (_, i) => text(i))));
+    const before = s.db.prepare('SELECT max(change_seq) FROM memories').pluck().get() as number;
+    await s.store.insert(scope, [zero]);
+    const rid = s.ridOf(zero.id);
+    const query = await embed(text(3));
+    const exact = s.vectors.searchExact(scope.tenantId, query, MODEL, {}, 200, NOW);
+    expect(exact).toHaveLength(150);
+    expect(exact.some((h) => h.rid === rid)).toBe(false);
+    // The zero row is the whole tail after the first batch: the tail finds nothing.
+    expect(s.vectors.searchExact(scope.tenantId, query, MODEL, {}, 10, NOW, before)).toEqual([]);
+    const seq = s.db.prepare('SELECT change_seq FROM memories WHERE rid = ?').pluck().get(rid) as number;
+    expect(s.vectors.similarities(scope.tenantId, query, MODEL, [{ rid, seq }], NOW)).toEqual([]);
     s.close();
   });
 });

@@ -1,15 +1,16 @@
 import type { Logger } from '../../core/logger.js';
 import type { MemoryFilter } from '../../modules/memory/memory-filter.js';
 import type { SqliteDatabase } from './sqlite-database.js';
-import { vectorToBlob } from './sqlite-memory-rows.js';
-import { SqliteVectorExact, type VectorHit } from './sqlite-vector-exact.js';
+import { quantizeInt8, vectorToBlob } from './sqlite-memory-rows.js';
+import { type RowVersion, SqliteVectorExact, type VectorHit } from './sqlite-vector-exact.js';
 import { StatementCache } from './statement-cache.js';
 import { VectorBuildScheduler } from './vector-build-scheduler.js';
 import type { VectorIndexView } from './vector-index-state.js';
+import { VectorRowCaches } from './vector-row-cache.js';
 import { DEFAULT_VECTOR_SEARCH_OPTIONS, type VectorSearchOptions } from './vector-search-options.js';
 import { searchSnapshot, snapshotShare } from './vector-snapshot-search.js';
 
-export type { VectorHit } from './sqlite-vector-exact.js';
+export type { RowVersion, VectorHit } from './sqlite-vector-exact.js';
 export type { IndexStateKind, VectorIndexView } from './vector-index-state.js';
 export { DEFAULT_VECTOR_SEARCH_OPTIONS, type VectorSearchOptions } from './vector-search-options.js';
 
@@ -22,18 +23,21 @@ export { DEFAULT_VECTOR_SEARCH_OPTIONS, type VectorSearchOptions } from './vecto
  *
  * SQLite stays the only source of truth: rows changed after the snapshot (the tail) are searched exactly
  * beside it, so writes from other processes on the same file are seen at once, and every candidate is
- * re-checked and re-scored in SQL, so a stale entry can cost a slot but never returns a deleted, expired,
- * other-model or other-tenant memory.
+ * re-checked in SQL, so a stale entry can cost a slot but never returns a deleted, expired, other-model
+ * or other-tenant memory. Re-scoring reads vectors from an in-memory copy of the rows (VectorRowCache)
+ * only at the change_seq SQL reports for each row, so another process's write is never scored stale.
  */
 export class SqliteVectorSearch {
   readonly #exact: SqliteVectorExact;
   readonly #options: VectorSearchOptions;
   readonly #scheduler: VectorBuildScheduler;
+  readonly #caches: VectorRowCaches;
 
   constructor(db: SqliteDatabase, logger: Logger, options: Partial<VectorSearchOptions> = {}) {
     const sql = new StatementCache(db);
-    this.#exact = new SqliteVectorExact(sql);
     this.#options = { ...DEFAULT_VECTOR_SEARCH_OPTIONS, ...options };
+    this.#caches = new VectorRowCaches(this.#options.rescoreCacheBytes);
+    this.#exact = new SqliteVectorExact(sql, this.#caches);
     this.#scheduler = new VectorBuildScheduler(sql, db.name, logger, this.#options);
   }
 
@@ -105,21 +109,27 @@ export class SqliteVectorSearch {
    */
   close(): void {
     this.#scheduler.close();
+    this.#caches.clear();
+  }
+
+  /** Bytes the in-memory copies of re-scored vectors hold (their capacity; for tests and metrics). */
+  get cachedVectorBytes(): number {
+    return this.#caches.bytes;
   }
 
   /**
-   * The exact similarity to `embedding` of each given memory that is live and has a vector of `model`
-   * (fusion weighs every candidate's similarity, also those the vector search did not bring).
+   * The exact similarity to `embedding` of each given memory that has a vector of `model`, each row as
+   * the caller read it live at its change_seq (fusion weighs every candidate's similarity, also those
+   * the vector search did not bring).
    */
   similarities(
     tenantId: string,
     embedding: Float32Array,
     model: string,
-    rids: number[],
+    rows: RowVersion[],
     now: string,
   ): VectorHit[] {
-    const blob = vectorToBlob(embedding);
-    return this.#exact.rescore(tenantId, rids, blob, model, { include_cold: true }, rids.length, now);
+    return this.#exact.similarities(tenantId, rows, quantizeInt8(embedding), model, now);
   }
 
   /** Exact (brute-force) nearest neighbours in SQL: the reference the ANN index is measured against. */

@@ -35,6 +35,11 @@ export interface VectorSearchOptions {
   buildThreads: number;
   /** A first build of at least this many vectors serves an exact in-memory copy while the graph grows. */
   matrixMinVectors: number;
+  /**
+   * Bytes of stored vectors a store keeps in memory for re-scoring (all tenants together), so that a
+   * search reads each candidate's change_seq instead of its vector blob; past it, misses read SQL.
+   */
+  rescoreCacheBytes: number;
 }
 
 /** The settings used where the configuration leaves one out. */
@@ -59,4 +64,7 @@ export const DEFAULT_VECTOR_SEARCH_OPTIONS: VectorSearchOptions = {
   buildThreads: 1,
   // Below ~4k vectors the SQL scan takes under ~2.5 ms; above, the matrix (~0.3 ms at 10k) pays for its copy.
   matrixMinVectors: 4096,
+  // 100,000 vectors of 256 dimensions take ~27 MB (268 bytes a row, grown by half: up to ~36 MB); 64 MiB
+  // holds every vector of a 100k tenant at up to 384 dimensions, and fewer (the most recalled) above.
+  rescoreCacheBytes: 64 * 1024 * 1024,
 };

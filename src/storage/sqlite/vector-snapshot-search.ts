@@ -39,7 +39,7 @@ function mergeHits(a: VectorHit[], tail: VectorHit[], limit: number): VectorHit[
 }
 
 /**
- * The snapshot's nearest candidates re-scored in SQL, merged with the `pending` rows changed after it
+ * The snapshot's nearest candidates re-checked in SQL and re-scored exactly, merged with the `pending` rows changed after it
  * searched exactly; null when too few candidates survived (a filter, or many stale entries), and the
  * caller then runs exact. SQLite stays the truth: a stale entry costs a slot, never a wrong hit.
  */
@@ -54,7 +54,7 @@ export function searchSnapshot(
   // A few times more than asked recovers most of what the int8 graph walk ranks slightly wrong.
   const want = Math.ceil((q.limit * at.oversample) / at.share) + 8;
   const rids = snapshot.candidates(query, want);
-  let hits = exact.rescore(q.tenantId, rids, blob, q.model, q.filter, q.limit, q.now);
+  let hits = exact.rescore(q.tenantId, rids, query, q.model, q.filter, q.limit, q.now);
   if (at.pending > 0) {
     const tail = exact.searchTail(q.tenantId, blob, q.model, q.filter, q.limit, q.now, snapshot.seq);
     hits = mergeHits(hits, tail, q.limit);
