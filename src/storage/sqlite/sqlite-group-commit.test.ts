@@ -44,10 +44,29 @@ function openPair(busyTimeoutMs = 5000): { db: SqliteDatabase; other: Database.D
 const valuesIn = (db: Database.Database) =>
   (db.prepare('SELECT v FROM t ORDER BY v').all() as { v: string }[]).map((r) => r.v);
 
+/** Uses up the write of this turn that runs at once, so that the writes after it in the turn are batched. */
+function takeTheTurn(group: SqliteGroupCommit): void {
+  void group.run(() => undefined);
+}
+
 describe('sqlite group commit', () => {
+  it('runs the first write of a turn at once: one caller writing at a time waits for no turn', async () => {
+    const { db, other } = openPair();
+    const group = new SqliteGroupCommit(db, { busyTimeoutMs: 5000 });
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const first = group.run(() => insert.run('first'));
+    // Committed before run() returned: no turn of the event loop has passed.
+    expect(valuesIn(other)).toEqual(['first']);
+    const second = group.run(() => insert.run('second'));
+    expect(valuesIn(other)).toEqual(['first']);
+    await Promise.all([first, second]);
+    expect(valuesIn(other)).toEqual(['first', 'second']);
+  });
+
   it('runs the writes of one turn in one transaction, answering each only after the shared COMMIT', async () => {
     const { db, other } = openPair();
     const group = new SqliteGroupCommit(db, { busyTimeoutMs: 5000 });
+    takeTheTurn(group);
     const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
     const seenByOther: string[][] = [];
     const seenBySelf: number[] = [];
@@ -101,6 +120,7 @@ describe('sqlite group commit', () => {
   it('runs the earlier callers again when a failure ended the whole transaction', async () => {
     const { db, other } = openPair();
     const group = new SqliteGroupCommit(db, { busyTimeoutMs: 5000 });
+    takeTheTurn(group);
     const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
     const rollback = db.prepare('ROLLBACK');
     let firstRuns = 0;
@@ -166,6 +186,7 @@ describe('sqlite group commit', () => {
   it('takes at most GROUP_COMMIT_MAX callers per transaction and runs the rest right after', async () => {
     const { db, other } = openPair();
     const group = new SqliteGroupCommit(db, { busyTimeoutMs: 5000 });
+    takeTheTurn(group);
     const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
     const visibleAtRun: number[] = [];
     const calls = Array.from({ length: GROUP_COMMIT_MAX + 5 }, (_, i) =>
