@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
+import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
 import { silentLogger } from '../../core/logger.js';
 import { newMemoryRow } from '../contract/memory-store-contract.js';
-import type { StorageSettings } from '../storage.js';
-import { PgDatabase } from './pg-database.js';
+import type { PgDatabase } from './pg-database.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres } from './pg-migrations.js';
 
@@ -12,32 +12,12 @@ const skip = !postgresBaseUrl();
 const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReason()})` : ''}`;
 const NOW = '2026-06-01T12:00:00.000Z';
 const A = { tenantId: 'a' };
-const noBus = {
-  publish: async () => undefined,
-  subscribe: () => () => undefined,
-  check: () => ({ ok: true, message: 'no change bus in this test' }),
-  close: async () => {},
-};
-
-const opened: PgDatabase[] = [];
-afterEach(async () => {
-  for (const db of opened.splice(0)) await db.close();
-});
+const databases = new PgDatabases();
+afterEach(() => databases.closeAll());
+const noBus = noChangeBus;
 
 function database(url: string, statementTimeoutMs = 30_000): PgDatabase {
-  const settings: StorageSettings = {
-    dbPath: '',
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    databaseUrl: url,
-    databasePoolSize: 4,
-    databaseStatementTimeoutMs: statementTimeoutMs,
-    databaseConnectTimeoutMs: 5000,
-    databaseSsl: 'disable',
-  };
-  const db = new PgDatabase(settings, silentLogger);
-  opened.push(db);
-  return db;
+  return databases.open(url, { databaseStatementTimeoutMs: statementTimeoutMs });
 }
 
 async function counts(db: PgDatabase): Promise<number[]> {

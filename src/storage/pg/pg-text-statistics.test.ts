@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
+import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
 import { silentLogger } from '../../core/logger.js';
 import { contentHash } from '../../modules/memory/content-hash.js';
 import { newMemoryRow } from '../contract/memory-store-contract.js';
-import type { StorageSettings } from '../storage.js';
-import { PgDatabase } from './pg-database.js';
+import type { PgDatabase } from './pg-database.js';
 import { pgLiveWhere } from './pg-memory-rows.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres } from './pg-migrations.js';
@@ -15,35 +15,12 @@ const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReaso
 const NOW = '2026-06-01T12:00:00.000Z';
 const A = { tenantId: 'a' };
 const B = { tenantId: 'b' };
-/** One store per database here: no other replica listens. */
-const noBus = {
-  publish: async () => undefined,
-  subscribe: () => () => undefined,
-  check: () => ({ ok: true, message: 'single process: no change bus' }),
-  close: async () => {},
-};
-
-const opened: PgDatabase[] = [];
-afterEach(async () => {
-  for (const db of opened.splice(0)) await db.close();
-});
-
-function settings(url: string): StorageSettings {
-  return {
-    dbPath: '',
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    databaseUrl: url,
-    databasePoolSize: 8,
-    databaseStatementTimeoutMs: 30_000,
-    databaseConnectTimeoutMs: 5000,
-    databaseSsl: 'disable',
-  };
-}
+const databases = new PgDatabases();
+afterEach(() => databases.closeAll());
+const noBus = noChangeBus;
 
 async function migrated(): Promise<PgDatabase> {
-  const db = new PgDatabase(settings(newPostgresDatabase()), silentLogger);
-  opened.push(db);
+  const db = databases.open(newPostgresDatabase(), { databasePoolSize: 8 });
   await migratePostgres(db);
   return db;
 }

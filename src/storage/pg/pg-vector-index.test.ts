@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
+import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
 import { silentLogger } from '../../core/logger.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
 import { newMemoryRow } from '../contract/memory-store-contract.js';
-import type { StorageSettings } from '../storage.js';
-import { PgDatabase } from './pg-database.js';
+import type { PgDatabase } from './pg-database.js';
 import { pgLiveWhere } from './pg-memory-rows.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, PG_MIGRATIONS } from './pg-migrations.js';
@@ -17,36 +17,12 @@ const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReaso
 const NOW = '2026-06-01T12:00:00.000Z';
 const A = { tenantId: 'a' };
 const embedder = createHashEmbedder();
-/** These tests run one store on one database: no other replica listens, so no notices go anywhere. */
-const noBus = {
-  publish: async () => undefined,
-  subscribe: () => () => undefined,
-  check: () => ({ ok: true, message: 'single process: no change bus' }),
-  close: async () => {},
-};
-
-const opened: PgDatabase[] = [];
-afterEach(async () => {
-  for (const db of opened.splice(0)) await db.close();
-});
-
-function settings(url: string): StorageSettings {
-  return {
-    dbPath: '',
-    busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
-    databaseUrl: url,
-    databasePoolSize: 4,
-    databaseStatementTimeoutMs: 30_000,
-    databaseConnectTimeoutMs: 5000,
-    databaseSsl: 'disable',
-  };
-}
+const databases = new PgDatabases();
+afterEach(() => databases.closeAll());
+const noBus = noChangeBus;
 
 function database(url = newPostgresDatabase()): PgDatabase {
-  const db = new PgDatabase(settings(url), silentLogger);
-  opened.push(db);
-  return db;
+  return databases.open(url);
 }
 
 /** `n` memories with vectors written straight to the table (fresh), and their rids. */
