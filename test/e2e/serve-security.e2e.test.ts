@@ -88,8 +88,18 @@ describe('brain serve with BRAIN_WORKERS=2', () => {
     });
     servers.push(server);
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    // A connection each (no keep-alive), so that the primary hands them out to both workers.
-    for (let i = 0; i < 40; i++) {
+    const answeredBy = () =>
+      new Set(
+        server
+          .logs()
+          .split('\n')
+          .filter((line) => line.includes('"url":"/v1/memories"'))
+          .map((line) => (JSON.parse(line) as { pid: number }).pid),
+      );
+    // A connection each (no keep-alive), so that the primary hands them out to both workers; in rounds
+    // of 20 until both have answered (a worker that started late gets none of the first round).
+    let pids = new Set<number>();
+    for (let i = 0; i < 200 && pids.size < 2; i++) {
       const status = await new Promise<number>((resolve, reject) => {
         const request = http.request(
           `${server.url}/v1/memories`,
@@ -103,16 +113,12 @@ describe('brain serve with BRAIN_WORKERS=2', () => {
         request.end(JSON.stringify({ content: `worker fact number ${i}` }));
       });
       expect(status).toBe(201);
+      if (i % 20 === 19) {
+        await new Promise((r) => setTimeout(r, 100));
+        pids = answeredBy();
+      }
     }
     // Both workers answered: their request lines carry two pids.
-    await new Promise((r) => setTimeout(r, 200));
-    const pids = new Set(
-      server
-        .logs()
-        .split('\n')
-        .filter((line) => line.includes('"url":"/v1/memories"'))
-        .map((line) => (JSON.parse(line) as { pid: number }).pid),
-    );
     expect(pids.size).toBe(2);
     const stopping = Date.now();
     expect(await server.stop('SIGTERM')).toBe(0);
@@ -137,7 +143,9 @@ describe('SIGTERM with requests in flight', () => {
         body: JSON.stringify({ content: `in-flight fact ${i}` }),
       }).then(async (res) => ({ status: res.status, body: (await res.json()) as { id?: string } }));
     const requests = Array.from({ length: 300 }, (_, i) => send(i));
-    await new Promise((r) => setTimeout(r, 30));
+    // SIGTERM once the first write is answered, with the rest in flight: a fixed delay raced the
+    // connections opening on a slow machine, and then no request had reached the server at all.
+    await Promise.any(requests);
     const exit = server.stop('SIGTERM');
     const outcomes = await Promise.allSettled(requests);
     expect(await exit).toBe(0);
