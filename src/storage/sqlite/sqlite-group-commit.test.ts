@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TempFiles } from '../../../test/services/temp-files.js';
 import { isBrainError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import { silentLogger } from '../../core/logger.js';
@@ -15,18 +13,9 @@ import { migrateSqlite } from './sqlite-migrations.js';
 const NOW = '2026-06-01T12:00:00.000Z';
 const scope = { tenantId: 't' };
 
-const dirs: string[] = [];
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDb(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-group-commit-'));
-  dirs.push(dir);
-  return path.join(dir, 'brain.db');
-}
+const temp = new TempFiles('brain-group-commit-');
+afterEach(() => temp.cleanup());
+const tempDb = () => temp.db();
 
 /** A database with one table `t (v TEXT UNIQUE)`, and a second connection to the same file (another process's view). */
 function openPair(busyTimeoutMs = 5000): { db: SqliteDatabase; other: Database.Database; file: string } {
@@ -34,7 +23,7 @@ function openPair(busyTimeoutMs = 5000): { db: SqliteDatabase; other: Database.D
   const db = openSqliteDatabase(file, { busyTimeoutMs, cacheSizeMb: 8 });
   db.exec('CREATE TABLE t (v TEXT NOT NULL UNIQUE)');
   const other = new Database(file, { timeout: 0 });
-  cleanups.push(() => {
+  temp.onCleanup(() => {
     other.close();
     db.close();
   });
@@ -229,7 +218,7 @@ describe('sqlite memory store writes under group commit', () => {
     migrateSqlite(db);
     const store = new SqliteMemoryStore(db, silentLogger);
     const other = new Database(file, { readonly: true });
-    cleanups.push(() => {
+    temp.onCleanup(() => {
       other.close();
       store.vectors.close();
       db.close();

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TempFiles } from '../../../test/services/temp-files.js';
 import { isBrainError } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
@@ -17,18 +16,9 @@ import { SqliteSessionStore } from './sqlite-session-store.js';
 const NOW = '2026-06-01T12:00:00.000Z';
 const scope = { tenantId: 't' };
 
-const dirs: string[] = [];
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDb(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-faults-'));
-  dirs.push(dir);
-  return path.join(dir, 'brain.db');
-}
+const temp = new TempFiles('brain-faults-');
+afterEach(() => temp.cleanup());
+const tempDb = () => temp.db();
 
 interface LogLine {
   level: string;
@@ -65,7 +55,7 @@ function open(file: string, busyTimeoutMs = 5000) {
     store.vectors.close();
     if (db.open) db.close();
   };
-  cleanups.push(close);
+  temp.onCleanup(close);
   return { db, guard, store, sessions, lines, close };
 }
 
@@ -152,7 +142,7 @@ describe('sqlite driver under storage faults', () => {
     const h = open(file, 100);
     const [saved] = await h.store.insert(scope, [memory('recalled while locked')]);
     const holder = new Database(file);
-    cleanups.unshift(() => holder.close());
+    temp.onCleanupFirst(() => holder.close());
     holder.exec('BEGIN IMMEDIATE');
     return { ...h, id: saved?.id ?? '', holder };
   }
