@@ -7,6 +7,8 @@ import fs from 'node:fs';
 
 const SURFACE_TESTS = [
   'src/surfaces',
+  'src/app/doctor.test.ts',
+  'src/app/daily-report.test.ts',
   'test/memory-service.test.ts',
   'test/memory-safety.test.ts',
   'test/embedding-queue.test.ts',

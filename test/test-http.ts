@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type pino from 'pino';
 import type { Brain } from '../src/app/build-brain.js';
-import { healthDocument } from '../src/app/health-document.js';
+import { healthDocument, metricsSources } from '../src/app/health-document.js';
 import { buildHttpAccess } from '../src/app/http-access.js';
 import {
   createHttpServer,
@@ -53,7 +53,7 @@ export async function createTestHttpServer(
       ttlMs: brain.config.idempotencyTtlHours * 3_600_000,
     },
     admin: { maintenance: brain.maintenance },
-    metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
+    metrics: metricsSources(brain),
     healthDocument: () => healthDocument(brain),
     ...options,
   });

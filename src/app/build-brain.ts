@@ -17,6 +17,7 @@ import {
   type EmbeddingQueueStats,
   startEmbeddingQueue,
 } from '../modules/embeddings/embedding-queue.js';
+import { Scheduler } from '../modules/jobs/scheduler.js';
 import { MAINTENANCE_FILE, Maintenance } from '../modules/maintenance/maintenance.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { TenantQuota } from '../modules/memory/quota.js';
@@ -28,6 +29,7 @@ import type { MigrationReport, Storage } from '../storage/storage.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 import { createAppLogger } from './app-logger.js';
 import { auditPublisherFor } from './audit-stream.js';
+import { scheduledJobs } from './scheduled-jobs.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
 export interface Brain {
@@ -44,6 +46,11 @@ export interface Brain {
   /** The audit log: every write through the services is recorded here; faces add theirs (keys, admin). */
   audit: AuditLog;
   clock: Clock;
+  /**
+   * The recurring jobs (backups, vacuum, checkpoints, expiry). Built with every Brain so the CLI can run
+   * them by hand (`brain jobs run`); only the servers (`brain serve`, `brain mcp`) start its timers.
+   */
+  scheduler: Scheduler;
   /**
    * Readiness: `failing` when the database is closed, unreachable (PostgreSQL), or its file was deleted
    * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
@@ -239,6 +246,15 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     memory: auditedMemoryService(memory, audit, { includeContent: config.auditContent }),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock, maintenance }),
   };
+  const scheduler = new Scheduler({
+    store: storage.stores().jobs,
+    jobs: scheduledJobs({ config, storage, clock, logger: serviceLogger }),
+    clock,
+    logger: serviceLogger,
+    timezone: config.cronTimezone,
+    retries: config.jobRetries,
+    retryDelayMs: config.jobRetryDelayMs,
+  });
   let closed = false;
   return {
     config,
@@ -246,6 +262,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     maintenance,
     audit,
     clock,
+    scheduler,
     scope,
     version: brainVersion(),
     logger,
@@ -280,6 +297,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     async close() {
       if (closed) return;
       closed = true;
+      await scheduler.stop();
       await queue?.stop();
       await audit.close();
       await embedder?.close?.();

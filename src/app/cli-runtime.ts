@@ -11,14 +11,20 @@ import {
   startupWarnings,
 } from '../config/load-config.js';
 import { invalidInput } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { type Logger, silentLogger } from '../core/logger.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
+import { dailyReport } from './daily-report.js';
+import { runDoctor } from './doctor.js';
+import { backupRuntime } from './run-backup.js';
+import { checkAtStart, dbRuntime } from './run-db.js';
 import { runEval } from './run-eval.js';
+import { jobsRuntime } from './run-jobs.js';
 import { keysRuntime } from './run-keys.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
+import { transferRuntime } from './run-transfer.js';
 import { isClusterWorker, runServeCluster } from './serve-cluster.js';
 import { copyStore } from './store-copy.js';
 
@@ -119,6 +125,8 @@ export function createCliRuntime(): CliRuntime {
         port: options.port ?? start.config.port,
       };
       const migrate = options.migrate && config.migrateOnStart;
+      // A damaged file stops the start here, with one line and `brain db recover` (once, in the primary).
+      if (!isClusterWorker()) await checkAtStart(config, silentLogger);
       if (config.workers > 1 && !isClusterWorker()) {
         // The primary only forks and waits; each worker runs the server (and finds the schema current).
         const logger = loggerFor(config, 'stdout');
@@ -130,6 +138,7 @@ export function createCliRuntime(): CliRuntime {
     async mcp(global, options) {
       const start = configFor(global, settingsUsedBy('mcp'));
       warnAtStart(start, 'stderr');
+      await checkAtStart(start.config, silentLogger);
       await runMcp(start.config, { migrate: options.migrate && start.config.migrateOnStart });
     },
     async migrate(global) {
@@ -158,6 +167,28 @@ export function createCliRuntime(): CliRuntime {
         };
       }),
     ...keysRuntime((global, work) => withBrain(global, { embedQueue: false }, work)),
+    ...dbRuntime((global) => {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
+      logConfigWarnings(logger, start.warnings);
+      return { config: start.config, logger: logger as unknown as Logger };
+    }),
+    // Doctor reports every config problem as its own line instead of refusing to run on one.
+    doctor: (global) => runDoctor(load(global)),
+    dailyReport: (global) => dailyReport(configFor(global, settingsUsedBy('cli')).config),
+    ...backupRuntime((global) => {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
+      logConfigWarnings(logger, start.warnings);
+      return { config: start.config, logger: logger as unknown as Logger };
+    }),
+    ...jobsRuntime((global, work) => withBrain(global, { embedQueue: false }, work)),
+    ...transferRuntime((global) => {
+      const start = configFor(global, settingsUsedBy('cli'));
+      const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
+      logConfigWarnings(logger, start.warnings);
+      return { config: start.config, logger: logger as unknown as Logger };
+    }),
     maintenance: (global, change) =>
       withBrain(global, { embedQueue: false }, (brain) =>
         change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import type { HealthCheck } from '../core/health.js';
+import type { HttpServerConfig } from '../surfaces/http/http-server.js';
 import type { Brain } from './build-brain.js';
+import { lastGoodBackup } from './run-backup.js';
 
 /** One check of `GET /health`: its verdict, how long it took, and a sentence (what to do when not ok). */
 export interface HealthItem {
@@ -19,6 +21,26 @@ export interface HealthDocument {
   mode: 'normal' | 'maintenance';
   engine: 'sqlite' | 'postgres';
   checks: Record<string, HealthItem>;
+  /** The scheduled jobs: schedule, next run, last run, and who holds each one's lease now. */
+  jobs: JobHealth[];
+}
+
+/** One job in `GET /health` (times ISO 8601 UTC). */
+export interface JobHealth {
+  name: string;
+  cron: string;
+  /** The next time its cron expression names; null when the job is off. */
+  next_run: string | null;
+  last_run: {
+    finished_at: string;
+    outcome: string;
+    duration_ms: number;
+    message: string;
+    holder: string;
+  } | null;
+  last_success_at: string | null;
+  /** The process running it now (`host:pid:…`), on any replica, or null. */
+  running_on: string | null;
 }
 
 /** Free space below which the disk check warns, and below which it fails (of BRAIN_HOME's disk). */
@@ -97,6 +119,66 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
       };
     }),
   };
+  let jobs: JobHealth[] = [];
+  checks.jobs = await timed(async () => {
+    const store = storage.stores().jobs;
+    const now = brain.clock.now();
+    const [history, leases, deadLetters] = await Promise.all([
+      store.history(),
+      store.leases(now.toISOString()),
+      store.pendingDeadLetters(),
+    ]);
+    jobs = brain.scheduler.status().map((job) => {
+      const h = history.find((x) => x.job === job.name);
+      const last = h?.last;
+      return {
+        name: job.name,
+        cron: job.cron,
+        next_run: job.nextRun,
+        last_run: last
+          ? {
+              finished_at: last.finishedAt,
+              outcome: last.outcome,
+              duration_ms: last.durationMs,
+              message: last.message,
+              holder: last.holder,
+            }
+          : null,
+        last_success_at: h?.lastSuccess?.finishedAt ?? null,
+        running_on: leases.find((l) => l.job === job.name)?.holder ?? null,
+      };
+    });
+    const failed = jobs.filter((j) => j.last_run?.outcome === 'failed').map((j) => j.name);
+    const problems = [
+      ...(failed.length > 0 ? [`last run failed: ${failed.join(', ')}`] : []),
+      ...(deadLetters > 0 ? [`${deadLetters} dead letters (brain dead-letter list)`] : []),
+    ];
+    const running = jobs.filter((j) => j.running_on).map((j) => `${j.name} on ${j.running_on}`);
+    return {
+      status: problems.length > 0 ? 'warn' : 'ok',
+      message:
+        problems.length > 0
+          ? problems.join('; ')
+          : `${jobs.length} jobs${running.length > 0 ? `, running: ${running.join(', ')}` : ''}${brain.config.scheduler ? '' : ' (BRAIN_SCHEDULER is off in this process)'}`,
+    };
+  });
+  checks.backup = await timed(async () => {
+    const age = await backupAge(brain);
+    const limit = config.backupMaxAgeHours;
+    const run =
+      config.backupCron === 'off'
+        ? 'run `brain backup`'
+        : `the backup job runs at "${config.backupCron}"; run \`brain backup\` now`;
+    if (!age) return { status: 'warn', message: `no good backup in ${config.backupPath}: ${run}` };
+    const hours = age.ageSeconds / 3600;
+    const since = `last good backup ${age.what}, ${hours < 1 ? `${Math.round(age.ageSeconds / 60)} min` : `${hours.toFixed(1)} h`} ago`;
+    return hours > limit
+      ? {
+          status: 'warn',
+          message: `${since}, older than BRAIN_BACKUP_MAX_AGE_HOURS (${limit}): ${run}, and see \`brain jobs history backup\``,
+        }
+      : { status: 'ok', message: since };
+  });
   const bus = storage.changeBus();
   if (bus) checks[config.redisUrl ? 'redis' : 'change_bus'] = await timed(async () => fromCheck(bus));
   checks.maintenance = {
@@ -114,5 +196,41 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
     mode: maintenance?.on ? 'maintenance' : 'normal',
     engine: storage.engine,
     checks,
+    jobs,
+  };
+}
+
+/**
+ * The newest good backup: a file in BRAIN_BACKUP_PATH that matches its checksum, or (on replicas,
+ * whose backup job ran on another machine) the backup job's last success, whichever is newer.
+ */
+async function backupAge(brain: Brain): Promise<{ ageSeconds: number; what: string } | null> {
+  const now = brain.clock.now();
+  const [file, history] = await Promise.all([
+    lastGoodBackup(brain.config, now),
+    brain.storage.stores().jobs.history(),
+  ]);
+  const success = history.find((h) => h.job === 'backup')?.lastSuccess;
+  const jobAge = success
+    ? Math.max(0, Math.round((now.getTime() - Date.parse(success.finishedAt)) / 1000))
+    : null;
+  if (file && (jobAge === null || file.ageSeconds <= jobAge))
+    return { ageSeconds: file.ageSeconds, what: file.file };
+  if (jobAge !== null && success)
+    return { ageSeconds: jobAge, what: `by the backup job on ${success.holder}` };
+  return null;
+}
+
+/** What `/metrics` reads from a running Brain beyond the process's own series (run-serve, tests). */
+export function metricsSources(brain: Brain): NonNullable<HttpServerConfig['metrics']> {
+  return {
+    databaseSizeBytes: () => brain.storage.sizeBytes(),
+    jobs: async () => {
+      const jobs = brain.storage.stores().jobs;
+      const [history, deadLetters] = await Promise.all([jobs.history(), jobs.pendingDeadLetters()]);
+      return { history, deadLetters };
+    },
+    embeddingQueueSize: async () => (await brain.embeddings()).queue?.backlog ?? 0,
+    backupAgeSeconds: async () => (await backupAge(brain))?.ageSeconds ?? null,
   };
 }

@@ -6,7 +6,7 @@ import { createHttpServer } from '../surfaces/http/http-server.js';
 import { createMetricsServer } from '../surfaces/http/metrics-server.js';
 import { createAppLogger } from './app-logger.js';
 import { buildBrain } from './build-brain.js';
-import { healthDocument } from './health-document.js';
+import { healthDocument, metricsSources } from './health-document.js';
 import { buildHttpAccess } from './http-access.js';
 import { isClusterWorker } from './serve-cluster.js';
 import { serveSafety } from './serve-safety.js';
@@ -78,7 +78,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
       (config.mcpMode === 'auto' && (!!config.databaseUrl || config.workers > 1)),
     idempotency: { store: brain.storage.stores().idempotency, ttlMs: config.idempotencyTtlHours * 3_600_000 },
     admin: { maintenance: brain.maintenance },
-    metrics: { databaseSizeBytes: () => brain.storage.sizeBytes() },
+    metrics: metricsSources(brain),
   });
   // Several workers: each hands its registry to the primary, which serves them together on the port.
   if (isClusterWorker() && http.metricsRegistry) AggregatorRegistry.setRegistries([http.metricsRegistry]);
@@ -103,6 +103,8 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
     await brain.close();
     throw describeListenError({ ...config, host: safety.host }, error);
   }
+  // Every worker and replica schedules the jobs; each job's lease in the database runs it once.
+  if (config.scheduler) brain.scheduler.start();
   logger.info(
     {
       url,

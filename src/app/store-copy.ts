@@ -46,7 +46,7 @@ function sortedKeys(value: unknown): unknown {
 }
 
 /** What a copy must carry over, in one stable form: every column but the derived search tokens. */
-function canonical(m: StoredMemory): string {
+export function canonical(m: StoredMemory): string {
   return JSON.stringify([
     m.id,
     m.tenant_id,
@@ -128,7 +128,7 @@ export async function copyStore(
     let done = 0;
     options.onProgress?.(0, counts.memories);
     for await (const page of pages(from)) {
-      copied += await to.importMemories(page);
+      copied += (await to.importMemories(page)).written;
       done += page.length;
       options.onProgress?.(done, counts.memories);
     }

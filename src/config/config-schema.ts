@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { CronPattern } from 'croner';
 import { z } from 'zod';
 
 /** Log levels pino knows, plus `silent`. */
@@ -102,6 +103,43 @@ const addressOrCidr = z
     { error: 'expected IP addresses or CIDR blocks such as 10.0.0.0/8 or ::1' },
   );
 
+const booleanSetting = z.boolean({
+  error: 'expected true or false (in the environment also 1/0, yes/no, on/off)',
+});
+
+/** A cron expression (5 or 6 fields, croner's syntax: `0 * * * *`, `@daily`), or `off` for a job not run. */
+const cronText = z
+  .string({ error: 'expected a cron expression such as "0 * * * *", or off' })
+  .trim()
+  .refine(
+    (v) => {
+      if (v === 'off') return true;
+      try {
+        new CronPattern(v);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off' },
+  );
+
+/** An IANA time zone name that this Node knows (`UTC`, `Europe/Paris`). */
+const timezoneText = z
+  .string({ error: 'expected a time zone name such as UTC or Europe/Paris' })
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: v });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected a time zone name such as UTC or Europe/Paris' },
+  );
+
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `expected one of ${values.join(', ')}` });
 
@@ -160,7 +198,7 @@ const httpSetting = <S extends z.ZodType>(env: string, kind: SettingKind, schema
 const DEFINITIONS = {
   home: setting('BRAIN_HOME', 'path', pathText.optional()),
   dbPath: setting('BRAIN_DB_PATH', 'path', pathText.optional()),
-  backupPath: setting('BRAIN_BACKUP_PATH', 'path', pathText.optional(), 'backups'),
+  backupPath: setting('BRAIN_BACKUP_PATH', 'path', pathText.optional()),
   logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional()),
   executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional(), 'the execution sandbox'),
   notesPath: setting('BRAIN_NOTES_PATH', 'path', pathText.optional(), 'notes'),
@@ -205,12 +243,27 @@ const DEFINITIONS = {
     secret: true,
   },
   cacheSizeMb: setting('BRAIN_CACHE_SIZE_MB', 'int', intBetween(1, 4096).default(64)),
-  vacuumIntervalHours: setting(
-    'BRAIN_VACUUM_INTERVAL_HOURS',
+  vacuumIntervalHours: setting('BRAIN_VACUUM_INTERVAL_HOURS', 'int', intBetween(0, 8760).default(24)),
+  scheduler: setting('BRAIN_SCHEDULER', 'bool', booleanSetting.default(true)),
+  cronTimezone: setting('BRAIN_CRON_TIMEZONE', 'string', timezoneText.default('UTC')),
+  backupCron: setting('BRAIN_BACKUP_CRON', 'string', cronText.default('0 * * * *')),
+  vacuumCron: setting('BRAIN_VACUUM_CRON', 'string', cronText.default('0 3 * * *')),
+  checkpointCron: setting('BRAIN_CHECKPOINT_CRON', 'string', cronText.default('*/30 * * * *')),
+  expireCron: setting('BRAIN_EXPIRE_CRON', 'string', cronText.default('17 * * * *')),
+  jobRetries: setting('BRAIN_JOB_RETRIES', 'int', intBetween(0, 100).default(3)),
+  jobRetryDelayMs: setting('BRAIN_JOB_RETRY_DELAY_MS', 'int', intBetween(10, 86_400_000).default(30_000)),
+  backupKeepHourlyDays: setting('BRAIN_BACKUP_KEEP_HOURLY_DAYS', 'int', intBetween(0, 3650).default(7)),
+  backupKeepDailyDays: setting('BRAIN_BACKUP_KEEP_DAILY_DAYS', 'int', intBetween(0, 3650).default(30)),
+  backupKeepWeeklyDays: setting('BRAIN_BACKUP_KEEP_WEEKLY_DAYS', 'int', intBetween(0, 36500).default(365)),
+  backupHook: setting('BRAIN_BACKUP_HOOK', 'string', optionalText('a shell command')),
+  backupHookTimeoutMs: setting(
+    'BRAIN_BACKUP_HOOK_TIMEOUT_MS',
     'int',
-    intBetween(0, 8760).default(24),
-    'the maintenance job',
+    intBetween(100, 86_400_000).default(300_000),
   ),
+  backupMaxAgeHours: setting('BRAIN_BACKUP_MAX_AGE_HOURS', 'int', intBetween(1, 87_600).default(25)),
+  pgDumpPath: setting('BRAIN_PG_DUMP_PATH', 'string', optionalText('a path to pg_dump')),
+  pgRestorePath: setting('BRAIN_PG_RESTORE_PATH', 'string', optionalText('a path to pg_restore')),
   metricsPort: httpSetting('BRAIN_METRICS_PORT', 'int', intBetween(0, 65535).optional()),
   slowQueryMs: setting('BRAIN_SLOW_QUERY_MS', 'int', intBetween(0, 3_600_000).default(50)),
   healthCheckIntervalMs: setting(

@@ -59,6 +59,19 @@ describe('loadConfig', () => {
       databaseSsl: 'prefer-url',
       cacheSizeMb: 64,
       vacuumIntervalHours: 24,
+      scheduler: true,
+      cronTimezone: 'UTC',
+      backupCron: '0 * * * *',
+      vacuumCron: '0 3 * * *',
+      checkpointCron: '*/30 * * * *',
+      expireCron: '17 * * * *',
+      jobRetries: 3,
+      jobRetryDelayMs: 30_000,
+      backupKeepHourlyDays: 7,
+      backupKeepDailyDays: 30,
+      backupKeepWeeklyDays: 365,
+      backupHookTimeoutMs: 300_000,
+      backupMaxAgeHours: 25,
       slowQueryMs: 50,
       healthCheckIntervalMs: 30_000,
       logLevel: 'info',
@@ -166,6 +179,8 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
       BRAIN_MIGRATE_ON_START: 'maybe',
       BRAIN_DEFAULT_TENANT: 'has space',
+      BRAIN_BACKUP_CRON: 'every hour',
+      BRAIN_CRON_TIMEZONE: 'Mars/Olympus',
     });
     expect(messages(loaded).sort()).toEqual(
       [
@@ -175,6 +190,8 @@ describe('loadConfig', () => {
         'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
         'BRAIN_MIGRATE_ON_START: expected true or false (in the environment also 1/0, yes/no, on/off), got "maybe"',
         'BRAIN_DEFAULT_TENANT: expected 1 to 64 characters of A-Z, a-z, 0-9, _ or -, got "has space"',
+        'BRAIN_BACKUP_CRON: expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off, got "every hour"',
+        'BRAIN_CRON_TIMEZONE: expected a time zone name such as UTC or Europe/Paris, got "Mars/Olympus"',
       ].sort(),
     );
     expect(loaded.problems.every((p) => p.source === 'env')).toBe(true);

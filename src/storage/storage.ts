@@ -1,12 +1,21 @@
 import type { HealthCheck } from '../core/health.js';
 import type { AuditStore } from '../modules/audit/audit-store.js';
-import type { ApiKeyStore } from '../modules/auth/api-key-store.js';
+import type { ApiKeyRecord, ApiKeyStore } from '../modules/auth/api-key-store.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
 import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
+import type { JobStore } from '../modules/jobs/job-store.js';
 import type { ConfigStore } from '../modules/maintenance/config-store.js';
 import type { MemoryStore } from '../modules/memory/memory-store.js';
 import type { QueryLogStore } from '../modules/observability/query-log-store.js';
 import type { SessionStore } from '../modules/sessions/session-store.js';
+import type {
+  StoredApiKey,
+  StoredAuditEvent,
+  StoredMemory,
+  StoredSession,
+  TransferFilter,
+} from '../modules/transfer/transfer-records.js';
+import type { StorageIntegrity } from './storage-integrity.js';
 
 /** The engines Brain stores on: the embedded file (default) or a PostgreSQL server with pgvector. */
 export type StorageEngine = 'sqlite' | 'postgres';
@@ -54,6 +63,8 @@ export interface StorageStores {
   queryLog: QueryLogStore;
   apiKeys: ApiKeyStore;
   audit: AuditStore;
+  /** The scheduler's leases, run history and dead letters (server-wide, not per tenant). */
+  jobs: JobStore;
 }
 
 /** What a driver's in-process vector index holds for one tenant and model (benchmarks, status). */
@@ -66,63 +77,60 @@ export interface VectorIndexState {
   loaded: boolean;
 }
 
-/** One memory row as a store holds it, every column, for `brain store copy` (engine-neutral). */
-export interface StoredMemory {
-  id: string;
-  tenant_id: string;
-  project: string | null;
-  session_id: string | null;
-  key: string | null;
-  content: string;
-  content_hash: string;
-  type: string;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  importance: number;
-  storage_tier: 'hot' | 'warm' | 'cold';
-  memory_score: number;
-  access_count: number;
-  created_at: string;
-  updated_at: string;
-  accessed_at: string | null;
-  expires_at: string | null;
-  valid_from: string | null;
-  valid_to: string | null;
-  superseded_by: string | null;
-  deleted_at: string | null;
-  /** The search tokens as stored (the same function makes them on every engine). */
-  search_text: string;
-  context_text: string;
-  speaker_text: string;
-  embedding_model: string | null;
-  /** The stored vector (SQLite keeps int8: it comes out dequantised, same direction). */
-  embedding: Float32Array | null;
-  /** Waiting in the embedding queue. */
-  queued: boolean;
-}
+export type {
+  StoredApiKey,
+  StoredAuditEvent,
+  StoredMemory,
+  StoredSession,
+  TransferFilter,
+} from '../modules/transfer/transfer-records.js';
 
-export interface StoredSession {
-  tenant_id: string;
-  id: string;
-  project: string | null;
-  client: string | null;
-  created_at: string;
-  last_seen_at: string;
+/** What an import of memories did with its rows. */
+export interface MemoryImportCounts {
+  written: number;
+  /** Skipped: a memory with the row's id is there (left as it is). */
+  existing: number;
+  /** Skipped: another live memory holds the row's key, or (unkeyed) its content, in its project. */
+  duplicates: number;
 }
 
 /**
- * Whole-store export and import for `brain store copy`: pages in id order, imports that skip ids the
- * store already has (so a second copy changes nothing), and counts.
+ * Whole-store export and import for `brain store copy`, `brain export` and `brain import`: pages in id
+ * order (narrowed by a filter), imports that skip ids the store already has (so a second copy changes
+ * nothing), and counts. An import writes its rows in one transaction.
  */
 export interface StoreCopy {
-  counts(): Promise<{ memories: number; sessions: number }>;
+  /** Rows per kind; with a filter, memories and sessions of it, keys and audit events of its tenant. */
+  counts(
+    filter?: TransferFilter,
+  ): Promise<{ memories: number; sessions: number; apiKeys: number; auditEvents: number }>;
   /** Memories with id > `after` (null: from the start), in id order, at most `limit`. */
-  exportMemories(after: string | null, limit: number): Promise<StoredMemory[]>;
+  exportMemories(after: string | null, limit: number, filter?: TransferFilter): Promise<StoredMemory[]>;
   /** Sessions after (tenant_id, id), in that order, at most `limit`. */
-  exportSessions(after: { tenant_id: string; id: string } | null, limit: number): Promise<StoredSession[]>;
-  /** Writes the rows in one transaction; rows whose id exists are left as they are. Returns rows written. */
-  importMemories(rows: StoredMemory[]): Promise<number>;
+  exportSessions(
+    after: { tenant_id: string; id: string } | null,
+    limit: number,
+    filter?: TransferFilter,
+  ): Promise<StoredSession[]>;
+  /** API keys (never their hash) with id > `after`, in id order; the filter's tenant only. */
+  exportApiKeys(after: string | null, limit: number, filter?: TransferFilter): Promise<StoredApiKey[]>;
+  /** Audit events with id > `after`, in id order (ids are time-ordered); the filter's tenant only. */
+  exportAuditEvents(
+    after: string | null,
+    limit: number,
+    filter?: TransferFilter,
+  ): Promise<StoredAuditEvent[]>;
+  /**
+   * Writes the rows; a row whose id exists, or whose key or content another live memory holds, is left
+   * out. A live row without a vector of the store's active embedding model joins the embedding queue.
+   */
+  importMemories(rows: StoredMemory[]): Promise<MemoryImportCounts>;
+  /** Returns rows written; a session whose (tenant_id, id) exists is left as it is. */
   importSessions(rows: StoredSession[]): Promise<number>;
+  /** Writes key records as given (hash included: the caller decides it); an existing id is left. */
+  importApiKeys(rows: ApiKeyRecord[]): Promise<number>;
+  /** Appends events in the given order; an event whose id exists is left out. */
+  importAuditEvents(rows: StoredAuditEvent[]): Promise<number>;
 }
 
 /**
@@ -148,8 +156,10 @@ export interface Storage {
   /** The cross-replica change bus's state (PostgreSQL LISTEN or Redis), or null when there is none. */
   changeBus(): HealthCheck | null;
   stores(): StorageStores;
-  /** Whole-store export and import (`brain store copy`). */
+  /** Whole-store export and import (`brain store copy`, `brain export`, `brain import`). */
   copy(): StoreCopy;
+  /** Consistency checks and upkeep (`brain db check|vacuum|analyze|checkpoint|reindex`). */
+  integrity(): StorageIntegrity;
   /**
    * Starts warming what a driver caches for recall of this tenant and model (SQLite builds its ANN
    * index in a worker); resolves once started, not once done. A driver with nothing to warm resolves.

@@ -147,7 +147,7 @@ describe('storage faults, end to end', () => {
     }
   });
 
-  it('a damaged page: the start or the first query says STORAGE_CORRUPT with the recovery advice, and the log holds the cause', async () => {
+  it("a damaged page: the start, or a one-shot command's first read, says STORAGE_CORRUPT with brain db recover, and the log holds the cause", async () => {
     const env = { BRAIN_HOME: newHome() };
     const config = requireValidConfig(loadConfig({ env: brainEnv(env), cwd: env.BRAIN_HOME }));
     const brain = await buildBrain(config, { logger: pino({ level: 'silent' }) });
@@ -166,21 +166,20 @@ describe('storage faults, end to end', () => {
     fs.writeSync(fd, Buffer.alloc(pageSize, 0xa7), 0, pageSize, (rootpage - 1) * pageSize);
     fs.closeSync(fd);
 
-    // With the default embedder the start reads every memory's vector state: it refuses with the advice.
-    const refused = await runBrain(['mcp'], env);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/corrupt or not a SQLite database: stop Brain, then restore it/);
-    // Without it, the start reads only the header and the schema; the first query finds the damage.
-    const { client, log } = await stdioClient({ ...env, BRAIN_EMBEDDER: 'none' });
-    try {
-      const result = await call(client, 'list_memories', {});
-      expect(result.isError).toBe(true);
-      expect(text(result)).toMatch(
-        /^\[STORAGE_CORRUPT\] list_memories failed: database file .*brain\.db is corrupt or not a SQLite database: stop Brain, then restore it from a backup, or recover .*\.recover/,
+    // Every server start runs SQLite's quick_check first: it refuses with the advice, embedder or not.
+    for (const extra of [{}, { BRAIN_EMBEDDER: 'none' }] as Record<string, string>[]) {
+      const refused = await runBrain(['mcp'], { ...env, ...extra });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /is damaged \(quick_check: .*\): stop Brain, then run `brain db recover`/,
       );
-    } finally {
-      await client.close();
     }
-    expect(log()).toMatch(/"level":50.*"code":"SQLITE_CORRUPT/);
+    // A one-shot command skips that check; its first read of the damaged page says the same.
+    const listed = await runBrain(['list'], { ...env, BRAIN_EMBEDDER: 'none' });
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toMatch(
+      /^error: database file .*brain\.db is corrupt or not a SQLite database: stop Brain, then run `brain db recover`/m,
+    );
+    expect(listed.stderr).toMatch(/"level":50.*"code":"SQLITE_CORRUPT/);
   });
 });

@@ -9,6 +9,7 @@ import { runAuditStoreContract } from './audit-store-contract.js';
 import { runConfigStoreContract } from './config-store-contract.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
 import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
+import { runJobStoreContract } from './job-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
 import { runQueryLogStoreContract } from './query-log-store-contract.js';
 import { runSessionStoreContract } from './session-store-contract.js';
@@ -31,6 +32,21 @@ for (const engine of ENGINES) {
   runConfigStoreContract(`${engine} storage`, open, skip);
   runApiKeyStoreContract(`${engine} storage`, open, skip);
   runAuditStoreContract(`${engine} storage`, open, skip);
+  runJobStoreContract(
+    `${engine} storage`,
+    async () => {
+      const h = await openStorage(engine);
+      return {
+        ...h,
+        stores: h.storage.stores(),
+        async reopen() {
+          const again = await openStorage(engine, { env: h.env, migrate: false });
+          return { ...again, stores: again.storage.stores() };
+        },
+      };
+    },
+    skip,
+  );
   // The driver's own slow-query log off: the contract sees only the rows it writes.
   const openQuiet = async () => {
     const h = await openStorage(engine, { settings: { BRAIN_SLOW_QUERY_MS: '0' } });

@@ -272,6 +272,47 @@ SELECT m.tenant_id, u.lexeme, count(*) FROM memories m, unnest(m.search_tsv) u
 WHERE m.deleted_at IS NULL GROUP BY m.tenant_id, u.lexeme;
 `,
   },
+  {
+    // The scheduler's shared state (src/modules/jobs): one lease per job so a run happens once across
+    // replicas, the runs' history, and the runs that failed every retry.
+    version: 7,
+    name: 'jobs',
+    sql: `
+CREATE TABLE job_leases (
+  job text PRIMARY KEY,
+  holder text,
+  acquired_at text,
+  expires_at text,
+  slot text
+);
+
+CREATE TABLE job_runs (
+  id bigserial PRIMARY KEY,
+  job text NOT NULL,
+  holder text NOT NULL,
+  trigger text NOT NULL CHECK (trigger IN ('schedule', 'manual', 'retry')),
+  attempts integer NOT NULL,
+  started_at text NOT NULL,
+  finished_at text NOT NULL,
+  duration_ms double precision NOT NULL,
+  outcome text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'skipped')),
+  message text NOT NULL
+);
+CREATE INDEX job_runs_job ON job_runs (job, id);
+CREATE INDEX job_runs_finished ON job_runs (finished_at);
+
+CREATE TABLE dead_letter (
+  id text PRIMARY KEY,
+  job text NOT NULL,
+  attempts integer NOT NULL,
+  error text NOT NULL,
+  failed_at text NOT NULL,
+  retried_at text,
+  retry_outcome text
+);
+CREATE INDEX dead_letter_pending ON dead_letter (failed_at) WHERE retried_at IS NULL;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -41,8 +41,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '4_config',
       '5_security',
       '6_text_statistics',
+      '7_jobs',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 6, latest: 6 });
+    expect(await one.storage.schema()).toEqual({ current: 7, latest: 7 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -7,6 +7,8 @@ import { PgConfigStore } from './pg-config-store.js';
 import { PgDatabase, toStorageError } from './pg-database.js';
 import { PgEmbeddingQueue } from './pg-embedding-queue.js';
 import { PgIdempotencyStore } from './pg-idempotency-store.js';
+import { pgIntegrity } from './pg-integrity.js';
+import { PgJobStore } from './pg-job-store.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, pgSchemaStatus } from './pg-migrations.js';
 import { pgSlowQueryLog } from './pg-query-log-store.js';
@@ -53,6 +55,7 @@ export async function createPostgresStorage(
       sessions: new PgSessionStore(db),
       embeddingQueue: new PgEmbeddingQueue(db, changed),
       idempotency: new PgIdempotencyStore(db),
+      jobs: new PgJobStore(db),
       config: new PgConfigStore(db),
       queryLog: slowQueries.store,
       apiKeys: new PgApiKeyStore(db),
@@ -84,6 +87,7 @@ export async function createPostgresStorage(
       return Number(rows[0]?.n ?? 0);
     },
     copy: () => pgStoreCopy(db, changed),
+    integrity: () => pgIntegrity(db),
     async prepare(_tenantId, model, dimensions) {
       // The index builds in the background; searches are exact until it is there. Fresh vectors move
       // into it in the background too, starting with what an earlier process left fresh.

@@ -1,69 +1,180 @@
-import type { StoreCopy, StoredMemory, StoredSession } from '../storage.js';
+import type { AuditEvent } from '../../modules/audit/audit-store.js';
+import { apiKeyView } from '../../modules/auth/api-keys.js';
+import {
+  API_KEY_COLUMNS,
+  type ApiKeyRow,
+  AUDIT_COLUMNS,
+  type AuditRow,
+  apiKeyFromRow,
+  apiKeyValues,
+  auditFromRow,
+  auditValues,
+} from '../auth-rows.js';
+import type { StoreCopy, StoredMemory, StoredSession, TransferFilter } from '../storage.js';
 import type { PgDatabase } from './pg-database.js';
-import { parseVector } from './pg-memory-rows.js';
 import { writeVectors } from './pg-vector-index.js';
 
 const MEMORY_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata, importance,
   storage_tier, memory_score, access_count, created_at, updated_at, accessed_at, expires_at, valid_from, valid_to,
   superseded_by, deleted_at, search_text, context_text, speaker_text`;
 
-/** Whole-store export and import on PostgreSQL (`brain store copy`). */
+/** The element type of each column's parameter array, in MEMORY_COLUMNS order (tags: array literals). */
+const COLUMN_TYPES = [
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'float8',
+  'text',
+  'float8',
+  'int',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+] as const;
+
+const COLUMN_NAMES = MEMORY_COLUMNS.split(',').map((c) => c.trim());
+
+/**
+ * A whole batch in one statement: one array per column, unnested in order (so rids follow the file's
+ * order), every conflict (id, live key, live unkeyed content) skipped.
+ */
+const INSERT_BATCH = `INSERT INTO memories (${MEMORY_COLUMNS})
+  SELECT ${COLUMN_NAMES.map((c, i) => (c === 'tags' ? `c${i + 1}::text[]` : `c${i + 1}`)).join(', ')}
+  FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
+    WITH ORDINALITY AS x(${COLUMN_NAMES.map((_, i) => `c${i + 1}`).join(', ')}, n)
+  ORDER BY n
+  ON CONFLICT DO NOTHING RETURNING id, rid`;
+
+/** The embedding model the store's queue embeds with (see PgEmbeddingQueue.switchModel). */
+const ACTIVE_MODEL_KEY = 'embedding_model';
+
+/** A text[] element in PostgreSQL's array literal form. */
+function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((x) => `"${x.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+}
+
+/** pgvector's binary form (`vector_send`): int16 dimensions, int16 unused, then the floats big-endian. */
+function vectorFromBinary(bytes: Buffer): Float32Array {
+  const dims = bytes.readInt16BE(0);
+  const out = new Float32Array(dims);
+  for (let i = 0; i < dims; i++) out[i] = bytes.readFloatBE(4 + i * 4);
+  return out;
+}
+
+function filterValues(filter: TransferFilter | undefined): (string | null)[] {
+  return [filter?.tenantId ?? null, filter?.project ?? null];
+}
+
+/**
+ * Whole-store export and import on PostgreSQL (`brain store copy`, `brain export`, `brain import`).
+ * `onImported` tells this process's caches and the other replicas (the change bus) what changed.
+ */
 export function pgStoreCopy(
   db: PgDatabase,
   onImported: (tenants: string[], vectors: number) => Promise<void>,
 ): StoreCopy {
   return {
-    async counts() {
-      const { rows } = await db.query<{ m: string; s: string }>(
-        'SELECT (SELECT count(*) FROM memories) AS m, (SELECT count(*) FROM sessions) AS s',
-        [],
+    async counts(filter) {
+      const { rows } = await db.query<{ m: string; s: string; k: string; a: string }>(
+        `SELECT
+           (SELECT count(*) FROM memories WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR project = $2)) AS m,
+           (SELECT count(*) FROM sessions WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR project = $2)) AS s,
+           (SELECT count(*) FROM api_keys WHERE $1::text IS NULL OR tenant_id = $1) AS k,
+           (SELECT count(*) FROM audit_events WHERE $1::text IS NULL OR tenant_id = $1) AS a`,
+        filterValues(filter),
         db.primary,
       );
-      return { memories: Number(rows[0]?.m ?? 0), sessions: Number(rows[0]?.s ?? 0) };
+      const r = rows[0];
+      return {
+        memories: Number(r?.m ?? 0),
+        sessions: Number(r?.s ?? 0),
+        apiKeys: Number(r?.k ?? 0),
+        auditEvents: Number(r?.a ?? 0),
+      };
     },
-    async exportMemories(after, limit) {
+    async exportMemories(after, limit, filter) {
+      // The vector in binary (vector_send): parsing pgvector's text form cost more than the rest of a row.
       const { rows } = await db.query<
-        Omit<StoredMemory, 'embedding' | 'queued'> & { embedding: string | null; queued: boolean }
+        Omit<StoredMemory, 'embedding' | 'queued'> & { embedding: Buffer | null; queued: boolean }
       >(
-        `SELECT ${MEMORY_COLUMNS.split(',')
-          .map((c) => `m.${c.trim()}`)
-          .join(', ')}, e.model AS embedding_model,
-           e.embedding::text AS embedding, (q.rid IS NOT NULL) AS queued
+        `SELECT ${COLUMN_NAMES.map((c) => `m.${c}`).join(', ')}, e.model AS embedding_model,
+           vector_send(e.embedding) AS embedding, (q.rid IS NOT NULL) AS queued
          FROM memories m LEFT JOIN memory_embeddings e ON e.rid = m.rid LEFT JOIN embedding_queue q ON q.rid = m.rid
-         WHERE ($1::text IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2`,
-        [after, limit],
+         WHERE ($1::text IS NULL OR m.id > $1) AND ($2::text IS NULL OR m.tenant_id = $2)
+           AND ($3::text IS NULL OR m.project = $3)
+         ORDER BY m.id LIMIT $4`,
+        [after, ...filterValues(filter), limit],
         db.primary,
       );
-      return rows.map((r) => ({ ...r, embedding: r.embedding === null ? null : parseVector(r.embedding) }));
+      return rows.map((r) => ({
+        ...r,
+        embedding: r.embedding === null ? null : vectorFromBinary(r.embedding),
+      }));
     },
-    async exportSessions(after, limit) {
+    async exportSessions(after, limit, filter) {
       const { rows } = await db.query<StoredSession>(
         `SELECT tenant_id, id, project, client, created_at, last_seen_at FROM sessions
-         WHERE $1::text IS NULL OR (tenant_id, id) > ($1, $2) ORDER BY tenant_id, id LIMIT $3`,
-        [after?.tenant_id ?? null, after?.id ?? '', limit],
+         WHERE ($1::text IS NULL OR (tenant_id, id) > ($1, $2)) AND ($3::text IS NULL OR tenant_id = $3)
+           AND ($4::text IS NULL OR project = $4)
+         ORDER BY tenant_id, id LIMIT $5`,
+        [after?.tenant_id ?? null, after?.id ?? '', ...filterValues(filter), limit],
         db.primary,
       );
       return rows;
     },
+    async exportApiKeys(after, limit, filter) {
+      const { rows } = await db.query<ApiKeyRow>(
+        `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE ($1::text IS NULL OR id > $1)
+           AND ($2::text IS NULL OR tenant_id = $2) ORDER BY id LIMIT $3`,
+        [after, filter?.tenantId ?? null, limit],
+        db.primary,
+      );
+      return rows.map((r) => apiKeyView(apiKeyFromRow(r)));
+    },
+    async exportAuditEvents(after, limit, filter) {
+      const { rows } = await db.query<AuditRow>(
+        `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE ($1::text IS NULL OR id > $1)
+           AND ($2::text IS NULL OR tenant_id = $2) ORDER BY id LIMIT $3`,
+        [after, filter?.tenantId ?? null, limit],
+        db.primary,
+      );
+      return rows.map(auditFromRow);
+    },
     async importMemories(batch) {
-      if (batch.length === 0) return 0;
-      const written = await db.transaction(async (client) => {
-        const cols = MEMORY_COLUMNS.split(',').map((c) => c.trim());
-        const values = batch.map((m) =>
-          cols.map((c) => {
+      if (batch.length === 0) return { written: 0, existing: 0, duplicates: 0 };
+      const result = await db.transaction(async (client) => {
+        const params = COLUMN_NAMES.map((c) =>
+          batch.map((m) => {
             const v = (m as unknown as Record<string, unknown>)[c];
+            if (c === 'tags') return arrayLiteral(v as string[]);
             return c === 'metadata' ? JSON.stringify(v) : v;
           }),
         );
-        const placeholders = values
-          .map((row, i) => `(${row.map((_, j) => `$${i * cols.length + j + 1}`).join(', ')})`)
-          .join(', ');
-        const { rows } = await client.query<{ id: string; rid: string }>(
-          `INSERT INTO memories (${cols.join(', ')}) VALUES ${placeholders} ON CONFLICT DO NOTHING RETURNING id, rid`,
-          values.flat(),
-        );
+        const { rows } = await client.query<{ id: string; rid: string }>(INSERT_BATCH, params);
         const rid = new Map(rows.map((r) => [r.id, r.rid]));
-        const vectors = batch.filter((m) => rid.has(m.id) && m.embedding && m.embedding_model);
+        const skipped = batch.filter((m) => !rid.has(m.id)).map((m) => m.id);
+        let existing = 0;
+        if (skipped.length > 0) {
+          const found = await client.query('SELECT 1 FROM memories WHERE id = ANY($1::text[])', [skipped]);
+          existing = found.rowCount ?? 0;
+        }
+        const written = batch.filter((m) => rid.has(m.id));
+        const vectors = written.filter((m) => m.embedding && m.embedding_model);
         if (vectors.length > 0)
           await writeVectors(
             db,
@@ -75,16 +186,35 @@ export function pgStoreCopy(
               vector: m.embedding as Float32Array,
             })),
           );
-        const queued = batch.filter((m) => rid.has(m.id) && m.queued).map((m) => rid.get(m.id));
+        const meta = await client.query<{ value: string }>('SELECT value FROM brain_meta WHERE key = $1', [
+          ACTIVE_MODEL_KEY,
+        ]);
+        const active = meta.rows[0]?.value;
+        // A vector of another model (or none) is embedded again by this store's queue, as after a switch.
+        const queued = written
+          .filter(
+            (m) =>
+              m.queued ||
+              (m.deleted_at === null &&
+                m.content_hash !== '' &&
+                active !== undefined &&
+                m.embedding_model !== active),
+          )
+          .map((m) => rid.get(m.id));
         if (queued.length > 0)
           await client.query(
             'INSERT INTO embedding_queue (rid) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING',
             [queued],
           );
-        return rows.length;
+        return {
+          written: rows.length,
+          existing,
+          duplicates: batch.length - rows.length - existing,
+          vectors: vectors.length,
+        };
       });
-      await onImported([...new Set(batch.map((m) => m.tenant_id))], batch.filter((m) => m.embedding).length);
-      return written;
+      if (result.written > 0) await onImported([...new Set(batch.map((m) => m.tenant_id))], result.vectors);
+      return { written: result.written, existing: result.existing, duplicates: result.duplicates };
     },
     async importSessions(batch) {
       if (batch.length === 0) return 0;
@@ -103,5 +233,41 @@ export function pgStoreCopy(
       );
       return rowCount ?? 0;
     },
+    async importApiKeys(batch) {
+      if (batch.length === 0) return 0;
+      const { rowCount } = await db.query(
+        `INSERT INTO api_keys (${API_KEY_COLUMNS})
+         SELECT * FROM unnest(${API_KEY_COLUMNS.split(',')
+           .map((_, i) => `$${i + 1}::text[]`)
+           .join(', ')}) ON CONFLICT DO NOTHING`,
+        columnsOf(batch.map(apiKeyValues), 9),
+        db.primary,
+      );
+      return rowCount ?? 0;
+    },
+    async importAuditEvents(batch: AuditEvent[]) {
+      if (batch.length === 0) return 0;
+      // Unnested in order, so `seq` follows the batch's order (as PgAuditStore.append).
+      const { rowCount } = await db.query(
+        `INSERT INTO audit_events (${AUDIT_COLUMNS})
+         SELECT id, at, principal, tenant_id, action, target, outcome, details
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+           WITH ORDINALITY AS e(id, at, principal, tenant_id, action, target, outcome, details, n)
+         ORDER BY n ON CONFLICT DO NOTHING`,
+        columnsOf(batch.map(auditValues), 8),
+        db.primary,
+      );
+      return rowCount ?? 0;
+    },
   };
+}
+
+/** Rows of values → one array per column. */
+function columnsOf(rows: (string | null)[][], width: number): (string | null)[][] {
+  const columns: (string | null)[][] = Array.from({ length: width }, () => []);
+  for (const row of rows)
+    row.forEach((value, i) => {
+      columns[i]?.push(value);
+    });
+  return columns;
 }

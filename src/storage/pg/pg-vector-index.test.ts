@@ -242,6 +242,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '4_config',
       '5_security',
       '6_text_statistics',
+      '7_jobs',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

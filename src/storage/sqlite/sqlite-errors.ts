@@ -19,9 +19,9 @@ function storageError(
 /** The text of the advice for a damaged file; docs/OPERATIONS.md ("A damaged database") has the steps. */
 function corruptMessage(dbPath: string): string {
   return (
-    `database file ${dbPath} is corrupt or not a SQLite database: stop Brain, then restore it from a ` +
-    `backup, or recover what is readable with \`sqlite3 ${dbPath} ".recover" | sqlite3 recovered.db\` ` +
-    '(docs/OPERATIONS.md, "A damaged database"); or move it away to start fresh'
+    `database file ${dbPath} is corrupt or not a SQLite database: stop Brain, then run \`brain db recover\` ` +
+    '(it copies every readable row into a new file and keeps the damaged one aside), or restore a backup ' +
+    '(`brain restore`); docs/OPERATIONS.md, "A damaged database"'
   );
 }
 

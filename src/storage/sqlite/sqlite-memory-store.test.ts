@@ -117,6 +117,7 @@ describe('sqlite driver', () => {
       '6_idempotency_keys',
       '7_config',
       '8_security',
+      '9_jobs',
     ]);
     // The store keeps the full-text index itself (migration 4): no trigger writes it.
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);

@@ -219,6 +219,47 @@ CREATE TABLE query_log (
 CREATE INDEX query_log_created ON query_log (created_at);
 `,
   },
+  {
+    // The scheduler's shared state (src/modules/jobs): one lease per job so a run happens once across
+    // processes, the runs' history, and the runs that failed every retry.
+    version: 9,
+    name: 'jobs',
+    sql: `
+CREATE TABLE job_leases (
+  job TEXT PRIMARY KEY,
+  holder TEXT,
+  acquired_at TEXT,
+  expires_at TEXT,
+  slot TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE job_runs (
+  id INTEGER PRIMARY KEY,
+  job TEXT NOT NULL,
+  holder TEXT NOT NULL,
+  trigger TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual', 'retry')),
+  attempts INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'skipped')),
+  message TEXT NOT NULL
+);
+CREATE INDEX job_runs_job ON job_runs (job, id);
+CREATE INDEX job_runs_finished ON job_runs (finished_at);
+
+CREATE TABLE dead_letter (
+  id TEXT PRIMARY KEY,
+  job TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  failed_at TEXT NOT NULL,
+  retried_at TEXT,
+  retry_outcome TEXT
+) WITHOUT ROWID;
+CREATE INDEX dead_letter_pending ON dead_letter (failed_at) WHERE retried_at IS NULL;
+`,
+  },
 ];
 
 export interface MigrationReport {

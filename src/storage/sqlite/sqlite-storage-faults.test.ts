@@ -186,7 +186,7 @@ describe('sqlite driver under storage faults', () => {
     expect(error.code).toBe('STORAGE_FULL');
     expect(error.message).toMatch(/is full \(SQLITE_FULL\); nothing was written: free disk space/);
     const logged = h.lines.find((l) => l.level === 'error' && l.fields.code === 'STORAGE_FULL');
-    expect((logged?.fields.err as { code?: string } | undefined)?.code).toBe('SQLITE_FULL');
+    expect((logged?.fields.cause as { code?: string } | undefined)?.code).toBe('SQLITE_FULL');
     expect(countIn(h.db)).toBe(0);
   });
 
@@ -213,8 +213,8 @@ describe('sqlite driver under storage faults', () => {
     );
     expect(error.code).toBe('STORAGE_CORRUPT');
     expect(error.message).toContain(`database file ${file} is corrupt`);
-    expect(error.message).toMatch(/stop Brain, then restore it from a backup.*\.recover/);
+    expect(error.message).toMatch(/stop Brain, then run `brain db recover`.*or restore a backup/);
     const logged = h.lines.find((l) => l.level === 'error' && l.fields.code === 'STORAGE_CORRUPT');
-    expect((logged?.fields.err as { code?: string } | undefined)?.code).toMatch(/^SQLITE_CORRUPT/);
+    expect((logged?.fields.cause as { code?: string } | undefined)?.code).toMatch(/^SQLITE_CORRUPT/);
   });
 });

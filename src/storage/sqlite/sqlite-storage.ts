@@ -18,6 +18,8 @@ import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
 import { describeOpenError } from './sqlite-errors.js';
 import { SqliteFileGuard } from './sqlite-file-guard.js';
 import { SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
+import { sqliteIntegrity } from './sqlite-integrity.js';
+import { SqliteJobStore } from './sqlite-job-store.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
 import { sqliteSlowQueryLog } from './sqlite-query-log-store.js';
@@ -84,6 +86,7 @@ export function createSqliteStorage(
         sessions: new SqliteSessionStore(db, { logger, file }),
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
         idempotency: new SqliteIdempotencyStore(db, { logger, file }),
+        jobs: new SqliteJobStore(db, { logger, file }),
         config: new SqliteConfigStore(db, { logger, file }),
         queryLog: slowQueries.store,
         apiKeys: new SqliteApiKeyStore(db, { logger, file }),
@@ -142,6 +145,7 @@ export function createSqliteStorage(
       open();
       return sqliteStoreCopy(db);
     },
+    integrity: () => sqliteIntegrity(db, dbPath),
     async prepare(tenantId, model, dimensions) {
       try {
         open().memories.vectors.prepare(tenantId, model, dimensions);

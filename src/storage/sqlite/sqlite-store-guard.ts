@@ -61,7 +61,15 @@ export function guardStoreMethods<T extends object>(
 
 /** Lock waits are routine under contention (warn); full, failing or damaged storage is an error. */
 function logMapped(logger: Logger, call: string, error: BrainError): void {
-  const fields = { err: error.cause, code: error.code, db: error.details.path, call };
+  // The driver's error without its stack: a known storage condition, and a CLI's stderr is a user's screen.
+  const cause = error.cause as { name?: string; code?: string; message?: string } | undefined;
+  // Not under `err`: pino's error serializer would add a `stack` field to it.
+  const fields = {
+    cause: cause && { type: cause.name, code: cause.code, message: cause.message },
+    code: error.code,
+    db: error.details.path,
+    call,
+  };
   if (error.code === 'STORAGE_BUSY') logger.warn(fields, 'database locked past the busy timeout');
   else logger.error(fields, `storage failed: ${error.message}`);
 }

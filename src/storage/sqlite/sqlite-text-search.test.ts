@@ -155,6 +155,7 @@ describe('full-text search', () => {
       '6_idempotency_keys',
       '7_config',
       '8_security',
+      '9_jobs',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import type { Brain } from '../../app/build-brain.js';
+import { jobsRuntime } from '../../app/run-jobs.js';
 import { keysRuntime } from '../../app/run-keys.js';
 import { type CliRuntime, EXIT, runCli } from './cli-program.js';
 
@@ -45,7 +46,29 @@ const runtime: CliRuntime = {
   migrate: async () => ({ applied: [], current: 1 }),
   checkConfig: (_global, json) => ({ text: json ? '{"problems":[]}' : 'no problems', ok: true }),
   ...keysRuntime((_global, work) => work(brain)),
+  ...jobsRuntime((_global, work) => work(brain)),
+  ...notUsed('test/e2e/backup.e2e.test.ts runs it', ['backup', 'listBackups', 'verifyBackup', 'restore']),
+  ...notUsed('test/e2e/transfer.e2e.test.ts runs it', ['exportData', 'importData']),
+  ...notUsed('test/e2e/db-doctor.e2e.test.ts runs it', [
+    'dbCheck',
+    'dbRecover',
+    'dbMaintain',
+    'dbCheckpoint',
+    'dbReindex',
+    'doctor',
+    'dailyReport',
+  ]),
 };
+
+/** Runtime members whose commands another test drives end to end: here they throw if reached. */
+function notUsed<K extends keyof CliRuntime>(where: string, names: K[]): Pick<CliRuntime, K> {
+  const members: Partial<Record<keyof CliRuntime, unknown>> = {};
+  for (const name of names)
+    members[name] = async () => {
+      throw new Error(`${name} is not used in this test (${where})`);
+    };
+  return members as Pick<CliRuntime, K>;
+}
 
 async function brainCli(...argv: string[]): Promise<number> {
   return runCli(argv, runtime, { out: (t) => out.push(t), err: (t) => err.push(t) });
@@ -249,5 +272,83 @@ describe('brain maintenance', () => {
     expect(await count()).toBe(before + 1);
     expect(await brainCli('maintenance', 'sideways')).toBe(EXIT.usage);
     expect(err.join('\n')).toMatch(/state: must be on or off/);
+  });
+});
+
+describe('brain jobs and brain dead-letter', () => {
+  it('lists the jobs, runs one now, and shows its run in the list and the history', async () => {
+    expect(await brainCli('jobs', '--json')).toBe(EXIT.ok);
+    const before = JSON.parse(out.join('\n')) as { name: string; cron: string; last: unknown }[];
+    expect(before.map((j) => j.name)).toEqual(['backup', 'vacuum', 'checkpoint', 'expire']);
+    expect(before.find((j) => j.name === 'backup')?.cron).toBe(brain.config.backupCron);
+
+    out = [];
+    expect(await brainCli('jobs', 'run', 'backup')).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(
+      /^backup: succeeded at .* \(manual, .+\)\n {2}brain_\d{8}_\d{6}\.(db|pgdump)\.gz/,
+    );
+    expect((await brain.storage.stores().jobs.recentRuns(5, 'backup')).map((r) => r.outcome)).toEqual([
+      'succeeded',
+    ]);
+
+    out = [];
+    expect(await brainCli('jobs')).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(
+      /^backup {2}\[.+\] .*\n {2}next: \d{4}-\d\d-\d\d .*\n {2}last: succeeded at/m,
+    );
+    expect(out.join('\n')).toMatch(/^expire .*\n .*\n {2}last: never run/m);
+
+    out = [];
+    expect(await brainCli('jobs', 'history', 'backup', '--json')).toBe(EXIT.ok);
+    expect(JSON.parse(out.join('\n'))).toMatchObject([
+      { job: 'backup', trigger: 'manual', outcome: 'succeeded' },
+    ]);
+  });
+
+  it('refuses an unknown job and a bad --limit, naming them, and records nothing', async () => {
+    const runs = (await brain.storage.stores().jobs.recentRuns(100)).length;
+    expect(await brainCli('jobs', 'run', 'defrag')).not.toBe(EXIT.ok);
+    expect(err.join('\n')).toMatch(/defrag/);
+    err = [];
+    expect(await brainCli('jobs', 'history', '--limit', '0')).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/limit: must be a whole number from 1 to 1000, got "0"/);
+    expect(await brainCli('dead-letter', 'list', '--limit', 'many')).toBe(EXIT.usage);
+    expect((await brain.storage.stores().jobs.recentRuns(100)).length).toBe(runs);
+  });
+
+  it('lists a dead letter, retries it once (the job runs again), and refuses a second retry', async () => {
+    const store = brain.storage.stores().jobs;
+    await store.addDeadLetter({
+      id: 'dl_cli_test',
+      job: 'expire',
+      attempts: 3,
+      error: 'database is locked',
+      failedAt: new Date().toISOString(),
+    });
+    expect(await brainCli('dead-letter', 'list')).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(
+      /^dl_cli_test {2}expire {2}failed .* after 3 tries\n {2}database is locked/,
+    );
+
+    out = [];
+    expect(await brainCli('dead-letter', 'retry', 'dl_cli_test', '--json')).toBe(EXIT.ok);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({
+      job: 'expire',
+      trigger: 'retry',
+      outcome: 'succeeded',
+    });
+    expect(await store.deadLetter('dl_cli_test')).toMatchObject({ retryOutcome: 'succeeded' });
+
+    out = [];
+    expect(await brainCli('dead-letter', 'list')).toBe(EXIT.ok);
+    expect(out.join('\n')).toBe('no dead letters');
+    expect(await brainCli('dead-letter', 'list', '--all')).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(/dl_cli_test .*retried .*: succeeded/);
+
+    const expireRuns = (await store.recentRuns(100, 'expire')).length;
+    expect(await brainCli('dead-letter', 'retry', 'dl_cli_test')).not.toBe(EXIT.ok);
+    expect(err.join('\n')).toMatch(/dl_cli_test/);
+    expect(await brainCli('dead-letter', 'retry', 'dl_nope')).not.toBe(EXIT.ok);
+    expect((await store.recentRuns(100, 'expire')).length).toBe(expireRuns);
   });
 });

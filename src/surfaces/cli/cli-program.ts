@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BrainError, invalidInput, toBrainError } from '../../core/errors.js';
 import type { EvalProgress, EvalReport } from '../../modules/eval/locomo-eval.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { type BackupRuntime, registerBackupCommands } from './backup-commands.js';
 import {
   formatError,
   formatForget,
@@ -10,7 +11,10 @@ import {
   formatRecall,
   formatRemember,
 } from './cli-format.js';
+import { type DbRuntime, registerDbCommands } from './db-commands.js';
+import { type DoctorRuntime, registerDoctorCommands } from './doctor-commands.js';
 import { formatEvalReport, progressBar } from './eval-format.js';
+import { type JobsRuntime, registerJobsCommands } from './jobs-commands.js';
 import { type KeysRuntime, registerKeysCommands } from './keys-commands.js';
 import {
   formatSlowQueries,
@@ -18,6 +22,7 @@ import {
   type SlowQueriesRuntime,
   slowQueriesRequest,
 } from './slow-queries.js';
+import { registerTransferCommands, type TransferRuntime } from './transfer-commands.js';
 
 /** Where the CLI writes. The real program passes stdout/stderr; tests capture both. */
 export interface CliIo {
@@ -116,7 +121,14 @@ export interface StoreCopyResult {
   perSecond: number;
 }
 
-export interface CliRuntime extends KeysRuntime, SlowQueriesRuntime {
+export interface CliRuntime
+  extends KeysRuntime,
+    SlowQueriesRuntime,
+    JobsRuntime,
+    BackupRuntime,
+    TransferRuntime,
+    DbRuntime,
+    DoctorRuntime {
   version: string;
   open(global: GlobalOptions): Promise<OpenedBrain>;
   /** Runs the HTTP server until a signal ends it. */
@@ -559,6 +571,11 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
     });
 
   registerKeysCommands(program, { runtime, globals, print, io, state });
+  registerTransferCommands(program, { runtime, globals, print, io });
+  registerBackupCommands(program, { runtime, globals, print, io, state });
+  registerJobsCommands(program, { runtime, globals, print, io, state });
+  registerDbCommands(program, { runtime, globals, print, io, state });
+  registerDoctorCommands(program, { runtime, globals, print, io, state });
 
   return program;
 }

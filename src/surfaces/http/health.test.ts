@@ -51,6 +51,43 @@ describe('GET /health', () => {
     expect(body.checks.migrations.message).toMatch(/current/);
   });
 
+  it('lists the scheduled jobs with their last run, and warns of dead letters', async () => {
+    const before = (await health()).body;
+    expect(before.jobs.map((j: { name: string }) => j.name)).toEqual(
+      expect.arrayContaining(['vacuum', 'checkpoint', 'expire']),
+    );
+    const run = await fixture.brain.scheduler.runNow('expire');
+    const { status, body } = await health();
+    expect(status).toBe(200);
+    const expire = body.jobs.find((j: { name: string }) => j.name === 'expire');
+    expect(expire).toMatchObject({
+      cron: fixture.brain.config.expireCron,
+      last_run: { finished_at: run.finishedAt, outcome: 'succeeded', holder: fixture.brain.scheduler.holder },
+      last_success_at: run.finishedAt,
+      running_on: null,
+    });
+    expect(body.checks.jobs.status).toBe('ok');
+    const jobs = fixture.brain.storage.stores().jobs;
+    await jobs.addDeadLetter({
+      id: 'dl_health',
+      job: 'expire',
+      attempts: 4,
+      error: 'database locked',
+      failedAt: new Date().toISOString(),
+    });
+    try {
+      const warned = await health();
+      expect(warned.status).toBe(200);
+      expect(warned.body.status).toBe('ok');
+      expect(warned.body.checks.jobs).toMatchObject({
+        status: 'warn',
+        message: expect.stringMatching(/1 dead letters/),
+      });
+    } finally {
+      await jobs.claimRetry('dl_health', new Date().toISOString());
+    }
+  });
+
   it('says maintenance mode and stays 200 while reads are served', async () => {
     await fixture.brain.maintenance.set(true, 'checking health');
     try {

@@ -22,7 +22,7 @@ import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './
 import { useIdempotency } from './idempotency.js';
 import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type MetricsSources } from './metrics.js';
 import { registerApiDocs } from './openapi.js';
 import { echoRequestId, requestIdOf, requestLogController } from './request-id.js';
 import { registerRestRoutes, type ScopeOf } from './rest-routes.js';
@@ -80,7 +80,7 @@ export interface HttpServerConfig extends SurfaceContext {
   /** What the `/admin` routes act on; none: no admin routes. */
   admin?: { maintenance: Maintenance };
   /** Serves Prometheus metrics at `/metrics`, the store's size read from here; none: no metrics. */
-  metrics?: { databaseSizeBytes(): Promise<number> };
+  metrics?: Pick<MetricsSources, 'databaseSizeBytes' | 'jobs' | 'backupAgeSeconds' | 'embeddingQueueSize'>;
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -185,7 +185,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   let mcpCount = () => 0;
   const metrics = config.metrics
     ? createMetrics({
-        databaseSizeBytes: config.metrics.databaseSizeBytes,
+        ...config.metrics,
         activeSessions: () => mcpCount(),
         recallCache: () => config.services.memory.cacheStats(),
       })

@@ -89,6 +89,18 @@ describe('GET /metrics', () => {
     expect(routeCount('/v1/memories', '201')).toBe(1);
     expect(routeCount('/v1/memories', '400')).toBe(1);
     expect(Number(families.get('brain_database_size_bytes')?.metrics[0]?.value)).toBeGreaterThan(0);
+    expect(Number(families.get('brain_embedding_queue_size')?.metrics[0]?.value)).toBeGreaterThanOrEqual(0);
     await client.close();
+  });
+
+  it("serves the jobs' last runs and the dead letters from the store", async () => {
+    const run = await fixture.brain.scheduler.runNow('expire');
+    const { families, text } = await scrape();
+    expect(sample(text, 'brain_job_last_success_timestamp_seconds{job="expire"}')).toBe(
+      Date.parse(run.finishedAt) / 1000,
+    );
+    expect(sample(text, 'brain_job_last_run_failed{job="expire"}')).toBe(0);
+    expect(text).toContain('brain_job_last_duration_seconds{job="expire"}');
+    expect(Number(families.get('brain_dead_letter_jobs')?.metrics[0]?.value)).toBe(0);
   });
 });

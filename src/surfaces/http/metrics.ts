@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { JobHistory } from '../../modules/jobs/job-store.js';
 import type { ToolObserver } from '../brain-services.js';
 
 /** The deployment guide's buckets (0.01 … 1 s) with finer ones below 10 ms, where recall lives. */
@@ -22,6 +23,12 @@ export interface MetricsSources {
   activeSessions(): number;
   /** Recall's query-vector cache since start; none: the series stays at 0. */
   recallCache?: () => { hits: number; misses: number };
+  /** The scheduler's history (newest and newest successful run per job) and dead letters not retried. */
+  jobs?: () => Promise<{ history: JobHistory[]; deadLetters: number }>;
+  /** Seconds since the newest good backup; null when there is none (served as +Inf, so alerts fire). */
+  backupAgeSeconds?: () => Promise<number | null>;
+  /** Memories waiting for a vector in the embedding queue. */
+  embeddingQueueSize?: () => Promise<number>;
 }
 
 export interface Metrics {
@@ -70,10 +77,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
     labelNames: ['method', 'route', 'status'],
     registers: [registry],
   });
+  // Read from the shared store: every worker reports the same value, so a cluster keeps one, not a sum.
   new Gauge({
     name: 'brain_database_size_bytes',
     help: 'Size of the store on disk',
     registers: [registry],
+    aggregator: 'max',
     async collect() {
       this.set(await sources.databaseSizeBytes());
     },
@@ -110,6 +119,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.inc({ result: 'miss' }, stats.misses);
     },
   });
+  registerStoreGauges(registry, sources);
   return {
     registry,
     authFailure(reason) {
@@ -136,4 +146,85 @@ export function createMetrics(sources: MetricsSources): Metrics {
       });
     },
   };
+}
+
+const seconds = (iso: string | undefined | null) => (iso ? Date.parse(iso) / 1000 : undefined);
+
+/**
+ * Gauges read from the store at each scrape (the same on every worker and replica, so clusters keep
+ * the max, not a sum): the jobs' last runs, dead letters, backup age and the embedding backlog.
+ */
+function registerStoreGauges(registry: Registry, sources: MetricsSources): void {
+  const { jobs, backupAgeSeconds, embeddingQueueSize } = sources;
+  if (jobs) {
+    let pending: Promise<{ history: JobHistory[]; deadLetters: number }> | null = null;
+    // One read of the store per scrape, shared by the five series below.
+    const read = () => {
+      pending ??= jobs().finally(() => {
+        setImmediate(() => {
+          pending = null;
+        });
+      });
+      return pending;
+    };
+    const perJob = (name: string, help: string, value: (h: JobHistory) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['job'],
+        registers: [registry],
+        aggregator: 'max',
+        async collect() {
+          this.reset();
+          for (const h of (await read()).history) {
+            const v = value(h);
+            if (v !== undefined) this.set({ job: h.job }, v);
+          }
+        },
+      });
+    };
+    perJob('brain_job_last_run_timestamp_seconds', 'When each job last finished (Unix time)', (h) =>
+      seconds(h.last?.finishedAt),
+    );
+    perJob(
+      'brain_job_last_success_timestamp_seconds',
+      'When each job last finished successfully (Unix time)',
+      (h) => seconds(h.lastSuccess?.finishedAt),
+    );
+    perJob('brain_job_last_duration_seconds', "Each job's last run's duration", (h) =>
+      h.last ? h.last.durationMs / 1000 : undefined,
+    );
+    perJob('brain_job_last_run_failed', '1 when the last run of the job failed every try, else 0', (h) =>
+      h.last ? (h.last.outcome === 'failed' ? 1 : 0) : undefined,
+    );
+    new Gauge({
+      name: 'brain_dead_letter_jobs',
+      help: 'Job runs that failed every retry and wait in the dead letters (brain dead-letter list)',
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set((await read()).deadLetters);
+      },
+    });
+  }
+  if (backupAgeSeconds)
+    new Gauge({
+      name: 'brain_backup_age_seconds',
+      help: 'Seconds since the newest good backup (+Inf when there is none)',
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set((await backupAgeSeconds()) ?? Number.POSITIVE_INFINITY);
+      },
+    });
+  if (embeddingQueueSize)
+    new Gauge({
+      name: 'brain_embedding_queue_size',
+      help: 'Memories waiting for a vector in the embedding queue',
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set(await embeddingQueueSize());
+      },
+    });
 }
