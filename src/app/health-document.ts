@@ -202,7 +202,8 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
 
 /**
  * The newest good backup: a file in BRAIN_BACKUP_PATH that matches its checksum, or (on replicas,
- * whose backup job ran on another machine) the backup job's last success, whichever is newer.
+ * whose backup job ran on another machine) the backup job's last success, whichever is newer. Both
+ * are dated when the backup started (a file is named for its start; a run records its start).
  */
 async function backupAge(brain: Brain): Promise<{ ageSeconds: number; what: string } | null> {
   const now = brain.clock.now();
@@ -211,13 +212,15 @@ async function backupAge(brain: Brain): Promise<{ ageSeconds: number; what: stri
     brain.storage.stores().jobs.history(),
   ]);
   const success = history.find((h) => h.job === 'backup')?.lastSuccess;
-  const jobAge = success
-    ? Math.max(0, Math.round((now.getTime() - Date.parse(success.finishedAt)) / 1000))
-    : null;
-  if (file && (jobAge === null || file.ageSeconds <= jobAge))
+  const started = success ? Date.parse(success.startedAt) : Number.NEGATIVE_INFINITY;
+  // A file's name has whole seconds: the run that wrote it started up to a second before.
+  if (file && Date.parse(file.time) >= started - 1000)
     return { ageSeconds: file.ageSeconds, what: file.file };
-  if (jobAge !== null && success)
-    return { ageSeconds: jobAge, what: `by the backup job on ${success.holder}` };
+  if (success)
+    return {
+      ageSeconds: Math.max(0, Math.round((now.getTime() - started) / 1000)),
+      what: `by the backup job on ${success.holder}`,
+    };
   return null;
 }
 

@@ -143,7 +143,7 @@ export function createSqliteStorage(
     stores: () => open().stores,
     copy: () => {
       open();
-      return sqliteStoreCopy(db);
+      return sqliteStoreCopy(db, { logger });
     },
     integrity: () => sqliteIntegrity(db, dbPath),
     async prepare(tenantId, model, dimensions) {

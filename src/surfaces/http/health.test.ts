@@ -1,8 +1,11 @@
+import fs from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { surfaceEngine } from '../../../test/services/engines.js';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import { createTestHttpServer } from '../../../test/test-http.js';
+import type { Brain } from '../../app/build-brain.js';
+import { healthDocument } from '../../app/health-document.js';
 import type { HttpServer } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
@@ -86,6 +89,40 @@ describe('GET /health', () => {
     } finally {
       await jobs.claimRetry('dl_health', new Date().toISOString());
     }
+  });
+
+  it('reports the age of the last good backup, and warns when there is none or it is too old', async () => {
+    const { brain } = fixture;
+    const none = (await health()).body;
+    expect(none.status).toBe('ok');
+    expect(none.checks.backup).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining(`no good backup in ${brain.config.backupPath}`),
+    });
+
+    const run = await brain.scheduler.runNow('backup');
+    expect(run.outcome).toBe('succeeded');
+    const file = fs.readdirSync(brain.config.backupPath).find((n) => /^brain_\d{8}_\d{6}\.\w+\.gz$/.test(n));
+    const fresh = (await health()).body.checks.backup;
+    expect(fresh).toMatchObject({
+      status: 'ok',
+      message: expect.stringMatching(/^last good backup .+, \d+ min ago$/),
+    });
+    expect(fresh.message).toContain(file);
+
+    // A day and more later (BRAIN_BACKUP_MAX_AGE_HOURS is 25): the same backup is too old.
+    const later = { ...brain, clock: { now: () => new Date(Date.now() + 26 * 3_600_000) } } as Brain;
+    expect((await healthDocument(later)).checks.backup).toMatchObject({
+      status: 'warn',
+      message: expect.stringMatching(/older than BRAIN_BACKUP_MAX_AGE_HOURS \(25\)/),
+    });
+
+    // On a replica whose disk does not hold the file, the backup job's success (shared) counts.
+    fs.rmSync(`${brain.config.backupPath}/${file}`);
+    expect((await health()).body.checks.backup).toMatchObject({
+      status: 'ok',
+      message: expect.stringContaining(`by the backup job on ${brain.scheduler.holder}`),
+    });
   });
 
   it('says maintenance mode and stays 200 while reads are served', async () => {

@@ -103,4 +103,12 @@ describe('GET /metrics', () => {
     expect(text).toContain('brain_job_last_duration_seconds{job="expire"}');
     expect(Number(families.get('brain_dead_letter_jobs')?.metrics[0]?.value)).toBe(0);
   });
+
+  it('serves the age of the last good backup: +Inf before the first, then seconds', async () => {
+    expect((await scrape()).text).toMatch(/^brain_backup_age_seconds \+Inf$/m);
+    expect((await fixture.brain.scheduler.runNow('backup')).outcome).toBe('succeeded');
+    const age = sample((await scrape()).text, 'brain_backup_age_seconds');
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(120);
+  });
 });
