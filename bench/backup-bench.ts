@@ -121,6 +121,20 @@ async function writeLoad(brain: Brain, rate: number, until: () => boolean, tag: 
   return samples;
 }
 
+/** The process's peak RSS while `work` runs, sampled every 50 ms. */
+async function peakRss<T>(work: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  try {
+    const value = await work();
+    return { value, peakMb: Math.max(peak, process.memoryUsage().rss) / 1048576 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 interface EngineRun {
   name: string;
   env: Record<string, string>;
@@ -148,19 +162,28 @@ async function benchEngine(run: EngineRun, options: Options, work: string): Prom
     collectGarbage();
 
     process.stderr.write(`${run.name}: ${options.baselineS} s of writes without a backup…\n`);
-    const baselineEnd = performance.now() + options.baselineS * 1000;
-    const baseline = await writeLoad(brain, options.rate, () => performance.now() > baselineEnd, 'baseline');
+    const baselineStart = performance.now();
+    const baselineEnd = baselineStart + options.baselineS * 1000;
+    const { value: baseline, peakMb: baselineRss } = await peakRss(() =>
+      writeLoad(brain, options.rate, () => performance.now() > baselineEnd, 'baseline'),
+    );
+    const baselineRate = baseline.length / ((performance.now() - baselineStart) / 1000);
     collectGarbage();
 
     process.stderr.write(`${run.name}: writes during a backup…\n`);
     let done = false;
-    const load = writeLoad(brain, options.rate, () => done, 'during');
     const backupStart = performance.now();
-    const backup = await runBackup(config).finally(() => {
-      done = true;
+    const {
+      value: [backup, during],
+      peakMb: backupRss,
+    } = await peakRss(async () => {
+      const load = writeLoad(brain, options.rate, () => done, 'during');
+      const taken = await runBackup(config).finally(() => {
+        done = true;
+      });
+      return [taken, await load] as const;
     });
     const backupS = (performance.now() - backupStart) / 1000;
-    const during = await load;
 
     figures.push(
       ...latencyFigures(
@@ -169,6 +192,10 @@ async function benchEngine(run: EngineRun, options: Options, work: string): Prom
       ).slice(0, 3),
       ...latencyFigures(`write, during backup (${during.length})`, summarize(during)).slice(0, 3),
       figure('write max, during backup', summarize(during).max, 'ms'),
+      figure('writes per second, no backup', baselineRate, '/s'),
+      figure('writes per second, during backup', during.length / backupS, '/s'),
+      figure('peak RSS, writes only', baselineRss, 'MB'),
+      figure('peak RSS, writes and backup', backupRss, 'MB'),
       figure('backup duration', backupS, 's'),
       figure('backup size (gzip)', backup.bytes / 1048576, 'MB'),
       figure('backup throughput (store size / duration)', bytes / 1048576 / backupS, 'MB/s'),
