@@ -1,4 +1,4 @@
-import type { DeadLetter, JobRun } from '../modules/jobs/job-store.js';
+import type { DeadLetter, JobLease, JobRun } from '../modules/jobs/job-store.js';
 
 /** The scheduler's rows as both drivers read them (times are ISO text on both engines). */
 export interface RunRow {
@@ -50,4 +50,30 @@ export function toDeadLetter(r: LetterRow): DeadLetter {
     retriedAt: r.retried_at,
     retryOutcome: r.retry_outcome,
   };
+}
+
+export interface LeaseRow {
+  job: string;
+  holder: string;
+  acquired_at: string;
+  expires_at: string;
+}
+
+export function toJobLease(r: LeaseRow): JobLease {
+  return { job: r.job, holder: r.holder, acquiredAt: r.acquired_at, expiresAt: r.expires_at };
+}
+
+/** A run's values in RUN_COLUMNS order. */
+export function runValues(run: JobRun): (string | number)[] {
+  return [
+    run.job,
+    run.holder,
+    run.trigger,
+    run.attempts,
+    run.startedAt,
+    run.finishedAt,
+    run.durationMs,
+    run.outcome,
+    run.message,
+  ];
 }

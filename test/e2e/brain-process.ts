@@ -27,13 +27,20 @@ export function brainEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Runs `brain <args>` to completion in `cwd` (defaults to the home, so no stray brain.config.json is read). */
-export function runBrain(args: string[], env: Record<string, string>, cwd?: string): Promise<RunResult> {
+export function runBrain(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+  /** Written to its stdin, then closed; without it stdin is closed at once. */
+  input?: string,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BRAIN_BIN, ...args], {
       env: brainEnv(env),
       cwd: cwd ?? env.BRAIN_HOME ?? os.tmpdir(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BRAIN_BIN, brainEnv, type RunResult, runBrain, tempHome } from './brain-process.js';
+import { runBrain, tempHome } from './brain-process.js';
 
 const homes: string[] = [];
 function home(): string {
@@ -14,28 +13,6 @@ function home(): string {
 afterAll(() => {
   for (const dir of homes) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-/** `brain <args>` with `input` written to its stdin, stdout and stderr kept apart. */
-function runWithStdin(args: string[], env: Record<string, string>, input: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BRAIN_BIN, ...args], {
-      env: brainEnv(env),
-      cwd: env.BRAIN_HOME,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 function expectNoStack(text: string): void {
   expect(text).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
@@ -90,7 +67,7 @@ describe('brain export and brain import, as built', () => {
     );
 
     // Again, from stdin: nothing new.
-    const again = await runWithStdin(['import', '-'], to, exported.stdout);
+    const again = await runBrain(['import', '-'], to, undefined, exported.stdout);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/imported from stdin \(brain format\)/);
     expect(again.stdout).toMatch(/0 memories of 3 \(3 already there\)/);
@@ -118,7 +95,7 @@ describe('brain export and brain import, as built', () => {
       created_at: '2026-01-01T00:00:00Z',
       last_seen_at: 'last tuesday',
     });
-    const r = await runWithStdin(['import', '-'], env, `${header}\n${session}\n`);
+    const r = await runBrain(['import', '-'], env, undefined, `${header}\n${session}\n`);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/line 2: last_seen_at: must be an ISO 8601 date-time/);
     expectNoStack(r.stderr);

@@ -6,7 +6,16 @@ import type {
   JobStore,
   LeaseRequest,
 } from '../../modules/jobs/job-store.js';
-import { type LetterRow, RUN_COLUMNS, type RunRow, toDeadLetter, toJobRun } from '../job-rows.js';
+import {
+  type LeaseRow,
+  type LetterRow,
+  RUN_COLUMNS,
+  type RunRow,
+  runValues,
+  toDeadLetter,
+  toJobLease,
+  toJobRun,
+} from '../job-rows.js';
 import type { PgDatabase } from './pg-database.js';
 
 /**
@@ -53,39 +62,19 @@ export class PgJobStore implements JobStore {
   }
 
   async leases(now: string): Promise<JobLease[]> {
-    const { rows } = await this.#db.query<{
-      job: string;
-      holder: string;
-      acquired_at: string;
-      expires_at: string;
-    }>(
+    const { rows } = await this.#db.query<LeaseRow>(
       `SELECT job, holder, acquired_at, expires_at FROM job_leases
        WHERE holder IS NOT NULL AND expires_at > $1 ORDER BY job`,
       [now],
       this.#db.primary,
     );
-    return rows.map((r) => ({
-      job: r.job,
-      holder: r.holder,
-      acquiredAt: r.acquired_at,
-      expiresAt: r.expires_at,
-    }));
+    return rows.map(toJobLease);
   }
 
   async recordRun(run: JobRun): Promise<void> {
     await this.#db.query(
       `INSERT INTO job_runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        run.job,
-        run.holder,
-        run.trigger,
-        run.attempts,
-        run.startedAt,
-        run.finishedAt,
-        run.durationMs,
-        run.outcome,
-        run.message,
-      ],
+      runValues(run),
       this.#db.primary,
     );
   }

@@ -7,7 +7,16 @@ import type {
   JobStore,
   LeaseRequest,
 } from '../../modules/jobs/job-store.js';
-import { type LetterRow, RUN_COLUMNS, type RunRow, toDeadLetter, toJobRun } from '../job-rows.js';
+import {
+  type LeaseRow,
+  type LetterRow,
+  RUN_COLUMNS,
+  type RunRow,
+  runValues,
+  toDeadLetter,
+  toJobLease,
+  toJobRun,
+} from '../job-rows.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
@@ -74,29 +83,14 @@ export class SqliteJobStore implements JobStore {
         `SELECT job, holder, acquired_at, expires_at FROM job_leases
          WHERE holder IS NOT NULL AND expires_at > ? ORDER BY job`,
       )
-      .all(now) as { job: string; holder: string; acquired_at: string; expires_at: string }[];
-    return rows.map((r) => ({
-      job: r.job,
-      holder: r.holder,
-      acquiredAt: r.acquired_at,
-      expiresAt: r.expires_at,
-    }));
+      .all(now) as LeaseRow[];
+    return rows.map(toJobLease);
   }
 
   async recordRun(run: JobRun): Promise<void> {
     this.#sql
       .get(`INSERT INTO job_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(
-        run.job,
-        run.holder,
-        run.trigger,
-        run.attempts,
-        run.startedAt,
-        run.finishedAt,
-        run.durationMs,
-        run.outcome,
-        run.message,
-      );
+      .run(...runValues(run));
   }
 
   async history(): Promise<JobHistory[]> {

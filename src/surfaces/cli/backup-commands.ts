@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { invalidInput } from '../../core/errors.js';
 import type { BackupListing, BackupResult, BackupVerification } from '../../modules/backup/backup-service.js';
 import type { RestoreOutcome, RestorePlan, RestoreSource } from '../../modules/backup/restore.js';
+import { formatSize } from './check-format.js';
 import type { CliIo, GlobalOptions } from './cli-program.js';
 import { parseTimeOption } from './keys-commands.js';
 
@@ -51,17 +52,6 @@ const processTerminal: BackupTerminal = {
   },
 };
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
 function formatTables(tables: Record<string, number> | undefined): string {
   const entries = Object.entries(tables ?? {});
   if (entries.length === 0) return '  (no tables)';
@@ -72,7 +62,7 @@ function formatTables(tables: Record<string, number> | undefined): string {
 function formatBackup(r: BackupResult): string {
   const lines = [
     `backup ${r.file}`,
-    `${formatBytes(r.bytes)}, sha256 ${r.sha256}, in ${r.seconds.toFixed(1)} s`,
+    `${formatSize(r.bytes)}, sha256 ${r.sha256}, in ${r.seconds.toFixed(1)} s`,
   ];
   if (r.removed.length > 0) lines.push(`removed ${r.removed.length}: ${r.removed.join(', ')}`);
   if (r.hook) lines.push(`post-backup hook: ok in ${r.hook.seconds.toFixed(1)} s`);
@@ -88,7 +78,7 @@ const CHECKSUM_TEXT = {
 
 function formatListing(l: BackupListing): string {
   if (l.backups.length === 0) return `no backups in ${l.dir}`;
-  const rows = l.backups.map((b) => [b.time, formatBytes(b.bytes), CHECKSUM_TEXT[b.checksum], b.name]);
+  const rows = l.backups.map((b) => [b.time, formatSize(b.bytes), CHECKSUM_TEXT[b.checksum], b.name]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] as string).length)));
   return [
     `${l.backups.length} backups in ${l.dir}, newest first:`,
@@ -99,7 +89,7 @@ function formatListing(l: BackupListing): string {
 function formatVerification(v: BackupVerification): string {
   const lines = [
     `${v.ok ? 'good' : 'NOT GOOD'}: ${v.file}`,
-    `${v.kind === 'pgdump' ? 'PostgreSQL dump' : v.kind === 'db' ? 'SQLite database' : 'unknown content'}, ${formatBytes(v.bytes)}, checksum ${CHECKSUM_TEXT[v.checksum]}`,
+    `${v.kind === 'pgdump' ? 'PostgreSQL dump' : v.kind === 'db' ? 'SQLite database' : 'unknown content'}, ${formatSize(v.bytes)}, checksum ${CHECKSUM_TEXT[v.checksum]}`,
     ...(v.checks ?? []).map((c) => `✓ ${c}`),
     ...v.problems.map((p) => `✗ ${p}`),
   ];
