@@ -1,11 +1,15 @@
 /**
- * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | http | all (default). Each prints p50/p95/p99,
+ * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | http | lifecycle | cache | dedupe | dedupe-eval | all (default). Each prints p50/p95/p99,
  * throughput and memory with PASS/MISS against the issue's targets; the exit code is 0 either way
  * (benchmarks report, tests decide).
  */
 import os from 'node:os';
 import { collectGarbage } from './bench-brain.js';
+import { printCacheBench } from './cache-bench.js';
+import { printDedupeBench } from './dedupe-bench.js';
+import { printDedupeEval } from './dedupe-eval.js';
 import { printHttpBench } from './http-bench.js';
+import { printLifecycleBench } from './lifecycle-bench.js';
 import { printMcpBench } from './mcp-bench.js';
 import { printPostgresBench } from './postgres-bench.js';
 import { printRecallBench } from './recall-bench.js';
@@ -22,6 +26,10 @@ const BENCHES: Record<string, () => Promise<Figure[]>> = {
   tools: printToolsBench,
   postgres: printPostgresBench,
   http: printHttpBench,
+  lifecycle: printLifecycleBench,
+  cache: printCacheBench,
+  dedupe: printDedupeBench,
+  'dedupe-eval': printDedupeEval,
 };
 
 const names = process.argv.slice(2);

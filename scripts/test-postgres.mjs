@@ -12,6 +12,9 @@ const SURFACE_TESTS = [
   'test/memory-service.test.ts',
   'test/memory-safety.test.ts',
   'test/embedding-queue.test.ts',
+  'test/tiers.test.ts',
+  'test/versions.test.ts',
+  'test/episodes.test.ts',
 ];
 
 const installed =

@@ -127,7 +127,7 @@ describe('a keyed remember', () => {
       content: 'The deploy window is Wednesday',
       key: 'deploy-window',
     });
-    expect(second).toEqual({ id: first.id, status: 'updated' });
+    expect(second).toEqual({ id: first.id, status: 'updated', deduplicated: false });
     const memory = await service.get(scope, { id: first.id });
     expect(memory).toMatchObject({
       content: 'The deploy window is Wednesday',

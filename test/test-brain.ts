@@ -10,6 +10,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Brain, buildBrain } from '../src/app/build-brain.js';
 import { loadConfig, requireValidConfig } from '../src/config/load-config.js';
+import type { Clock } from '../src/core/clock.js';
 import { newPostgresDatabase, surfaceEngine } from './services/engines.js';
 
 export interface TestBrain {
@@ -21,7 +22,7 @@ export interface TestBrain {
 
 export async function openTestBrain(
   prefix = 'brain-test-',
-  options: { logger?: pino.Logger; env?: Record<string, string>; home?: string } = {},
+  options: { logger?: pino.Logger; env?: Record<string, string>; home?: string; clock?: Clock } = {},
 ): Promise<TestBrain> {
   const home = options.home ?? fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const config = requireValidConfig(
@@ -33,6 +34,7 @@ export async function openTestBrain(
   const brain = await buildBrain(config, {
     logger: options.logger ?? pino({ level: 'silent' }),
     migrate: true,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   return {
     brain,

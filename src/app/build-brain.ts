@@ -9,6 +9,7 @@ import type { HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
 import { type AuditLog, createAuditLog } from '../modules/audit/audit-log.js';
+import { auditedEpisodeService } from '../modules/audit/audited-episodes.js';
 import { auditedMemoryService } from '../modules/audit/audited-services.js';
 import { createEmbedder } from '../modules/embeddings/create-embedder.js';
 import type { Embedder, EmbedderProvider, EmbedderSettings } from '../modules/embeddings/embedder.js';
@@ -17,10 +18,13 @@ import {
   type EmbeddingQueueStats,
   startEmbeddingQueue,
 } from '../modules/embeddings/embedding-queue.js';
+import { withEpisodeRecall } from '../modules/episodes/episode-recall.js';
+import { createEpisodeService } from '../modules/episodes/episode-service.js';
 import { Scheduler } from '../modules/jobs/scheduler.js';
 import { MAINTENANCE_FILE, Maintenance } from '../modules/maintenance/maintenance.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
 import { TenantQuota } from '../modules/memory/quota.js';
+import { createTierService } from '../modules/memory/tier-service.js';
 import { createSessionService } from '../modules/sessions/session-service.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { TextSearchOptions } from '../storage/sqlite/sqlite-text-search.js';
@@ -30,6 +34,7 @@ import type { BrainServices } from '../surfaces/brain-services.js';
 import { createAppLogger } from './app-logger.js';
 import { auditPublisherFor } from './audit-stream.js';
 import { scheduledJobs } from './scheduled-jobs.js';
+import { tierSettings } from './tier-settings.js';
 
 /** A running Brain: the services every face uses, and how to shut it down. */
 export interface Brain {
@@ -119,7 +124,8 @@ const _providersAgree: Exclude<BrainConfig['embedder'], 'none'> extends Embedder
   : never = true;
 void _providersAgree;
 
-function embedderSettings(config: BrainConfig): EmbedderSettings {
+/** The embedder settings of a configuration (also what the benchmarks load providers with). */
+export function embedderSettings(config: BrainConfig): EmbedderSettings {
   return {
     model: config.embeddingModel,
     url: config.embeddingUrl,
@@ -236,19 +242,53 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     logger: serviceLogger,
     embedderProblem: choice.problem,
     onQueued: () => queue?.kick(),
+    // Writes through any process or replica invalidate it: see MemoryStore.changeVersion.
+    cacheBytes: config.recallCacheMb * 1024 * 1024,
     vectorPolicy: {
       ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
       ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),
       ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
     },
+    ...(config.dedupeThreshold !== undefined ? { dedupeThreshold: config.dedupeThreshold } : {}),
+  });
+  const tiers = createTierService({
+    tiers: storage.stores().tiers,
+    memories: memoryStore,
+    settings: tierSettings(config),
+    clock,
+    logger: serviceLogger,
+  });
+  const audited = auditedMemoryService(memory, audit, { includeContent: config.auditContent });
+  // Consolidation writes through the audited service, so a memory it makes is audited like any other.
+  const episodes = createEpisodeService({
+    store: storage.stores().episodes,
+    sessions: sessionStore,
+    memory: audited,
+    clock,
+    logger: serviceLogger,
+    maintenance,
+    settings: {
+      bufferSize: config.episodeBufferSize,
+      halfLifeMinutes: config.episodeHalfLifeMinutes,
+      consolidateImportance: config.episodeConsolidateImportance,
+    },
   });
   const services: BrainServices = {
-    memory: auditedMemoryService(memory, audit, { includeContent: config.auditContent }),
+    memory: withEpisodeRecall(audited, episodes),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock, maintenance }),
+    tiers,
+    episodes: auditedEpisodeService(episodes, audit),
   };
   const scheduler = new Scheduler({
     store: storage.stores().jobs,
-    jobs: scheduledJobs({ config, storage, clock, logger: serviceLogger }),
+    jobs: scheduledJobs({
+      config,
+      storage,
+      clock,
+      logger: serviceLogger,
+      tiers,
+      episodes: services.episodes,
+    }),
     clock,
     logger: serviceLogger,
     timezone: config.cronTimezone,

@@ -235,5 +235,6 @@ export function metricsSources(brain: Brain): NonNullable<HttpServerConfig['metr
     },
     embeddingQueueSize: async () => (await brain.embeddings()).queue?.backlog ?? 0,
     backupAgeSeconds: async () => (await backupAge(brain))?.ageSeconds ?? null,
+    tiers: () => brain.services.tiers.utilisation(),
   };
 }

@@ -2,13 +2,20 @@ import type { BrainConfig } from '../config/config-schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { takeBackup } from '../modules/backup/backup-service.js';
+import type { EpisodeService } from '../modules/episodes/episode-service.js';
 import type { JobDefinition } from '../modules/jobs/scheduler.js';
+import type { TierService } from '../modules/memory/tier-service.js';
 import { createBackupEngine } from '../storage/create-backup-engine.js';
 import type { Storage } from '../storage/storage.js';
 
 /** Runs older than this are deleted by the `expire` job (the history `brain jobs` shows). */
 export const JOB_HISTORY_DAYS = 90;
 const DAY_MS = 86_400_000;
+/** The ttl job purges expired memories this many per transaction, and at most TTL_PURGE_MAX a run. */
+const TTL_BATCH = 1000;
+export const TTL_PURGE_MAX = 100_000;
+/** Idle sessions the sessions job ends a run at most (the next run takes the rest). */
+const SESSIONS_PER_RUN = 1000;
 
 /** What the jobs need from a running Brain (kept narrow so the CLI can build them too). */
 export interface JobDependencies {
@@ -16,6 +23,10 @@ export interface JobDependencies {
   storage: Storage;
   clock: Clock;
   logger: Logger;
+  /** Tiers and decay, for the rebalance and decay jobs. */
+  tiers: TierService;
+  /** The episodic buffer, for the sessions job (ending idle sessions consolidates their buffers). */
+  episodes: EpisodeService;
 }
 
 /**
@@ -23,7 +34,7 @@ export interface JobDependencies {
  * decay, sessions) add theirs here.
  */
 export function scheduledJobs(deps: JobDependencies): JobDefinition[] {
-  const { config, storage, clock, logger } = deps;
+  const { config, storage, clock, logger, tiers, episodes } = deps;
   return [
     {
       name: 'backup',
@@ -91,6 +102,78 @@ export function scheduledJobs(deps: JobDependencies): JobDefinition[] {
           new Date(now.getTime() - JOB_HISTORY_DAYS * DAY_MS).toISOString(),
         );
         return { message: `${keys} idempotency keys, ${runs} job runs deleted` };
+      },
+    },
+    {
+      name: 'rebalance',
+      cron: config.rebalanceCron,
+      description: `re-scores every memory and keeps each tenant's hot tier within ${config.hotMax} (BRAIN_HOT_MAX); warm memories unused ${config.coldAfterDays} days go cold`,
+      async run() {
+        const r = await tiers.rebalance();
+        return {
+          message: `${r.memories} memories of ${r.tenants} tenants: ${r.promoted} promoted, ${r.demoted} demoted, ${r.cooled} to cold, ${r.rescored} re-scored in ${r.seconds.toFixed(2)} s`,
+        };
+      },
+    },
+    {
+      name: 'ttl',
+      cron: config.ttlCron,
+      description: `purges memories whose expires_at (ttl_seconds) has passed, at most ${TTL_PURGE_MAX.toLocaleString('en')} a run`,
+      async run() {
+        const stores = storage.stores();
+        const now = clock.now().toISOString();
+        let purged = 0;
+        let tenants = 0;
+        for (const tenantId of await stores.tiers.tenants()) {
+          let n = 0;
+          // In batches, each its own transaction: writers wait for one batch at most.
+          for (;;) {
+            const ids = await stores.memories.forget(
+              { tenantId, principal: 'job:ttl' },
+              { expired: true, limit: TTL_BATCH },
+              { hard: true, now },
+            );
+            n += ids.length;
+            if (ids.length < TTL_BATCH || purged + n >= TTL_PURGE_MAX) break;
+          }
+          purged += n;
+          if (n > 0) tenants++;
+          if (purged >= TTL_PURGE_MAX) break;
+        }
+        if (purged === 0) return { outcome: 'skipped', message: 'no memory had expired' };
+        return { message: `${purged} expired memories of ${tenants} tenants purged` };
+      },
+    },
+    {
+      name: 'sessions',
+      cron: config.sessionCleanupCron,
+      description: `ends sessions idle ${config.sessionIdleHours} h (BRAIN_SESSION_IDLE_HOURS): their episodic buffers are consolidated`,
+      async run() {
+        const before = new Date(clock.now().getTime() - config.sessionIdleHours * 3_600_000).toISOString();
+        const idle = await storage.stores().episodes.idleSessions(before, SESSIONS_PER_RUN);
+        if (idle.length === 0) return { outcome: 'skipped', message: 'no idle session held episodes' };
+        let consolidated = 0;
+        let evicted = 0;
+        for (const { tenantId, sessionId } of idle) {
+          // As end_session would: idempotent, so a run cut short and run again ends each session once.
+          const r = await episodes.end({ tenantId, principal: 'job:sessions' }, { session_id: sessionId });
+          consolidated += r.consolidated.length;
+          evicted += r.evicted;
+        }
+        return {
+          message: `${idle.length} idle sessions ended: ${evicted} episodes left their buffers, ${consolidated} kept as memories`,
+        };
+      },
+    },
+    {
+      name: 'decay',
+      cron: config.decayCron,
+      description: "recomputes every memory_score (recency decays with each type's half-life); moves nothing",
+      async run() {
+        const r = await tiers.rebalance({ moves: false });
+        return {
+          message: `${r.rescored} of ${r.memories} memories of ${r.tenants} tenants re-scored in ${r.seconds.toFixed(2)} s`,
+        };
       },
     },
   ];

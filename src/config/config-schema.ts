@@ -124,6 +124,40 @@ const cronText = z
     { error: 'expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off' },
   );
 
+const HALF_LIFE_ENTRY = /^([a-z][a-z0-9_]{0,31})=(\d+(?:\.\d+)?)$/;
+
+/**
+ * Half-lives by memory type, `type=days` separated by commas (`event=14,fact=90`): days from 0.01 to
+ * 36,500. An empty string: every type has BRAIN_DECAY_HALF_LIFE_DAYS.
+ */
+export function parseHalfLives(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = HALF_LIFE_ENTRY.exec(part);
+    const days = m ? Number(m[2]) : Number.NaN;
+    if (!m || !(days >= 0.01 && days <= 36_500))
+      throw new Error(`"${part}" is not type=days with days from 0.01 to 36500`);
+    out[m[1] as string] = days;
+  }
+  return out;
+}
+
+const halfLivesText = z
+  .string({ error: 'expected type=days pairs such as event=14,fact=90' })
+  .superRefine((v, ctx) => {
+    try {
+      parseHalfLives(v);
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected type=days pairs such as event=14,fact=90: ${(error as Error).message}`,
+      });
+    }
+  });
+
 /** An IANA time zone name that this Node knows (`UTC`, `Europe/Paris`). */
 const timezoneText = z
   .string({ error: 'expected a time zone name such as UTC or Europe/Paris' })
@@ -243,6 +277,7 @@ const DEFINITIONS = {
     secret: true,
   },
   cacheSizeMb: setting('BRAIN_CACHE_SIZE_MB', 'int', intBetween(1, 4096).default(64)),
+  recallCacheMb: setting('BRAIN_RECALL_CACHE_MB', 'int', intBetween(0, 4096).default(32)),
   vacuumIntervalHours: setting('BRAIN_VACUUM_INTERVAL_HOURS', 'int', intBetween(0, 8760).default(24)),
   scheduler: setting('BRAIN_SCHEDULER', 'bool', booleanSetting.default(true)),
   cronTimezone: setting('BRAIN_CRON_TIMEZONE', 'string', timezoneText.default('UTC')),
@@ -250,6 +285,33 @@ const DEFINITIONS = {
   vacuumCron: setting('BRAIN_VACUUM_CRON', 'string', cronText.default('0 3 * * *')),
   checkpointCron: setting('BRAIN_CHECKPOINT_CRON', 'string', cronText.default('*/30 * * * *')),
   expireCron: setting('BRAIN_EXPIRE_CRON', 'string', cronText.default('17 * * * *')),
+  rebalanceCron: setting('BRAIN_REBALANCE_CRON', 'string', cronText.default('*/15 * * * *')),
+  decayCron: setting('BRAIN_DECAY_CRON', 'string', cronText.default('7 */6 * * *')),
+  ttlCron: setting('BRAIN_TTL_CRON', 'string', cronText.default('*/10 * * * *')),
+  sessionCleanupCron: setting('BRAIN_SESSION_CLEANUP_CRON', 'string', cronText.default('23 * * * *')),
+  sessionIdleHours: setting('BRAIN_SESSION_IDLE_HOURS', 'int', intBetween(1, 87_600).default(24)),
+  hotMax: setting('BRAIN_HOT_MAX', 'int', intBetween(1, 10_000_000).default(2000)),
+  coldAfterDays: setting('BRAIN_COLD_AFTER_DAYS', 'int', intBetween(1, 36_500).default(90)),
+  promoteAfterAccesses: setting('BRAIN_PROMOTE_AFTER_ACCESSES', 'int', intBetween(1, 1_000_000).default(3)),
+  decayHalfLifeDays: setting('BRAIN_DECAY_HALF_LIFE_DAYS', 'number', numberBetween(0.01, 36_500).default(30)),
+  decayHalfLives: setting(
+    'BRAIN_DECAY_HALF_LIVES',
+    'string',
+    halfLivesText.default(
+      'event=14,note=30,fact=90,decision=180,instruction=180,preference=180,user_preferences=365,system_critical=365',
+    ),
+  ),
+  episodeBufferSize: setting('BRAIN_EPISODE_BUFFER_SIZE', 'int', intBetween(1, 10_000).default(50)),
+  episodeHalfLifeMinutes: setting(
+    'BRAIN_EPISODE_HALF_LIFE_MINUTES',
+    'number',
+    numberBetween(0.01, 525_600).default(60),
+  ),
+  episodeConsolidateImportance: setting(
+    'BRAIN_EPISODE_CONSOLIDATE_IMPORTANCE',
+    'number',
+    numberBetween(0, 1).default(0.7),
+  ),
   jobRetries: setting('BRAIN_JOB_RETRIES', 'int', intBetween(0, 100).default(3)),
   jobRetryDelayMs: setting('BRAIN_JOB_RETRY_DELAY_MS', 'int', intBetween(10, 86_400_000).default(30_000)),
   backupKeepHourlyDays: setting('BRAIN_BACKUP_KEEP_HOURLY_DAYS', 'int', intBetween(0, 3650).default(7)),
@@ -376,6 +438,7 @@ const DEFINITIONS = {
   recallVectorWeight: setting('BRAIN_RECALL_VECTOR_WEIGHT', 'number', numberBetween(0, 10).optional()),
   recallVectorFloor: setting('BRAIN_RECALL_VECTOR_FLOOR', 'number', numberBetween(-1, 1).optional()),
   recallVectorEvidence: setting('BRAIN_RECALL_VECTOR_EVIDENCE', 'number', numberBetween(-1, 1).optional()),
+  dedupeThreshold: setting('BRAIN_DEDUPE_THRESHOLD', 'number', numberBetween(0, 1).optional()),
   circuitBreakerMaxFailures: setting('CIRCUIT_BREAKER_MAX_FAILURES', 'int', intBetween(1, 1000).default(5)),
   circuitBreakerResetTimeout: setting(
     'CIRCUIT_BREAKER_RESET_TIMEOUT',

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       databaseConnectTimeoutMs: 5000,
       databaseSsl: 'prefer-url',
       cacheSizeMb: 64,
+      recallCacheMb: 32,
       vacuumIntervalHours: 24,
       scheduler: true,
       cronTimezone: 'UTC',
@@ -65,6 +66,20 @@ describe('loadConfig', () => {
       vacuumCron: '0 3 * * *',
       checkpointCron: '*/30 * * * *',
       expireCron: '17 * * * *',
+      rebalanceCron: '*/15 * * * *',
+      decayCron: '7 */6 * * *',
+      ttlCron: '*/10 * * * *',
+      sessionCleanupCron: '23 * * * *',
+      sessionIdleHours: 24,
+      hotMax: 2000,
+      coldAfterDays: 90,
+      promoteAfterAccesses: 3,
+      decayHalfLifeDays: 30,
+      decayHalfLives:
+        'event=14,note=30,fact=90,decision=180,instruction=180,preference=180,user_preferences=365,system_critical=365',
+      episodeBufferSize: 50,
+      episodeHalfLifeMinutes: 60,
+      episodeConsolidateImportance: 0.7,
       jobRetries: 3,
       jobRetryDelayMs: 30_000,
       backupKeepHourlyDays: 7,
@@ -206,6 +221,41 @@ describe('loadConfig', () => {
       defaultTenant: 'default',
     });
     expect(loaded.sources.port).toBe('default');
+  });
+
+  it('refuses bad tier and decay settings, naming each and its limit', () => {
+    const loaded = load({
+      BRAIN_HOT_MAX: '0',
+      BRAIN_COLD_AFTER_DAYS: 'soon',
+      BRAIN_PROMOTE_AFTER_ACCESSES: '-1',
+      BRAIN_DECAY_HALF_LIFE_DAYS: '0',
+      BRAIN_DECAY_HALF_LIVES: 'event=14,fact=forever',
+      BRAIN_REBALANCE_CRON: 'often',
+    });
+    expect(messages(loaded).sort()).toEqual(
+      [
+        'BRAIN_HOT_MAX: expected an integer between 1 and 10000000, got 0',
+        'BRAIN_COLD_AFTER_DAYS: expected an integer between 1 and 36500, got "soon"',
+        'BRAIN_PROMOTE_AFTER_ACCESSES: expected an integer between 1 and 1000000, got -1',
+        'BRAIN_DECAY_HALF_LIFE_DAYS: expected a number from 0.01 to 36500, got 0',
+        'BRAIN_DECAY_HALF_LIVES: expected type=days pairs such as event=14,fact=90: "fact=forever" is not type=days with days from 0.01 to 36500, got "event=14,fact=forever"',
+        'BRAIN_REBALANCE_CRON: expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off, got "often"',
+      ].sort(),
+    );
+    expect(loaded.config).toMatchObject({ hotMax: 2000, coldAfterDays: 90, decayHalfLifeDays: 30 });
+  });
+
+  it('refuses a recall cache size outside 0-4096 MB, naming the setting and its limit', () => {
+    for (const value of ['-1', '4097', '1.5', 'big']) {
+      const loaded = load({ BRAIN_RECALL_CACHE_MB: value });
+      const shown = /^-?\d+$/.test(value) ? value : JSON.stringify(value);
+      expect(messages(loaded)).toEqual([
+        `BRAIN_RECALL_CACHE_MB: expected an integer between 0 and 4096, got ${shown}`,
+      ]);
+      expect(loaded.config.recallCacheMb).toBe(32);
+    }
+    // 0 is allowed: it turns the cache off.
+    expect(load({ BRAIN_RECALL_CACHE_MB: '0' }).config.recallCacheMb).toBe(0);
   });
 
   it('names the config-file key and the file for a bad value there', () => {

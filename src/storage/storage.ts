@@ -2,10 +2,12 @@ import type { HealthCheck } from '../core/health.js';
 import type { AuditStore } from '../modules/audit/audit-store.js';
 import type { ApiKeyRecord, ApiKeyStore } from '../modules/auth/api-key-store.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
+import type { EpisodeStore } from '../modules/episodes/episode-store.js';
 import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
 import type { JobStore } from '../modules/jobs/job-store.js';
 import type { ConfigStore } from '../modules/maintenance/config-store.js';
 import type { MemoryStore } from '../modules/memory/memory-store.js';
+import type { TierStore } from '../modules/memory/tier-store.js';
 import type { QueryLogStore } from '../modules/observability/query-log-store.js';
 import type { SessionStore } from '../modules/sessions/session-store.js';
 import type {
@@ -55,7 +57,11 @@ export interface SchemaStatus {
 /** Every port a driver implements; the composition root hands them to the services. */
 export interface StorageStores {
   memories: MemoryStore;
+  /** Tiers and decay: the rebalance's reads, its plans applied, and the moves recorded. */
+  tiers: TierStore;
   sessions: SessionStore;
+  /** The episodic buffer: each session's recent events and what consolidation made of them. */
+  episodes: EpisodeStore;
   embeddingQueue: EmbeddingQueueStore;
   idempotency: IdempotencyStore;
   config: ConfigStore;

@@ -1,13 +1,19 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestScope } from '../core/scope.js';
 import type { Scope } from '../modules/auth/scopes.js';
+import type { EpisodeService } from '../modules/episodes/episode-service.js';
 import type { MemoryService } from '../modules/memory/memory-service.js';
+import type { TierService } from '../modules/memory/tier-service.js';
 import type { SessionService } from '../modules/sessions/session-service.js';
 
 /** What every face (MCP, HTTP, CLI) is given: the services, and the scope to act in. */
 export interface BrainServices {
   memory: MemoryService;
   sessions: SessionService;
+  /** Tiers and decay: rebalance, explain, the hot tier's utilisation. */
+  tiers: TierService;
+  /** The episodic buffer: record_episode, the buffer, session end and its consolidation. */
+  episodes: EpisodeService;
 }
 
 export interface SurfaceContext {

@@ -9,6 +9,16 @@ export interface MemoryFilter {
   /** created_at < until */
   until?: string;
   include_cold?: boolean;
+  /**
+   * Recall's `as_of`: the store as it stood then. Memories created after it are left out, and facts
+   * are judged valid at it instead of now (see `valid_at`).
+   */
+  as_of?: string;
+  /**
+   * Set by the drivers' candidates(), never by list or forget: only facts valid at this instant (valid_from
+   * at or before it, valid_to after it) and, unless `as_of`, no fact a newer one superseded.
+   */
+  valid_at?: string;
 }
 
 /** The filter fields that can narrow a selection, in the order messages name them. */

@@ -33,8 +33,37 @@ export const memorySchema = outputObject({
   updated_at: z.string(),
   accessed_at: z.string().nullable(),
   expires_at: z.string().nullable(),
+  /** When the fact starts and stops being true (null: always). Recall leaves out facts not valid now. */
+  valid_from: z.string().nullable(),
+  valid_to: z.string().nullable(),
 });
 export type Memory = z.infer<typeof memorySchema>;
+
+/** One state of a memory in its history: a replaced one (recorded_to set) or the current one (null). */
+export const memoryVersionSchema = outputObject({
+  version: z.number(),
+  content: z.string(),
+  type: z.string(),
+  tags: z.array(z.string()),
+  metadata: z.record(z.string(), z.unknown()),
+  importance: z.number(),
+  valid_from: z.string().nullable(),
+  valid_to: z.string().nullable(),
+  /** The store held this state from recorded_from until recorded_to (null: it still does). */
+  recorded_from: z.string(),
+  recorded_to: z.string().nullable(),
+  /** What ended it: updated (an update) or superseded (a write with the same key); null: current. */
+  change: z.enum(['updated', 'superseded']).nullable(),
+});
+export type MemoryVersionOutput = z.infer<typeof memoryVersionSchema>;
+
+/** memory_history's answer: every state of the memory, oldest first; the last is the current one. */
+export const historyResultSchema = outputObject({
+  id: z.string(),
+  key: z.string().nullable(),
+  versions: z.array(memoryVersionSchema),
+});
+export type HistoryResult = z.infer<typeof historyResultSchema>;
 
 /** remember's answer. */
 export const rememberResultSchema = outputObject({
@@ -44,6 +73,13 @@ export const rememberResultSchema = outputObject({
    * were changed (the others kept); duplicate: the same content is already stored.
    */
   status: z.enum(['created', 'updated', 'duplicate']),
+  /**
+   * True when the write was not stored because it repeats a memory (`id` is that memory's): the same
+   * normalised content, or a near-duplicate at the threshold or closer (the store reports the
+   * similarity, WriteOutcome.similarity; it is not returned, to keep the tool definition in its budget). The existing
+   * memory was reinforced (access count + 1, importance raised, updated_at now).
+   */
+  deduplicated: z.boolean(),
 });
 export type RememberResult = z.infer<typeof rememberResultSchema>;
 
@@ -113,6 +149,18 @@ export const recallResultSchema = outputObject({
   detail: z.string().optional(),
   vector_search: z.enum(['exact', 'approximate', 'none']).optional(),
   hits: z.array(recallHitSchema),
+  /** With `session`: that session's recent matching episodes (episodic buffer), best first. */
+  episodes: z
+    .array(
+      outputObject({
+        id: z.string(),
+        role: z.string(),
+        content: z.string(),
+        occurred_at: z.string(),
+        score: z.number(),
+      }),
+    )
+    .optional(),
 });
 export type RecallResult = z.infer<typeof recallResultSchema>;
 

@@ -150,16 +150,26 @@ export const memoryIdSchema = z
 
 export const rememberShape = {
   content: contentSchema.describe('The statement to keep.'),
-  key: keySchema.optional().describe('Stable name to update it by.'),
+  key: keySchema.optional().describe('Name to update it by.'),
   type: typeSchema.optional().describe('fact (default), preference, event, …'),
   tags: tagsSchema.optional().describe('Labels.'),
   metadata: metadataSchema.optional().describe('Any JSON object.'),
   importance: importanceSchema.optional().describe('0..1, default 0.5.'),
   project: projectSchema.optional().describe('Project; none = global.'),
   session: sessionSchema.optional().describe('session_id from init.'),
-  ttl_seconds: ttlSecondsSchema.optional().describe('Forget after N seconds.'),
+  ttl_seconds: ttlSecondsSchema.optional().describe('Forget after N s.'),
   expires_at: isoDateSchema.optional().describe('Forget at this time.'),
+  valid_from: isoDateSchema.optional().describe('True from.'),
+  valid_to: isoDateSchema.optional().describe('True until.'),
+  dedupe: z.boolean({ error: 'must be true or false' }).optional().describe('false: keep near-duplicates.'),
 };
+
+/** valid_to must come after valid_from: a fact true for no time at all is a mistake, not a fact. */
+function validityInOrder(v: { valid_from?: string | null; valid_to?: string | null }): boolean {
+  if (typeof v.valid_from !== 'string' || typeof v.valid_to !== 'string') return true;
+  return Date.parse(v.valid_to) > Date.parse(v.valid_from);
+}
+const VALIDITY_ORDER = { message: 'must be after valid_from', path: ['valid_to'] };
 
 export const rememberSchema = z
   .object(rememberShape)
@@ -167,7 +177,8 @@ export const rememberSchema = z
   .refine((v) => !(v.ttl_seconds !== undefined && v.expires_at !== undefined), {
     message: 'give ttl_seconds or expires_at, not both',
     path: ['ttl_seconds'],
-  });
+  })
+  .refine(validityInOrder, VALIDITY_ORDER);
 export type RememberInput = z.infer<typeof rememberSchema>;
 
 export const rememberManySchema = z
@@ -213,6 +224,7 @@ export const recallShape = {
     .boolean({ error: 'must be true or false' })
     .optional()
     .describe('Search the cold tier too.'),
+  as_of: isoDateSchema.optional().describe('Answer as the store stood then.'),
 };
 export const recallSchema = z.object(recallShape).strict();
 export type RecallInput = z.infer<typeof recallSchema>;
@@ -253,6 +265,9 @@ export type ListInput = z.infer<typeof listSchema>;
 export const getShape = { id: memoryIdSchema.describe('mem_… id.') };
 export const getSchema = z.object(getShape).strict();
 
+export const historyShape = { id: memoryIdSchema.describe('mem_… id.') };
+export const historySchema = z.object(historyShape).strict();
+
 export const updateShape = {
   id: memoryIdSchema.optional().describe('Memory to change.'),
   key: keySchema.optional().describe('Or its key.'),
@@ -263,6 +278,8 @@ export const updateShape = {
   metadata: metadataSchema.optional().describe('Replace the metadata.'),
   importance: importanceSchema.optional().describe('New importance, 0..1.'),
   expires_at: isoDateSchema.nullable().optional().describe('New future expiry; null = never.'),
+  valid_from: isoDateSchema.nullable().optional().describe('True from.'),
+  valid_to: isoDateSchema.nullable().optional().describe('True until.'),
 };
 export const updateSchema = z
   .object(updateShape)
@@ -278,12 +295,16 @@ export const updateSchema = z
       v.tags !== undefined ||
       v.metadata !== undefined ||
       v.importance !== undefined ||
-      v.expires_at !== undefined,
+      v.expires_at !== undefined ||
+      v.valid_from !== undefined ||
+      v.valid_to !== undefined,
     {
-      message: 'give at least one field to change: content, type, tags, metadata, importance or expires_at',
+      message:
+        'give at least one field to change: content, type, tags, metadata, importance, expires_at, valid_from or valid_to',
       path: ['content'],
     },
-  );
+  )
+  .refine(validityInOrder, VALIDITY_ORDER);
 export type UpdateInput = z.infer<typeof updateSchema>;
 
 export const forgetShape = {

@@ -5,20 +5,16 @@ import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
 import { parseInput } from '../../core/validation.js';
 import { type Embedder, usableVector } from '../embeddings/embedder.js';
-import {
-  accessScore,
-  DEFAULT_RERANK_WEIGHTS,
-  fuseScores,
-  recencyScore,
-  rerankScore,
-} from '../search/fuse-scores.js';
 import { VECTOR_POLICIES, type VectorPolicy } from '../search/vector-policy.js';
 import { contentHash } from './content-hash.js';
+import { DEDUPE_THRESHOLDS } from './dedupe-policy.js';
 import {
   forgetSchema,
   getSchema,
+  historySchema,
   listSchema,
   MEMORY_LIMITS,
+  type RecallInput,
   type RememberInput,
   recallSchema,
   rememberManySchema,
@@ -26,7 +22,6 @@ import {
   updateSchema,
 } from './memory-schemas.js';
 import type {
-  Candidates,
   ForgetTarget,
   KeepableField,
   MemoryFilter,
@@ -37,13 +32,23 @@ import type {
 } from './memory-store.js';
 import type {
   ForgetResult,
+  HistoryResult,
   ListResult,
   Memory,
-  RecallHit,
   RecallResult,
   RememberResult,
 } from './memory-types.js';
+import { candidatesAsOf, historyOf } from './memory-versions.js';
+import { markNearDuplicates, toRememberResult } from './near-duplicate.js';
 import type { QuotaGate } from './quota.js';
+import {
+  queryVectorKey,
+  RECALL_CACHE_TTL_MS,
+  RecallCache,
+  type RecallCacheStats,
+  recallKey,
+} from './recall-cache.js';
+import { rankHits, withinResponseBudget } from './recall-ranking.js';
 
 export interface MemoryServiceConfig {
   store: MemoryStore;
@@ -64,6 +69,10 @@ export interface MemoryServiceConfig {
   maintenance?: WriteGate;
   /** The tenant quotas, asked before memories are added (QUOTA_EXCEEDED); none: no quotas. */
   quota?: QuotaGate;
+  /** Bytes recall's cache of answers and query vectors may hold (BRAIN_RECALL_CACHE_MB); 0 or none: off. */
+  cacheBytes?: number;
+  /** Near-duplicate similarity (0..1) that merges a write (BRAIN_DEDUPE_THRESHOLD); default per provider. */
+  dedupeThreshold?: number;
 }
 
 /** What a service asks before it writes: throws when writes are refused (maintenance mode). */
@@ -79,8 +88,10 @@ export interface MemoryService {
   list(scope: RequestScope, input: unknown): Promise<ListResult>;
   update(scope: RequestScope, input: unknown): Promise<Memory>;
   forget(scope: RequestScope, input: unknown): Promise<ForgetResult>;
-  /** Lookups of recall's query-vector cache since start (metrics). */
-  cacheStats(): { hits: number; misses: number };
+  /** Every state of a memory, oldest first: those updates and keyed writes replaced, then the current. */
+  history(scope: RequestScope, input: unknown): Promise<HistoryResult>;
+  /** Lookups of recall's cache (answers and query vectors) since start, and its size now (metrics). */
+  cacheStats(): RecallCacheStats;
 }
 
 /**
@@ -90,103 +101,7 @@ export interface MemoryService {
  * queries and 1.2 on paraphrases: re-scoring, filtering and reading the extra rows is most of a recall.
  */
 const MIN_CANDIDATES = 20;
-/** Query vectors kept (oldest dropped first). */
-const QUERY_CACHE_SIZE = 256;
 const CANDIDATES_PER_RESULT = 2;
-
-/**
- * The best `k` candidates by fused score and boost, best first (ties by id). A memory no query word
- * matched needs a similarity of at least the policy's `evidence` to be returned, so an unrelated query
- * returns nothing. Every candidate is scored, but only the
- * top `k` become hits with their signals: recall sees ~50 candidates and returns 10, and building the
- * rest was most of what a recall allocated outside the store.
- */
-function rankHits(
-  candidates: Candidates,
-  now: Date,
-  policy: VectorPolicy | null,
-  k: number,
-  minScore: number,
-): RecallHit[] {
-  const textIds = candidates.text.map((h) => h.id);
-  const vectorIds = candidates.vector.map((h) => h.id);
-  const textScore = new Map(candidates.text.map((h) => [h.id, h.score]));
-  const { similarity } = candidates;
-  const bestText = candidates.text[0]?.score ?? 0;
-  const scored: {
-    id: string;
-    memory: Memory;
-    relevance: number;
-    boost: ReturnType<typeof boostOf>;
-    score: number;
-  }[] = [];
-  for (const id of new Set([...textIds, ...vectorIds])) {
-    const memory = candidates.memories.get(id);
-    if (!memory) continue;
-    const evidence = { text: textScore.get(id) ?? 0, similarity: similarity.get(id) ?? null };
-    // No word of the query matched and the vector is not close enough on its own: no evidence.
-    if (evidence.text <= 0 && (!policy || (evidence.similarity ?? -1) < policy.evidence)) continue;
-    const relevance = fuseScores(evidence, bestText, policy);
-    if (relevance <= 0) continue;
-    const boost = boostOf(memory, now);
-    const score = rerankScore(relevance, boost);
-    if (score >= minScore) scored.push({ id, memory, relevance, boost, score });
-  }
-  scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
-  return scored.slice(0, k).map(({ id, memory, relevance, boost, score }): RecallHit => {
-    const textAt = textIds.indexOf(id);
-    const vectorAt = vectorIds.indexOf(id);
-    return {
-      id,
-      content: memory.content,
-      type: memory.type,
-      tags: memory.tags,
-      key: memory.key,
-      project: memory.project,
-      session: memory.session,
-      importance: memory.importance,
-      created_at: memory.created_at,
-      score,
-      signals: {
-        text_rank: textAt < 0 ? null : textAt + 1,
-        text_score: candidates.text[textAt]?.score ?? null,
-        vector_rank: vectorAt < 0 ? null : vectorAt + 1,
-        vector_similarity: similarity.get(id) ?? null,
-        relevance,
-        ...boost,
-      },
-    };
-  });
-}
-
-function boostOf(memory: Memory, now: Date): { recency: number; importance: number; access: number } {
-  return {
-    recency: recencyScore(memory.created_at, now, DEFAULT_RERANK_WEIGHTS.halfLifeDays),
-    importance: memory.importance,
-    access: accessScore(memory.access_count),
-  };
-}
-
-/** Bytes of memory text an answer carries for one memory: its content and its metadata as JSON. */
-function answerBytes(memory: { content: string; metadata?: Record<string, unknown> }): number {
-  const metadata = memory.metadata === undefined ? 0 : Buffer.byteLength(JSON.stringify(memory.metadata));
-  return Buffer.byteLength(memory.content) + metadata;
-}
-
-/**
- * The longest prefix of `items` whose memory text fits in MEMORY_LIMITS.responseBytes, and never fewer
- * than one item: one memory is at most 80 KiB, so any answer stays near the budget.
- */
-function withinResponseBudget<T extends { content: string; metadata?: Record<string, unknown> }>(
-  items: T[],
-): T[] {
-  let used = 0;
-  for (let i = 0; i < items.length; i++) {
-    used += answerBytes(items[i] as T);
-    if (used > MEMORY_LIMITS.responseBytes && i > 0) return items.slice(0, i);
-  }
-  return items;
-}
 
 /** The attributes of a remember input that the caller left out (and so defaults fill). */
 function keptFields(input: RememberInput): KeepableField[] {
@@ -223,25 +138,22 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   const policy: VectorPolicy | null = embedder
     ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
     : null;
+  /** Near-duplicate merging needs vectors: none without an embedder (exact duplicates still merge). */
+  const dedupeThreshold: number | null = embedder
+    ? (config.dedupeThreshold ?? DEDUPE_THRESHOLDS[embedder.provider])
+    : null;
 
-  /** Query vectors of recent queries: an assistant often asks the same thing twice. */
-  const queryVectors = new Map<string, Float32Array | null>();
+  /** Answers and query vectors of recent recalls: an assistant often asks the same thing again. */
+  const cache = new RecallCache(config.cacheBytes ?? 0);
 
-  const cache = { hits: 0, misses: 0 };
-
-  async function embedQuery(query: string): Promise<Float32Array | null> {
+  async function embedQuery(scope: RequestScope, query: string): Promise<Float32Array | null> {
     if (!embedder) return null;
-    const cached = queryVectors.get(query);
-    if (cached !== undefined) {
-      cache.hits++;
-      return cached;
-    }
-    cache.misses++;
+    const key = queryVectorKey(scope.tenantId, embedder.model, query);
+    const cached = cache.getVector(key);
+    if (cached !== undefined) return cached;
     const [vector] = await embedder.embed([query]);
     const usable = usableVector(vector);
-    if (queryVectors.size >= QUERY_CACHE_SIZE)
-      queryVectors.delete(queryVectors.keys().next().value as string);
-    queryVectors.set(query, usable);
+    cache.setVector(key, usable);
     return usable;
   }
 
@@ -279,6 +191,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
           : null;
     return {
       id: newId('mem', now.getTime()),
+      valid_from: input.valid_from === undefined ? null : new Date(input.valid_from).toISOString(),
+      valid_to: input.valid_to === undefined ? null : new Date(input.valid_to).toISOString(),
       key: input.key ?? null,
       content: input.content,
       content_hash: contentHash(input.content),
@@ -314,9 +228,87 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     }
     const { vectors, later } = await embedForWrite(inputs.map((i) => i.content));
     const rows = inputs.map((input, i) => toNewMemory(input, vectors[i] ?? null, later, now));
+    await markNearDuplicates(store, scope, rows, inputs, dedupeThreshold);
     const results = await store.insert(scope, rows);
     if (later) config.onQueued?.();
-    return results;
+    return results.map(toRememberResult);
+  }
+
+  /**
+   * A recall computed from the store: the answer, whether it may be cached (not when the embedder
+   * failed or is unavailable) and until when (ms): RECALL_CACHE_TTL_MS, or sooner when a candidate
+   * expires, since its leaving can change the ranks and scores of the others.
+   */
+  async function computeRecall(
+    scope: RequestScope,
+    q: RecallInput,
+    now: Date,
+  ): Promise<{ result: RecallResult; until: number; cacheable: boolean }> {
+    const k = q.k ?? 10;
+    const asOf = q.as_of === undefined ? undefined : new Date(q.as_of).toISOString();
+    const { embedding, reason, detail } = await recallVector(scope, q.query);
+    const filter: MemoryFilter = {
+      project: q.project,
+      session: q.session,
+      types: q.types,
+      tags: q.tags,
+      since: q.since,
+      until: q.until,
+      include_cold: q.include_cold,
+      as_of: asOf,
+    };
+    const found = await store.candidates(scope, {
+      text: q.query,
+      embedding: embedding ?? null,
+      embedding_model: embedding ? (embedder?.model ?? null) : null,
+      filter,
+      limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
+      now: now.toISOString(),
+    });
+    // as_of: each memory replaced since then reads as it stood then.
+    const candidates =
+      asOf === undefined
+        ? found
+        : candidatesAsOf(found, await store.versionsAt(scope, [...found.memories.keys()], asOf), asOf);
+    const top = withinResponseBudget(
+      // Recency counts back from the time asked about: as_of ranks as the store would have then.
+      rankHits(candidates, asOf ? new Date(asOf) : now, embedding ? policy : null, k, q.min_score ?? 0),
+    );
+    const result: RecallResult = {
+      mode: embedding ? 'hybrid' : 'text-only',
+      vector_search: candidates.vector_search,
+      hits: top,
+    };
+    if (!embedding && reason) result.reason = reason;
+    if (!embedding && detail) result.detail = detail;
+    let until = now.getTime() + RECALL_CACHE_TTL_MS;
+    for (const memory of candidates.memories.values()) {
+      if (memory.expires_at !== null) until = Math.min(until, Date.parse(memory.expires_at));
+      // A fact whose validity ends leaves recall then, as an expiring one does (as_of answers never change).
+      if (memory.valid_to !== null && asOf === undefined)
+        until = Math.min(until, Date.parse(memory.valid_to));
+    }
+    const cacheable = reason !== 'embedder-failed' && reason !== 'embedder-unavailable';
+    return { result, until, cacheable };
+  }
+
+  /** The query's vector, or why there is none (no embedder, unavailable, failed, nothing to embed). */
+  async function recallVector(
+    scope: RequestScope,
+    query: string,
+  ): Promise<{ embedding: Float32Array | null; reason?: RecallResult['reason']; detail?: string }> {
+    const unavailable = embedder?.unavailable?.() ?? config.embedderProblem ?? null;
+    if (unavailable !== null) return { embedding: null, reason: 'embedder-unavailable', detail: unavailable };
+    if (!embedder) return { embedding: null, reason: 'no-embedder' };
+    try {
+      const embedding = await embedQuery(scope, query);
+      // The embedder ran but found nothing to go on ("!!!", only stopwords): say so, not no-embedder.
+      return embedding ? { embedding } : { embedding: null, reason: 'no-query-vector' };
+    } catch (error) {
+      // The embedder failing must not fail recall: full text still answers, and the result says so.
+      logger.warn({ err: error }, 'embedder failed; recall falls back to text-only');
+      return { embedding: null, reason: 'embedder-failed' };
+    }
   }
 
   function targetOf(v: { id?: string; key?: string; project?: string }): MemoryTarget {
@@ -331,7 +323,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
   return {
     cacheStats() {
-      return { ...cache };
+      return cache.stats();
     },
 
     async remember(scope, input) {
@@ -349,60 +341,30 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
     async recall(scope, input) {
       const q = parseInput(recallSchema, input);
-      const k = q.k ?? 10;
       const now = clock.now();
-      let embedding: Float32Array | null = null;
-      let reason: RecallResult['reason'];
-      let detail: string | undefined;
       const unavailable = embedder?.unavailable?.() ?? config.embedderProblem ?? null;
-      if (unavailable !== null) {
-        reason = 'embedder-unavailable';
-        detail = unavailable;
-      } else if (!embedder) reason = 'no-embedder';
-      else {
-        try {
-          embedding = await embedQuery(q.query);
-          // The embedder ran but found nothing to go on ("!!!", only stopwords): say so, not no-embedder.
-          if (!embedding) reason = 'no-query-vector';
-        } catch (error) {
-          // The embedder failing must not fail recall: full text still answers, and the result says so.
-          logger.warn({ err: error }, 'embedder failed; recall falls back to text-only');
-          reason = 'embedder-failed';
-        }
-      }
-      const filter: MemoryFilter = {
-        project: q.project,
-        session: q.session,
-        types: q.types,
-        tags: q.tags,
-        since: q.since,
-        until: q.until,
-        include_cold: q.include_cold,
-      };
-      const candidates = await store.candidates(scope, {
-        text: q.query,
-        embedding: embedding ?? null,
-        embedding_model: embedding ? (embedder?.model ?? null) : null,
-        filter,
-        limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
-        now: now.toISOString(),
-      });
-      const top = withinResponseBudget(
-        rankHits(candidates, now, embedding ? policy : null, k, q.min_score ?? 0),
-      );
-      if (top.length > 0)
+      // Answers made while the embedder is down are not kept: the next call may have vectors again.
+      const key =
+        cache.enabled && unavailable === null
+          ? recallKey(scope.tenantId, { ...q, k: q.k ?? 10, min_score: q.min_score ?? 0 })
+          : null;
+      // Read before the candidates: a write landing meanwhile leaves this answer stale, never served.
+      const version = key === null ? null : await store.changeVersion(scope);
+      const cached =
+        key === null || version === null ? undefined : cache.getResult(key, version, now.getTime());
+      const answer = cached
+        ? { result: cached, until: 0, cacheable: false }
+        : await computeRecall(scope, q, now);
+      const { result } = answer;
+      // A hit is a recall too: its memories' access counts go up as on a miss (a touch never invalidates).
+      if (result.hits.length > 0)
         await store.touch(
           scope,
-          top.map((h) => h.id),
+          result.hits.map((h) => h.id),
           now.toISOString(),
         );
-      const result: RecallResult = {
-        mode: embedding ? 'hybrid' : 'text-only',
-        vector_search: candidates.vector_search,
-        hits: top,
-      };
-      if (!embedding && reason) result.reason = reason;
-      if (!embedding && detail) result.detail = detail;
+      if (key !== null && version !== null && answer.cacheable)
+        cache.setResult(key, version, answer.until, result);
       return result;
     },
 
@@ -440,6 +402,10 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       };
       if (u.expires_at !== undefined)
         patch.expires_at = u.expires_at === null ? null : new Date(u.expires_at).toISOString();
+      if (u.valid_from !== undefined)
+        patch.valid_from = u.valid_from === null ? null : new Date(u.valid_from).toISOString();
+      if (u.valid_to !== undefined)
+        patch.valid_to = u.valid_to === null ? null : new Date(u.valid_to).toISOString();
       let later = false;
       if (u.content !== undefined) {
         const embedded = await embedForWrite([u.content]);
@@ -456,6 +422,15 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       if (!memory) throw notFound('memory', describeTarget(target));
       if (later) config.onQueued?.();
       return memory;
+    },
+
+    async history(scope, input) {
+      const { id } = parseInput(historySchema, input);
+      const now = clock.now().toISOString();
+      const memory = await store.get(scope, id, now);
+      const versions = memory ? await store.versions(scope, id, now) : null;
+      if (!memory || !versions) throw notFound('memory', id);
+      return historyOf(memory, versions);
     },
 
     async forget(scope, input) {

@@ -18,6 +18,9 @@ export interface NewMemory {
   session: string | null;
   created_at: string;
   expires_at: string | null;
+  /** When the fact starts and stops being true (null: always); recall leaves out facts not valid now. */
+  valid_from: string | null;
+  valid_to: string | null;
   embedding: Float32Array | null;
   embedding_model: string | null;
   /** No vector yet: the memory joins the embedding queue, and the background embedder adds one. */
@@ -27,6 +30,12 @@ export interface NewMemory {
    * live memory with its key keeps that memory's values of these instead of resetting them.
    */
   keep: KeepableField[];
+  /**
+   * A near-duplicate the service found (an unkeyed write only): the driver reinforces this memory instead
+   * of storing the new one, in the same transaction, if it is still live and unkeyed; otherwise it stores
+   * the new one as usual.
+   */
+  merge_into?: { id: string; similarity: number };
 }
 
 /** Attributes a keyed write keeps from the memory it updates unless the caller gives them. */
@@ -35,6 +44,13 @@ export type KeepableField = 'type' | 'tags' | 'metadata' | 'importance' | 'sessi
 export interface WriteOutcome {
   id: string;
   status: 'created' | 'updated' | 'duplicate';
+  /**
+   * With `duplicate`: what matched. `exact`: the same normalised content; `similar`: the near-duplicate
+   * in `merge_into`, whose cosine similarity is `similarity`. Either way the existing memory was
+   * reinforced (see {@link MemoryStore.insert}).
+   */
+  deduplicated?: 'exact' | 'similar';
+  similarity?: number;
 }
 
 export interface ListQuery extends MemoryFilter {
@@ -48,7 +64,12 @@ export interface ListQuery extends MemoryFilter {
 export type MemoryTarget = { id: string } | { key: string; project: string | null };
 
 /** What forget removes: one memory, the memories matching a filter, or (only when asked so) all. */
-export type ForgetTarget = MemoryTarget | { filter: MemoryFilter } | { all: true };
+export type ForgetTarget =
+  | MemoryTarget
+  | { filter: MemoryFilter }
+  | { all: true }
+  /** The TTL job's: memories whose expires_at has passed (at most `limit` of them), purged with hard. */
+  | { expired: true; limit: number };
 
 export interface MemoryPatch {
   content?: string;
@@ -58,10 +79,32 @@ export interface MemoryPatch {
   metadata?: Record<string, unknown>;
   importance?: number;
   expires_at?: string | null;
+  valid_from?: string | null;
+  valid_to?: string | null;
   embedding?: Float32Array | null;
   embedding_model?: string | null;
   /** With new content and no vector: the memory joins the embedding queue. */
   embed_later?: boolean;
+}
+
+/**
+ * A state of a memory that a later write replaced: an update, or a keyed write with new content. The
+ * store held it from `recorded_from` (the memory's creation, or the previous replacement) until
+ * `recorded_to`; `valid_from`/`valid_to` are the fact's own validity as it was then.
+ */
+export interface MemoryVersion {
+  version: number;
+  content: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  importance: number;
+  valid_from: string | null;
+  valid_to: string | null;
+  recorded_from: string;
+  recorded_to: string;
+  /** What replaced it: `updated` (update_memory) or `superseded` (a write with the same key). */
+  change: 'updated' | 'superseded';
 }
 
 export interface CandidateQuery {
@@ -97,8 +140,10 @@ export interface MemoryStore {
   /**
    * Writes memories in one transaction. A keyed memory updates the live memory with the same key in
    * the same project (`updated`): content and embedding are replaced, and the attributes listed in `keep`
-   * stay as they were; an unkeyed memory whose content hash equals a live memory's in the
-   * same project is not stored again (`duplicate`).
+   * stay as they were; an unkeyed memory whose content hash (or legacy hash) equals a live unkeyed
+   * memory's in the same project, or that names a live `merge_into`, is not stored again (`duplicate`):
+   * that memory is reinforced instead, in SQL in the same transaction: access_count + 1, accessed_at and
+   * updated_at = the write's created_at, importance = max(its importance, the write's).
    */
   insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]>;
   get(scope: RequestScope, id: string, now: string): Promise<Memory | null>;
@@ -128,6 +173,20 @@ export interface MemoryStore {
    * may batch these writes for a fraction of a second, provided its own reads show them.
    */
   touch(scope: RequestScope, ids: string[], now: string): Promise<void>;
+  /**
+   * A token that changes after any write that can change a recall of the tenant (memories written,
+   * updated, forgotten, imported, given their queued vectors, moved between tiers), whichever process
+   * or replica wrote it; touch does not change it. Recall's cache serves an answer only while the token
+   * is the one it was made at. Cheap: it is read on every recall the cache could answer.
+   */
+  changeVersion(scope: RequestScope): Promise<string>;
+  /** The replaced states of a live memory, oldest first (empty when it never changed), or null if none. */
+  versions(scope: RequestScope, id: string, now: string): Promise<MemoryVersion[] | null>;
+  /**
+   * For each of these memories that was replaced since `asOf`, the state it had at `asOf` (the version
+   * whose recorded_from ≤ asOf < recorded_to); memories unchanged since are not in the map.
+   */
+  versionsAt(scope: RequestScope, ids: string[], asOf: string): Promise<Map<string, MemoryVersion>>;
   /**
    * Live memories of a project for init: `important` puts the types in `priorityTypes` first, then by
    * importance and newest; `recent` is newest first; `total` counts them all.

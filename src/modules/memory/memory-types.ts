@@ -4,6 +4,7 @@
  */
 export type {
   ForgetResult,
+  HistoryResult,
   ListResult,
   Memory,
   RecallHit,

@@ -3,7 +3,7 @@ import { isWellFormedText, MALFORMED_TEXT_MESSAGE } from '../../core/validation.
 import { AUDIT_OUTCOMES } from '../audit/audit-store.js';
 import { createApiKeySchema } from '../auth/api-keys.js';
 import { SCOPES } from '../auth/scopes.js';
-import { contentHash } from '../memory/content-hash.js';
+import { contentHash, legacyContentHash } from '../memory/content-hash.js';
 import {
   importanceSchema,
   isoDateSchema,
@@ -136,7 +136,8 @@ const memoryLineSchema = z
           message:
             'must not be empty (only a purged tombstone, with deleted_at and an empty content_hash, has none)',
         });
-    } else if (m.content_hash !== contentHash(m.content)) {
+    } else if (m.content_hash !== contentHash(m.content) && m.content_hash !== legacyContentHash(m.content)) {
+      // An export made before dedupe normalised content carries the older hash: still the same content.
       ctx.addIssue({
         code: 'custom',
         path: ['content_hash'],

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import type { RequestScope } from '../../core/scope.js';
 import { createHashEmbedder } from '../../modules/embeddings/hash-embedder.js';
-import { contentHash } from '../../modules/memory/content-hash.js';
+import { contentHash, legacyContentHash } from '../../modules/memory/content-hash.js';
 import type { ListQuery, MemoryStore, NewMemory } from '../../modules/memory/memory-store.js';
 
 /** A store under test and how to dispose of it. Each driver's test file supplies a factory. */
@@ -34,6 +34,8 @@ export function newMemoryRow(content: string, extra: Partial<NewMemory> = {}): N
     session: null,
     created_at: NOW,
     expires_at: null,
+    valid_from: null,
+    valid_to: null,
     embedding: null,
     embedding_model: null,
     keep: [],
@@ -177,7 +179,9 @@ export function runMemoryStoreContract(
       const plain = await row('water boils at 100 C');
       await h.store.insert(A, [plain]);
       const again = await row('water boils at 100 C');
-      expect(await h.store.insert(A, [again])).toEqual([{ id: plain.id, status: 'duplicate' }]);
+      expect(await h.store.insert(A, [again])).toEqual([
+        { id: plain.id, status: 'duplicate', deduplicated: 'exact' },
+      ]);
       expect((await h.store.list(A, listAll(), NOW)).total).toBe(3);
       const old = (await search(h.store, A, 'favourite colour blue')).memories;
       expect([...old.values()].some((m) => m.content.includes('blue'))).toBe(false);
@@ -369,6 +373,73 @@ export function runMemoryStoreContract(
         access_count: 2,
         accessed_at: '2026-06-01T14:00:00.000Z',
       });
+    });
+
+    it('reinforces the memory an exact duplicate repeats: same normalised content, same id', async () => {
+      const later = '2026-06-01T13:00:00.000Z';
+      const first = await row('Water boils at 100 C', { importance: 0.3 });
+      await h.store.insert(A, [first]);
+      // Case and spacing fold; a given importance raises the memory's to it.
+      const again = await row('  water  BOILS at 100 C ', { importance: 0.8, created_at: later });
+      expect(await h.store.insert(A, [again])).toEqual([
+        { id: first.id, status: 'duplicate', deduplicated: 'exact' },
+      ]);
+      expect(await h.store.get(A, first.id, later)).toMatchObject({
+        content: 'Water boils at 100 C',
+        access_count: 1,
+        importance: 0.8,
+        updated_at: later,
+        accessed_at: later,
+      });
+      // No importance given: it grows by the step; a lower one given never lowers it.
+      await h.store.insert(A, [
+        await row('water boils at 100 c', { keep: ['importance'], created_at: later }),
+      ]);
+      await h.store.insert(A, [await row('water boils at 100 c', { importance: 0.1, created_at: later })]);
+      const reinforced = await h.store.get(A, first.id, later);
+      expect(reinforced?.access_count).toBe(3);
+      expect(reinforced?.importance).toBeCloseTo(0.85, 6);
+      // Another project, or a different digit, is another memory.
+      expect(
+        (await h.store.insert(A, [await row('water boils at 100 C', { project: 'p' })]))[0]?.status,
+      ).toBe('created');
+      expect((await h.store.insert(A, [await row('water boils at 90 C')]))[0]?.status).toBe('created');
+      expect((await h.store.list(A, listAll(), later)).total).toBe(3);
+    });
+
+    it('finds a memory stored under the legacy (trim-only) hash as an exact duplicate', async () => {
+      const old = await row('Legacy Fact', { content_hash: legacyContentHash('Legacy Fact') });
+      await h.store.insert(A, [old]);
+      const again = await row('Legacy Fact');
+      expect(await h.store.insert(A, [again])).toEqual([
+        { id: old.id, status: 'duplicate', deduplicated: 'exact' },
+      ]);
+      expect((await h.store.list(A, listAll(), NOW)).total).toBe(1);
+    });
+
+    it('counts every one of concurrent duplicates: one memory, each repeat an access', async () => {
+      const rows = await Promise.all(Array.from({ length: 6 }, () => row('concurrent repeated fact')));
+      const writes = await Promise.all(rows.map((m) => h.store.insert(A, [m])));
+      const outcomes = writes.flat();
+      const created = outcomes.filter((o) => o.status === 'created');
+      expect(created).toHaveLength(1);
+      expect(new Set(outcomes.map((o) => o.id))).toEqual(new Set([created[0]?.id]));
+      expect(await h.store.get(A, created[0]?.id as string, NOW)).toMatchObject({ access_count: 5 });
+    });
+
+    it('merges a write into the live near-duplicate it names (merge_into), else stores it', async () => {
+      const kept = await row('the cat is named Tom', { importance: 0.4 });
+      await h.store.insert(A, [kept]);
+      const near = await row('our cat is called Tom', { merge_into: { id: kept.id, similarity: 0.97 } });
+      expect(await h.store.insert(A, [near])).toEqual([
+        { id: kept.id, status: 'duplicate', deduplicated: 'similar', similarity: 0.97 },
+      ]);
+      expect(await h.store.get(A, kept.id, NOW)).toMatchObject({ access_count: 1, importance: 0.5 });
+      expect((await h.store.list(A, listAll(), NOW)).total).toBe(1);
+      // A merge target forgotten meanwhile: the write is stored after all.
+      await h.store.forget(A, { id: kept.id }, { hard: false, now: NOW });
+      const late = await row('the cat is called Tom', { merge_into: { id: kept.id, similarity: 0.97 } });
+      expect(await h.store.insert(A, [late])).toEqual([{ id: late.id, status: 'created' }]);
     });
 
     it('gives init an overview: priority types and importance first, then recent, per project', async () => {

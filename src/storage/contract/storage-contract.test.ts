@@ -8,11 +8,13 @@ import { runApiKeyStoreContract } from './api-key-store-contract.js';
 import { runAuditStoreContract } from './audit-store-contract.js';
 import { runConfigStoreContract } from './config-store-contract.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
+import { runEpisodeStoreContract } from './episode-store-contract.js';
 import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
 import { runJobStoreContract } from './job-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
 import { runQueryLogStoreContract } from './query-log-store-contract.js';
 import { runSessionStoreContract } from './session-store-contract.js';
+import { runTierStoreContract } from './tier-store-contract.js';
 
 for (const engine of ENGINES) {
   const skip = engineSkipReason(engine);
@@ -27,6 +29,8 @@ for (const engine of ENGINES) {
   };
   runMemoryStoreContract(`${engine} storage`, open, skip);
   runSessionStoreContract(`${engine} storage`, open, skip);
+  runTierStoreContract(`${engine} storage`, open, skip);
+  runEpisodeStoreContract(`${engine} storage`, open, skip);
   runEmbeddingQueueContract(`${engine} storage`, open, skip);
   runIdempotencyStoreContract(`${engine} storage`, open, skip);
   runConfigStoreContract(`${engine} storage`, open, skip);

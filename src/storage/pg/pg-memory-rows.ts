@@ -4,7 +4,8 @@ import { isoUtc } from '../sqlite/sqlite-memory-rows.js';
 
 /** The columns every memory read selects, aliased `m`. */
 export const PG_MEMORY_COLUMNS = `m.rid, m.id, m.key, m.content, m.type, m.tags, m.metadata, m.importance, m.project,
-  m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at`;
+  m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at,
+  m.valid_from, m.valid_to`;
 
 export interface PgMemoryRow {
   rid: string;
@@ -24,6 +25,8 @@ export interface PgMemoryRow {
   updated_at: string;
   accessed_at: string | null;
   expires_at: string | null;
+  valid_from: string | null;
+  valid_to: string | null;
 }
 
 export function pgRowToMemory(r: PgMemoryRow): Memory {
@@ -44,6 +47,8 @@ export function pgRowToMemory(r: PgMemoryRow): Memory {
     updated_at: r.updated_at,
     accessed_at: r.accessed_at,
     expires_at: r.expires_at,
+    valid_from: r.valid_from,
+    valid_to: r.valid_to,
   };
 }
 
@@ -68,6 +73,15 @@ export function pgLiveWhere(tenantId: string, now: string, filter: MemoryFilter 
     `(m.expires_at IS NULL OR m.expires_at > ${p(now)})`,
   ];
   if (!filter.include_cold) clauses.push("m.storage_tier <> 'cold'");
+  if (filter.valid_at !== undefined) {
+    const at = p(isoUtc(filter.valid_at));
+    clauses.push(
+      `(m.valid_from IS NULL OR m.valid_from <= ${at})`,
+      `(m.valid_to IS NULL OR m.valid_to > ${at})`,
+    );
+    if (filter.as_of === undefined) clauses.push('m.superseded_by IS NULL');
+  }
+  if (filter.as_of !== undefined) clauses.push(`m.created_at <= ${p(isoUtc(filter.as_of))}`);
   if (filter.project !== undefined) clauses.push(`m.project = ${p(filter.project)}`);
   if (filter.session !== undefined) clauses.push(`m.session_id = ${p(filter.session)}`);
   if (filter.types !== undefined && filter.types.length > 0)

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import { legacyContentHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import type {
   CandidateQuery,
@@ -11,11 +12,13 @@ import type {
   MemoryPatch,
   MemoryStore,
   MemoryTarget,
+  MemoryVersion,
   NewMemory,
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
-import { replacedAttributes } from '../memory-columns.js';
+import { episodesPurgedWith } from '../episode-forget.js';
+import { reinforcement, replacedAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
 import type { ChangeBus } from './pg-change-bus.js';
 import type { PgDatabase } from './pg-database.js';
@@ -33,12 +36,16 @@ import { PgVectorSearch } from './pg-vector-search.js';
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
 
 const INSERT_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
-  importance, created_at, updated_at, expires_at, search_text, speaker_text`;
+  importance, created_at, updated_at, expires_at, search_text, speaker_text, valid_from, valid_to`;
 /** unnest() of one array per column: a whole batch in one statement. */
-const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp
+const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp, vf, vt
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-    $9::text[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[])
-    AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp)) AS batch`;
+    $9::text[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[], $21::text[],
+    $22::text[], $23::text[])
+    AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp, lh, vf, vt)
+  WHERE lh IS NULL OR NOT EXISTS (SELECT 1 FROM memories o
+    WHERE o.tenant_id = tn AND coalesce(o.project, '') = coalesce(pr, '') AND o.content_hash = lh
+      AND o.key IS NULL AND o.deleted_at IS NULL)) AS batch`;
 
 /**
  * A batch's new rows, with their vectors (fresh: outside the HNSW graph, see pg-vector-index.ts) and
@@ -69,6 +76,35 @@ const RECONTEXT = `WITH s AS (
 
 type Row = PgMemoryRow;
 
+const VERSION_COLUMNS = `version, content, type, tags, metadata, importance, valid_from, valid_to, recorded_from,
+  recorded_to, change`;
+
+/**
+ * Keeps the state of memory `rid` as a version row before a write replaces it, numbered after the last
+ * one, held from the last replacement (or the memory's creation) until `at`. With `unlessHash`: not
+ * when the new content is the same (a repeat under the key changes no statement). The caller holds the
+ * row's lock, so two writers never take one number.
+ */
+async function archiveVersion(
+  client: pg.PoolClient,
+  rid: string,
+  at: string,
+  change: MemoryVersion['change'],
+  unlessHash?: string,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO memory_versions (tenant_id, memory_id, version, content, type, tags, metadata, importance,
+       valid_from, valid_to, recorded_from, recorded_to, change)
+     SELECT m.tenant_id, m.id, coalesce(v.n, 0) + 1, m.content, m.type, m.tags, m.metadata, m.importance,
+       m.valid_from, m.valid_to, coalesce(v.last, m.created_at), $2, $3
+     FROM memories m
+     LEFT JOIN LATERAL (SELECT max(version) AS n, max(recorded_to) AS last FROM memory_versions
+       WHERE tenant_id = m.tenant_id AND memory_id = m.id) v ON true
+     WHERE m.rid = $1 AND ($4::text IS NULL OR m.content_hash <> $4)`,
+    [rid, at, change, unlessHash ?? null],
+  );
+}
+
 /**
  * The memory port on PostgreSQL. Every statement is filtered by tenant. Concurrency is the database's:
  * a batch is one transaction; keys and unkeyed content are unique among live rows by partial unique
@@ -82,6 +118,11 @@ export class PgMemoryStore implements MemoryStore {
   readonly #touches = new Map<string, Map<string, { n: number; at: string }>>();
   #touchTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
+  /** Change versions per tenant (see changeVersion): the clock's value at the tenant's last change. */
+  readonly #versions = new Map<string, number>();
+  #versionClock = 0;
+  /** The version of tenants with no entry: bumped when every tenant changed at once ('*'). */
+  #versionFloor = 0;
 
   constructor(db: PgDatabase, logger: Logger, bus: ChangeBus) {
     this.#db = db;
@@ -95,6 +136,20 @@ export class PgMemoryStore implements MemoryStore {
   invalidate(tenantId: string): void {
     this.text.invalidate(tenantId);
     this.vectors.invalidate(tenantId);
+    // A new change version: recall's cache drops what it answered before (every tenant's, for '*').
+    const version = ++this.#versionClock;
+    if (tenantId === '*') {
+      this.#versions.clear();
+      this.#versionFloor = version;
+    } else this.#versions.set(tenantId, version);
+  }
+
+  /**
+   * The tenant's change version as this process knows it: bumped by its own writes and by every notice
+   * of another replica's on the change bus (LISTEN/NOTIFY or Redis), so no round trip per recall.
+   */
+  async changeVersion(scope: RequestScope): Promise<string> {
+    return String(this.#versions.get(scope.tenantId) ?? this.#versionFloor);
   }
 
   /** After a committed write (that stored `vectors` fresh vectors): caches here, then on every replica. */
@@ -106,6 +161,41 @@ export class PgMemoryStore implements MemoryStore {
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     if (memories.length === 0) return [];
+    if (memories.some((m) => m.merge_into && m.key === null)) return this.#insertMerging(scope, memories);
+    return this.#insertAll(scope, memories);
+  }
+
+  /**
+   * A batch with near-duplicates: each reinforces its `merge_into` if that is still live, and the rest
+   * are inserted as usual, all in one transaction; outcomes in the batch's order.
+   */
+  async #insertMerging(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
+    const t = scope.tenantId;
+    const outcomes = await this.#db.transaction(async (client) => {
+      const out: (WriteOutcome | null)[] = [];
+      for (const m of memories) {
+        const merged =
+          m.merge_into && m.key === null && (await this.#reinforce(client, t, m.merge_into.id, m));
+        out.push(
+          merged && m.merge_into
+            ? {
+                id: m.merge_into.id,
+                status: 'duplicate',
+                deduplicated: 'similar',
+                similarity: m.merge_into.similarity,
+              }
+            : null,
+        );
+      }
+      const rest = memories.filter((_, i) => out[i] === null);
+      const written = rest.length > 0 ? await this.#writeBatch(client, t, rest) : [];
+      return out.map((o) => o ?? (written.shift() as WriteOutcome));
+    });
+    await this.#changed(t, memories.filter((m) => m.embedding).length);
+    return outcomes;
+  }
+
+  async #insertAll(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     const t = scope.tenantId;
     const params = await this.#insertParams(t, memories);
     const only = memories[0] as NewMemory;
@@ -122,33 +212,42 @@ export class PgMemoryStore implements MemoryStore {
         return [{ id: only.id, status: 'created' }];
       }
     }
-    const outcomes = await this.#db.transaction(async (client) => {
-      const { rows } = await client.query<{ id: string; rid: string }>(INSERT_NEW, params);
-      const inserted = new Map(rows.map((r) => [r.id, r.rid]));
-      const out: WriteOutcome[] = [];
-      const vectors: { rid: string; m: NewMemory }[] = [];
-      const queued: string[] = [];
-      for (const m of memories) {
-        const rid = inserted.get(m.id);
-        if (rid !== undefined) {
-          inserted.delete(m.id); // a second row with the same id is not this one
-          out.push({ id: m.id, status: 'created' }); // its vector or queue entry came with it
-          continue;
-        }
-        out.push(await this.#conflicted(client, t, m, vectors, queued));
-      }
-      await this.#storeVectors(client, t, vectors);
-      if (queued.length > 0)
-        await client.query(
-          'INSERT INTO embedding_queue (rid) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING',
-          [queued],
-        );
-      const sessions = [...new Set(memories.flatMap((m) => (m.session === null ? [] : [m.session])))];
-      if (sessions.length > 0) await client.query(RECONTEXT, [t, sessions]);
-      return out;
-    });
+    const outcomes = await this.#db.transaction((client) => this.#writeBatch(client, t, memories, params));
     await this.#changed(t, memories.filter((m) => m.embedding).length);
     return outcomes;
+  }
+
+  /** Inserts a batch in a transaction: new rows in one statement, conflicts one by one. */
+  async #writeBatch(
+    client: pg.PoolClient,
+    t: string,
+    memories: NewMemory[],
+    insertParams?: unknown[],
+  ): Promise<WriteOutcome[]> {
+    const params = insertParams ?? (await this.#insertParams(t, memories));
+    const { rows } = await client.query<{ id: string; rid: string }>(INSERT_NEW, params);
+    const inserted = new Map(rows.map((r) => [r.id, r.rid]));
+    const out: WriteOutcome[] = [];
+    const vectors: { rid: string; m: NewMemory }[] = [];
+    const queued: string[] = [];
+    for (const m of memories) {
+      const rid = inserted.get(m.id);
+      if (rid !== undefined) {
+        inserted.delete(m.id); // a second row with the same id is not this one
+        out.push({ id: m.id, status: 'created' }); // its vector or queue entry came with it
+        continue;
+      }
+      out.push(await this.#conflicted(client, t, m, vectors, queued));
+    }
+    await this.#storeVectors(client, t, vectors);
+    if (queued.length > 0)
+      await client.query(
+        'INSERT INTO embedding_queue (rid) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING',
+        [queued],
+      );
+    const sessions = [...new Set(memories.flatMap((m) => (m.session === null ? [] : [m.session])))];
+    if (sessions.length > 0) await client.query(RECONTEXT, [t, sessions]);
+    return out;
   }
 
   /** The parameters of {@link INSERT_NEW} for a batch: one array per column, the vectors in binary. */
@@ -181,6 +280,14 @@ export class PgMemoryStore implements MemoryStore {
         withVector.map((m) => m.embedding as Float32Array),
       ),
       memories.filter((m) => !(m.embedding && m.embedding_model) && m.embed_later).map((m) => m.id),
+      // The hash rows written before normalisation hold (null when equal: the unique index covers it);
+      // a row held under it is left to #conflicted, which reinforces the holder.
+      col((m) => {
+        const legacy = legacyContentHash(m.content);
+        return m.key === null && legacy !== m.content_hash ? legacy : null;
+      }),
+      col((m) => m.valid_from),
+      col((m) => m.valid_to),
     ];
   }
 
@@ -210,22 +317,29 @@ export class PgMemoryStore implements MemoryStore {
         return { id: existing.id, status: 'updated' };
       }
     } else {
+      // The holder under the normalised hash or under the legacy one (rows written before normalisation).
       const { rows } = await client.query<{ rid: string; id: string; expires_at: string | null }>(
         `SELECT rid, id, expires_at FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2
-           AND content_hash = $3 AND key IS NULL AND deleted_at IS NULL FOR UPDATE`,
-        [t, project, m.content_hash],
+           AND content_hash = ANY($3::text[]) AND key IS NULL AND deleted_at IS NULL ORDER BY rid FOR UPDATE`,
+        [t, project, [m.content_hash, legacyContentHash(m.content)]],
       );
-      const holder = rows[0];
-      if (holder && (holder.expires_at === null || holder.expires_at > m.created_at))
-        return { id: holder.id, status: 'duplicate' };
-      // An expired memory held the content: it is gone for every read already, so it steps aside.
-      if (holder)
-        await client.query('UPDATE memories SET deleted_at = $2 WHERE rid = $1', [holder.rid, m.created_at]);
+      let holder: { rid: string; id: string } | null = null;
+      for (const row of rows) {
+        if (row.expires_at === null || row.expires_at > m.created_at) holder ??= row;
+        // An expired memory held the content: it is gone for every read already, so it steps aside.
+        else
+          await client.query('UPDATE memories SET deleted_at = $2 WHERE rid = $1', [row.rid, m.created_at]);
+      }
+      if (holder) {
+        await this.#reinforce(client, t, holder.id, m);
+        return { id: holder.id, status: 'duplicate', deduplicated: 'exact' };
+      }
     }
     // Nothing else held it: the id itself clashed (or the holder just stepped aside). Insert plainly; an
     // id clash fails the whole batch here, as it must.
     const { rows } = await client.query<{ rid: string }>(
-      `INSERT INTO memories (${INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
+      `INSERT INTO memories (${INSERT_COLUMNS})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
        RETURNING rid`,
       [
         m.id,
@@ -243,6 +357,8 @@ export class PgMemoryStore implements MemoryStore {
         m.expires_at,
         ownSearchText(m.content, m.tags),
         speakerSearchText(m.content, m.metadata),
+        m.valid_from,
+        m.valid_to,
       ],
     );
     const rid = rows[0]?.rid as string;
@@ -251,7 +367,25 @@ export class PgMemoryStore implements MemoryStore {
     return { id: m.id, status: 'created' };
   }
 
+  /**
+   * Reinforces the live unkeyed memory `id` for a duplicate write `m` (see MemoryStore.insert); false
+   * when it is no longer live. One UPDATE: concurrent duplicates each add their access.
+   */
+  async #reinforce(client: pg.PoolClient, t: string, id: string, m: NewMemory): Promise<boolean> {
+    const { step, floor } = reinforcement(m);
+    const { rowCount } = await client.query(
+      `UPDATE memories SET access_count = access_count + 1, accessed_at = $3, updated_at = $3,
+         importance = least(1, greatest(importance + $4, $5))
+       WHERE tenant_id = $1 AND id = $2 AND key IS NULL AND deleted_at IS NULL
+         AND (expires_at IS NULL OR expires_at > $3)`,
+      [t, id, m.created_at, step, floor],
+    );
+    return rowCount === 1;
+  }
+
   async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
+    // A new statement under the key supersedes the old one, which its version row keeps.
+    await archiveVersion(client, rid, m.created_at, 'superseded', m.content_hash);
     const sets = ['content = $2', 'content_hash = $3', 'updated_at = $4', 'search_text = $5'];
     const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, ''];
     for (const { column, value } of replacedAttributes(m)) {
@@ -383,6 +517,8 @@ export class PgMemoryStore implements MemoryStore {
     const result = await this.#db.transaction(async (client) => {
       const rid = await this.#resolve(client, t, target, now);
       if (rid === null) return null;
+      await client.query('SELECT 1 FROM memories WHERE rid = $1 FOR UPDATE', [rid]);
+      await archiveVersion(client, rid, now, 'updated');
       const params: unknown[] = [rid, now];
       const sets = ['updated_at = $2'];
       const fields: [keyof MemoryPatch, string, (v: unknown) => unknown][] = [
@@ -393,6 +529,8 @@ export class PgMemoryStore implements MemoryStore {
         ['metadata', 'metadata', (v) => JSON.stringify(v)],
         ['importance', 'importance', (v) => v],
         ['expires_at', 'expires_at', (v) => v],
+        ['valid_from', 'valid_from', (v) => v],
+        ['valid_to', 'valid_to', (v) => v],
       ];
       for (const [field, column, encode] of fields) {
         if (patch[field] === undefined) continue;
@@ -442,7 +580,16 @@ export class PgMemoryStore implements MemoryStore {
     const t = scope.tenantId;
     const ids = await this.#db.transaction(async (client) => {
       let rows: { rid: string; id: string; session_id: string | null }[];
-      if ('filter' in target || 'all' in target) {
+      if ('expired' in target) {
+        rows = (
+          await client.query(
+            `SELECT rid, id, session_id FROM memories
+             WHERE tenant_id = $1 AND deleted_at IS NULL AND expires_at <= $2
+             ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+            [t, options.now, target.limit],
+          )
+        ).rows;
+      } else if ('filter' in target || 'all' in target) {
         const filter = 'filter' in target ? target.filter : {};
         const where = pgLiveWhere(t, options.now, { include_cold: true, ...filter });
         rows = (
@@ -474,6 +621,26 @@ export class PgMemoryStore implements MemoryStore {
           [rids, options.now],
         );
         await client.query('DELETE FROM memory_embeddings WHERE rid = ANY($1::bigint[])', [rids]);
+        await client.query('DELETE FROM tier_moves WHERE memory_id = ANY($1::text[])', [
+          rows.map((r) => r.id),
+        ]);
+        // And every earlier state of it: a purged memory's content must not live on in its history.
+        await client.query(
+          'DELETE FROM memory_versions WHERE tenant_id = $1 AND memory_id = ANY($2::text[])',
+          [t, rows.map((r) => r.id)],
+        );
+        // And the episodes consolidated into it (they hold the same words); all of a session's or a
+        // tenant's when that is what is forgotten.
+        await client.query('DELETE FROM episodes WHERE tenant_id = $1 AND memory_id = ANY($2::text[])', [
+          t,
+          rows.map((r) => r.id),
+        ]);
+        const purged = episodesPurgedWith(target);
+        if (purged)
+          await client.query(
+            'DELETE FROM episodes WHERE tenant_id = $1 AND ($2::text IS NULL OR session_id = $2)',
+            [t, purged.session],
+          );
       } else {
         await client.query(
           'UPDATE memories SET deleted_at = $2, updated_at = $2 WHERE rid = ANY($1::bigint[])',
@@ -489,9 +656,36 @@ export class PgMemoryStore implements MemoryStore {
     return ids;
   }
 
+  async versions(scope: RequestScope, id: string, now: string): Promise<MemoryVersion[] | null> {
+    const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 2);
+    const live = await this.#db.query(`SELECT 1 FROM memories m WHERE m.id = $1 AND ${where.sql}`, [
+      id,
+      ...where.params,
+    ]);
+    if (live.rows.length === 0) return null;
+    const { rows } = await this.#db.query<MemoryVersion>(
+      `SELECT ${VERSION_COLUMNS} FROM memory_versions WHERE tenant_id = $1 AND memory_id = $2 ORDER BY version`,
+      [scope.tenantId, id],
+    );
+    return rows;
+  }
+
+  async versionsAt(scope: RequestScope, ids: string[], asOf: string): Promise<Map<string, MemoryVersion>> {
+    if (ids.length === 0) return new Map();
+    const { rows } = await this.#db.query<MemoryVersion & { memory_id: string }>(
+      `SELECT memory_id, ${VERSION_COLUMNS} FROM memory_versions
+       WHERE tenant_id = $1 AND memory_id = ANY($2::text[]) AND recorded_from <= $3 AND recorded_to > $3`,
+      [scope.tenantId, ids, asOf],
+    );
+    return new Map(rows.map(({ memory_id, ...v }) => [memory_id, v]));
+  }
+
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
     const t = scope.tenantId;
-    const where = pgLiveWhere(t, query.now, query.filter);
+    const where = pgLiveWhere(t, query.now, {
+      ...query.filter,
+      valid_at: query.filter.as_of ?? query.now,
+    });
     const queryVector =
       query.embedding && query.embedding_model
         ? { vector: query.embedding, model: query.embedding_model }

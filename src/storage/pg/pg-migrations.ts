@@ -313,6 +313,85 @@ CREATE TABLE dead_letter (
 CREATE INDEX dead_letter_pending ON dead_letter (failed_at) WHERE retried_at IS NULL;
 `,
   },
+  {
+    // Tiers (src/modules/memory/memory-tiers.ts): tier_access_count is access_count at the memory's last
+    // tier change (promotion counts the recalls since), and tier_moves records every move with its reason.
+    // No foreign key: memories rows are never deleted (a purge keeps a tombstone, and deletes its moves),
+    // and checking one per recorded move cost a quarter of a 98,000-move rebalance.
+    version: 8,
+    name: 'tiers',
+    sql: `
+ALTER TABLE memories ADD COLUMN tier_access_count integer NOT NULL DEFAULT 0;
+CREATE TABLE tier_moves (
+  id bigserial PRIMARY KEY,
+  tenant_id text NOT NULL,
+  memory_id text NOT NULL,
+  from_tier text NOT NULL,
+  to_tier text NOT NULL,
+  reason text NOT NULL,
+  score double precision NOT NULL,
+  at text NOT NULL
+);
+CREATE INDEX tier_moves_memory ON tier_moves (memory_id, id);
+`,
+  },
+  {
+    // The episodic buffer (src/modules/episodes): each session's events in order (seq), their place
+    // (buffered, evicted, consolidated) and the memory one was consolidated into.
+    version: 9,
+    name: 'episodes',
+    sql: `
+CREATE TABLE episodes (
+  tenant_id text NOT NULL,
+  id text NOT NULL,
+  session_id text NOT NULL,
+  seq integer NOT NULL,
+  role text NOT NULL,
+  content text NOT NULL,
+  digest text NOT NULL,
+  occurred_at text NOT NULL,
+  recorded_at text NOT NULL,
+  importance double precision,
+  metadata jsonb NOT NULL DEFAULT '{}',
+  state text NOT NULL DEFAULT 'buffered',
+  memory_id text,
+  consolidation_reason text,
+  reviewed boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, session_id, seq)
+);
+CREATE INDEX episodes_state ON episodes (tenant_id, session_id, state, seq);
+CREATE INDEX episodes_digest ON episodes (tenant_id, session_id, digest);
+CREATE INDEX episodes_memory ON episodes (tenant_id, memory_id) WHERE memory_id IS NOT NULL;
+`,
+  },
+  {
+    // Versions (src/modules/memory/memory-versions.ts): every state of a memory that an update or a keyed
+    // write replaced, with when it was recorded (recorded_from .. recorded_to, the store's time) and the
+    // fact's own validity (valid_from .. valid_to); the live row is the newest version. `as_of` reads them.
+    version: 10,
+    name: 'versions',
+    sql: `
+CREATE TABLE memory_versions (
+  tenant_id text NOT NULL,
+  memory_id text NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+  version integer NOT NULL,
+  content text NOT NULL,
+  type text NOT NULL,
+  tags text[] NOT NULL,
+  metadata jsonb NOT NULL,
+  importance double precision NOT NULL,
+  valid_from text,
+  valid_to text,
+  recorded_from text NOT NULL,
+  recorded_to text NOT NULL,
+  change text NOT NULL,
+  PRIMARY KEY (tenant_id, memory_id, version)
+);
+-- The ttl job's scan: memories whose expires_at has passed, oldest first.
+CREATE INDEX memories_expiry ON memories (tenant_id, expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

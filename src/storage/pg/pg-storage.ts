@@ -6,6 +6,7 @@ import { type ChangeBus, createPgChangeBus } from './pg-change-bus.js';
 import { PgConfigStore } from './pg-config-store.js';
 import { PgDatabase, toStorageError } from './pg-database.js';
 import { PgEmbeddingQueue } from './pg-embedding-queue.js';
+import { PgEpisodeStore } from './pg-episode-store.js';
 import { PgIdempotencyStore } from './pg-idempotency-store.js';
 import { pgIntegrity } from './pg-integrity.js';
 import { PgJobStore } from './pg-job-store.js';
@@ -14,6 +15,7 @@ import { migratePostgres, pgSchemaStatus } from './pg-migrations.js';
 import { pgSlowQueryLog } from './pg-query-log-store.js';
 import { PgSessionStore } from './pg-session-store.js';
 import { pgStoreCopy } from './pg-store-copy.js';
+import { PgTierStore } from './pg-tier-store.js';
 
 /**
  * Opens the PostgreSQL driver at BRAIN_DATABASE_URL: the pools, the change bus (LISTEN/NOTIFY, or the
@@ -50,9 +52,16 @@ export async function createPostgresStorage(
     }
   };
   const open = () => {
-    stores ??= {
-      memories: new PgMemoryStore(db, logger, bus),
+    if (stores) return stores;
+    const memories = new PgMemoryStore(db, logger, bus);
+    stores = {
+      memories,
+      tiers: new PgTierStore(db, {
+        flushTouches: () => memories.flushTouches(),
+        changed: (tenantId) => changed([tenantId]),
+      }),
       sessions: new PgSessionStore(db),
+      episodes: new PgEpisodeStore(db),
       embeddingQueue: new PgEmbeddingQueue(db, changed),
       idempotency: new PgIdempotencyStore(db),
       jobs: new PgJobStore(db),

@@ -243,6 +243,9 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '5_security',
       '6_text_statistics',
       '7_jobs',
+      '8_tiers',
+      '9_episodes',
+      '10_versions',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

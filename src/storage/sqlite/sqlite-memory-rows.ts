@@ -1,10 +1,12 @@
 import type Database from 'better-sqlite3';
 import type { MemoryFilter } from '../../modules/memory/memory-filter.js';
+import type { MemoryVersion } from '../../modules/memory/memory-store.js';
 import type { Memory, StorageTier } from '../../modules/memory/memory-types.js';
 
 /** The columns every memory read selects, aliased `m`, in {@link MemoryRow} order. */
 export const MEMORY_COLUMNS = `m.rid, m.id, m.key, m.content, m.type, m.tags, m.metadata, m.importance, m.project,
-  m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at`;
+  m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at,
+  m.valid_from, m.valid_to`;
 
 /**
  * A memory row as read in better-sqlite3's raw mode: the values of MEMORY_COLUMNS in order. Rows read as
@@ -29,6 +31,8 @@ export type MemoryRow = [
   updated_at: string,
   accessed_at: string | null,
   expires_at: string | null,
+  valid_from: string | null,
+  valid_to: string | null,
 ];
 
 /** Every row of a `SELECT ${MEMORY_COLUMNS}` statement. */
@@ -60,6 +64,8 @@ export function rowToMemory(row: MemoryRow): Memory {
     updated_at: row[14],
     accessed_at: row[15],
     expires_at: row[16],
+    valid_from: row[17],
+    valid_to: row[18],
   };
 }
 
@@ -81,6 +87,16 @@ export function liveMemoryWhere(tenantId: string, now: string, filter: MemoryFil
   const clauses = ['m.tenant_id = ?', 'm.deleted_at IS NULL', '(m.expires_at IS NULL OR m.expires_at > ?)'];
   const params: unknown[] = [tenantId, now];
   if (!filter.include_cold) clauses.push("m.storage_tier <> 'cold'");
+  if (filter.valid_at !== undefined) {
+    const at = isoUtc(filter.valid_at);
+    clauses.push('(m.valid_from IS NULL OR m.valid_from <= ?)', '(m.valid_to IS NULL OR m.valid_to > ?)');
+    params.push(at, at);
+    if (filter.as_of === undefined) clauses.push('m.superseded_by IS NULL');
+  }
+  if (filter.as_of !== undefined) {
+    clauses.push('m.created_at <= ?');
+    params.push(isoUtc(filter.as_of));
+  }
   if (filter.project !== undefined) {
     clauses.push('m.project = ?');
     params.push(filter.project);
@@ -131,4 +147,30 @@ export function vectorToBlob(vector: Float32Array): Buffer {
 /** A view of a stored int8 embedding. */
 export function blobToInt8(blob: Buffer): Int8Array {
   return new Int8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+}
+
+/** The columns of a memory_versions read, in {@link VersionRow} form. */
+export const VERSION_COLUMNS = `version, content, type, tags, metadata, importance, valid_from, valid_to, recorded_from,
+  recorded_to, change`;
+
+export interface VersionRow {
+  version: number;
+  content: string;
+  type: string;
+  tags: string;
+  metadata: string;
+  importance: number;
+  valid_from: string | null;
+  valid_to: string | null;
+  recorded_from: string;
+  recorded_to: string;
+  change: MemoryVersion['change'];
+}
+
+export function versionFromRow(r: VersionRow): MemoryVersion {
+  return {
+    ...r,
+    tags: JSON.parse(r.tags) as string[],
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+  };
 }

@@ -118,6 +118,9 @@ describe('sqlite driver', () => {
       '7_config',
       '8_security',
       '9_jobs',
+      '10_tiers',
+      '11_episodes',
+      '12_versions',
     ]);
     // The store keeps the full-text index itself (migration 4): no trigger writes it.
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);

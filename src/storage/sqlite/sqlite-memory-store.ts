@@ -1,6 +1,7 @@
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import { legacyContentHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import type {
   CandidateQuery,
@@ -8,11 +9,13 @@ import type {
   MemoryPatch,
   MemoryStore,
   MemoryTarget,
+  MemoryVersion,
   NewMemory,
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
-import { replacedAttributes } from '../memory-columns.js';
+import { episodesPurgedWith } from '../episode-forget.js';
+import { reinforcement, replacedAttributes } from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -23,7 +26,10 @@ import {
   memoryRow,
   memoryRows,
   rowToMemory,
+  VERSION_COLUMNS,
+  type VersionRow,
   vectorToBlob,
+  versionFromRow,
 } from './sqlite-memory-rows.js';
 import { SqliteSearchText } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
@@ -54,6 +60,8 @@ export class SqliteMemoryStore implements MemoryStore {
   /** Access counts of recent recalls not yet written. */
   readonly #access: SqliteAccessCounts;
   readonly #findByHash;
+  readonly #findLive;
+  readonly #reinforce;
   readonly #enqueue;
 
   constructor(
@@ -80,8 +88,9 @@ export class SqliteMemoryStore implements MemoryStore {
     this.#insertRow = prepareStatement(
       db,
       `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
-         importance, created_at, updated_at, expires_at, change_seq, search_text, context_text, speaker_text)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         importance, created_at, updated_at, expires_at, change_seq, search_text, context_text, speaker_text,
+         valid_from, valid_to)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = prepareStatement(db, 'INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
     // The full-text entries (see migration 4: the store keeps the index, no triggers).
@@ -103,8 +112,20 @@ export class SqliteMemoryStore implements MemoryStore {
     );
     this.#findByHash = prepareStatement(
       db,
-      `SELECT id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash = ?
+      `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash IN (?, ?)
          AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
+    );
+    // A near-duplicate the service chose: merged into only while it is still live and unkeyed.
+    this.#findLive = prepareStatement(
+      db,
+      `SELECT rid FROM memories WHERE tenant_id = ? AND id = ? AND key IS NULL AND deleted_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?)`,
+    );
+    // Reinforcement of a duplicate: a repeat is a use, and says the fact matters at least as much.
+    this.#reinforce = prepareStatement(
+      db,
+      `UPDATE memories SET access_count = access_count + 1, accessed_at = ?, updated_at = ?,
+         importance = min(1.0, max(importance + ?, ?)), change_seq = ? WHERE rid = ?`,
     );
     this.#enqueue = prepareStatement(db, 'INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
     this.#access = new SqliteAccessCounts(db, logger, options.file);
@@ -112,11 +133,37 @@ export class SqliteMemoryStore implements MemoryStore {
     guardStoreMethods<SqliteMemoryStore>(
       this,
       {
-        reads: ['get', 'getByKey', 'list', 'candidates', 'touch', 'overview', 'usage'],
+        reads: [
+          'get',
+          'getByKey',
+          'list',
+          'candidates',
+          'touch',
+          'overview',
+          'usage',
+          'changeVersion',
+          'versions',
+          'versionsAt',
+        ],
         writes: ['insert', 'update', 'forget'],
       },
       { dbPath: db.name, logger, file: options.file },
     );
+  }
+
+  /**
+   * The tenant's highest change_seq (every write of its memories, from any process on the file, takes a
+   * new one: inserts, updates, forgets, imports, queued vectors stored) and the newest tier move of any
+   * tenant (moves change no change_seq; the rebalance is rare, so all tenants share it). Two index seeks.
+   */
+  async changeVersion(scope: RequestScope): Promise<string> {
+    const row = this.#sql
+      .get(
+        `SELECT (SELECT coalesce(max(change_seq), 0) FROM memories WHERE tenant_id = ?) AS s,
+                (SELECT coalesce(max(id), 0) FROM tier_moves) AS t`,
+      )
+      .get(scope.tenantId) as { s: number; t: number };
+    return `${row.s}:${row.t}`;
   }
 
   #nextSeq(tenantId: string): number {
@@ -138,10 +185,24 @@ export class SqliteMemoryStore implements MemoryStore {
             return { id: existing.id, status: 'updated' };
           }
         } else {
-          const dup = this.#findByHash.get(scope.tenantId, project, m.content_hash, m.created_at) as
-            | { id: string }
-            | undefined;
-          if (dup) return { id: dup.id, status: 'duplicate' };
+          const dup = this.#findByHash.get(
+            scope.tenantId,
+            project,
+            m.content_hash,
+            legacyContentHash(m.content),
+            m.created_at,
+          ) as { rid: number; id: string } | undefined;
+          if (dup) {
+            this.#reinforceRow(dup.rid, m, seq++);
+            return { id: dup.id, status: 'duplicate', deduplicated: 'exact' };
+          }
+          const near = m.merge_into && this.#findLive.get(scope.tenantId, m.merge_into.id, m.created_at);
+          if (near && m.merge_into) {
+            const { rid } = near as { rid: number };
+            this.#reinforceRow(rid, m, seq++);
+            const { id, similarity } = m.merge_into;
+            return { id, status: 'duplicate', deduplicated: 'similar', similarity };
+          }
         }
         const tags = JSON.stringify(m.tags);
         const fields = text.prepare(m.content, m.tags, m.metadata, m.session);
@@ -165,6 +226,8 @@ export class SqliteMemoryStore implements MemoryStore {
           fields.own,
           fields.context,
           fields.speaker,
+          m.valid_from,
+          m.valid_to,
         );
         const rid = Number(info.lastInsertRowid);
         text.added(rid, m.session, fields);
@@ -179,11 +242,19 @@ export class SqliteMemoryStore implements MemoryStore {
     });
   }
 
+  /** A duplicate's write: reinforces the memory it repeats (see MemoryStore.insert and reinforcement()). */
+  #reinforceRow(rid: number, m: NewMemory, seq: number): void {
+    const { step, floor } = reinforcement(m);
+    this.#reinforce.run(m.created_at, m.created_at, step, floor, seq, rid);
+  }
+
   /**
    * Updates a keyed memory in place: content and embedding are replaced, the attributes the caller gave
    * are set, and those in `m.keep` stay as they were; its id and created_at stay.
    */
   #replace(rid: number, m: NewMemory, seq: number): void {
+    // A new statement under the key supersedes the old one, which its version row keeps.
+    this.#archive(rid, m.created_at, 'superseded', m.content_hash);
     const keep = new Set(m.keep);
     const sets = ['content = ?', 'content_hash = ?', 'updated_at = ?', 'change_seq = ?'];
     const params: unknown[] = [m.content, m.content_hash, m.created_at, seq];
@@ -293,6 +364,7 @@ export class SqliteMemoryStore implements MemoryStore {
     return this.#writes.run((): Memory | null => {
       const rid = this.#resolve(scope, target, now);
       if (rid === null) return null;
+      this.#archive(rid, now, 'updated');
       const sets: string[] = ['updated_at = ?', 'change_seq = ?'];
       const params: unknown[] = [now, this.#nextSeq(scope.tenantId)];
       const fields: [keyof MemoryPatch, string, (v: unknown) => unknown][] = [
@@ -303,6 +375,8 @@ export class SqliteMemoryStore implements MemoryStore {
         ['metadata', 'metadata', (v) => JSON.stringify(v)],
         ['importance', 'importance', (v) => v],
         ['expires_at', 'expires_at', (v) => v],
+        ['valid_from', 'valid_from', (v) => v],
+        ['valid_to', 'valid_to', (v) => v],
       ];
       for (const [field, column, encode] of fields) {
         if (patch[field] === undefined) continue;
@@ -341,7 +415,14 @@ export class SqliteMemoryStore implements MemoryStore {
     }
     return this.#writes.run((): string[] => {
       let rows: { rid: number; id: string; session_id: string | null; deleted_at: string | null }[];
-      if ('filter' in target || 'all' in target) {
+      if ('expired' in target) {
+        rows = this.#sql
+          .get(
+            `SELECT rid, id, session_id, deleted_at FROM memories
+             WHERE tenant_id = ? AND deleted_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+          )
+          .all(scope.tenantId, options.now, target.limit) as typeof rows;
+      } else if ('filter' in target || 'all' in target) {
         const filter = 'filter' in target ? target.filter : {};
         const where = liveMemoryWhere(scope.tenantId, options.now, { include_cold: true, ...filter });
         rows = this.#sql
@@ -383,6 +464,26 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql
           .get('DELETE FROM memory_embeddings WHERE rid IN (SELECT value FROM json_each(?))')
           .run(rids);
+        // Its tier moves too: a purged memory leaves no trace but its tombstone.
+        this.#sql
+          .get('DELETE FROM tier_moves WHERE memory_id IN (SELECT value FROM json_each(?))')
+          .run(JSON.stringify(rows.map((r) => r.id)));
+        // And every earlier state of it: a purged memory's content must not live on in its history.
+        this.#sql
+          .get(
+            'DELETE FROM memory_versions WHERE tenant_id = ? AND memory_id IN (SELECT value FROM json_each(?))',
+          )
+          .run(scope.tenantId, JSON.stringify(rows.map((r) => r.id)));
+        // And the episodes consolidated into it (they hold the same words); all of a session's or a
+        // tenant's when that is what is forgotten.
+        this.#sql
+          .get('DELETE FROM episodes WHERE tenant_id = ? AND memory_id IN (SELECT value FROM json_each(?))')
+          .run(scope.tenantId, JSON.stringify(rows.map((r) => r.id)));
+        const purged = episodesPurgedWith(target);
+        if (purged)
+          this.#sql
+            .get('DELETE FROM episodes WHERE tenant_id = ? AND (? IS NULL OR session_id = ?)')
+            .run(scope.tenantId, purged.session, purged.session);
       } else {
         this.#sql
           .get(
@@ -396,8 +497,55 @@ export class SqliteMemoryStore implements MemoryStore {
     });
   }
 
+  /**
+   * Keeps the state of row `rid` as a version row before a write replaces it (see MemoryVersion),
+   * numbered after the last one. With `unlessHash`: not when the new content is the same (a repeat
+   * under the key changes no statement). Runs inside the caller's write transaction.
+   */
+  #archive(rid: number, at: string, change: MemoryVersion['change'], unlessHash?: string): void {
+    this.#sql
+      .get(
+        `INSERT INTO memory_versions (tenant_id, memory_id, version, content, type, tags, metadata, importance,
+           valid_from, valid_to, recorded_from, recorded_to, change)
+         SELECT m.tenant_id, m.id,
+           coalesce((SELECT max(v.version) FROM memory_versions v WHERE v.tenant_id = m.tenant_id AND v.memory_id = m.id), 0) + 1,
+           m.content, m.type, m.tags, m.metadata, m.importance, m.valid_from, m.valid_to,
+           coalesce((SELECT max(v.recorded_to) FROM memory_versions v WHERE v.tenant_id = m.tenant_id AND v.memory_id = m.id), m.created_at),
+           ?, ?
+         FROM memories m WHERE m.rid = ? AND (? IS NULL OR m.content_hash <> ?)`,
+      )
+      .run(at, change, rid, unlessHash ?? null, unlessHash ?? null);
+  }
+
+  async versions(scope: RequestScope, id: string, now: string): Promise<MemoryVersion[] | null> {
+    const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
+    const live = this.#sql
+      .get(`SELECT 1 FROM memories m WHERE m.id = ? AND ${where.sql}`)
+      .get(id, ...where.params);
+    if (live === undefined) return null;
+    const rows = this.#sql
+      .get(
+        `SELECT ${VERSION_COLUMNS} FROM memory_versions WHERE tenant_id = ? AND memory_id = ? ORDER BY version`,
+      )
+      .all(scope.tenantId, id) as VersionRow[];
+    return rows.map(versionFromRow);
+  }
+
+  async versionsAt(scope: RequestScope, ids: string[], asOf: string): Promise<Map<string, MemoryVersion>> {
+    if (ids.length === 0) return new Map();
+    const rows = this.#sql
+      .get(
+        `SELECT memory_id, ${VERSION_COLUMNS} FROM memory_versions
+         WHERE tenant_id = ? AND memory_id IN (SELECT value FROM json_each(?)) AND recorded_from <= ? AND recorded_to > ?`,
+      )
+      .all(scope.tenantId, JSON.stringify(ids), asOf, asOf) as (VersionRow & { memory_id: string })[];
+    return new Map(rows.map((r) => [r.memory_id, versionFromRow(r)]));
+  }
+
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
-    const where = liveMemoryWhere(scope.tenantId, query.now, query.filter);
+    // Recall sees only facts valid now (or at as_of), and no superseded one unless as_of asks for then.
+    const filter = { ...query.filter, valid_at: query.filter.as_of ?? query.now };
+    const where = liveMemoryWhere(scope.tenantId, query.now, filter);
     const text = this.text.search(scope.tenantId, query.text, where, query.limit);
     let vector: { rid: number; similarity: number }[] = [];
     let mode: Candidates['vector_search'] = 'none';
@@ -407,7 +555,7 @@ export class SqliteMemoryStore implements MemoryStore {
         scope.tenantId,
         query.embedding,
         query.embedding_model,
-        query.filter,
+        filter,
         query.limit,
         query.now,
       );

@@ -260,6 +260,85 @@ CREATE TABLE dead_letter (
 CREATE INDEX dead_letter_pending ON dead_letter (failed_at) WHERE retried_at IS NULL;
 `,
   },
+  {
+    // Tiers (src/modules/memory/memory-tiers.ts): tier_access_count is access_count at the memory's last
+    // tier change (promotion counts the recalls since), and tier_moves records every move with its reason.
+    // No foreign key: memories rows are never deleted (a purge keeps a tombstone, and deletes its moves),
+    // and checking one per recorded move cost a quarter of a 98,000-move rebalance.
+    version: 10,
+    name: 'tiers',
+    sql: `
+ALTER TABLE memories ADD COLUMN tier_access_count INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE tier_moves (
+  id INTEGER PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  memory_id TEXT NOT NULL,
+  from_tier TEXT NOT NULL,
+  to_tier TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  score REAL NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE INDEX tier_moves_memory ON tier_moves (memory_id, id);
+`,
+  },
+  {
+    // The episodic buffer (src/modules/episodes): each session's events in order (seq), their place
+    // (buffered, evicted, consolidated) and the memory one was consolidated into.
+    version: 11,
+    name: 'episodes',
+    sql: `
+CREATE TABLE episodes (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  role TEXT NOT NULL,
+  content TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  occurred_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  importance REAL,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL DEFAULT 'buffered',
+  memory_id TEXT,
+  consolidation_reason TEXT,
+  reviewed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, session_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX episodes_state ON episodes (tenant_id, session_id, state, seq);
+CREATE INDEX episodes_digest ON episodes (tenant_id, session_id, digest);
+CREATE INDEX episodes_memory ON episodes (tenant_id, memory_id) WHERE memory_id IS NOT NULL;
+`,
+  },
+  {
+    // Versions (src/modules/memory/memory-versions.ts): every state of a memory that an update or a keyed
+    // write replaced, with when it was recorded (recorded_from .. recorded_to, the store's time) and the
+    // fact's own validity (valid_from .. valid_to); the live row is the newest version. `as_of` reads them.
+    version: 12,
+    name: 'versions',
+    sql: `
+CREATE TABLE memory_versions (
+  tenant_id TEXT NOT NULL,
+  memory_id TEXT NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  content TEXT NOT NULL,
+  type TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  importance REAL NOT NULL,
+  valid_from TEXT,
+  valid_to TEXT,
+  recorded_from TEXT NOT NULL,
+  recorded_to TEXT NOT NULL,
+  change TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, memory_id, version)
+) WITHOUT ROWID;
+-- The ttl job's scan: memories whose expires_at has passed, oldest first.
+CREATE INDEX memories_expiry ON memories (tenant_id, expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
+`,
+  },
 ];
 
 export interface MigrationReport {

@@ -15,6 +15,7 @@ import { SqliteAuditStore } from './sqlite-audit-store.js';
 import { SqliteConfigStore } from './sqlite-config-store.js';
 import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from './sqlite-database.js';
 import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
+import { SqliteEpisodeStore } from './sqlite-episode-store.js';
 import { describeOpenError } from './sqlite-errors.js';
 import { SqliteFileGuard } from './sqlite-file-guard.js';
 import { SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
@@ -26,6 +27,7 @@ import { sqliteSlowQueryLog } from './sqlite-query-log-store.js';
 import { SqliteSessionStore } from './sqlite-session-store.js';
 import { sqliteStoreCopy } from './sqlite-store-copy.js';
 import type { TextSearchOptions } from './sqlite-text-search.js';
+import { SqliteTierStore } from './sqlite-tier-store.js';
 import type { SqliteVectorSearch, VectorSearchOptions } from './sqlite-vector-search.js';
 import { vectorIndexDirFor } from './vector-index-file.js';
 
@@ -83,7 +85,9 @@ export function createSqliteStorage(
       });
       const stores: StorageStores = {
         memories,
+        tiers: new SqliteTierStore(db, { logger, file, flushTouches: () => memories.flushTouches() }),
         sessions: new SqliteSessionStore(db, { logger, file }),
+        episodes: new SqliteEpisodeStore(db, { logger, file }),
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
         idempotency: new SqliteIdempotencyStore(db, { logger, file }),
         jobs: new SqliteJobStore(db, { logger, file }),

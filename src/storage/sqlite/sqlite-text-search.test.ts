@@ -156,6 +156,9 @@ describe('full-text search', () => {
       '7_config',
       '8_security',
       '9_jobs',
+      '10_tiers',
+      '11_episodes',
+      '12_versions',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {

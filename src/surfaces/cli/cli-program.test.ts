@@ -279,7 +279,16 @@ describe('brain jobs and brain dead-letter', () => {
   it('lists the jobs, runs one now, and shows its run in the list and the history', async () => {
     expect(await brainCli('jobs', '--json')).toBe(EXIT.ok);
     const before = JSON.parse(out.join('\n')) as { name: string; cron: string; last: unknown }[];
-    expect(before.map((j) => j.name)).toEqual(['backup', 'vacuum', 'checkpoint', 'expire']);
+    expect(before.map((j) => j.name)).toEqual([
+      'backup',
+      'vacuum',
+      'checkpoint',
+      'expire',
+      'rebalance',
+      'ttl',
+      'sessions',
+      'decay',
+    ]);
     expect(before.find((j) => j.name === 'backup')?.cron).toBe(brain.config.backupCron);
 
     out = [];

@@ -22,6 +22,7 @@ import {
   type SlowQueriesRuntime,
   slowQueriesRequest,
 } from './slow-queries.js';
+import { registerTierCommands } from './tier-commands.js';
 import { registerTransferCommands, type TransferRuntime } from './transfer-commands.js';
 
 /** Where the CLI writes. The real program passes stdout/stderr; tests capture both. */
@@ -576,6 +577,7 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
   registerJobsCommands(program, { runtime, globals, print, io, state });
   registerDbCommands(program, { runtime, globals, print, io, state });
   registerDoctorCommands(program, { runtime, globals, print, io, state });
+  registerTierCommands(program, { withBrain, print });
 
   return program;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseInput } from '../../core/validation.js';
 import type { AuditLog } from '../../modules/audit/audit-log.js';
 import type { Maintenance } from '../../modules/maintenance/maintenance.js';
+import { rebalanceReportSchema, type TierService } from '../../modules/memory/tier-service.js';
 import { errorBodySchema } from './rest-routes.js';
 
 const maintenanceStateSchema = z
@@ -28,14 +29,54 @@ const maintenanceBody = z
   })
   .strict();
 
+const rebalanceBody = z
+  .object({
+    tenant: z
+      .string({ error: 'must be a string' })
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -' })
+      .optional()
+      .describe('Only this tenant; default every tenant.'),
+  })
+  .strict();
+
 /**
  * Admin routes under `/admin`. Maintenance mode is a row of the shared `config` table, so turning it on
  * through one replica turns it on for all (each reads the row at most a second old).
  */
 export function registerAdminRoutes(
   app: FastifyInstance,
-  admin: { maintenance: Maintenance; audit?: AuditLog | null },
+  admin: { maintenance: Maintenance; audit?: AuditLog | null; tiers?: TierService },
 ): void {
+  const { tiers } = admin;
+  if (tiers)
+    app.post(
+      '/admin/rebalance-memory',
+      {
+        config: { access: { scope: 'admin', action: 'admin.rebalance' } },
+        schema: {
+          tags: ['admin'],
+          summary: 'Rebalance the memory tiers now',
+          description:
+            'Re-scores every memory and moves memories between hot, warm and cold, as the scheduled `rebalance` job does; idempotent. Without `tenant`, every tenant.',
+          body: rebalanceBody.optional(),
+          response: { 200: rebalanceReportSchema, 400: errorBodySchema },
+        },
+      },
+      async (request) => {
+        const body = parseInput(rebalanceBody, request.body ?? {});
+        const report = await tiers.rebalance(body.tenant !== undefined ? { tenant: body.tenant } : {});
+        const principal = request.principal;
+        await admin.audit?.record({
+          principal: principal?.id ?? 'local',
+          tenantId: principal?.tenantId ?? 'default',
+          action: 'admin.rebalance',
+          target: body.tenant ?? '*',
+          outcome: 'ok',
+          details: { promoted: report.promoted, demoted: report.demoted, cooled: report.cooled },
+        });
+        return report;
+      },
+    );
   app.get(
     '/admin/maintenance',
     {

@@ -24,6 +24,7 @@ let http: HttpServer;
 let url: string;
 const keys: Record<string, string> = {};
 let memoryA: string;
+let sessionA: string;
 
 async function key(name: string, tenantId: string, scopes: Scope[]): Promise<void> {
   const made = await createApiKey(t.brain.storage.stores().apiKeys, { tenantId, scopes, name }, new Date());
@@ -65,6 +66,8 @@ beforeAll(async () => {
     { content: 'tenant A keeps the launch code in the blue folder', key: 'code' },
   );
   memoryA = created.id;
+  sessionA = (await t.brain.services.sessions.init({ tenantId: 'tenant-a', principal: 'test' }, {}))
+    .session_id;
   http = await createTestHttpServer(t.brain, logger);
   ({ url } = await http.listen());
 });
@@ -76,7 +79,7 @@ afterAll(async () => {
 
 /** Each route's request (a real id for `:id`) and the scope it needs; public routes need none. */
 function routeCase(method: string, path: string): { url: string; body?: unknown; scope: Scope | null } {
-  const id = memoryA;
+  const id = path.startsWith('/v1/sessions/') ? sessionA : memoryA;
   const at = path.replace(':id', id);
   const table: Record<string, { body?: unknown; scope: Scope | null }> = {
     'POST /v1/memories': { body: { content: 'a new fact from the matrix' }, scope: 'write' },
@@ -85,13 +88,19 @@ function routeCase(method: string, path: string): { url: string; body?: unknown;
     'POST /v1/memories/search': { body: { query: 'launch code' }, scope: 'read' },
     'POST /v1/memories/forget': { body: { filter: { tags: ['disposable'] } }, scope: 'write' },
     'GET /v1/memories/:id': { scope: 'read' },
+    'GET /v1/memories/:id/explain': { scope: 'read' },
+    'GET /v1/memories/:id/history': { scope: 'read' },
     'PATCH /v1/memories/:id': { body: { importance: 0.9 }, scope: 'write' },
     'DELETE /v1/memories/:id': { scope: 'write' },
     'POST /v1/sessions': { body: {}, scope: 'read' },
+    'POST /v1/sessions/:id/episodes': { body: { role: 'user', content: 'a matrix episode' }, scope: 'write' },
+    'GET /v1/sessions/:id/episodes': { scope: 'read' },
+    'POST /v1/sessions/:id/end': { scope: 'write' },
     'POST /remember': { body: { content: 'a guide-form fact' }, scope: 'write' },
     'POST /recall': { body: { query: 'launch code', k: 3 }, scope: 'read' },
     'GET /admin/maintenance': { scope: 'admin' },
     'PUT /admin/maintenance': { body: { on: false }, scope: 'admin' },
+    'POST /admin/rebalance-memory': { body: {}, scope: 'admin' },
     'GET /metrics': { scope: 'admin' },
     'POST /mcp': { body: initializeBody('matrix'), scope: null },
     'GET /mcp': { scope: null },
@@ -296,9 +305,17 @@ describe('the auth matrix over every MCP tool', () => {
     { name: 'remember', args: () => ({ content: 'an MCP fact' }), scope: 'write' },
     { name: 'recall', args: () => ({ query: 'launch code' }), scope: 'read' },
     { name: 'get_memory', args: () => ({ id: memoryA }), scope: 'read' },
+    { name: 'memory_history', args: () => ({ id: memoryA }), scope: 'read' },
     { name: 'list_memories', args: () => ({}), scope: 'read' },
     { name: 'update_memory', args: () => ({ id: memoryA, importance: 0.7 }), scope: 'write' },
     { name: 'forget', args: () => ({ filter: { tags: ['disposable'] } }), scope: 'write' },
+    {
+      name: 'record_episode',
+      args: () => ({ session_id: sessionA, role: 'user', content: 'an MCP episode' }),
+      scope: 'write',
+    },
+    { name: 'list_episodes', args: () => ({ session_id: sessionA }), scope: 'read' },
+    { name: 'end_session', args: () => ({ session_id: sessionA }), scope: 'write' },
   ];
 
   it('has a case for every tool', async () => {

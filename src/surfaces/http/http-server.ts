@@ -80,7 +80,10 @@ export interface HttpServerConfig extends SurfaceContext {
   /** What the `/admin` routes act on; none: no admin routes. */
   admin?: { maintenance: Maintenance };
   /** Serves Prometheus metrics at `/metrics`, the store's size read from here; none: no metrics. */
-  metrics?: Pick<MetricsSources, 'databaseSizeBytes' | 'jobs' | 'backupAgeSeconds' | 'embeddingQueueSize'>;
+  metrics?: Pick<
+    MetricsSources,
+    'databaseSizeBytes' | 'jobs' | 'backupAgeSeconds' | 'embeddingQueueSize' | 'tiers'
+  >;
 }
 
 /** A built HTTP server. Nothing listens until {@link HttpServer.listen} is called. */
@@ -188,6 +191,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         ...config.metrics,
         activeSessions: () => mcpCount(),
         recallCache: () => config.services.memory.cacheStats(),
+        episodes: () => config.services.episodes.counts(),
       })
     : null;
   const access: HttpAccess | undefined = config.access && {
@@ -263,7 +267,12 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
       });
     registerRestRoutes(rest, config, scopeOf);
-    if (config.admin) registerAdminRoutes(rest, { ...config.admin, audit: access?.audit ?? null });
+    if (config.admin)
+      registerAdminRoutes(rest, {
+        ...config.admin,
+        audit: access?.audit ?? null,
+        tiers: config.services.tiers,
+      });
   });
 
   app.get(

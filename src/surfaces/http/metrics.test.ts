@@ -93,6 +93,26 @@ describe('GET /metrics', () => {
     await client.close();
   });
 
+  it("counts recall's cache hits and misses, for answers and query vectors, and its bytes", async () => {
+    const cache = (text: string, kind: string, result: string) =>
+      sample(text, `brain_recall_cache_total{cache="${kind}",result="${result}"}`);
+    const before = (await scrape()).text;
+    const search = () =>
+      fetch(`${url}/v1/memories/search`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'a question asked twice for the cache' }),
+      });
+    expect((await search()).status).toBe(200);
+    expect((await search()).status).toBe(200);
+    const { text } = await scrape();
+    expect(cache(text, 'results', 'miss') - cache(before, 'results', 'miss')).toBe(1);
+    expect(cache(text, 'results', 'hit') - cache(before, 'results', 'hit')).toBe(1);
+    expect(cache(text, 'query_vectors', 'miss') - cache(before, 'query_vectors', 'miss')).toBe(1);
+    expect(text).toContain('brain_recall_cache_total{cache="query_vectors",result="hit"}');
+    expect(sample(text, 'brain_recall_cache_bytes')).toBeGreaterThan(0);
+  });
+
   it("serves the jobs' last runs and the dead letters from the store", async () => {
     const run = await fixture.brain.scheduler.runNow('expire');
     const { families, text } = await scrape();

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { EpisodeCounts } from '../../modules/episodes/episode-service.js';
 import type { JobHistory } from '../../modules/jobs/job-store.js';
+import type { RecallCacheStats } from '../../modules/memory/recall-cache.js';
 import type { ToolObserver } from '../brain-services.js';
 
 /** The deployment guide's buckets (0.01 … 1 s) with finer ones below 10 ms, where recall lives. */
@@ -11,6 +13,7 @@ const OPERATION_OF_TOOL: Record<string, string> = {
   remember: 'remember',
   recall: 'recall',
   get_memory: 'get',
+  memory_history: 'history',
   list_memories: 'list',
   update_memory: 'update',
   forget: 'forget',
@@ -21,14 +24,18 @@ export interface MetricsSources {
   databaseSizeBytes(): Promise<number>;
   /** MCP sessions open in this process (0 in stateless mode). */
   activeSessions(): number;
-  /** Recall's query-vector cache since start; none: the series stays at 0. */
-  recallCache?: () => { hits: number; misses: number };
+  /** Recall's cache (answers and query vectors) since start, and its size; none: the series stay at 0. */
+  recallCache?: () => RecallCacheStats;
+  /** The episodic buffer's counts since start (stored, retrieved, consolidated, evicted). */
+  episodes?: () => EpisodeCounts;
   /** The scheduler's history (newest and newest successful run per job) and dead letters not retried. */
   jobs?: () => Promise<{ history: JobHistory[]; deadLetters: number }>;
   /** Seconds since the newest good backup; null when there is none (served as +Inf, so alerts fire). */
   backupAgeSeconds?: () => Promise<number | null>;
   /** Memories waiting for a vector in the embedding queue. */
   embeddingQueueSize?: () => Promise<number>;
+  /** Live memories per tier, and the hot tier's use of its capacity (hot / (BRAIN_HOT_MAX × tenants)). */
+  tiers?: () => Promise<{ hot: number; warm: number; cold: number; ratio: number }>;
 }
 
 export interface Metrics {
@@ -107,18 +114,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
     labelNames: ['limit'],
     registers: [registry],
   });
-  new Counter({
-    name: 'brain_recall_cache_total',
-    help: "Recall's query-vector cache lookups, by result (hit or miss)",
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      const stats = sources.recallCache?.() ?? { hits: 0, misses: 0 };
-      this.reset();
-      this.inc({ result: 'hit' }, stats.hits);
-      this.inc({ result: 'miss' }, stats.misses);
-    },
-  });
+  registerRecallCacheMetrics(registry, sources);
+  registerEpisodeMetrics(registry, sources);
   registerStoreGauges(registry, sources);
   return {
     registry,
@@ -155,7 +152,7 @@ const seconds = (iso: string | undefined | null) => (iso ? Date.parse(iso) / 100
  * the max, not a sum): the jobs' last runs, dead letters, backup age and the embedding backlog.
  */
 function registerStoreGauges(registry: Registry, sources: MetricsSources): void {
-  const { jobs, backupAgeSeconds, embeddingQueueSize } = sources;
+  const { jobs, backupAgeSeconds, embeddingQueueSize, tiers } = sources;
   if (jobs) {
     let pending: Promise<{ history: JobHistory[]; deadLetters: number }> | null = null;
     // One read of the store per scrape, shared by the five series below.
@@ -217,6 +214,34 @@ function registerStoreGauges(registry: Registry, sources: MetricsSources): void 
         this.set((await backupAgeSeconds()) ?? Number.POSITIVE_INFINITY);
       },
     });
+  if (tiers) {
+    // One count per scrape for both series: the first collect reads, the other reuses it for a second.
+    let last: { at: number; value: ReturnType<typeof tiers> } | null = null;
+    const read = () => {
+      if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), value: tiers() };
+      return last.value;
+    };
+    new Gauge({
+      name: 'brain_memories',
+      help: 'Live memories by tier (hot, warm, cold), every tenant',
+      labelNames: ['tier'],
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        const counts = await read();
+        for (const tier of ['hot', 'warm', 'cold'] as const) this.set({ tier }, counts[tier]);
+      },
+    });
+    new Gauge({
+      name: 'brain_hot_tier_utilization_ratio',
+      help: 'Hot memories over the hot capacity (BRAIN_HOT_MAX per tenant holding memories); the KPI is 0.8-0.95',
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set((await read()).ratio);
+      },
+    });
+  }
   if (embeddingQueueSize)
     new Gauge({
       name: 'brain_embedding_queue_size',
@@ -227,4 +252,52 @@ function registerStoreGauges(registry: Registry, sources: MetricsSources): void 
         this.set(await embeddingQueueSize());
       },
     });
+}
+
+/** The episodic buffer: episodes stored, retrieved by recall, consolidated into memories, evicted. */
+function registerEpisodeMetrics(registry: Registry, sources: MetricsSources): void {
+  new Counter({
+    name: 'brain_episodes_total',
+    help: 'Episodes of the episodic buffer, by event (stored, retrieved, consolidated, evicted)',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      const counts = sources.episodes?.();
+      this.reset();
+      for (const event of ['stored', 'retrieved', 'consolidated', 'evicted'] as const)
+        this.inc({ event }, counts?.[event] ?? 0);
+    },
+  });
+}
+
+/**
+ * Recall's cache: lookups by cache (`results`: whole answers; `query_vectors`: query embeddings) and
+ * result, and the bytes it holds against BRAIN_RECALL_CACHE_MB.
+ */
+function registerRecallCacheMetrics(registry: Registry, sources: MetricsSources): void {
+  new Counter({
+    name: 'brain_recall_cache_total',
+    help: "Recall's cache lookups, by cache (results or query_vectors) and result (hit or miss)",
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+    collect() {
+      const stats = sources.recallCache?.();
+      this.reset();
+      for (const [cache, counts] of [
+        ['results', stats?.results],
+        ['query_vectors', stats?.queryVectors],
+      ] as const) {
+        this.inc({ cache, result: 'hit' }, counts?.hits ?? 0);
+        this.inc({ cache, result: 'miss' }, counts?.misses ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'brain_recall_cache_bytes',
+    help: "Bytes recall's cache holds (estimated: answers as JSON text, vectors, keys)",
+    registers: [registry],
+    collect() {
+      this.set(sources.recallCache?.().bytes ?? 0);
+    },
+  });
 }

@@ -1,8 +1,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { RequestScope } from '../../core/scope.js';
+import { parseInput } from '../../core/validation.js';
+import {
+  endSessionResultSchema,
+  listEpisodesResultSchema,
+  recordEpisodeResultSchema,
+  recordEpisodeShape,
+} from '../../modules/episodes/episode-schemas.js';
 import {
   forgetResultSchema,
+  historyResultSchema,
   listResultSchema,
   memorySchema,
   recallResultSchema,
@@ -15,8 +23,10 @@ import {
   MEMORY_LIMITS,
   recallShape,
   rememberShape,
+  sessionSchema,
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
+import { explanationSchema } from '../../modules/memory/tier-service.js';
 import { initResultSchema } from '../../modules/sessions/session-output.js';
 import { initShape } from '../../modules/sessions/session-schemas.js';
 import type { SurfaceContext } from '../brain-services.js';
@@ -78,6 +88,72 @@ function deleteInput(id: string, query: Record<string, unknown>): Record<string,
 function batchSize(request: FastifyRequest): number {
   const memories = (request.body as { memories?: unknown } | undefined)?.memories;
   return Array.isArray(memories) ? Math.max(1, memories.length) : 1;
+}
+
+const sessionParams = z.object({ id: sessionSchema.describe('session_id from init.') });
+const { session_id: _sessionId, ...episodeBodyShape } = recordEpisodeShape;
+const sessionErrors = { ...errors, 404: errorBodySchema.describe('No such session in this tenant.') };
+
+/** The session's id from the path, as the episode service's `session_id`. */
+function sessionOf(request: FastifyRequest): string {
+  return (request.params as { id: string }).id;
+}
+
+/** The episodic buffer's routes under `/v1/sessions/:id`: record, list, and end the session. */
+function registerEpisodeRoutes(app: FastifyInstance, ctx: SurfaceContext, scopeOf: ScopeOf): void {
+  const { episodes } = ctx.services;
+  const tags = ['sessions'];
+  app.post(
+    '/v1/sessions/:id/episodes',
+    {
+      config: { access: { scope: 'write', action: 'session.record_episode' } },
+      schema: {
+        tags,
+        summary: "Record an episode in the session's buffer",
+        description:
+          "Appends to the session's ring buffer (BRAIN_EPISODE_BUFFER_SIZE); an episode pushed out is kept as a memory when the consolidation rules say so.",
+        params: sessionParams,
+        body: z.object(episodeBodyShape).strict(),
+        response: { 201: recordEpisodeResultSchema, ...sessionErrors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const input =
+        body && typeof body === 'object' && !Array.isArray(body)
+          ? { ...body, session_id: sessionOf(request) }
+          : body;
+      return reply.code(201).send(await episodes.record(scopeOf(request), input));
+    },
+  );
+  app.get(
+    '/v1/sessions/:id/episodes',
+    {
+      config: { access: { scope: 'read', action: 'session.list_episodes' } },
+      schema: {
+        tags,
+        summary: "The session's buffered episodes, oldest first",
+        params: sessionParams,
+        response: { 200: listEpisodesResultSchema, ...sessionErrors },
+      },
+    },
+    async (request) => episodes.list(scopeOf(request), { session_id: sessionOf(request) }),
+  );
+  app.post(
+    '/v1/sessions/:id/end',
+    {
+      config: { access: { scope: 'write', action: 'session.end' } },
+      schema: {
+        tags,
+        summary: 'End the session: consolidate its buffer',
+        description:
+          'Every buffered episode leaves the buffer; the salient ones become memories. Again: no change.',
+        params: sessionParams,
+        response: { 200: endSessionResultSchema, ...sessionErrors },
+      },
+    },
+    async (request) => episodes.end(scopeOf(request), { session_id: sessionOf(request) }),
+  );
 }
 
 /** Who a request acts for: the scope of its principal once authentication is on, else the default. */
@@ -195,6 +271,41 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
     async (request) => memory.get(scopeOf(request), request.params),
   );
 
+  app.get(
+    '/v1/memories/:id/explain',
+    {
+      config: { access: { scope: 'read', action: 'memory.explain' } },
+      schema: {
+        tags,
+        summary: "A memory's score, its parts, its tier and its moves",
+        description:
+          "The memory_score now (importance, recency with its type's half-life, access frequency, pin) and every tier move the rebalance made, with its reason.",
+        params: idParams,
+        response: { 200: explanationSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = parseInput(idParams, request.params);
+      return ctx.services.tiers.explain(scopeOf(request), id);
+    },
+  );
+
+  app.get(
+    '/v1/memories/:id/history',
+    {
+      config: { operation: 'history', access: { scope: 'read', action: 'memory.history' } },
+      schema: {
+        tags,
+        summary: "A memory's versions, oldest first",
+        description:
+          'Every state an update or a write with the same key replaced, each with when the store held it (recorded_from, recorded_to) and its validity (valid_from, valid_to); the last is the current one.',
+        params: idParams,
+        response: { 200: historyResultSchema, ...errors },
+      },
+    },
+    async (request) => memory.history(scopeOf(request), request.params),
+  );
+
   app.patch(
     '/v1/memories/:id',
     {
@@ -251,6 +362,8 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
     },
     async (request) => sessions.init(scopeOf(request), request.body ?? {}),
   );
+
+  registerEpisodeRoutes(app, ctx, scopeOf);
 
   // The SomaBrain deployment guide's routes, for clients written against it.
   app.post(

@@ -7,7 +7,19 @@ import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import type { Brain } from '../../app/build-brain.js';
 import { createMcpServer } from './mcp-server.js';
 
-const TOOL_NAMES = ['forget', 'get_memory', 'init', 'list_memories', 'recall', 'remember', 'update_memory'];
+const TOOL_NAMES = [
+  'end_session',
+  'forget',
+  'get_memory',
+  'init',
+  'list_episodes',
+  'list_memories',
+  'memory_history',
+  'recall',
+  'record_episode',
+  'remember',
+  'update_memory',
+];
 
 let fixture: TestBrain;
 let brain: Brain;
@@ -52,7 +64,7 @@ describe('MCP server', () => {
     expect(client.getInstructions()).toMatch(/init first/);
   });
 
-  it('lists the seven tools with input and output schemas and annotations', async () => {
+  it('lists the ten tools with input and output schemas and annotations', async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
     for (const tool of tools) {
@@ -138,6 +150,41 @@ describe('MCP server', () => {
     expect(recalled.text).toMatch(
       new RegExp(`1\\. \\[${remembered.data.id}\\] \\(preference, score \\d\\.\\d\\d`),
     );
+  });
+
+  it('records episodes, blends them into recall in their session, and consolidates them at end_session', async () => {
+    const { data: init } = await ok<{ session_id: string }>('init', {});
+    const session_id = init.session_id;
+    const recorded = await ok<{ episode: { id: string; seq: number } }>('record_episode', {
+      session_id,
+      role: 'user',
+      content: 'I prefer the harbour walk route',
+    });
+    expect(recorded.data.episode.seq).toBe(1);
+    expect(recorded.text).toContain(recorded.data.episode.id);
+    const listed = await ok<{ episodes: { content: string }[] }>('list_episodes', { session_id });
+    expect(listed.data.episodes.map((e) => e.content)).toEqual(['I prefer the harbour walk route']);
+    const recalled = await ok<{ episodes: { id: string }[] }>('recall', {
+      query: 'harbour walk',
+      session: session_id,
+    });
+    expect(recalled.data.episodes?.map((e) => e.id)).toEqual([recorded.data.episode.id]);
+    expect(recalled.text).toContain('Recent in this session:');
+    const ended = await ok<{ consolidated: { memory_id: string; reason: string }[] }>('end_session', {
+      session_id,
+    });
+    expect(ended.data.consolidated).toEqual([
+      {
+        memory_id: expect.stringMatching(/^mem_/),
+        reason: 'preference',
+        episode_ids: [recorded.data.episode.id],
+      },
+    ]);
+    const memory = await ok<{ type: string }>('get_memory', { id: ended.data.consolidated[0]?.memory_id });
+    expect(memory.data.type).toBe('user_preferences');
+    const bad = await call('record_episode', { session_id, role: 'narrator', content: 'x' });
+    expect(bad.isError).toBe(true);
+    expect(textOf(bad)).toMatch(/role/);
   });
 
   it('round-trips get_memory, list_memories, update_memory and forget', async () => {

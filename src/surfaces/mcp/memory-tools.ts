@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../../core/logger.js';
 import {
   forgetResultSchema,
+  historyResultSchema,
   type ListResult,
   listResultSchema,
   type Memory,
@@ -15,6 +16,7 @@ import {
 import {
   forgetShape,
   getShape,
+  historyShape,
   listShape,
   MEMORY_LIMITS,
   recallShape,
@@ -22,11 +24,18 @@ import {
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { formatEpisodeHits } from './episode-tools.js';
 import { toolScope } from './tool-access.js';
 import { runTool, summaryWithJson, type ToolCallOptions } from './tool-result.js';
 
 const KiB = (bytes: number) => `${bytes / 1024} KiB`;
 /** The limits a schema cannot state (bytes of UTF-8, depth), said once per writing tool. */
+/**
+ * remember's arguments the tool leaves out to stay within its definition budget (1,400 bytes a model reads
+ * in every conversation): a fact's validity, which `update_memory` sets over MCP and REST takes directly.
+ */
+const REST_ONLY_REMEMBER = { valid_from: true, valid_to: true } as const;
+
 const LIMITS_TEXT =
   `Limits: content ${KiB(MEMORY_LIMITS.contentBytes)}, metadata ${KiB(MEMORY_LIMITS.metadataBytes)} ` +
   `and ${MEMORY_LIMITS.metadataDepth} levels.`;
@@ -43,14 +52,14 @@ export function formatRecall(result: RecallResult): string {
       ? 'meaning + keywords'
       : `keywords only: ${TEXT_ONLY_REASONS[result.reason ?? 'no-embedder']}`;
   if (result.hits.length === 0) {
-    return `No memories matched (search by ${how}). Try other words or fewer filters; otherwise nothing is stored about this yet.`;
+    return `No memories matched (search by ${how}). Try other words or fewer filters; otherwise nothing is stored about this yet.${formatEpisodeHits(result.episodes)}`;
   }
   const lines = result.hits.map((hit, i) => {
     const tags = hit.tags.length > 0 ? `, tags: ${hit.tags.join(', ')}` : '';
     return `${i + 1}. [${hit.id}] (${hit.type}, score ${hit.score.toFixed(2)}${tags}) ${indentContinuation(hit.content, '   ')}`;
   });
   const noun = result.hits.length === 1 ? 'memory' : 'memories';
-  return `Found ${result.hits.length} ${noun} (search by ${how}), best first:\n${lines.join('\n')}`;
+  return `Found ${result.hits.length} ${noun} (search by ${how}), best first:\n${lines.join('\n')}${formatEpisodeHits(result.episodes)}`;
 }
 
 function preview(content: string): string {
@@ -83,9 +92,9 @@ function registerRemember({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Remember',
       description:
-        'Store one durable fact, preference, decision or instruction per call. An existing key gets the new ' +
-        `content and the fields given; the rest stay. ${LIMITS_TEXT} Returns {id, status}.`,
-      inputSchema: z.object(rememberShape).strict(),
+        'Store one durable fact, preference, decision or instruction per call. A known key gets the new ' +
+        `content and given fields; others stay. ${LIMITS_TEXT} Returns {id, status}.`,
+      inputSchema: z.object(rememberShape).omit(REST_ONLY_REMEMBER).strict(),
       outputSchema: rememberResultSchema,
       annotations: {
         readOnlyHint: false,
@@ -142,6 +151,30 @@ function registerGetMemory({ server, ctx, opts }: ToolDeps): void {
         opts('get_memory'),
         async () => ctx.services.memory.get(await toolScope(ctx, extra, 'read', 'memory.get'), args),
         (m) => formatMemory('Memory', m),
+      ),
+  );
+}
+
+function registerMemoryHistory({ server, ctx, opts }: ToolDeps): void {
+  server.registerTool(
+    'memory_history',
+    {
+      title: 'Memory history',
+      description:
+        'Every version of one memory, oldest first: what updates and same-key writes replaced, then the current one.',
+      inputSchema: z.object(historyShape).strict(),
+      outputSchema: historyResultSchema,
+      annotations: READ_ONLY,
+    },
+    (args, extra) =>
+      runTool(
+        opts('memory_history'),
+        async () => ctx.services.memory.history(await toolScope(ctx, extra, 'read', 'memory.history'), args),
+        (h) =>
+          summaryWithJson(
+            `${h.id}: ${h.versions.length} version${h.versions.length === 1 ? '' : 's'}, now: ${preview(h.versions.at(-1)?.content ?? '')}`,
+            h,
+          ),
       ),
   );
 }
@@ -212,7 +245,7 @@ function registerForget({ server, ctx, opts }: ToolDeps): void {
 }
 
 /**
- * Registers remember, recall, get_memory, list_memories, update_memory and forget on `server`. Input
+ * Registers remember, recall, get_memory, memory_history, list_memories, update_memory and forget on `server`. Input
  * schemas are the memory module's shapes as strict objects (an unknown argument is an error, not silently
  * dropped); the service re-validates with the full schemas, including rules across fields.
  */
@@ -221,6 +254,7 @@ export function registerMemoryTools(server: McpServer, ctx: SurfaceContext, logg
   registerRemember(deps);
   registerRecall(deps);
   registerGetMemory(deps);
+  registerMemoryHistory(deps);
   registerListMemories(deps);
   registerUpdateMemory(deps);
   registerForget(deps);

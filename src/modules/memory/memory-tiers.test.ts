@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { parseHalfLives } from '../../config/config-schema.js';
+import { planRebalance, scoreMemory, type TierRow, type TierSettings } from './memory-tiers.js';
+
+const NOW = new Date('2026-06-01T00:00:00.000Z');
+const DAY = 86_400_000;
+const daysAgo = (d: number) => new Date(NOW.getTime() - d * DAY).toISOString();
+const SETTINGS: TierSettings = {
+  hotMax: 2,
+  coldAfterDays: 30,
+  promoteAfterAccesses: 3,
+  halfLifeDays: 30,
+  halfLives: { event: 7 },
+};
+
+function row(id: string, extra: Partial<TierRow> = {}): TierRow {
+  return {
+    id,
+    type: 'fact',
+    tags: [],
+    importance: 0.5,
+    access_count: 0,
+    created_at: NOW.toISOString(),
+    accessed_at: null,
+    storage_tier: 'hot',
+    memory_score: 0.5,
+    tier_access_count: 0,
+    ...extra,
+  };
+}
+
+describe('memory_score', () => {
+  it('halves the recency part every half-life of the type, counted from the last use', () => {
+    const fact = scoreMemory(row('f', { created_at: daysAgo(30) }), NOW, SETTINGS);
+    expect(fact.recency).toBeCloseTo(0.5, 9);
+    expect(fact.half_life_days).toBe(30);
+    const event = scoreMemory(row('e', { type: 'event', created_at: daysAgo(14) }), NOW, SETTINGS);
+    expect(event.recency).toBeCloseTo(0.25, 9);
+    // A recall yesterday counts, not the write 60 days ago.
+    const used = scoreMemory(row('u', { created_at: daysAgo(60), accessed_at: daysAgo(0) }), NOW, SETTINGS);
+    expect(used.recency).toBe(1);
+    expect(used.last_used_at).toBe(NOW.toISOString());
+  });
+
+  it('weighs importance, recency and access frequency; a pinned memory scores 1', () => {
+    const s = scoreMemory(row('s', { importance: 1, access_count: 100 }), NOW, SETTINGS);
+    expect(s.score).toBeCloseTo(1, 6);
+    const none = scoreMemory(row('n', { importance: 0, created_at: daysAgo(3000) }), NOW, SETTINGS);
+    expect(none.score).toBeLessThan(0.001);
+    const pinned = scoreMemory(row('p', { importance: 0, tags: ['pinned'] }), NOW, SETTINGS);
+    expect(pinned).toMatchObject({ score: 1, pinned: true });
+  });
+});
+
+describe('planRebalance', () => {
+  it('demotes the lowest scores past BRAIN_HOT_MAX, to cold when also unused, and never a protected type', () => {
+    const rows = [
+      row('a', { importance: 0.9 }),
+      row('b', { importance: 0.8 }),
+      row('c', { importance: 0.1 }),
+      row('d', { importance: 0.2, created_at: daysAgo(40) }),
+      row('p', { importance: 0, type: 'system_critical', created_at: daysAgo(400) }),
+    ];
+    const plan = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 3 });
+    expect(plan.moves.map((m) => `${m.id}:${m.from}>${m.to}`).sort()).toEqual(['c:hot>warm', 'd:hot>cold']);
+    expect(plan.hot).toBe(3);
+  });
+
+  it('moves warm memories unused BRAIN_COLD_AFTER_DAYS to cold, but not a protected or pinned one', () => {
+    const rows = [
+      row('w', { storage_tier: 'warm', created_at: daysAgo(31) }),
+      row('fresh', { storage_tier: 'warm', created_at: daysAgo(29) }),
+      row('pref', { storage_tier: 'warm', type: 'user_preferences', created_at: daysAgo(300) }),
+      row('pin', { storage_tier: 'warm', tags: ['pinned'], created_at: daysAgo(300) }),
+    ];
+    const plan = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 100 });
+    expect(plan.moves.map((m) => `${m.id}:${m.to}`)).toEqual(['w:cold']);
+  });
+
+  it('promotes after BRAIN_PROMOTE_AFTER_ACCESSES recalls since the last move, when the score earns a place', () => {
+    const rows = [
+      row('h1', { importance: 0.9 }),
+      row('h2', { importance: 0.1 }),
+      row('cold', {
+        storage_tier: 'cold',
+        importance: 0.5,
+        access_count: 8,
+        tier_access_count: 5,
+        accessed_at: NOW.toISOString(),
+      }),
+      row('warm-2', { storage_tier: 'warm', importance: 1, access_count: 2, accessed_at: NOW.toISOString() }),
+    ];
+    const plan = planRebalance(rows, NOW, SETTINGS);
+    expect(plan.moves.map((m) => `${m.id}:${m.from}>${m.to}`).sort()).toEqual([
+      'cold:cold>hot',
+      'h2:hot>warm',
+    ]);
+  });
+
+  it('is idempotent: the plan applied, planning again at the same time moves and rescores nothing', () => {
+    const rows = Array.from({ length: 50 }, (_, i) =>
+      row(`m${i}`, {
+        importance: ((i * 37) % 100) / 100,
+        created_at: daysAgo(i),
+        storage_tier: i % 3 === 0 ? 'warm' : 'hot',
+        access_count: i % 7,
+      }),
+    );
+    const first = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 10 });
+    const scores = new Map(first.scores.map((s) => [s.id, s.score]));
+    const tiers = new Map(first.moves.map((m) => [m.id, m.to]));
+    const applied = rows.map((r) => ({
+      ...r,
+      memory_score: scores.get(r.id) ?? r.memory_score,
+      storage_tier: tiers.get(r.id) ?? r.storage_tier,
+      tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
+    }));
+    const second = planRebalance(applied, NOW, { ...SETTINGS, hotMax: 10 });
+    expect(first.moves.length).toBeGreaterThan(0);
+    expect(second).toMatchObject({ moves: [], scores: [], hot: 10 });
+  });
+});
+
+describe('BRAIN_DECAY_HALF_LIVES', () => {
+  it('reads type=days pairs and refuses anything else, naming the part', () => {
+    expect(parseHalfLives('event=14, fact=90.5,')).toEqual({ event: 14, fact: 90.5 });
+    expect(parseHalfLives('')).toEqual({});
+    expect(() => parseHalfLives('event=0')).toThrow(/"event=0" is not type=days/);
+    expect(() => parseHalfLives('Event=3')).toThrow(/"Event=3"/);
+    expect(() => parseHalfLives('fact:30')).toThrow(/"fact:30"/);
+  });
+});

@@ -1,0 +1,43 @@
+import type { RequestScope } from '../../core/scope.js';
+import type { TierMove, TierRow } from './memory-tiers.js';
+import type { StorageTier } from './memory-types.js';
+
+/** One recorded tier change of a memory (`brain memory explain`). */
+export interface RecordedMove {
+  from: StorageTier;
+  to: StorageTier;
+  reason: string;
+  score: number;
+  at: string;
+}
+
+/** What applying a plan changed: moves that found the memory still in its `from` tier, and scores written. */
+export interface AppliedPlan {
+  /** The moves made: those whose memory was still in its `from` tier. */
+  moved: TierMove[];
+  /** Moves skipped: the memory had changed tier (a concurrent rebalance) or was forgotten meanwhile. */
+  stale: number;
+  rescored: number;
+}
+
+/**
+ * The storage port of tiers and decay. A rebalance reads a tenant's live memories, plans in JS
+ * (memory-tiers.ts) and applies the plan in one transaction: each move is conditional on the memory
+ * still being in its `from` tier, so two rebalances at once never move a memory twice, and a write that
+ * lands meanwhile is neither lost nor moved.
+ */
+export interface TierStore {
+  /** Tenants that hold live memories. */
+  tenants(): Promise<string[]>;
+  /** The live (not forgotten, not expired) memories of a tenant, for planning. */
+  rows(tenantId: string, now: string): Promise<TierRow[]>;
+  apply(
+    tenantId: string,
+    plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
+    now: string,
+  ): Promise<AppliedPlan>;
+  /** The moves of one memory, oldest first. */
+  moves(scope: RequestScope, id: string): Promise<RecordedMove[]>;
+  /** Live memories per tier across tenants, and how many tenants hold any (the utilisation gauge). */
+  tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }>;
+}

@@ -1,0 +1,162 @@
+import { type Logger, silentLogger } from '../../core/logger.js';
+import type { RequestScope } from '../../core/scope.js';
+import type { TierMove, TierRow } from '../../modules/memory/memory-tiers.js';
+import type { StorageTier } from '../../modules/memory/memory-types.js';
+import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+import type { SqliteFileGuard } from './sqlite-file-guard.js';
+import { guardStoreMethods } from './sqlite-store-guard.js';
+import { StatementCache } from './statement-cache.js';
+
+const LIVE = 'deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)';
+
+/** Tiers and decay on SQLite: a tenant's plan is applied in one write transaction. */
+export class SqliteTierStore implements TierStore {
+  readonly #db: SqliteDatabase;
+  readonly #sql: StatementCache;
+  /** Writes the access counts recall batched, so that a plan sees every recall (the memory store's). */
+  readonly #flushTouches: () => void;
+
+  constructor(
+    db: SqliteDatabase,
+    options: { logger?: Logger; file?: SqliteFileGuard; flushTouches?: () => void } = {},
+  ) {
+    this.#db = db;
+    this.#sql = new StatementCache(db);
+    this.#flushTouches = options.flushTouches ?? (() => undefined);
+    guardStoreMethods<SqliteTierStore>(
+      this,
+      { reads: ['tenants', 'rows', 'moves', 'tierCounts'], writes: ['apply'] },
+      { dbPath: db.name, logger: options.logger ?? silentLogger, file: options.file },
+    );
+  }
+
+  async tenants(): Promise<string[]> {
+    return this.#sql
+      .get('SELECT DISTINCT tenant_id FROM memories WHERE deleted_at IS NULL ORDER BY tenant_id')
+      .pluck()
+      .all() as string[];
+  }
+
+  async rows(tenantId: string, now: string): Promise<TierRow[]> {
+    this.#flushTouches();
+    const raw = this.#sql
+      .get(
+        `SELECT id, type, tags, importance, access_count, created_at, accessed_at, storage_tier, memory_score,
+                tier_access_count
+         FROM memories WHERE tenant_id = ? AND ${LIVE}`,
+      )
+      .raw()
+      .all(tenantId, now) as [
+      string,
+      string,
+      string,
+      number,
+      number,
+      string,
+      string | null,
+      StorageTier,
+      number,
+      number,
+    ][];
+    return raw.map((r) => ({
+      id: r[0],
+      type: r[1],
+      tags: JSON.parse(r[2]) as string[],
+      importance: r[3],
+      access_count: r[4],
+      created_at: r[5],
+      accessed_at: r[6],
+      storage_tier: r[7],
+      memory_score: r[8],
+      tier_access_count: r[9],
+    }));
+  }
+
+  async apply(
+    tenantId: string,
+    plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
+    now: string,
+  ): Promise<AppliedPlan> {
+    // Every change goes into a temporary table keyed by id, and the SQL below works from it: inside the
+    // write transaction nothing else changes the rows, so the check and the writes agree. A statement
+    // per row, or a JSON list joined directly (no index: SQLite scans it per row), was most of the time
+    // of a 98,000-move plan.
+    this.#db.exec(
+      // No index: every statement scans it once and looks each id up in memories' own id index.
+      `CREATE TEMP TABLE IF NOT EXISTS tier_plan_rows (id TEXT NOT NULL, score REAL, tier TEXT, from_tier TEXT,
+         reason TEXT, move_score REAL)`,
+    );
+    const clear = this.#sql.get('DELETE FROM temp.tier_plan_rows');
+    const fill = this.#sql.get(
+      `INSERT INTO temp.tier_plan_rows (id, score, tier, from_tier, reason, move_score)
+       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
+       FROM json_each(?) j`,
+    );
+    // A move is made only if the memory is still live and in the tier it was planned from.
+    const dropStale = this.#sql.get(
+      `UPDATE temp.tier_plan_rows SET tier = NULL WHERE tier IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM memories m WHERE m.id = tier_plan_rows.id AND m.tenant_id = ? AND m.storage_tier = tier_plan_rows.from_tier
+           AND m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?))`,
+    );
+    const movedIds = this.#sql.get('SELECT id FROM temp.tier_plan_rows WHERE tier IS NOT NULL');
+    const write = (withScore: boolean) =>
+      this.#sql.get(
+        `UPDATE memories SET memory_score = coalesce(u.score, memory_score), storage_tier = coalesce(u.tier, storage_tier),
+           tier_access_count = CASE WHEN u.tier IS NULL THEN tier_access_count ELSE access_count END
+         FROM temp.tier_plan_rows AS u
+         WHERE memories.id = u.id AND memories.tenant_id = ? AND u.score IS ${withScore ? 'NOT NULL' : 'NULL AND u.tier IS NOT NULL'}`,
+      );
+    const record = this.#sql.get(
+      `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
+       SELECT ?, id, from_tier, tier, reason, move_score, ? FROM temp.tier_plan_rows WHERE tier IS NOT NULL`,
+    );
+    return this.#db
+      .transaction((): AppliedPlan => {
+        const moveOf = new Map(plan.moves.map((m) => [m.id, m]));
+        const changes: unknown[][] = plan.scores.map((sc) => {
+          const m = moveOf.get(sc.id);
+          return m
+            ? [sc.id, sc.score, m.to, m.from, m.reason, m.score]
+            : [sc.id, sc.score, null, null, null, null];
+        });
+        const scored = new Set(plan.scores.map((sc) => sc.id));
+        for (const m of plan.moves)
+          if (!scored.has(m.id)) changes.push([m.id, null, m.to, m.from, m.reason, m.score]);
+        if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
+        clear.run();
+        fill.run(JSON.stringify(changes));
+        if (plan.moves.length > 0) dropStale.run(tenantId, now);
+        const still = new Set(movedIds.pluck().all() as string[]);
+        const moved = plan.moves.filter((m) => still.has(m.id));
+        const rescored = write(true).run(tenantId).changes;
+        write(false).run(tenantId);
+        if (moved.length > 0) record.run(tenantId, now);
+        clear.run();
+        return { moved, stale: plan.moves.length - moved.length, rescored };
+      })
+      .immediate();
+  }
+
+  async moves(scope: RequestScope, id: string): Promise<RecordedMove[]> {
+    return this.#sql
+      .get(
+        `SELECT from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
+         WHERE tenant_id = ? AND memory_id = ? ORDER BY id`,
+      )
+      .all(scope.tenantId, id) as RecordedMove[];
+  }
+
+  async tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }> {
+    const rows = this.#sql
+      .get(`SELECT storage_tier AS tier, count(*) AS n FROM memories WHERE ${LIVE} GROUP BY storage_tier`)
+      .all(now) as { tier: StorageTier; n: number }[];
+    const tenants = this.#sql
+      .get(`SELECT count(DISTINCT tenant_id) FROM memories WHERE ${LIVE}`)
+      .pluck()
+      .get(now) as number;
+    const counts = { hot: 0, warm: 0, cold: 0, tenants };
+    for (const r of rows) counts[r.tier] = r.n;
+    return counts;
+  }
+}

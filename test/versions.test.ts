@@ -1,0 +1,245 @@
+/**
+ * Versions and time on either engine (BRAIN_TEST_ENGINE): a write with the same key supersedes the old
+ * statement and keeps it as a version, every update writes one, recall leaves out superseded and
+ * no-longer-valid facts and with `as_of` answers as the store stood then, and the history is readable
+ * through the service, `GET /v1/memories/:id/history` and the `memory_history` MCP tool. Fixed clock.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Brain } from '../src/app/build-brain.js';
+import { createFixedClock } from '../src/core/clock.js';
+import type { HistoryResult } from '../src/modules/memory/memory-types.js';
+import type { HttpServer } from '../src/surfaces/http/http-server.js';
+import { createMcpServer } from '../src/surfaces/mcp/mcp-server.js';
+import { openTestBrain, type TestBrain } from './test-brain.js';
+import { createTestHttpServer } from './test-http.js';
+
+const logger = pino({ level: 'silent' });
+const T0 = '2026-03-01T09:00:00.000Z';
+const DAY = 86_400_000;
+const at = (days: number) => new Date(Date.parse(T0) + days * DAY).toISOString();
+const clock = createFixedClock(T0);
+let fixture: TestBrain;
+let brain: Brain;
+let server: HttpServer;
+
+beforeAll(async () => {
+  fixture = await openTestBrain('brain-versions-', { logger, clock, env: { BRAIN_EMBEDDER: 'none' } });
+  brain = fixture.brain;
+  server = await createTestHttpServer(brain, logger);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await fixture?.close();
+});
+
+async function recallContents(query: string, extra: Record<string, unknown> = {}): Promise<string[]> {
+  const r = await brain.services.memory.recall(brain.scope, { query, ...extra });
+  return r.hits.map((h) => h.content);
+}
+
+describe('versions and time', () => {
+  it('a write with the same key supersedes the old statement; as_of answers as the store stood then', async () => {
+    clock.set(new Date(T0));
+    const first = await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Paris near the canal',
+    });
+    clock.set(new Date(at(10)));
+    const second = await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Berlin near the canal',
+    });
+    expect(second).toMatchObject({ id: first.id, status: 'updated' });
+    clock.set(new Date(at(20)));
+
+    expect(await recallContents('where does Alice live canal')).toEqual([
+      'Alice lives in Berlin near the canal',
+    ]);
+    expect(await recallContents('where does Alice live canal', { as_of: at(5) })).toEqual([
+      'Alice lives in Paris near the canal',
+    ]);
+    expect(await recallContents('where does Alice live canal', { as_of: at(15) })).toEqual([
+      'Alice lives in Berlin near the canal',
+    ]);
+    // Before the memory existed, the store knew nothing of it.
+    expect(await recallContents('where does Alice live canal', { as_of: at(-1) })).toEqual([]);
+
+    const history = await brain.services.memory.history(brain.scope, { id: first.id });
+    expect(history.versions).toEqual([
+      expect.objectContaining({
+        version: 1,
+        content: 'Alice lives in Paris near the canal',
+        recorded_from: T0,
+        recorded_to: at(10),
+        change: 'superseded',
+      }),
+      expect.objectContaining({
+        version: 2,
+        content: 'Alice lives in Berlin near the canal',
+        recorded_from: at(10),
+        recorded_to: null,
+        change: null,
+      }),
+    ]);
+
+    // The same statement again under the key is no new version.
+    await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Berlin near the canal',
+    });
+    expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(2);
+  });
+
+  it('every update writes a version row', async () => {
+    clock.set(new Date(at(30)));
+    const { id } = await brain.services.memory.remember(brain.scope, {
+      content: 'The boiler is serviced every May',
+      importance: 0.4,
+    });
+    clock.set(new Date(at(31)));
+    await brain.services.memory.update(brain.scope, { id, importance: 0.9 });
+    clock.set(new Date(at(32)));
+    await brain.services.memory.update(brain.scope, { id, content: 'The boiler is serviced every June' });
+    const history = await brain.services.memory.history(brain.scope, { id });
+    expect(history.versions.map((v) => [v.version, v.content, v.importance, v.change])).toEqual([
+      [1, 'The boiler is serviced every May', 0.4, 'updated'],
+      [2, 'The boiler is serviced every May', 0.9, 'updated'],
+      [3, 'The boiler is serviced every June', 0.9, null],
+    ]);
+    expect(history.versions.map((v) => v.recorded_from)).toEqual([at(30), at(31), at(32)]);
+    expect(await recallContents('boiler serviced', { as_of: at(31.5) })).toEqual([
+      'The boiler is serviced every May',
+    ]);
+  });
+
+  it('concurrent updates of one memory each keep their own version, none lost or numbered twice', async () => {
+    clock.set(new Date(at(35)));
+    const { id } = await brain.services.memory.remember(brain.scope, {
+      content: 'The kiln runs at 900 degrees',
+    });
+    await Promise.all(
+      [0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map((importance) =>
+        brain.services.memory.update(brain.scope, { id, importance }),
+      ),
+    );
+    const { versions } = await brain.services.memory.history(brain.scope, { id });
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // The first version is the state before any update; each later one a distinct update's result.
+    expect(versions[0]?.importance).toBe(0.5);
+    expect(new Set(versions.slice(1).map((v) => v.importance)).size).toBe(6);
+  });
+
+  it('recall leaves out facts no longer (or not yet) valid, unless as_of falls inside their validity', async () => {
+    clock.set(new Date(at(40)));
+    const ended = await brain.services.memory.remember(brain.scope, {
+      content: 'Bob works at the harbour office',
+      valid_from: at(0),
+      valid_to: at(35),
+    });
+    await brain.services.memory.remember(brain.scope, {
+      content: 'Bob works at the harbour museum from next year',
+      valid_from: at(400),
+    });
+    const memory = await brain.services.memory.get(brain.scope, { id: ended.id });
+    expect(memory).toMatchObject({ valid_from: at(0), valid_to: at(35) });
+    expect(await recallContents('Bob harbour works')).toEqual([]);
+    // as_of asks what the store held then: created at day 40, the memory was not in it at day 20.
+    expect(await recallContents('Bob harbour works', { as_of: at(20) })).toEqual([]);
+    clock.set(new Date(at(41)));
+    await brain.services.memory.update(brain.scope, { id: ended.id, valid_to: null });
+    expect(await recallContents('Bob harbour office')).toEqual(['Bob works at the harbour office']);
+    // At day 40.5 the store held the fact with its old validity, which had ended by then.
+    expect(await recallContents('Bob harbour office', { as_of: at(40.5) })).toEqual([]);
+  });
+
+  it('the ttl job purges memories whose expires_at has passed, and only those', async () => {
+    clock.set(new Date(at(60)));
+    const short = await brain.services.memory.remember(brain.scope, {
+      content: 'The parking permit number is 4411',
+      ttl_seconds: 3600,
+    });
+    const long = await brain.services.memory.remember(brain.scope, {
+      content: 'The parking garage closes at midnight',
+      ttl_seconds: 30 * 86_400,
+    });
+    const usage = () => brain.storage.stores().memories.usage(brain.scope);
+    const before = await usage();
+    clock.set(new Date(at(61)));
+    const run = await brain.scheduler.runNow('ttl');
+    expect(run).toMatchObject({ outcome: 'succeeded' });
+    expect(run.message).toMatch(/^1 expired memories of 1 tenants purged/);
+    // Gone for good: not even a hard forget by id finds it, and its content is not in the store.
+    await expect(brain.services.memory.forget(brain.scope, { id: short.id, hard: true })).rejects.toThrow(
+      /not found/i,
+    );
+    expect((await brain.services.memory.get(brain.scope, { id: long.id })).content).toBe(
+      'The parking garage closes at midnight',
+    );
+    // Its room is given back: quotas count what the store holds.
+    expect((await usage()).memories).toBe(before.memories - 1);
+    const again = await brain.scheduler.runNow('ttl');
+    expect(again).toMatchObject({ outcome: 'skipped' });
+  });
+
+  it('bad times are refused, naming the field, and write nothing', async () => {
+    const before = (await brain.services.memory.list(brain.scope, {})).total;
+    const backwards = await server.app.inject({
+      method: 'POST',
+      url: '/v1/memories',
+      payload: { content: 'a fact true for no time', valid_from: at(5), valid_to: at(1) },
+    });
+    expect(backwards.statusCode).toBe(400);
+    expect(backwards.json().error.message).toMatch(/valid_to.*after valid_from/);
+    const notADate = await server.app.inject({
+      method: 'POST',
+      url: '/v1/memories/search',
+      payload: { query: 'Alice', as_of: 'last tuesday' },
+    });
+    expect(notADate.statusCode).toBe(400);
+    expect(notADate.json().error.message).toMatch(/as_of.*ISO 8601/);
+    expect((await brain.services.memory.list(brain.scope, {})).total).toBe(before);
+  });
+
+  it('GET /v1/memories/:id/history and the memory_history tool show the versions; a hard forget purges them', async () => {
+    clock.set(new Date(at(50)));
+    const { id } = await brain.services.memory.remember(brain.scope, {
+      key: 'door-code',
+      content: 'The door code is 1234',
+    });
+    clock.set(new Date(at(51)));
+    await brain.services.memory.remember(brain.scope, { key: 'door-code', content: 'The door code is 9876' });
+
+    const route = await server.app.inject({ method: 'GET', url: `/v1/memories/${id}/history` });
+    expect(route.statusCode).toBe(200);
+    const body = route.json() as HistoryResult;
+    expect(body).toMatchObject({ id, key: 'door-code' });
+    expect(body.versions.map((v) => v.content)).toEqual(['The door code is 1234', 'The door code is 9876']);
+
+    const mcp = createMcpServer({ services: brain.services, scope: brain.scope, version: brain.version });
+    const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+    await mcp.connect(serverTransport);
+    const client = new Client({ name: 'versions-test', version: '0.0.0' });
+    await client.connect(clientTransport);
+    const tool = await client.callTool({ name: 'memory_history', arguments: { id } });
+    expect(tool.isError).toBeFalsy();
+    expect((tool.structuredContent as HistoryResult).versions).toHaveLength(2);
+    await client.close();
+
+    const unknown = await server.app.inject({
+      method: 'GET',
+      url: `/v1/memories/mem_${'0'.repeat(26)}/history`,
+    });
+    expect(unknown.statusCode).toBe(404);
+
+    await brain.services.memory.forget(brain.scope, { id, hard: true });
+    const gone = await server.app.inject({ method: 'GET', url: `/v1/memories/${id}/history` });
+    expect(gone.statusCode).toBe(404);
+    // Nothing of the old code survives in the version rows either.
+    const states = await brain.storage.stores().memories.versionsAt(brain.scope, [id], at(50.5));
+    expect(states.size).toBe(0);
+  });
+});
