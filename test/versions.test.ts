@@ -65,6 +65,11 @@ describe('versions and time', () => {
     expect(await recallContents('where does Alice live canal', { as_of: at(15) })).toEqual([
       'Alice lives in Berlin near the canal',
     ]);
+    // Words only the old statement holds: found through its version, for the time it held.
+    expect(await recallContents('Paris')).toEqual([]);
+    expect(await recallContents('Paris', { as_of: at(5) })).toEqual(['Alice lives in Paris near the canal']);
+    expect(await recallContents('Paris', { as_of: at(15) })).toEqual([]);
+    expect(await recallContents('Paris', { as_of: at(5), types: ['event'] })).toEqual([]);
     // Before the memory existed, the store knew nothing of it.
     expect(await recallContents('where does Alice live canal', { as_of: at(-1) })).toEqual([]);
 

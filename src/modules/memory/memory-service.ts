@@ -38,7 +38,7 @@ import type {
   RecallResult,
   RememberResult,
 } from './memory-types.js';
-import { candidatesAsOf, historyOf } from './memory-versions.js';
+import { historyOf, recallCandidatesAsOf } from './memory-versions.js';
 import { markNearDuplicates, toRememberResult } from './near-duplicate.js';
 import type { QuotaGate } from './quota.js';
 import {
@@ -269,7 +269,13 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     const candidates =
       asOf === undefined
         ? found
-        : candidatesAsOf(found, await store.versionsAt(scope, [...found.memories.keys()], asOf), asOf);
+        : await recallCandidatesAsOf(store, scope, found, {
+            text: q.query,
+            filter,
+            asOf,
+            now: now.toISOString(),
+            limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
+          });
     const top = withinResponseBudget(
       // Recency counts back from the time asked about: as_of ranks as the store would have then.
       rankHits(candidates, asOf ? new Date(asOf) : now, embedding ? policy : null, k, q.min_score ?? 0),

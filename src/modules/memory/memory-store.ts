@@ -188,6 +188,15 @@ export interface MemoryStore {
    */
   versionsAt(scope: RequestScope, ids: string[], asOf: string): Promise<Map<string, MemoryVersion>>;
   /**
+   * The tenant's states held at `asOf` that a later write replaced (recorded_from ≤ asOf < recorded_to),
+   * at most `limit`, those replaced soonest after `asOf` first: what as_of searches besides current rows.
+   */
+  versionsHeldAt(
+    scope: RequestScope,
+    asOf: string,
+    limit: number,
+  ): Promise<(MemoryVersion & { memory_id: string })[]>;
+  /**
    * Live memories of a project for init: `important` puts the types in `priorityTypes` first, then by
    * importance and newest; `recent` is newest first; `total` counts them all.
    */

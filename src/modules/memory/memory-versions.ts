@@ -1,5 +1,11 @@
-import type { Candidates, MemoryVersion } from './memory-store.js';
+import type { RequestScope } from '../../core/scope.js';
+import { searchTokens } from '../search/text-tokens.js';
+import type { MemoryFilter } from './memory-filter.js';
+import type { Candidates, MemoryStore, MemoryVersion } from './memory-store.js';
 import type { HistoryResult, Memory } from './memory-types.js';
+
+/** Replaced states as_of reads at most per recall, those replaced soonest after as_of first. */
+const AS_OF_VERSION_SCAN = 5000;
 
 /**
  * Versions and time. A memory's row holds its current statement; every state an update or a keyed write
@@ -35,17 +41,7 @@ export function candidatesAsOf(
       continue;
     }
     if (!validAt(state, asOf)) continue;
-    memories.set(id, {
-      ...memory,
-      content: state.content,
-      type: state.type,
-      tags: state.tags,
-      metadata: state.metadata,
-      importance: state.importance,
-      valid_from: state.valid_from,
-      valid_to: state.valid_to,
-      updated_at: state.recorded_from,
-    });
+    memories.set(id, asState(memory, state));
   }
   const kept = (id: string) => memories.has(id);
   return {
@@ -54,6 +50,81 @@ export function candidatesAsOf(
     text: candidates.text.filter((h) => kept(h.id)),
     vector: candidates.vector.filter((h) => kept(h.id)),
   };
+}
+
+/** A memory as it read in an older state. */
+function asState(memory: Memory, state: MemoryVersion): Memory {
+  return {
+    ...memory,
+    content: state.content,
+    type: state.type,
+    tags: state.tags,
+    metadata: state.metadata,
+    importance: state.importance,
+    valid_from: state.valid_from,
+    valid_to: state.valid_to,
+    updated_at: state.recorded_from,
+  };
+}
+
+/** Whether a memory (as it read at as_of) passes recall's filter. */
+function passes(memory: Memory, filter: MemoryFilter, asOf: string): boolean {
+  if (filter.project !== undefined && memory.project !== filter.project) return false;
+  if (filter.session !== undefined && memory.session !== filter.session) return false;
+  if (filter.types?.length && !filter.types.includes(memory.type)) return false;
+  if (filter.tags?.some((t) => !memory.tags.includes(t))) return false;
+  const created = Date.parse(memory.created_at);
+  if (filter.since !== undefined && created < Date.parse(filter.since)) return false;
+  if (filter.until !== undefined && created >= Date.parse(filter.until)) return false;
+  if (!filter.include_cold && memory.storage_tier === 'cold') return false;
+  return created <= Date.parse(asOf) && validAt(memory, asOf);
+}
+
+/**
+ * Recall's candidates at `asOf`: those found on current text and vectors, read as they stood then
+ * (candidatesAsOf), and the memories whose statement then — a state replaced since — shares the query's
+ * words, which the current index cannot find. Those join the text hits with the share of the query's
+ * terms they hold, scaled to the best text score, so fusion weighs them like any text hit.
+ */
+export async function recallCandidatesAsOf(
+  store: MemoryStore,
+  scope: RequestScope,
+  found: Candidates,
+  query: { text: string; filter: MemoryFilter; asOf: string; now: string; limit: number },
+): Promise<Candidates> {
+  const { asOf } = query;
+  const current = candidatesAsOf(
+    found,
+    await store.versionsAt(scope, [...found.memories.keys()], asOf),
+    asOf,
+  );
+  const terms = new Set(searchTokens(query.text));
+  if (terms.size === 0) return current;
+  const matches = (await store.versionsHeldAt(scope, asOf, AS_OF_VERSION_SCAN))
+    .filter((v) => !found.memories.has(v.memory_id))
+    .map((v) => {
+      const words = new Set(searchTokens(`${v.content} ${v.tags.join(' ')}`));
+      let shared = 0;
+      for (const t of terms) if (words.has(t)) shared++;
+      return { v, share: shared / terms.size };
+    })
+    .filter((m) => m.share > 0)
+    .sort((a, b) => b.share - a.share)
+    .slice(0, query.limit);
+  if (matches.length === 0) return current;
+  const memories = new Map(current.memories);
+  const text = [...current.text];
+  const best = current.text[0]?.score ?? 1;
+  for (const { v, share } of matches) {
+    const memory = await store.get(scope, v.memory_id, query.now);
+    if (!memory) continue;
+    const then = asState(memory, v);
+    if (!passes(then, query.filter, asOf)) continue;
+    memories.set(then.id, then);
+    text.push({ id: then.id, score: best * share });
+  }
+  text.sort((a, b) => b.score - a.score);
+  return { ...current, memories, text };
 }
 
 /** A memory's history: its replaced states oldest first, then its current one (recorded_to null). */

@@ -680,6 +680,19 @@ export class PgMemoryStore implements MemoryStore {
     return new Map(rows.map(({ memory_id, ...v }) => [memory_id, v]));
   }
 
+  async versionsHeldAt(
+    scope: RequestScope,
+    asOf: string,
+    limit: number,
+  ): Promise<(MemoryVersion & { memory_id: string })[]> {
+    const { rows } = await this.#db.query<MemoryVersion & { memory_id: string }>(
+      `SELECT memory_id, ${VERSION_COLUMNS} FROM memory_versions
+       WHERE tenant_id = $1 AND recorded_to > $2 AND recorded_from <= $2 ORDER BY recorded_to LIMIT $3`,
+      [scope.tenantId, asOf, limit],
+    );
+    return rows;
+  }
+
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
     const t = scope.tenantId;
     const where = pgLiveWhere(t, query.now, {

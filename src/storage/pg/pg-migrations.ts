@@ -388,6 +388,8 @@ CREATE TABLE memory_versions (
   change text NOT NULL,
   PRIMARY KEY (tenant_id, memory_id, version)
 );
+-- as_of reads the states held at an instant: those replaced after it, newest first.
+CREATE INDEX memory_versions_recorded ON memory_versions (tenant_id, recorded_to);
 -- The ttl job's scan: memories whose expires_at has passed, oldest first.
 CREATE INDEX memories_expiry ON memories (tenant_id, expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
 `,

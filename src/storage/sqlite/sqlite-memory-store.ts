@@ -144,6 +144,7 @@ export class SqliteMemoryStore implements MemoryStore {
           'changeVersion',
           'versions',
           'versionsAt',
+          'versionsHeldAt',
         ],
         writes: ['insert', 'update', 'forget'],
       },
@@ -540,6 +541,20 @@ export class SqliteMemoryStore implements MemoryStore {
       )
       .all(scope.tenantId, JSON.stringify(ids), asOf, asOf) as (VersionRow & { memory_id: string })[];
     return new Map(rows.map((r) => [r.memory_id, versionFromRow(r)]));
+  }
+
+  async versionsHeldAt(
+    scope: RequestScope,
+    asOf: string,
+    limit: number,
+  ): Promise<(MemoryVersion & { memory_id: string })[]> {
+    const rows = this.#sql
+      .get(
+        `SELECT memory_id, ${VERSION_COLUMNS} FROM memory_versions
+         WHERE tenant_id = ? AND recorded_to > ? AND recorded_from <= ? ORDER BY recorded_to LIMIT ?`,
+      )
+      .all(scope.tenantId, asOf, asOf, limit) as (VersionRow & { memory_id: string })[];
+    return rows.map((r) => ({ ...versionFromRow(r), memory_id: r.memory_id }));
   }
 
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
