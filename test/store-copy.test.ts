@@ -36,6 +36,9 @@ async function filledSqlite(home: string): Promise<string[]> {
     { content: 'Alice prefers green tea', key: 'drink', type: 'preference', importance: 0.9 },
     { content: 'We chose PostgreSQL for the replicas', session: 'ses-1', project: 'brain' },
   ]);
+  // Two versions: the key's earlier statement, and the state an update replaced (metadata included).
+  await m.remember(scope, { content: 'Alice prefers jasmine tea now', key: 'drink', type: 'preference' });
+  await m.update(scope, { id: kept[0]?.id, metadata: { owner: 'ops', b: 1, a: 2 } });
   const gone = await m.remember(scope, { content: 'a memory to forget' });
   await m.forget(scope, { id: gone.id });
   await b.brain.services.sessions.init(scope, { session_id: 'ses-1', project: 'brain' });
@@ -59,7 +62,14 @@ describe.skipIf(!postgresBaseUrl())(
       });
       expect(first.memories).toEqual({ source: 4, copied: 4, already: 0 });
       expect(first.sessions).toEqual({ source: 1, copied: 1, already: 0 });
-      expect(first.verified).toMatchObject({ memories: 4, missing: 0, mismatched: 0 });
+      expect(first.versions).toEqual({ source: 2, copied: 2, already: 0 });
+      expect(first.verified).toMatchObject({
+        memories: 4,
+        missing: 0,
+        mismatched: 0,
+        versions: 2,
+        versions_missing: 0,
+      });
       const again = await copyStore(base, {
         from: `sqlite:${base.dbPath}`,
         to: pgUrl,
@@ -67,6 +77,7 @@ describe.skipIf(!postgresBaseUrl())(
         logger: silentLogger,
       });
       expect(again.memories).toEqual({ source: 4, copied: 0, already: 4 });
+      expect(again.versions).toEqual({ source: 2, copied: 0, already: 2 });
       expect(again.verified.checksum).toBe(first.verified.checksum);
 
       // And back into a new SQLite file, through the CLI as a user runs it: the same memories, same checksum.
@@ -79,9 +90,11 @@ describe.skipIf(!postgresBaseUrl())(
       expect(cli.code).toBe(0);
       const report = JSON.parse(cli.stdout) as {
         memories: { copied: number };
+        versions: { copied: number };
         verified: { checksum: string };
       };
       expect(report.memories.copied).toBe(4);
+      expect(report.versions.copied).toBe(2);
       expect(report.verified.checksum).toBe(first.verified.checksum);
       // A Brain on the copy recalls what the original held, with vectors, by key, and keeps the forget.
       const onPg = await openTestBrain('brain-copy-pg-', { env: { BRAIN_DATABASE_URL: pgUrl } });
@@ -92,6 +105,12 @@ describe.skipIf(!postgresBaseUrl())(
       expect(recall.hits[0]?.id).toBe(ids[0]);
       expect(recall.hits[0]?.signals.vector_similarity).not.toBeNull();
       expect((await onPg.brain.services.memory.list(onPg.brain.scope, {})).total).toBe(3);
+      // The history came along: the key's earlier statement is the first version.
+      const history = await onPg.brain.services.memory.history(onPg.brain.scope, { id: ids[1] });
+      expect(history.versions.map((v) => [v.content, v.change])).toEqual([
+        ['Alice prefers green tea', 'superseded'],
+        ['Alice prefers jasmine tea now', null],
+      ]);
       const init = await onPg.brain.services.sessions.init(onPg.brain.scope, {
         session_id: 'ses-1',
         project: 'brain',

@@ -5,7 +5,7 @@ import { BrainError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createStorage } from '../storage/create-storage.js';
 import { redactUrl } from '../storage/redact-url.js';
-import type { Storage, StoreCopy, StoredMemory } from '../storage/storage.js';
+import type { Storage, StoreCopy, StoredMemory, StoredVersion, VersionKey } from '../storage/storage.js';
 import type { StoreCopyResult } from '../surfaces/cli/cli-program.js';
 
 /** Rows per page read from the source and written to the destination in one transaction. */
@@ -141,7 +141,18 @@ export async function copyStore(
       const last = page.at(-1) as { tenant_id: string; id: string };
       after = { tenant_id: last.tenant_id, id: last.id };
     }
-    const verified = await verify(from, to);
+    // Versions after the memories they belong to (a version whose memory was left out is left out too).
+    const versionsSource = await from.countVersions();
+    let versionsCopied = 0;
+    let afterVersion: VersionKey | null = null;
+    for (;;) {
+      const page = await from.exportVersions(afterVersion, PAGE);
+      if (page.length === 0) break;
+      versionsCopied += await to.importVersions(page);
+      const last = page.at(-1) as StoredVersion;
+      afterVersion = { tenant_id: last.tenant_id, memory_id: last.memory_id, version: last.version };
+    }
+    const verified = { ...(await verify(from, to)), ...(await verifyVersions(from, to)) };
     const seconds = (performance.now() - started) / 1000;
     const report: StoreCopyReport = {
       from: describe(fromSettings),
@@ -152,14 +163,15 @@ export async function copyStore(
         copied: sessionsCopied,
         already: counts.sessions - sessionsCopied,
       },
+      versions: { source: versionsSource, copied: versionsCopied, already: versionsSource - versionsCopied },
       verified,
       seconds,
       perSecond: counts.memories / Math.max(seconds, 1e-3),
     };
-    if (verified.missing > 0 || verified.mismatched > 0)
+    if (verified.missing > 0 || verified.mismatched > 0 || verified.versions_missing > 0)
       throw new BrainError(
         'STORAGE_ERROR',
-        `store copy did not verify: ${verified.missing} memories missing and ${verified.mismatched} different in ${report.to}`,
+        `store copy did not verify: ${verified.missing} memories missing and ${verified.mismatched} different, ${verified.versions_missing} versions missing or different in ${report.to}`,
         { report },
       );
     return report;
@@ -169,8 +181,55 @@ export async function copyStore(
   }
 }
 
+/**
+ * Both stores' versions read in order side by side: each source version must be in the destination,
+ * equal (every source memory is there under its id once the memories verified, so its versions are too).
+ */
+async function verifyVersions(
+  from: StoreCopy,
+  to: StoreCopy,
+): Promise<{ versions: number; versions_missing: number }> {
+  const key = (v: VersionKey) =>
+    `${v.tenant_id}\u0000${v.memory_id}\u0000${String(v.version).padStart(10, '0')}`;
+  const line = (v: StoredVersion) => JSON.stringify({ ...v, metadata: sortedKeys(v.metadata) });
+  let versions = 0;
+  let missing = 0;
+  let afterTarget: VersionKey | null = null;
+  let buffer: StoredVersion[] = [];
+  let exhausted = false;
+  const next = async (): Promise<StoredVersion | null> => {
+    if (buffer.length === 0 && !exhausted) {
+      buffer = await to.exportVersions(afterTarget, PAGE);
+      const last = buffer.at(-1);
+      if (last) afterTarget = { tenant_id: last.tenant_id, memory_id: last.memory_id, version: last.version };
+      else exhausted = true;
+    }
+    return buffer[0] ?? null;
+  };
+  let afterSource: VersionKey | null = null;
+  for (;;) {
+    const page = await from.exportVersions(afterSource, PAGE);
+    if (page.length === 0) break;
+    for (const v of page) {
+      versions++;
+      let other = await next();
+      while (other && key(other) < key(v)) {
+        buffer.shift();
+        other = await next();
+      }
+      if (!other || key(other) !== key(v) || line(other) !== line(v)) missing++;
+    }
+    const last = page.at(-1) as StoredVersion;
+    afterSource = { tenant_id: last.tenant_id, memory_id: last.memory_id, version: last.version };
+  }
+  return { versions, versions_missing: missing };
+}
+
 /** Both stores read in id order side by side: each source memory must be in the destination, equal. */
-async function verify(from: StoreCopy, to: StoreCopy): Promise<StoreCopyReport['verified']> {
+async function verify(
+  from: StoreCopy,
+  to: StoreCopy,
+): Promise<Omit<StoreCopyReport['verified'], 'versions' | 'versions_missing'>> {
   const digest = createHash('sha256');
   let memories = 0;
   let mismatched = 0;

@@ -15,7 +15,9 @@ import type {
   StoredAuditEvent,
   StoredMemory,
   StoredSession,
+  StoredVersion,
   TransferFilter,
+  VersionKey,
 } from '../modules/transfer/transfer-records.js';
 import type { StorageIntegrity } from './storage-integrity.js';
 
@@ -88,7 +90,9 @@ export type {
   StoredAuditEvent,
   StoredMemory,
   StoredSession,
+  StoredVersion,
   TransferFilter,
+  VersionKey,
 } from '../modules/transfer/transfer-records.js';
 
 /** What an import of memories did with its rows. */
@@ -137,6 +141,15 @@ export interface StoreCopy {
   importApiKeys(rows: ApiKeyRecord[]): Promise<number>;
   /** Appends events in the given order; an event whose id exists is left out. */
   importAuditEvents(rows: StoredAuditEvent[]): Promise<number>;
+  /** Memory versions (every tenant's) in the store. */
+  countVersions(): Promise<number>;
+  /** Memory versions after `after` in (tenant_id, memory_id, version) order, at most `limit`. */
+  exportVersions(after: VersionKey | null, limit: number): Promise<StoredVersion[]>;
+  /**
+   * Writes the versions whose memory this store holds (same tenant); one it has already, or whose memory
+   * it lacks (the memory was left out of the import), is left out. Returns rows written.
+   */
+  importVersions(rows: StoredVersion[]): Promise<number>;
 }
 
 /**

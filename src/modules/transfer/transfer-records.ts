@@ -40,6 +40,26 @@ export interface StoredMemory {
   queued: boolean;
 }
 
+/** One replaced state of a memory (memory_versions), every column: what `brain store copy` moves. */
+export interface StoredVersion {
+  tenant_id: string;
+  memory_id: string;
+  version: number;
+  content: string;
+  type: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  importance: number;
+  valid_from: string | null;
+  valid_to: string | null;
+  recorded_from: string;
+  recorded_to: string;
+  change: 'updated' | 'superseded';
+}
+
+/** The position of a version in a copy's order: (tenant_id, memory_id, version). */
+export type VersionKey = Pick<StoredVersion, 'tenant_id' | 'memory_id' | 'version'>;
+
 export interface StoredSession {
   tenant_id: string;
   id: string;

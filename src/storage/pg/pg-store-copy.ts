@@ -10,7 +10,11 @@ import {
   auditFromRow,
   auditValues,
 } from '../auth-rows.js';
-import type { StoreCopy, StoredMemory, StoredSession, TransferFilter } from '../storage.js';
+import type { StoreCopy, StoredMemory, StoredSession, StoredVersion, TransferFilter } from '../storage.js';
+
+const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from,
+  valid_to, recorded_from, recorded_to, change`;
+
 import type { PgDatabase } from './pg-database.js';
 import { writeVectors } from './pg-vector-index.js';
 
@@ -255,6 +259,58 @@ export function pgStoreCopy(
            WITH ORDINALITY AS e(id, at, principal, tenant_id, action, target, outcome, details, n)
          ORDER BY n ON CONFLICT DO NOTHING`,
         columnsOf(batch.map(auditValues), 8),
+        db.primary,
+      );
+      return rowCount ?? 0;
+    },
+    async countVersions() {
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM memory_versions',
+        [],
+        db.primary,
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    async exportVersions(after, limit) {
+      const { rows } = await db.query<StoredVersion>(
+        `SELECT ${VERSION_FIELDS} FROM memory_versions
+         WHERE ($1::text IS NULL OR (tenant_id, memory_id, version) > ($1, $2, $3))
+         ORDER BY tenant_id, memory_id, version LIMIT $4`,
+        [after?.tenant_id ?? null, after?.memory_id ?? '', after?.version ?? 0, limit],
+        db.primary,
+      );
+      return rows;
+    },
+    async importVersions(batch) {
+      if (batch.length === 0) return 0;
+      const col = <T>(f: (v: StoredVersion) => T) => batch.map(f);
+      // Only under a memory this store holds, of the same tenant (the foreign key would refuse it anyway).
+      const { rowCount } = await db.query(
+        `INSERT INTO memory_versions (${VERSION_FIELDS})
+         SELECT v.tenant_id, v.memory_id, v.version, v.content, v.type,
+           ARRAY(SELECT jsonb_array_elements_text(v.tags)), v.metadata, v.importance, v.valid_from, v.valid_to,
+           v.recorded_from, v.recorded_to, v.change
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[],
+             $8::float8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+           AS v(tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from, valid_to,
+             recorded_from, recorded_to, change)
+         WHERE EXISTS (SELECT 1 FROM memories m WHERE m.id = v.memory_id AND m.tenant_id = v.tenant_id)
+         ON CONFLICT DO NOTHING`,
+        [
+          col((v) => v.tenant_id),
+          col((v) => v.memory_id),
+          col((v) => v.version),
+          col((v) => v.content),
+          col((v) => v.type),
+          col((v) => JSON.stringify(v.tags)),
+          col((v) => JSON.stringify(v.metadata)),
+          col((v) => v.importance),
+          col((v) => v.valid_from),
+          col((v) => v.valid_to),
+          col((v) => v.recorded_from),
+          col((v) => v.recorded_to),
+          col((v) => v.change),
+        ],
         db.primary,
       );
       return rowCount ?? 0;

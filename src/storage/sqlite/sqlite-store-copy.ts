@@ -11,7 +11,7 @@ import {
   auditFromRow,
   auditValues,
 } from '../auth-rows.js';
-import type { StoreCopy, StoredMemory, StoredSession, TransferFilter } from '../storage.js';
+import type { StoreCopy, StoredMemory, StoredSession, StoredVersion, TransferFilter } from '../storage.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import { blobToInt8, vectorToBlob } from './sqlite-memory-rows.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
@@ -202,6 +202,39 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
   const exportEvents = db.prepare(
     `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE (? IS NULL OR id > ?) AND ${TENANT_ONLY} ORDER BY id LIMIT ?`,
   );
+  const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from,
+    valid_to, recorded_from, recorded_to, change`;
+  const exportVersionRows = db.prepare(
+    `SELECT ${VERSION_FIELDS} FROM memory_versions
+     WHERE (? IS NULL OR (tenant_id, memory_id, version) > (?, ?, ?)) ORDER BY tenant_id, memory_id, version LIMIT ?`,
+  );
+  // Only under a memory this store holds, of the same tenant (the foreign key would refuse it anyway).
+  const insertVersion = db.prepare(
+    `INSERT OR IGNORE INTO memory_versions (${VERSION_FIELDS})
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memories WHERE id = ? AND tenant_id = ?)`,
+  );
+  const importVersions = db.transaction((rows: StoredVersion[]): number => {
+    let written = 0;
+    for (const v of rows)
+      written += insertVersion.run(
+        v.tenant_id,
+        v.memory_id,
+        v.version,
+        v.content,
+        v.type,
+        JSON.stringify(v.tags),
+        JSON.stringify(v.metadata),
+        v.importance,
+        v.valid_from,
+        v.valid_to,
+        v.recorded_from,
+        v.recorded_to,
+        v.change,
+        v.memory_id,
+        v.tenant_id,
+      ).changes;
+    return written;
+  });
   const copy: StoreCopy = {
     async counts(filter) {
       const [tenant, , project] = filterParams(filter);
@@ -272,13 +305,41 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
     async importAuditEvents(rows) {
       return importEvents.immediate(rows);
     },
+    async countVersions() {
+      return db.prepare('SELECT count(*) FROM memory_versions').pluck().get() as number;
+    },
+    async exportVersions(after, limit) {
+      const rows = exportVersionRows.all(
+        after?.tenant_id ?? null,
+        after?.tenant_id ?? '',
+        after?.memory_id ?? '',
+        after?.version ?? 0,
+        limit,
+      ) as (Omit<StoredVersion, 'tags' | 'metadata'> & { tags: string; metadata: string })[];
+      return rows.map((r) => ({
+        ...r,
+        tags: JSON.parse(r.tags) as string[],
+        metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+      }));
+    },
+    async importVersions(rows) {
+      return importVersions.immediate(rows);
+    },
   };
   // A locked, full or damaged database gets its code and advice (STORAGE_BUSY, …), as every store's.
   guardStoreMethods<StoreCopy>(
     copy,
     {
-      reads: ['counts', 'exportMemories', 'exportSessions', 'exportApiKeys', 'exportAuditEvents'],
-      writes: ['importMemories', 'importSessions', 'importApiKeys', 'importAuditEvents'],
+      reads: [
+        'counts',
+        'exportMemories',
+        'exportSessions',
+        'exportApiKeys',
+        'exportAuditEvents',
+        'countVersions',
+        'exportVersions',
+      ],
+      writes: ['importMemories', 'importSessions', 'importApiKeys', 'importAuditEvents', 'importVersions'],
     },
     { dbPath: db.name, logger: options.logger ?? silentLogger },
   );

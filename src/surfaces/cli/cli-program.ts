@@ -117,7 +117,17 @@ export interface StoreCopyResult {
   to: string;
   memories: { source: number; copied: number; already: number };
   sessions: { source: number; copied: number; already: number };
-  verified: { memories: number; mismatched: number; missing: number; checksum: string };
+  /** Memory versions (memory_history), copied after the memories. */
+  versions: { source: number; copied: number; already: number };
+  verified: {
+    memories: number;
+    mismatched: number;
+    missing: number;
+    checksum: string;
+    /** Source versions checked, and those missing or different in the destination. */
+    versions: number;
+    versions_missing: number;
+  };
   seconds: number;
   perSecond: number;
 }
@@ -505,10 +515,10 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
       });
       print(flags.json, report, () =>
         [
-          `copied ${report.memories.copied} of ${report.memories.source} memories (${report.memories.already} already there) and ${report.sessions.copied} of ${report.sessions.source} sessions`,
+          `copied ${report.memories.copied} of ${report.memories.source} memories (${report.memories.already} already there) and ${report.sessions.copied} of ${report.sessions.source} sessions, ${report.versions.copied} of ${report.versions.source} memory versions`,
           `from ${report.from}`,
           `to   ${report.to}`,
-          `verified ${report.verified.memories} memories, checksum ${report.verified.checksum}, in ${report.seconds.toFixed(1)} s (${Math.round(report.perSecond)} memories/s)`,
+          `verified ${report.verified.memories} memories and ${report.verified.versions} versions, checksum ${report.verified.checksum}, in ${report.seconds.toFixed(1)} s (${Math.round(report.perSecond)} memories/s)`,
         ].join('\n'),
       );
     });
