@@ -71,6 +71,14 @@ export async function fill(config: BrainConfig): Promise<Filled> {
       { content: 'The replicas follow the primary within a second', session: 'ses-1', project: 'brain' },
       { content: 'Metadata survives', metadata: { b: 1, a: { z: [1, 'two'], y: null } } },
     ]);
+    // A version: the state an update replaced (memory_history), with its metadata's key order.
+    const listed = await m.list(scope, { tags: ['db'] });
+    await m.update(scope, {
+      id: listed.items[0]?.id,
+      importance: 0.8,
+      metadata: { z: 1, a: { c: 2, b: 3 } },
+    });
+    await m.update(scope, { id: listed.items[0]?.id, tags: ['infra', 'db', 'ports'] });
     const soft = await m.remember(scope, { content: 'a memory to forget' });
     await m.forget(scope, { id: soft.id });
     const hard = await m.remember(scope, { content: 'a secret to purge' });
@@ -133,10 +141,22 @@ export async function recordsOf(text: string) {
     all.filter((r) => r.kind === kind).map((r) => r.record as Extract<ExportRecord, { kind: K }>['record']);
   return {
     memories: of('memory'),
+    versions: of('memory_version'),
     sessions: of('session'),
     keys: of('api_key'),
     events: of('audit_event'),
   };
+}
+
+/** JSON with object keys sorted: PostgreSQL's jsonb keeps keys in its own order. */
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value as object)
+      .sort()
+      .map((k) => [k, sorted((value as Record<string, unknown>)[k])]),
+  );
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
@@ -170,6 +190,9 @@ export function expectSameData(
     ]);
     if (s?.embedding) expect(cosine(s.embedding, t.embedding as Float32Array)).toBeGreaterThan(0.999);
   });
+  expect(target.versions.map((v) => JSON.stringify({ ...v, metadata: sorted(v.metadata) }))).toEqual(
+    source.versions.map((v) => JSON.stringify({ ...v, metadata: sorted(v.metadata) })),
+  );
   expect(target.sessions).toEqual(source.sessions);
   expect(target.keys.map((k) => ({ ...k, revokedAt: null }))).toEqual(
     source.keys.map((k) => ({ ...k, revokedAt: null })),

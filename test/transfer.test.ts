@@ -35,6 +35,7 @@ describe.skipIf(!pg)(`brain export and import between engines${skipNote}`, () =>
       const exported = await exportFile(source, homes);
       expect(exported.report.counts).toEqual({
         memory: 8,
+        memory_version: 2,
         session: 1,
         api_key: 2,
         audit_event: expect.any(Number),
@@ -44,6 +45,7 @@ describe.skipIf(!pg)(`brain export and import between engines${skipNote}`, () =>
       expect(first.format).toBe('brain');
       expect(first.counts.memory).toEqual({ read: 8, imported: 8, already: 0, duplicates: 0 });
       expect(first.counts.session).toEqual({ read: 1, imported: 1, already: 0, duplicates: 0 });
+      expect(first.counts.memory_version).toEqual({ read: 2, imported: 2, already: 0, duplicates: 0 });
       expect(first.counts.api_key).toMatchObject({ read: 2, imported: 2 });
       const before = await recordsOf(exported.text);
       const after = await recordsOf((await exportText(target)).text);
@@ -51,7 +53,7 @@ describe.skipIf(!pg)(`brain export and import between engines${skipNote}`, () =>
       expect(after.events.filter((e) => e.action === 'admin.import')).toHaveLength(1);
 
       const second = await importFile(target, exported.file);
-      for (const kind of ['memory', 'session', 'api_key', 'audit_event'] as const)
+      for (const kind of ['memory', 'memory_version', 'session', 'api_key', 'audit_event'] as const)
         expect(second.counts[kind]).toMatchObject({ imported: 0, already: first.counts[kind].read });
       // Nothing changed, not even the audit log (an import that writes nothing records nothing).
       expect(await recordsOf((await exportText(target)).text)).toEqual(after);
@@ -62,6 +64,13 @@ describe.skipIf(!pg)(`brain export and import between engines${skipNote}`, () =>
         const recall = await brain.services.memory.recall(brain.scope, { query: 'staging database port' });
         expect(recall.hits[0]?.content).toBe('The staging database listens on port 5433');
         expect(recall.hits[0]?.signals.vector_similarity).not.toBeNull();
+        // Its history came along: the two states its updates replaced, then the current one.
+        const history = await brain.services.memory.history(brain.scope, { id: recall.hits[0]?.id });
+        expect(history.versions.map((v) => [v.importance, v.tags, v.change])).toEqual([
+          [0.5, ['infra', 'db'], 'updated'],
+          [0.8, ['infra', 'db'], 'updated'],
+          [0.8, ['infra', 'db', 'ports'], null],
+        ]);
         expect((await brain.services.memory.list(brain.scope, {})).total).toBe(5);
         const keys = brain.storage.stores().apiKeys;
         expect(await keys.findByHash(hashApiKey(key))).toBeNull();

@@ -17,6 +17,7 @@ import {
   type RecordKind,
   sessionLine,
   tenantIdSchema,
+  versionLine,
 } from '../modules/transfer/export-format.js';
 import type { ImportTarget } from '../modules/transfer/imported-memory.js';
 import { readMcpMemory } from '../modules/transfer/mcp-memory-format.js';
@@ -30,7 +31,9 @@ import type {
   StoredAuditEvent,
   StoredMemory,
   StoredSession,
+  StoredVersion,
   TransferFilter,
+  VersionKey,
 } from '../storage/storage.js';
 import type { GlobalOptions } from '../surfaces/cli/cli-program.js';
 import type {
@@ -152,6 +155,11 @@ export async function exportData(
       (m) => m.id,
     ))
       await page('memory', rows, memoryLine);
+    for await (const rows of paged<StoredVersion, VersionKey>(
+      (a) => copy.exportVersions(a, EXPORT_PAGE, filter),
+      (v) => ({ tenant_id: v.tenant_id, memory_id: v.memory_id, version: v.version }),
+    ))
+      await page('memory_version', rows, versionLine);
     for await (const rows of paged<StoredSession, SessionKey>(
       (a) => copy.exportSessions(a, EXPORT_PAGE, filter),
       (s) => ({ tenant_id: s.tenant_id, id: s.id }),

@@ -4,7 +4,13 @@ import { type ExportRecord, RECORD_KINDS, type RecordKind } from '../modules/tra
 import { disabledKeyRecord, type ImportedMemory } from '../modules/transfer/imported-memory.js';
 import type { StoredApiKey } from '../modules/transfer/transfer-records.js';
 import { ownSearchText, speakerSearchText } from '../storage/sqlite/sqlite-search-text.js';
-import type { StoreCopy, StoredAuditEvent, StoredMemory, StoredSession } from '../storage/storage.js';
+import type {
+  StoreCopy,
+  StoredAuditEvent,
+  StoredMemory,
+  StoredSession,
+  StoredVersion,
+} from '../storage/storage.js';
 import type { KindImportCounts } from '../surfaces/cli/transfer-commands.js';
 
 /** Rows per transaction: large enough that commits are a small part of the time, small enough to be brief. */
@@ -66,6 +72,7 @@ export class ImportWriter {
   readonly #now: string;
   readonly #onWritten: (records: number) => void;
   #memories: StoredMemory[] = [];
+  #versions: StoredVersion[] = [];
   #sessions: StoredSession[] = [];
   #keys: StoredApiKey[] = [];
   #events: StoredAuditEvent[] = [];
@@ -87,6 +94,7 @@ export class ImportWriter {
     for (const r of records) {
       this.counts[r.kind].read++;
       if (r.kind === 'memory') this.#memories.push(r.record);
+      else if (r.kind === 'memory_version') this.#versions.push(r.record);
       else if (r.kind === 'session') this.#sessions.push(r.record);
       else if (r.kind === 'api_key') this.#keys.push(r.record);
       else this.#events.push(r.record);
@@ -115,12 +123,21 @@ export class ImportWriter {
    */
   async #flush(all: boolean): Promise<void> {
     const full = (rows: unknown[]) => rows.length >= IMPORT_BATCH || (all && rows.length > 0);
-    if (full(this.#memories)) {
+    // A version is written only under its memory (see importVersions): the memories read so far go first.
+    if (full(this.#memories) || (full(this.#versions) && this.#memories.length > 0)) {
       const rows = this.#memories;
       this.#memories = [];
       await this.#start(async () => {
         const c = await this.#copy.importMemories(rows);
         this.#tally('memory', rows.length, c.written, c.existing, c.duplicates);
+      });
+    }
+    if (full(this.#versions)) {
+      const rows = this.#versions;
+      this.#versions = [];
+      await this.#start(async () => {
+        const written = await this.#copy.importVersions(rows);
+        this.#tally('memory_version', rows.length, written, rows.length - written, 0);
       });
     }
     if (full(this.#sessions)) {

@@ -144,7 +144,7 @@ export interface StoreCopy {
   /** Memory versions (every tenant's) in the store. */
   countVersions(): Promise<number>;
   /** Memory versions after `after` in (tenant_id, memory_id, version) order, at most `limit`. */
-  exportVersions(after: VersionKey | null, limit: number): Promise<StoredVersion[]>;
+  exportVersions(after: VersionKey | null, limit: number, filter?: TransferFilter): Promise<StoredVersion[]>;
   /**
    * Writes the versions whose memory this store holds (same tenant); one it has already, or whose memory
    * it lacks (the memory was left out of the import), is left out. Returns rows written.

@@ -47,7 +47,9 @@ describe('brain export and brain import, as built', () => {
     expect(exported.stdout).not.toContain(key.stdout.match(/brain_k_\S+/)?.[0] ?? 'no key printed');
     // Progress and the summary go to stderr (plain lines: stderr is a pipe here).
     expect(exported.stderr).toMatch(/^export: 0\/\d+ records$/m);
-    expect(exported.stderr).toMatch(/exported 3 memories, 0 sessions, 1 API key, \d+ audit events/);
+    expect(exported.stderr).toMatch(
+      /exported 3 memories, 0 memory versions, 0 sessions, 1 API key, \d+ audit events/,
+    );
     expect(exported.stdout).not.toMatch(/exported \d+ memories/);
 
     const to = { BRAIN_HOME: home() };

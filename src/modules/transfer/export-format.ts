@@ -16,7 +16,13 @@ import {
   tagsSchema,
   typeSchema,
 } from '../memory/memory-schemas.js';
-import type { StoredApiKey, StoredAuditEvent, StoredMemory, StoredSession } from './transfer-records.js';
+import type {
+  StoredApiKey,
+  StoredAuditEvent,
+  StoredMemory,
+  StoredSession,
+  StoredVersion,
+} from './transfer-records.js';
 import { vectorFromBase64, vectorToBase64 } from './vector-base64.js';
 
 /**
@@ -33,7 +39,7 @@ export const EXPORT_END = 'brain-export-end';
 export const EXPORT_VERSION = 1;
 
 /** The record kinds this version reads and writes, in the order an export writes them. */
-export const RECORD_KINDS = ['memory', 'session', 'api_key', 'audit_event'] as const;
+export const RECORD_KINDS = ['memory', 'memory_version', 'session', 'api_key', 'audit_event'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 export const TRANSFER_LIMITS = {
@@ -153,6 +159,29 @@ const memoryLineSchema = z
     }),
   );
 
+/** A replaced state of a memory (memory_history); after the memories, whose ids it names. */
+const versionLineSchema = z
+  .strictObject({
+    kind: z.literal('memory_version'),
+    tenant_id: tenantIdSchema,
+    memory_id: memoryIdSchema,
+    version: z
+      .number({ error: 'must be a number' })
+      .int({ message: 'must be a whole number' })
+      .min(1, { message: 'must be 1 or more' }),
+    content: storedContent,
+    type: typeSchema,
+    tags: tagsSchema,
+    metadata: metadataSchema,
+    importance: importanceSchema,
+    valid_from: isoUtc.nullable(),
+    valid_to: isoUtc.nullable(),
+    recorded_from: isoUtc,
+    recorded_to: isoUtc,
+    change: z.enum(['updated', 'superseded'], { error: 'must be updated or superseded' }),
+  })
+  .transform(({ kind: _kind, ...v }): StoredVersion => v);
+
 const sessionLineSchema = z
   .strictObject({
     kind: z.literal('session'),
@@ -227,6 +256,7 @@ const auditLineSchema = z
 
 export const RECORD_SCHEMAS = {
   memory: memoryLineSchema,
+  memory_version: versionLineSchema,
   session: sessionLineSchema,
   api_key: apiKeyLineSchema,
   audit_event: auditLineSchema,
@@ -235,6 +265,7 @@ export const RECORD_SCHEMAS = {
 /** What one record line holds once parsed. */
 export type ExportRecord =
   | { kind: 'memory'; record: StoredMemory }
+  | { kind: 'memory_version'; record: StoredVersion }
   | { kind: 'session'; record: StoredSession }
   | { kind: 'api_key'; record: StoredApiKey }
   | { kind: 'audit_event'; record: StoredAuditEvent };
@@ -280,6 +311,10 @@ export function memoryLine(m: StoredMemory): string {
         ? { model: embedding_model, dimensions: embedding.length, float32: vectorToBase64(embedding) }
         : null,
   });
+}
+
+export function versionLine(v: StoredVersion): string {
+  return JSON.stringify({ kind: 'memory_version', ...v });
 }
 
 export function sessionLine(s: StoredSession): string {

@@ -271,12 +271,20 @@ export function pgStoreCopy(
       );
       return Number(rows[0]?.n ?? 0);
     },
-    async exportVersions(after, limit) {
+    async exportVersions(after, limit, filter) {
+      // A version goes with its memory: of the filter's tenant and project.
       const { rows } = await db.query<StoredVersion>(
-        `SELECT ${VERSION_FIELDS} FROM memory_versions
-         WHERE ($1::text IS NULL OR (tenant_id, memory_id, version) > ($1, $2, $3))
-         ORDER BY tenant_id, memory_id, version LIMIT $4`,
-        [after?.tenant_id ?? null, after?.memory_id ?? '', after?.version ?? 0, limit],
+        `SELECT ${VERSION_FIELDS.replace(/(\w+)/g, 'v.$1')} FROM memory_versions v JOIN memories m ON m.id = v.memory_id
+         WHERE ($1::text IS NULL OR (v.tenant_id, v.memory_id, v.version) > ($1, $2, $3))
+           AND ($4::text IS NULL OR m.tenant_id = $4) AND ($5::text IS NULL OR m.project = $5)
+         ORDER BY v.tenant_id, v.memory_id, v.version LIMIT $6`,
+        [
+          after?.tenant_id ?? null,
+          after?.memory_id ?? '',
+          after?.version ?? 0,
+          ...filterValues(filter),
+          limit,
+        ],
         db.primary,
       );
       return rows;

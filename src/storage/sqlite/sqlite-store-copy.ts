@@ -204,9 +204,11 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
   );
   const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from,
     valid_to, recorded_from, recorded_to, change`;
+  // A version goes with its memory: of the filter's tenant and project.
   const exportVersionRows = db.prepare(
-    `SELECT ${VERSION_FIELDS} FROM memory_versions
-     WHERE (? IS NULL OR (tenant_id, memory_id, version) > (?, ?, ?)) ORDER BY tenant_id, memory_id, version LIMIT ?`,
+    `SELECT ${VERSION_FIELDS.replace(/(\w+)/g, 'v.$1')} FROM memory_versions v JOIN memories m ON m.id = v.memory_id
+     WHERE (? IS NULL OR (v.tenant_id, v.memory_id, v.version) > (?, ?, ?)) AND ${FILTERED}
+     ORDER BY v.tenant_id, v.memory_id, v.version LIMIT ?`,
   );
   // Only under a memory this store holds, of the same tenant (the foreign key would refuse it anyway).
   const insertVersion = db.prepare(
@@ -308,12 +310,13 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
     async countVersions() {
       return db.prepare('SELECT count(*) FROM memory_versions').pluck().get() as number;
     },
-    async exportVersions(after, limit) {
+    async exportVersions(after, limit, filter) {
       const rows = exportVersionRows.all(
         after?.tenant_id ?? null,
         after?.tenant_id ?? '',
         after?.memory_id ?? '',
         after?.version ?? 0,
+        ...filterParams(filter),
         limit,
       ) as (Omit<StoredVersion, 'tags' | 'metadata'> & { tags: string; metadata: string })[];
       return rows.map((r) => ({

@@ -114,6 +114,7 @@ export function progressReporter(
 
 const NOUNS: Record<RecordKind, [string, string]> = {
   memory: ['memory', 'memories'],
+  memory_version: ['memory version', 'memory versions'],
   session: ['session', 'sessions'],
   api_key: ['API key', 'API keys'],
   audit_event: ['audit event', 'audit events'],
