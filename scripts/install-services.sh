@@ -3,7 +3,7 @@
 # PostgreSQL 15 server, pgvector (no bookworm package: built from Debian trixie's source package against
 # postgresql-server-dev-15, ~30 s), redis-server, prometheus (its promtool checks deploy/prometheus/;
 # test/e2e/prometheus.e2e.test.ts starts a server) and systemd (its systemd-analyze verifies
-# deploy/systemd/). The tests start their own throwaway cluster, Redis and Prometheus on 127.0.0.1
+# deploy/systemd/), and bubblewrap with python3 (the execution sandbox, test/sandbox.test.ts). The tests start their own throwaway cluster, Redis and Prometheus on 127.0.0.1
 # (test/services/); this script only installs, and leaves no Prometheus service of the package running.
 # Needs root.
 #   scripts/install-services.sh          install what is missing
@@ -16,7 +16,8 @@ VECTOR_CONTROL="/usr/share/postgresql/${PG_VERSION}/extension/vector.control"
 
 installed() {
   [[ -x "${PG_BIN}/postgres" && -x "${PG_BIN}/initdb" && -f "${VECTOR_CONTROL}" ]] && command -v redis-server >/dev/null &&
-    command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v systemd-analyze >/dev/null
+    command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v systemd-analyze >/dev/null &&
+    [[ -x /usr/bin/bwrap && -x /usr/bin/python3 ]]
 }
 
 # The package starts a server of its own on :9090 where services may start (not in a container whose
@@ -45,7 +46,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "postgresql-${PG_VERSION}" redis-server prometheus systemd >/dev/null
+apt-get install -y -qq --no-install-recommends "postgresql-${PG_VERSION}" redis-server prometheus systemd \
+  bubblewrap python3 >/dev/null
 stop_packaged_prometheus
 
 if [[ ! -f "${VECTOR_CONTROL}" ]]; then
