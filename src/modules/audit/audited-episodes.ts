@@ -1,7 +1,7 @@
-import { isBrainError } from '../../core/errors.js';
 import type { RequestScope } from '../../core/scope.js';
 import type { EpisodeService } from '../episodes/episode-service.js';
 import type { AuditLog } from './audit-log.js';
+import { auditedCall } from './audited-services.js';
 
 function sessionOf(input: unknown): string | null {
   const id = (input as { session_id?: unknown } | null)?.session_id;
@@ -15,26 +15,13 @@ function sessionOf(input: unknown): string | null {
  * conversation turn. The memories consolidation writes are audited by the memory service itself.
  */
 export function auditedEpisodeService(service: EpisodeService, audit: AuditLog): EpisodeService {
-  async function audited<T>(
+  const audited = <T>(
     scope: RequestScope,
     action: string,
     input: unknown,
     call: () => Promise<T>,
     describe: (result: T) => { target: string | null; details: Record<string, unknown> },
-  ): Promise<T> {
-    const event = { principal: scope.principal ?? 'unknown', tenantId: scope.tenantId, action };
-    let result: T;
-    try {
-      result = await call();
-    } catch (error) {
-      const code = isBrainError(error) ? error.code : 'INTERNAL';
-      const outcome = code === 'FORBIDDEN' || code === 'QUOTA_EXCEEDED' ? 'denied' : 'error';
-      await audit.record({ ...event, target: sessionOf(input), outcome, details: { code } });
-      throw error;
-    }
-    await audit.record({ ...event, outcome: 'ok', ...describe(result) });
-    return result;
-  }
+  ) => auditedCall(audit, scope, action, sessionOf(input), call, describe);
   const memories = (c: { memory_id: string }[]) => c.map((x) => x.memory_id);
   return {
     ...service,

@@ -4,6 +4,33 @@ import type { MemoryService } from '../memory/memory-service.js';
 import type { AuditLog } from './audit-log.js';
 import type { AuditOutcome } from './audit-store.js';
 
+/**
+ * Runs one audited write: records `action` by the scope's principal, `ok` with what `describe` says of
+ * the result, or `denied` / `error` with the error code (and `failureTarget`) when it throws, then
+ * returns or rethrows. The event is stored before this returns (the audit log's group commit).
+ */
+export async function auditedCall<T>(
+  audit: AuditLog,
+  scope: RequestScope,
+  action: string,
+  failureTarget: string | null,
+  call: () => Promise<T>,
+  describe: (result: T) => { target: string | null; details: Record<string, unknown> },
+): Promise<T> {
+  const event = { principal: scope.principal ?? 'unknown', tenantId: scope.tenantId, action };
+  let result: T;
+  try {
+    result = await call();
+  } catch (error) {
+    const code = isBrainError(error) ? error.code : 'INTERNAL';
+    const outcome: AuditOutcome = code === 'FORBIDDEN' || code === 'QUOTA_EXCEEDED' ? 'denied' : 'error';
+    await audit.record({ ...event, target: failureTarget, outcome, details: { code } });
+    throw error;
+  }
+  await audit.record({ ...event, outcome: 'ok', ...describe(result) });
+  return result;
+}
+
 /** Ids kept in one batch event: the rest are counted, not listed. */
 const IDS_KEPT = 100;
 
@@ -31,33 +58,19 @@ export function auditedMemoryService(
   audit: AuditLog,
   options: { includeContent: boolean },
 ): MemoryService {
-  async function audited<T>(
+  const audited = <T>(
     scope: RequestScope,
     action: string,
     input: unknown,
     call: () => Promise<T>,
     describe: (result: T) => { target: string | null; details: Record<string, unknown> },
-  ): Promise<T> {
-    const event = { principal: scope.principal ?? 'unknown', tenantId: scope.tenantId, action };
-    let result: T;
-    try {
-      result = await call();
-    } catch (error) {
-      const code = isBrainError(error) ? error.code : 'INTERNAL';
-      const outcome: AuditOutcome = code === 'FORBIDDEN' || code === 'QUOTA_EXCEEDED' ? 'denied' : 'error';
-      await audit.record({ ...event, target: targetOf(input), outcome, details: { code } });
-      throw error;
-    }
-    const { target, details } = describe(result);
+  ): Promise<T> => {
     const content = options.includeContent ? contentOf(input) : undefined;
-    await audit.record({
-      ...event,
-      target,
-      outcome: 'ok',
-      details: content === undefined ? details : { ...details, content },
+    return auditedCall(audit, scope, action, targetOf(input), call, (result) => {
+      const { target, details } = describe(result);
+      return { target, details: content === undefined ? details : { ...details, content } };
     });
-    return result;
-  }
+  };
 
   return {
     ...service,
