@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../audit/audit-store.js';
 import type { ApiKeyView } from '../auth/api-keys.js';
+import type { MemoryVersion } from '../memory/memory-store.js';
 
 /**
  * One memory row as a store holds it, every column, engine-neutral: what `brain store copy`, `brain
@@ -40,21 +41,10 @@ export interface StoredMemory {
   queued: boolean;
 }
 
-/** One replaced state of a memory (memory_versions), every column: what `brain store copy` moves. */
-export interface StoredVersion {
+/** One replaced state of a memory (memory_versions), every column: what copy, export and import move. */
+export interface StoredVersion extends MemoryVersion {
   tenant_id: string;
   memory_id: string;
-  version: number;
-  content: string;
-  type: string;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  importance: number;
-  valid_from: string | null;
-  valid_to: string | null;
-  recorded_from: string;
-  recorded_to: string;
-  change: 'updated' | 'superseded';
 }
 
 /** The position of a version in a copy's order: (tenant_id, memory_id, version). */

@@ -1,12 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import type {
-  Episode,
-  EpisodeRole,
-  EpisodeState,
-  EpisodeStore,
-  NewEpisode,
-} from '../../modules/episodes/episode-store.js';
+import type { Episode, EpisodeStore, NewEpisode } from '../../modules/episodes/episode-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
@@ -15,22 +9,8 @@ import { StatementCache } from './statement-cache.js';
 const COLUMNS = `id, session_id, seq, role, content, digest, occurred_at, recorded_at, importance, metadata,
   state, memory_id, consolidation_reason, reviewed`;
 
-interface EpisodeRow {
-  id: string;
-  session_id: string;
-  seq: number;
-  role: EpisodeRole;
-  content: string;
-  digest: string;
-  occurred_at: string;
-  recorded_at: string;
-  importance: number | null;
-  metadata: string;
-  state: EpisodeState;
-  memory_id: string | null;
-  consolidation_reason: string | null;
-  reviewed: number;
-}
+/** An episode as SQLite returns it: metadata as JSON text, reviewed as 0 or 1. */
+type EpisodeRow = Omit<Episode, 'metadata' | 'reviewed'> & { metadata: string; reviewed: number };
 
 function toEpisode(row: EpisodeRow): Episode {
   return {
