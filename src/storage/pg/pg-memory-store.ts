@@ -517,7 +517,7 @@ export class PgMemoryStore implements MemoryStore {
     const result = await this.#db.transaction(async (client) => {
       const rid = await this.#resolve(client, t, target, now);
       if (rid === null) return null;
-      await client.query('SELECT 1 FROM memories WHERE rid = $1 FOR UPDATE', [rid]);
+      // #resolve locked the row (FOR UPDATE): the version's number is this transaction's alone.
       await archiveVersion(client, rid, now, 'updated');
       const params: unknown[] = [rid, now];
       const sets = ['updated_at = $2'];
