@@ -10,7 +10,7 @@ import pino from 'pino';
 import { expect } from 'vitest';
 import { type Brain, buildBrain } from '../src/app/build-brain.js';
 import { exportData, importData } from '../src/app/run-transfer.js';
-import { canonical } from '../src/app/store-copy.js';
+import { canonical, canonicalVersion } from '../src/app/store-copy.js';
 import type { BrainConfig } from '../src/config/config-schema.js';
 import { loadConfig, requireValidConfig } from '../src/config/load-config.js';
 import { silentLogger } from '../src/core/logger.js';
@@ -148,17 +148,6 @@ export async function recordsOf(text: string) {
   };
 }
 
-/** JSON with object keys sorted: PostgreSQL's jsonb keeps keys in its own order. */
-function sorted(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.keys(value as object)
-      .sort()
-      .map((k) => [k, sorted((value as Record<string, unknown>)[k])]),
-  );
-}
-
 function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   let na = 0;
@@ -190,9 +179,7 @@ export function expectSameData(
     ]);
     if (s?.embedding) expect(cosine(s.embedding, t.embedding as Float32Array)).toBeGreaterThan(0.999);
   });
-  expect(target.versions.map((v) => JSON.stringify({ ...v, metadata: sorted(v.metadata) }))).toEqual(
-    source.versions.map((v) => JSON.stringify({ ...v, metadata: sorted(v.metadata) })),
-  );
+  expect(target.versions.map(canonicalVersion)).toEqual(source.versions.map(canonicalVersion));
   expect(target.sessions).toEqual(source.sessions);
   expect(target.keys.map((k) => ({ ...k, revokedAt: null }))).toEqual(
     source.keys.map((k) => ({ ...k, revokedAt: null })),

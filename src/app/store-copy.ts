@@ -45,6 +45,11 @@ function sortedKeys(value: unknown): unknown {
   );
 }
 
+/** A memory version in one stable form (metadata keys sorted): what copy, export and import must keep. */
+export function canonicalVersion(v: StoredVersion): string {
+  return JSON.stringify({ ...v, metadata: sortedKeys(v.metadata) });
+}
+
 /** What a copy must carry over, in one stable form: every column but the derived search tokens. */
 export function canonical(m: StoredMemory): string {
   return JSON.stringify([
@@ -191,7 +196,6 @@ async function verifyVersions(
 ): Promise<{ versions: number; versions_missing: number }> {
   const key = (v: VersionKey) =>
     `${v.tenant_id}\u0000${v.memory_id}\u0000${String(v.version).padStart(10, '0')}`;
-  const line = (v: StoredVersion) => JSON.stringify({ ...v, metadata: sortedKeys(v.metadata) });
   let versions = 0;
   let missing = 0;
   let afterTarget: VersionKey | null = null;
@@ -217,7 +221,7 @@ async function verifyVersions(
         buffer.shift();
         other = await next();
       }
-      if (!other || key(other) !== key(v) || line(other) !== line(v)) missing++;
+      if (!other || key(other) !== key(v) || canonicalVersion(other) !== canonicalVersion(v)) missing++;
     }
     const last = page.at(-1) as StoredVersion;
     afterSource = { tenant_id: last.tenant_id, memory_id: last.memory_id, version: last.version };

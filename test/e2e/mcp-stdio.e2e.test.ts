@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBrain } from '../../src/app/build-brain.js';
 import { loadConfig, requireValidConfig } from '../../src/config/load-config.js';
+import { MCP_TOOL_NAMES } from '../mcp-tool-names.js';
 import { initializeBody } from '../test-http.js';
 import { BRAIN_BIN, brainEnv, runBrain, spawnRawMcp, tempHome } from './brain-process.js';
 
@@ -67,28 +68,13 @@ async function totalIn(env: Record<string, string>): Promise<number> {
   return (JSON.parse(result.stdout) as { total: number }).total;
 }
 
-/** Every tool `brain mcp` serves, sorted. */
-const TOOL_NAMES = [
-  'end_session',
-  'forget',
-  'get_memory',
-  'init',
-  'list_episodes',
-  'list_memories',
-  'memory_history',
-  'recall',
-  'record_episode',
-  'remember',
-  'update_memory',
-];
-
 describe('brain mcp over stdio (official SDK client)', () => {
   it('lists every tool and remembers, recalls and forgets', async () => {
     const env = { BRAIN_HOME: newHome() };
     const { client } = await connect(env);
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+      expect(tools.map((t) => t.name).sort()).toEqual(MCP_TOOL_NAMES);
       for (const tool of tools) {
         expect(tool.outputSchema, tool.name).toBeDefined();
         expect(tool.annotations?.readOnlyHint, tool.name).toBeTypeOf('boolean');
@@ -236,7 +222,7 @@ describe('brain mcp over stdio (official SDK client)', () => {
       expect((error as McpError).code).toBe(-32600);
       expect((error as McpError).message).toMatch(/over the limit of 4194304 bytes \(4 MiB\)/);
       const { tools } = await client.listTools();
-      expect(tools).toHaveLength(TOOL_NAMES.length);
+      expect(tools).toHaveLength(MCP_TOOL_NAMES.length);
       const saved = await call(client, 'remember', { content: 'still serving after the oversize line' });
       expect(saved.isError).toBeFalsy();
       await until(() => stderr().includes('over the 4194304-byte limit'));
@@ -300,7 +286,9 @@ describe('brain mcp over stdio (official SDK client)', () => {
     expect(bigReply?.error?.message).toMatch(
       /the message is \d+ bytes \(12 MiB\), over the limit of 4194304/,
     );
-    expect((listReply?.result as { tools?: unknown[] } | undefined)?.tools).toHaveLength(TOOL_NAMES.length);
+    expect((listReply?.result as { tools?: unknown[] } | undefined)?.tools).toHaveLength(
+      MCP_TOOL_NAMES.length,
+    );
     const warnings = logLines(raw.stderr())
       .filter((l) => l.level === 40)
       .map((l) => l.msg);
@@ -320,7 +308,7 @@ describe('brain mcp over stdio (official SDK client)', () => {
     const { client, stderr } = await connect(env, project);
     try {
       expect(client.getServerVersion()?.name).toBe('brain');
-      expect((await client.listTools()).tools).toHaveLength(TOOL_NAMES.length);
+      expect((await client.listTools()).tools).toHaveLength(MCP_TOOL_NAMES.length);
     } finally {
       await client.close();
     }

@@ -3,23 +3,10 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MCP_TOOL_NAMES } from '../../../test/mcp-tool-names.js';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import type { Brain } from '../../app/build-brain.js';
 import { createMcpServer } from './mcp-server.js';
-
-const TOOL_NAMES = [
-  'end_session',
-  'forget',
-  'get_memory',
-  'init',
-  'list_episodes',
-  'list_memories',
-  'memory_history',
-  'recall',
-  'record_episode',
-  'remember',
-  'update_memory',
-];
 
 let fixture: TestBrain;
 let brain: Brain;
@@ -66,7 +53,7 @@ describe('MCP server', () => {
 
   it('lists the ten tools with input and output schemas and annotations', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
+    expect(tools.map((t) => t.name).sort()).toEqual(MCP_TOOL_NAMES);
     for (const tool of tools) {
       expect(tool.description?.length, tool.name).toBeGreaterThan(80);
       expect(tool.inputSchema.type).toBe('object');
