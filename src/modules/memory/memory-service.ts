@@ -245,6 +245,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     now: Date,
   ): Promise<{ result: RecallResult; until: number; cacheable: boolean }> {
     const k = q.k ?? 10;
+    const limit = Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT);
     const asOf = q.as_of === undefined ? undefined : new Date(q.as_of).toISOString();
     const { embedding, reason, detail } = await recallVector(scope, q.query);
     const filter: MemoryFilter = {
@@ -262,7 +263,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       embedding: embedding ?? null,
       embedding_model: embedding ? (embedder?.model ?? null) : null,
       filter,
-      limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
+      limit,
       now: now.toISOString(),
     });
     // as_of: each memory replaced since then reads as it stood then.
@@ -274,7 +275,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
             filter,
             asOf,
             now: now.toISOString(),
-            limit: Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT),
+            limit,
           });
     const top = withinResponseBudget(
       // Recency counts back from the time asked about: as_of ranks as the store would have then.

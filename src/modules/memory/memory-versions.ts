@@ -27,7 +27,7 @@ export function validAt(fact: { valid_from: string | null; valid_to: string | nu
  * `asOf` leaves the candidates. Which memories are candidates was decided on their current text and
  * vector; the store keeps no index of replaced states.
  */
-export function candidatesAsOf(
+function candidatesAsOf(
   candidates: Candidates,
   states: ReadonlyMap<string, MemoryVersion>,
   asOf: string,
@@ -115,8 +115,10 @@ export async function recallCandidatesAsOf(
   const memories = new Map(current.memories);
   const text = [...current.text];
   const best = current.text[0]?.score ?? 1;
-  for (const { v, share } of matches) {
-    const memory = await store.get(scope, v.memory_id, query.now);
+  // The memories read side by side (one round trip each on PostgreSQL, at once rather than in turn).
+  const rows = await Promise.all(matches.map(({ v }) => store.get(scope, v.memory_id, query.now)));
+  for (const [i, { v, share }] of matches.entries()) {
+    const memory = rows[i];
     if (!memory) continue;
     const then = asState(memory, v);
     if (!passes(then, query.filter, asOf)) continue;
