@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | http | lifecycle | cache | dedupe | dedupe-eval | all (default). Each prints p50/p95/p99,
+ * `npm run bench -- <name>`: recall | remember | mcp | rss | tools | postgres | http | lifecycle | cache | dedupe | dedupe-eval | exec | all (default). Each prints p50/p95/p99,
  * throughput and memory with PASS/MISS against the issue's targets; the exit code is 0 either way
  * (benchmarks report, tests decide).
  */
@@ -8,6 +8,7 @@ import { collectGarbage } from './bench-brain.js';
 import { printCacheBench } from './cache-bench.js';
 import { printDedupeBench } from './dedupe-bench.js';
 import { printDedupeEval } from './dedupe-eval.js';
+import { printExecBench } from './exec-bench.js';
 import { printHttpBench } from './http-bench.js';
 import { printLifecycleBench } from './lifecycle-bench.js';
 import { printMcpBench } from './mcp-bench.js';
@@ -30,6 +31,7 @@ const BENCHES: Record<string, () => Promise<Figure[]>> = {
   cache: printCacheBench,
   dedupe: printDedupeBench,
   'dedupe-eval': printDedupeEval,
+  exec: printExecBench,
 };
 
 const names = process.argv.slice(2);

@@ -15,6 +15,8 @@ const SURFACE_TESTS = [
   'test/tiers.test.ts',
   'test/versions.test.ts',
   'test/episodes.test.ts',
+  'test/execution-service.test.ts',
+  'test/execution-unavailable.test.ts',
 ];
 
 const installed =

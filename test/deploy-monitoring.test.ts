@@ -89,6 +89,7 @@ describe('deploy/prometheus', () => {
       'BrainHighMemory',
       'BrainBackupTooOld',
       'BrainEmbeddingQueueBacklog',
+      'BrainExecutionQueueBacklog',
       'BrainDeadLetterJobs',
       'BrainJobNotSucceeding',
     ]);
@@ -154,11 +155,13 @@ describe('deploy/grafana/brain-dashboard.json', () => {
       /histogram_quantile\(0\.95, .*brain_http_request_duration_seconds_bucket/,
     );
     expect(exprs(/^Memory operations per second$/).join()).toMatch(/rate\(brain_memory_operations_total/);
-    // The execution queue arrives with issue 13: until then the queue panel says it shows embeddings.
+    // The operations guide's execution-queue panel, with the embedding queue beside it.
     const [queue] = panel(/queue/i);
-    expect(queue?.title).toMatch(/embedding/i);
-    expect(queue?.description).toMatch(/execution queue .*issue 13/);
-    expect(exprs(/queue/i).map(metricNames)).toEqual([['brain_embedding_queue_size']]);
+    expect(queue?.title).toMatch(/executions/i);
+    expect(exprs(/queue/i).map(metricNames)).toEqual([
+      ['brain_embedding_queue_size'],
+      ['brain_execution_queue_size'],
+    ]);
     expect(exprs(/^Database size$/).map(metricNames)).toEqual([['brain_database_size_bytes']]);
     expect(exprs(/^Error rate/).join()).toMatch(/status=~"5\.\."/);
     expect(exprs(/RSS/).map(metricNames)).toEqual([['process_resident_memory_bytes']]);

@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
 import { type AuditLog, createAuditLog } from '../modules/audit/audit-log.js';
 import { auditedEpisodeService } from '../modules/audit/audited-episodes.js';
+import { auditedExecutionService } from '../modules/audit/audited-executions.js';
 import { auditedMemoryService } from '../modules/audit/audited-services.js';
 import { createEmbedder } from '../modules/embeddings/create-embedder.js';
 import type { Embedder, EmbedderProvider, EmbedderSettings } from '../modules/embeddings/embedder.js';
@@ -20,6 +21,8 @@ import {
 } from '../modules/embeddings/embedding-queue.js';
 import { withEpisodeRecall } from '../modules/episodes/episode-recall.js';
 import { createEpisodeService } from '../modules/episodes/episode-service.js';
+import { ExecutionPool } from '../modules/execution/execution-pool.js';
+import { createExecutionService } from '../modules/execution/execution-service.js';
 import { Scheduler } from '../modules/jobs/scheduler.js';
 import { MAINTENANCE_FILE, Maintenance } from '../modules/maintenance/maintenance.js';
 import { createMemoryService } from '../modules/memory/memory-service.js';
@@ -33,6 +36,7 @@ import type { MigrationReport, Storage } from '../storage/storage.js';
 import type { BrainServices } from '../surfaces/brain-services.js';
 import { createAppLogger } from './app-logger.js';
 import { auditPublisherFor } from './audit-stream.js';
+import { executionProblem, executionSettings } from './execution-settings.js';
 import { scheduledJobs } from './scheduled-jobs.js';
 import { tierSettings } from './tier-settings.js';
 
@@ -56,6 +60,18 @@ export interface Brain {
    * them by hand (`brain jobs run`); only the servers (`brain serve`, `brain mcp`) start its timers.
    */
   scheduler: Scheduler;
+  /**
+   * This process's execution workers (BRAIN_WORKER_MIN to BRAIN_WORKER_MAX). Built with every Brain;
+   * `brain serve`, `brain mcp`, `brain worker` and a waiting `brain exec` start it.
+   */
+  executions: ExecutionPool;
+  /** Why this process cannot run code (what to install), or null. */
+  executionProblem(): string | null;
+  /**
+   * Starts this process's execution workers unless BRAIN_WORKER_MAX is 0 or runs cannot be sandboxed
+   * here (logged, with what to install); returns whether they run.
+   */
+  startExecutionWorkers(): boolean;
   /**
    * Readiness: `failing` when the database is closed, unreachable (PostgreSQL), or its file was deleted
    * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
@@ -88,6 +104,8 @@ export interface BuildBrainOptions {
    * answers one query fast enough.
    */
   prepareVectors?: boolean;
+  /** The prefix of this process's execution worker ids (`brain worker --id N`); default host:pid. */
+  workerName?: string;
 }
 
 /** The name Brain is published under on npm (`brain` itself belongs to an unrelated package). */
@@ -273,8 +291,28 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       consolidateImportance: config.episodeConsolidateImportance,
     },
   });
+  const problem = executionProblem(config);
+  const pool = new ExecutionPool({
+    store: storage.stores().executions,
+    settings: executionSettings(config),
+    clock,
+    logger: serviceLogger,
+    audit,
+    min: config.workerMin,
+    max: config.workerMax,
+    ...(options.workerName ? { name: options.workerName } : {}),
+  });
+  const executions = createExecutionService({
+    store: storage.stores().executions,
+    clock,
+    pool,
+    maintenance,
+    maxTimeoutMs: config.maxExecutionTimeMs,
+    problem,
+  });
   const services: BrainServices = {
     memory: withEpisodeRecall(audited, episodes),
+    executions: auditedExecutionService(executions, audit),
     sessions: createSessionService({ sessions: sessionStore, memories: memoryStore, clock, maintenance }),
     tiers,
     episodes: auditedEpisodeService(episodes, audit),
@@ -303,6 +341,18 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     audit,
     clock,
     scheduler,
+    executions: pool,
+    executionProblem: problem,
+    startExecutionWorkers() {
+      if (config.workerMax === 0) return false;
+      const why = problem();
+      if (why) {
+        logger.warn({ problem: why }, 'execution workers not started: execute is unavailable');
+        return false;
+      }
+      pool.start();
+      return true;
+    },
     scope,
     version: brainVersion(),
     logger,
@@ -338,6 +388,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       if (closed) return;
       closed = true;
       await scheduler.stop();
+      await pool.stop();
       await queue?.stop();
       await audit.close();
       await embedder?.close?.();

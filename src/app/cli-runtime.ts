@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type pino from 'pino';
 import { checkPaths } from '../config/check-paths.js';
 import { configReportJson, formatConfigReport } from '../config/config-report.js';
@@ -10,7 +11,7 @@ import {
   settingsUsedBy,
   startupWarnings,
 } from '../config/load-config.js';
-import { invalidInput } from '../core/errors.js';
+import { BrainError, invalidInput } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
@@ -26,6 +27,7 @@ import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
 import { transferRuntime } from './run-transfer.js';
 import { isClusterWorker, runServeCluster } from './serve-cluster.js';
+import { DRAIN_TIMEOUT_MS, drain, waitForShutdown } from './shutdown.js';
 import { copyStore } from './store-copy.js';
 
 function load(global: GlobalOptions): LoadedConfig {
@@ -80,11 +82,30 @@ async function brainStatus(brain: Brain): Promise<BrainStatus> {
  * embedding queue only when the command is there to drain it (a one-shot write leaves its vectors
  * queued in the database for the server).
  */
-async function openForCommand(global: GlobalOptions, options: { embedQueue: boolean }): Promise<Brain> {
+async function openForCommand(
+  global: GlobalOptions,
+  options: {
+    embedQueue: boolean;
+    workers?: { min: number; max: number };
+    workerName?: string;
+    /** A long-running process (`brain worker`): logs at LOG_LEVEL to stdout, as `brain serve` does. */
+    service?: boolean;
+  },
+): Promise<Brain> {
   const start = configFor(global, settingsUsedBy('cli'));
-  const logger = loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
+  const logger = options.service
+    ? loggerFor(start.config, 'stdout')
+    : loggerFor(start.config, 'stderr', cliLogLevel(start.config.logLevel));
   logConfigWarnings(logger, start.warnings);
-  return buildBrain(start.config, { logger, prepareVectors: false, embedQueue: options.embedQueue });
+  const config = options.workers
+    ? { ...start.config, workerMin: options.workers.min, workerMax: options.workers.max }
+    : start.config;
+  return buildBrain(config, {
+    logger,
+    prepareVectors: false,
+    embedQueue: options.embedQueue,
+    ...(options.workerName ? { workerName: options.workerName } : {}),
+  });
 }
 
 /** Runs `work` on a Brain opened for one command, and always closes it. */
@@ -111,6 +132,42 @@ export function createCliRuntime(): CliRuntime {
         ctx: { services: brain.services, scope: brain.scope, version: brain.version },
         close: () => brain.close(),
       };
+    },
+    async openForExec(global, options) {
+      // A waiting `brain exec` runs its code itself: one worker of its own, whatever BRAIN_WORKER_MIN says.
+      const brain = await openForCommand(global, {
+        embedQueue: false,
+        ...(options.workers ? { workers: { min: 1, max: 1 } } : {}),
+      });
+      if (options.workers) brain.startExecutionWorkers();
+      return {
+        ctx: { services: brain.services, scope: brain.scope, version: brain.version },
+        close: () => brain.close(),
+      };
+    },
+    async worker(global, options) {
+      const brain = await openForCommand(global, {
+        embedQueue: false,
+        workers: { min: options.concurrency, max: options.concurrency },
+        service: true,
+        workerName: `${os.hostname()}:${options.id !== undefined ? `worker-${options.id}` : process.pid}`,
+      });
+      const problem = brain.executionProblem();
+      if (problem) {
+        await brain.close();
+        throw new BrainError('UNAVAILABLE', `brain worker cannot run code here: ${problem}`);
+      }
+      brain.startExecutionWorkers();
+      brain.logger.info(
+        { workers: options.concurrency, db: `${brain.storage.engine} ${brain.storage.location}` },
+        'brain worker is running',
+      );
+      // The pool's timers do not hold the process open (a one-off command would never end): this does.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      const signal = await waitForShutdown(brain.logger);
+      clearInterval(keepAlive);
+      brain.logger.info({ signal }, 'worker stopping: finishing the runs in progress');
+      await drain(brain.logger, [() => brain.executions.stop(DRAIN_TIMEOUT_MS), () => brain.close()]);
     },
     async serve(global, options) {
       // A setting given on the command line is not read from the configuration, so a bad one there only warns.

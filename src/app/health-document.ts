@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import type { HealthCheck } from '../core/health.js';
+import type { WorkerRecord } from '../modules/execution/execution-store.js';
 import type { HttpServerConfig } from '../surfaces/http/http-server.js';
 import type { Brain } from './build-brain.js';
 import { lastGoodBackup } from './run-backup.js';
@@ -23,6 +24,8 @@ export interface HealthDocument {
   checks: Record<string, HealthItem>;
   /** The scheduled jobs: schedule, next run, last run, and who holds each one's lease now. */
   jobs: JobHealth[];
+  /** The execution workers registered by any process on this store (server pools, `brain worker`). */
+  workers: WorkerRecord[];
 }
 
 /** One job in `GET /health` (times ISO 8601 UTC). */
@@ -179,6 +182,22 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
         }
       : { status: 'ok', message: since };
   });
+  let workers: WorkerRecord[] = [];
+  checks.execution = await timed(async () => {
+    const store = storage.stores().executions;
+    const [counts, registered] = await Promise.all([store.counts(), store.workers()]);
+    workers = registered;
+    const problem = brain.executionProblem();
+    const busy = registered.filter((w) => w.state === 'busy').length;
+    const queue = `${counts.queued} queued, ${counts.running} running; ${registered.length} workers (${busy} busy)`;
+    if (problem) return { status: 'warn', message: `unavailable: ${problem}; ${queue}` };
+    if (counts.queued > 0 && registered.length === 0)
+      return {
+        status: 'warn',
+        message: `${queue}: no worker is running; start \`brain serve\` (BRAIN_WORKER_MAX above 0) or \`brain worker\``,
+      };
+    return { status: 'ok', message: queue };
+  });
   const bus = storage.changeBus();
   if (bus) checks[config.redisUrl ? 'redis' : 'change_bus'] = await timed(async () => fromCheck(bus));
   checks.maintenance = {
@@ -197,6 +216,7 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
     engine: storage.engine,
     checks,
     jobs,
+    workers,
   };
 }
 
@@ -236,5 +256,11 @@ export function metricsSources(brain: Brain): NonNullable<HttpServerConfig['metr
     embeddingQueueSize: async () => (await brain.embeddings()).queue?.backlog ?? 0,
     backupAgeSeconds: async () => (await backupAge(brain))?.ageSeconds ?? null,
     tiers: () => brain.services.tiers.utilisation(),
+    executions: async () => {
+      const store = brain.storage.stores().executions;
+      const [counts, workers] = await Promise.all([store.counts(), store.workers()]);
+      return { counts, workers };
+    },
+    observeRuns: (observer) => brain.executions.observe(observer),
   };
 }

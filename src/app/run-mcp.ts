@@ -35,6 +35,7 @@ export async function runMcp(config: BrainConfig, options: { migrate: boolean })
     server.server.onclose = () => resolve('transport closed');
   });
   if (config.scheduler) brain.scheduler.start();
+  brain.startExecutionWorkers();
   logger.info({ db: config.dbPath, version: brain.version }, 'brain mcp ready on stdio');
   const reason = await waitForShutdown(logger, Promise.race([stdinClosed(), transportClosed]));
   logger.info({ reason }, 'mcp session ending');

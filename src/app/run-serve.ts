@@ -105,6 +105,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
   }
   // Every worker and replica schedules the jobs; each job's lease in the database runs it once.
   if (config.scheduler) brain.scheduler.start();
+  brain.startExecutionWorkers();
   logger.info(
     {
       url,

@@ -118,10 +118,17 @@ export function scheduledJobs(deps: JobDependencies): JobDefinition[] {
     {
       name: 'ttl',
       cron: config.ttlCron,
-      description: `purges memories whose expires_at (ttl_seconds) has passed, at most ${TTL_PURGE_MAX.toLocaleString('en')} a run`,
+      description: `purges memories whose expires_at (ttl_seconds) has passed, at most ${TTL_PURGE_MAX.toLocaleString('en')} a run, and executions finished more than BRAIN_EXECUTION_RETENTION_DAYS ago`,
       async run() {
         const stores = storage.stores();
         const now = clock.now().toISOString();
+        const executions =
+          config.executionRetentionDays > 0
+            ? await stores.executions.prune(
+                new Date(clock.now().getTime() - config.executionRetentionDays * 86_400_000).toISOString(),
+              )
+            : 0;
+        const ran = executions > 0 ? `; ${executions} finished executions past retention deleted` : '';
         let purged = 0;
         let tenants = 0;
         for (const tenantId of await stores.tiers.tenants()) {
@@ -140,8 +147,9 @@ export function scheduledJobs(deps: JobDependencies): JobDefinition[] {
           if (n > 0) tenants++;
           if (purged >= TTL_PURGE_MAX) break;
         }
-        if (purged === 0) return { outcome: 'skipped', message: 'no memory had expired' };
-        return { message: `${purged} expired memories of ${tenants} tenants purged` };
+        if (purged === 0 && executions === 0)
+          return { outcome: 'skipped', message: 'no memory had expired, no execution was past retention' };
+        return { message: `${purged} expired memories of ${tenants} tenants purged${ran}` };
       },
     },
     {

@@ -58,6 +58,8 @@ const optionalText = (what: string) =>
  * `auto` is stateless on PostgreSQL (where replicas are the point) and sessions on SQLite.
  */
 export const MCP_MODES = ['auto', 'sessions', 'stateless'] as const;
+/** How runs are contained: bubblewrap namespaces (default), or only rlimits and the timeout (never in production). */
+export const SANDBOX_MODES = ['bwrap', 'none'] as const;
 
 export const DATABASE_SSL_MODES = ['prefer-url', 'disable', 'require', 'verify-full'] as const;
 
@@ -234,19 +236,21 @@ const DEFINITIONS = {
   dbPath: setting('BRAIN_DB_PATH', 'path', pathText.optional()),
   backupPath: setting('BRAIN_BACKUP_PATH', 'path', pathText.optional()),
   logPath: setting('BRAIN_LOG_PATH', 'path', pathText.optional()),
-  executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional(), 'the execution sandbox'),
+  executionPath: setting('BRAIN_EXECUTION_PATH', 'path', pathText.optional()),
   notesPath: setting('BRAIN_NOTES_PATH', 'path', pathText.optional(), 'notes'),
   modelsPath: setting('BRAIN_MODELS_PATH', 'path', pathText.optional()),
-  maxMemoryMb: setting('BRAIN_MAX_MEMORY_MB', 'int', intBetween(64, 65536).default(512), 'the sandbox'),
+  maxMemoryMb: setting('BRAIN_MAX_MEMORY_MB', 'int', intBetween(64, 65536).default(512)),
   maxExecutionTimeMs: setting(
     'BRAIN_MAX_EXECUTION_TIME_MS',
     'int',
-    intBetween(100, 600_000).default(30_000),
-    'the sandbox',
+    intBetween(100, 3_600_000).default(300_000),
   ),
-  maxOutputSizeMb: setting('BRAIN_MAX_OUTPUT_SIZE_MB', 'int', intBetween(1, 1024).default(10), 'the sandbox'),
-  workerMin: setting('BRAIN_WORKER_MIN', 'int', intBetween(0, 64).default(1), 'sandbox workers'),
-  workerMax: setting('BRAIN_WORKER_MAX', 'int', intBetween(1, 64).default(4), 'sandbox workers'),
+  maxOutputSizeMb: setting('BRAIN_MAX_OUTPUT_SIZE_MB', 'int', intBetween(1, 1024).default(10)),
+  workerMin: setting('BRAIN_WORKER_MIN', 'int', intBetween(0, 64).default(1)),
+  workerMax: setting('BRAIN_WORKER_MAX', 'int', intBetween(0, 64).default(4)),
+  sandbox: setting('BRAIN_SANDBOX', 'enum', oneOf(SANDBOX_MODES).default('bwrap')),
+  executionLeaseMs: setting('BRAIN_EXECUTION_LEASE_MS', 'int', intBetween(1000, 600_000).default(15_000)),
+  executionRetentionDays: setting('BRAIN_EXECUTION_RETENTION_DAYS', 'int', intBetween(0, 36_500).default(30)),
   databaseUrl: {
     ...setting(
       'BRAIN_DATABASE_URL',

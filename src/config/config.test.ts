@@ -49,10 +49,13 @@ describe('loadConfig', () => {
       notesPath: path.join(home, 'notes'),
       modelsPath: path.join(home, 'models'),
       maxMemoryMb: 512,
-      maxExecutionTimeMs: 30_000,
+      maxExecutionTimeMs: 300_000,
       maxOutputSizeMb: 10,
       workerMin: 1,
       workerMax: 4,
+      sandbox: 'bwrap',
+      executionLeaseMs: 15_000,
+      executionRetentionDays: 30,
       databasePoolSize: 10,
       databaseStatementTimeoutMs: 30_000,
       databaseConnectTimeoutMs: 5000,
@@ -201,7 +204,7 @@ describe('loadConfig', () => {
       [
         'BRAIN_PORT: expected an integer between 0 and 65535, got "abc"',
         'BRAIN_CACHE_SIZE_MB: expected an integer between 1 and 4096, got 999999',
-        'BRAIN_WORKER_MAX: expected an integer between 1 and 64, got "2.5"',
+        'BRAIN_WORKER_MAX: expected an integer between 0 and 64, got "2.5"',
         'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
         'BRAIN_MIGRATE_ON_START: expected true or false (in the environment also 1/0, yes/no, on/off), got "maybe"',
         'BRAIN_DEFAULT_TENANT: expected 1 to 64 characters of A-Z, a-z, 0-9, _ or -, got "has space"',
@@ -356,7 +359,7 @@ describe('loadConfig', () => {
 
   it('requireValidConfig throws CONFIG_ERROR listing every problem', () => {
     const file = write('brain.config.json', JSON.stringify({ prot: 1 }));
-    const loaded = load({ BRAIN_PORT: 'x', BRAIN_WORKER_MAX: '0' });
+    const loaded = load({ BRAIN_PORT: 'x', BRAIN_WORKER_MAX: '65' });
     expect(loaded.problems).toHaveLength(3);
     let thrown: unknown;
     try {

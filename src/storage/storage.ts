@@ -3,6 +3,7 @@ import type { AuditStore } from '../modules/audit/audit-store.js';
 import type { ApiKeyRecord, ApiKeyStore } from '../modules/auth/api-key-store.js';
 import type { EmbeddingQueueStore } from '../modules/embeddings/embedding-queue.js';
 import type { EpisodeStore } from '../modules/episodes/episode-store.js';
+import type { ExecutionStore } from '../modules/execution/execution-store.js';
 import type { IdempotencyStore } from '../modules/idempotency/idempotency-store.js';
 import type { JobStore } from '../modules/jobs/job-store.js';
 import type { ConfigStore } from '../modules/maintenance/config-store.js';
@@ -73,6 +74,8 @@ export interface StorageStores {
   audit: AuditStore;
   /** The scheduler's leases, run history and dead letters (server-wide, not per tenant). */
   jobs: JobStore;
+  /** The execution queue: sandboxed Python runs and the workers that claim them (server-wide claims, tenant-scoped reads). */
+  executions: ExecutionStore;
 }
 
 /** What a driver's in-process vector index holds for one tenant and model (benchmarks, status). */

@@ -2,6 +2,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { RequestScope } from '../core/scope.js';
 import type { Scope } from '../modules/auth/scopes.js';
 import type { EpisodeService } from '../modules/episodes/episode-service.js';
+import type { ExecutionService } from '../modules/execution/execution-service.js';
 import type { MemoryService } from '../modules/memory/memory-service.js';
 import type { TierService } from '../modules/memory/tier-service.js';
 import type { SessionService } from '../modules/sessions/session-service.js';
@@ -14,6 +15,8 @@ export interface BrainServices {
   tiers: TierService;
   /** The episodic buffer: record_episode, the buffer, session end and its consolidation. */
   episodes: EpisodeService;
+  /** Sandboxed Python: execute, poll, cancel, list (the workers run in this process or others). */
+  executions: ExecutionService;
 }
 
 export interface SurfaceContext {

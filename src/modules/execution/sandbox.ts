@@ -76,6 +76,8 @@ export interface SandboxOptions {
   mode?: 'bwrap' | 'none';
   /** At most this many files, and bytes in all, come back. */
   returnedFiles?: { count: number; bytes: number };
+  /** Where the run's private working directory is made (and removed after); default the temp dir. */
+  workRoot?: string;
   signal?: AbortSignal;
 }
 
@@ -206,7 +208,8 @@ function collect(
 export async function runSandboxed(code: string, options: SandboxOptions = {}): Promise<SandboxRun> {
   const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
   const mode = options.mode ?? 'bwrap';
-  const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-exec-'));
+  // The pid in the name lets a later process sweep what a killed one left (sweepStaleWorkdirs).
+  const workdir = fs.mkdtempSync(path.join(options.workRoot ?? os.tmpdir(), `brain-exec-${process.pid}-`));
   const asRoot = process.getuid?.() === 0;
   const uid = options.uid ?? 65534;
   try {
@@ -283,6 +286,38 @@ export async function runSandboxed(code: string, options: SandboxOptions = {}): 
     };
   } finally {
     fs.rmSync(workdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the working directories under `root` that a process no longer running left behind (a
+ * worker killed mid-run cannot remove its run's directory). Returns how many it removed.
+ */
+export function sweepStaleWorkdirs(root: string = os.tmpdir()): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const match = /^brain-exec-(\d+)-/.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

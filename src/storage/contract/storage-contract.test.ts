@@ -9,6 +9,7 @@ import { runAuditStoreContract } from './audit-store-contract.js';
 import { runConfigStoreContract } from './config-store-contract.js';
 import { runEmbeddingQueueContract } from './embedding-queue-contract.js';
 import { runEpisodeStoreContract } from './episode-store-contract.js';
+import { runExecutionStoreContract } from './execution-store-contract.js';
 import { runIdempotencyStoreContract } from './idempotency-store-contract.js';
 import { runJobStoreContract } from './job-store-contract.js';
 import { runMemoryStoreContract } from './memory-store-contract.js';
@@ -36,21 +37,20 @@ for (const engine of ENGINES) {
   runConfigStoreContract(`${engine} storage`, open, skip);
   runApiKeyStoreContract(`${engine} storage`, open, skip);
   runAuditStoreContract(`${engine} storage`, open, skip);
-  runJobStoreContract(
-    `${engine} storage`,
-    async () => {
-      const h = await openStorage(engine);
-      return {
-        ...h,
-        stores: h.storage.stores(),
-        async reopen() {
-          const again = await openStorage(engine, { env: h.env, migrate: false });
-          return { ...again, stores: again.storage.stores() };
-        },
-      };
-    },
-    skip,
-  );
+  // With a second, separate connection to the same store (another process or replica).
+  const openShared = async () => {
+    const h = await openStorage(engine);
+    return {
+      ...h,
+      stores: h.storage.stores(),
+      async reopen() {
+        const again = await openStorage(engine, { env: h.env, migrate: false });
+        return { ...again, stores: again.storage.stores() };
+      },
+    };
+  };
+  runJobStoreContract(`${engine} storage`, openShared, skip);
+  runExecutionStoreContract(`${engine} storage`, openShared, skip);
   // The driver's own slow-query log off: the contract sees only the rows it writes.
   const openQuiet = async () => {
     const h = await openStorage(engine, { settings: { BRAIN_SLOW_QUERY_MS: '0' } });

@@ -394,6 +394,61 @@ CREATE INDEX memory_versions_recorded ON memory_versions (tenant_id, recorded_to
 CREATE INDEX memories_expiry ON memories (tenant_id, expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
 `,
   },
+  {
+    // Executions (src/modules/execution/execution-store.ts): the queue of sandboxed Python runs and the
+    // workers that claim them. Times are ISO text, as in the scheduler's tables.
+    version: 11,
+    name: 'executions',
+    sql: `
+CREATE TABLE executions (
+  id text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  principal text NOT NULL,
+  code text NOT NULL,
+  files jsonb NOT NULL DEFAULT '[]',
+  status text NOT NULL DEFAULT 'queued'
+    CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+  exit_code integer,
+  signal text,
+  cpu_time_ms double precision,
+  wall_ms double precision,
+  stdout text NOT NULL DEFAULT '',
+  stderr text NOT NULL DEFAULT '',
+  stdout_truncated boolean NOT NULL DEFAULT false,
+  stderr_truncated boolean NOT NULL DEFAULT false,
+  result text,
+  output_files jsonb NOT NULL DEFAULT '[]',
+  error text,
+  timeout_ms integer NOT NULL,
+  created_at text NOT NULL,
+  started_at text,
+  finished_at text,
+  worker_id text,
+  lease_expires_at text,
+  attempts integer NOT NULL DEFAULT 0,
+  cancel_requested boolean NOT NULL DEFAULT false
+);
+-- The queue: the oldest queued run first.
+CREATE INDEX executions_queue ON executions (created_at, id) WHERE status = 'queued';
+-- The reaper's scan: running runs by when their lease ends.
+CREATE INDEX executions_leases ON executions (lease_expires_at) WHERE status = 'running';
+-- A tenant's runs, newest first (ids sort by creation time).
+CREATE INDEX executions_tenant ON executions (tenant_id, id);
+-- Pruning: finished runs by when they ended.
+CREATE INDEX executions_finished ON executions (finished_at)
+  WHERE status IN ('succeeded', 'failed', 'timed_out', 'cancelled');
+
+CREATE TABLE execution_workers (
+  id text PRIMARY KEY,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  started_at text NOT NULL,
+  heartbeat_at text NOT NULL,
+  state text NOT NULL CHECK (state IN ('idle', 'busy', 'stopping')),
+  execution_id text
+);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

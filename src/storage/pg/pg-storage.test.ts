@@ -45,8 +45,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '8_tiers',
       '9_episodes',
       '10_versions',
+      '11_executions',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 10, latest: 10 });
+    expect(await one.storage.schema()).toEqual({ current: 11, latest: 11 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -7,6 +7,7 @@ import { PgConfigStore } from './pg-config-store.js';
 import { PgDatabase, toStorageError } from './pg-database.js';
 import { PgEmbeddingQueue } from './pg-embedding-queue.js';
 import { PgEpisodeStore } from './pg-episode-store.js';
+import { PgExecutionStore } from './pg-execution-store.js';
 import { PgIdempotencyStore } from './pg-idempotency-store.js';
 import { pgIntegrity } from './pg-integrity.js';
 import { PgJobStore } from './pg-job-store.js';
@@ -65,6 +66,7 @@ export async function createPostgresStorage(
       embeddingQueue: new PgEmbeddingQueue(db, changed),
       idempotency: new PgIdempotencyStore(db),
       jobs: new PgJobStore(db),
+      executions: new PgExecutionStore(db),
       config: new PgConfigStore(db),
       queryLog: slowQueries.store,
       apiKeys: new PgApiKeyStore(db),

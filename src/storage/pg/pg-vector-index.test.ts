@@ -246,6 +246,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '8_tiers',
       '9_episodes',
       '10_versions',
+      '11_executions',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

@@ -341,6 +341,61 @@ CREATE INDEX memory_versions_recorded ON memory_versions (tenant_id, recorded_to
 CREATE INDEX memories_expiry ON memories (tenant_id, expires_at) WHERE expires_at IS NOT NULL AND deleted_at IS NULL;
 `,
   },
+  {
+    // Executions (src/modules/execution/execution-store.ts): the queue of sandboxed Python runs and the
+    // workers that claim them. files and output_files are JSON text; the flags are 0 or 1.
+    version: 13,
+    name: 'executions',
+    sql: `
+CREATE TABLE executions (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  code TEXT NOT NULL,
+  files TEXT NOT NULL DEFAULT '[]',
+  status TEXT NOT NULL DEFAULT 'queued'
+    CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+  exit_code INTEGER,
+  signal TEXT,
+  cpu_time_ms REAL,
+  wall_ms REAL,
+  stdout TEXT NOT NULL DEFAULT '',
+  stderr TEXT NOT NULL DEFAULT '',
+  stdout_truncated INTEGER NOT NULL DEFAULT 0,
+  stderr_truncated INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  output_files TEXT NOT NULL DEFAULT '[]',
+  error TEXT,
+  timeout_ms INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  worker_id TEXT,
+  lease_expires_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+-- The queue: the oldest queued run first.
+CREATE INDEX executions_queue ON executions (created_at, id) WHERE status = 'queued';
+-- The reaper's scan: running runs by when their lease ends.
+CREATE INDEX executions_leases ON executions (lease_expires_at) WHERE status = 'running';
+-- A tenant's runs, newest first (ids sort by creation time).
+CREATE INDEX executions_tenant ON executions (tenant_id, id);
+-- Pruning: finished runs by when they ended.
+CREATE INDEX executions_finished ON executions (finished_at)
+  WHERE status IN ('succeeded', 'failed', 'timed_out', 'cancelled');
+
+CREATE TABLE execution_workers (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  heartbeat_at TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('idle', 'busy', 'stopping')),
+  execution_id TEXT
+);
+`,
+  },
 ];
 
 export interface MigrationReport {

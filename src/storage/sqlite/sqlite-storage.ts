@@ -17,6 +17,7 @@ import { openSqliteDatabase, type SqliteDatabase, startCheckpointer } from './sq
 import { SqliteEmbeddingQueue } from './sqlite-embedding-queue.js';
 import { SqliteEpisodeStore } from './sqlite-episode-store.js';
 import { describeOpenError } from './sqlite-errors.js';
+import { SqliteExecutionStore } from './sqlite-execution-store.js';
 import { SqliteFileGuard } from './sqlite-file-guard.js';
 import { SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 import { sqliteIntegrity } from './sqlite-integrity.js';
@@ -91,6 +92,7 @@ export function createSqliteStorage(
         embeddingQueue: new SqliteEmbeddingQueue(db, logger, file),
         idempotency: new SqliteIdempotencyStore(db, { logger, file }),
         jobs: new SqliteJobStore(db, { logger, file }),
+        executions: new SqliteExecutionStore(db, { logger, file }),
         config: new SqliteConfigStore(db, { logger, file }),
         queryLog: slowQueries.store,
         apiKeys: new SqliteApiKeyStore(db, { logger, file }),

@@ -159,6 +159,7 @@ describe('full-text search', () => {
       '10_tiers',
       '11_episodes',
       '12_versions',
+      '13_executions',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {

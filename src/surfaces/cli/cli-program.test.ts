@@ -49,6 +49,7 @@ const runtime: CliRuntime = {
   ...jobsRuntime((_global, work) => work(brain)),
   ...notUsed('test/e2e/backup.e2e.test.ts runs it', ['backup', 'listBackups', 'verifyBackup', 'restore']),
   ...notUsed('test/e2e/transfer.e2e.test.ts runs it', ['exportData', 'importData']),
+  ...notUsed('test/e2e/execution.e2e.test.ts runs it', ['openForExec', 'worker']),
   ...notUsed('test/e2e/db-doctor.e2e.test.ts runs it', [
     'dbCheck',
     'dbRecover',

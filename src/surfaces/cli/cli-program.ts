@@ -14,6 +14,7 @@ import {
 import { type DbRuntime, registerDbCommands } from './db-commands.js';
 import { type DoctorRuntime, registerDoctorCommands } from './doctor-commands.js';
 import { formatEvalReport, progressBar } from './eval-format.js';
+import { type ExecRuntime, registerExecCommands } from './exec-commands.js';
 import { type JobsRuntime, registerJobsCommands } from './jobs-commands.js';
 import { type KeysRuntime, registerKeysCommands } from './keys-commands.js';
 import {
@@ -139,7 +140,8 @@ export interface CliRuntime
     BackupRuntime,
     TransferRuntime,
     DbRuntime,
-    DoctorRuntime {
+    DoctorRuntime,
+    ExecRuntime {
   version: string;
   open(global: GlobalOptions): Promise<OpenedBrain>;
   /** Runs the HTTP server until a signal ends it. */
@@ -588,6 +590,7 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
   registerDbCommands(program, { runtime, globals, print, io, state });
   registerDoctorCommands(program, { runtime, globals, print, io, state });
   registerTierCommands(program, { withBrain, print });
+  registerExecCommands(program, { runtime, globals, print, io, state });
 
   return program;
 }

@@ -25,6 +25,8 @@ let url: string;
 const keys: Record<string, string> = {};
 let memoryA: string;
 let sessionA: string;
+/** A queued execution of tenant B (the execute key's tenant); no worker runs in this test. */
+let executionB: string;
 
 async function key(name: string, tenantId: string, scopes: Scope[]): Promise<void> {
   const made = await createApiKey(t.brain.storage.stores().apiKeys, { tenantId, scopes, name }, new Date());
@@ -68,6 +70,12 @@ beforeAll(async () => {
   memoryA = created.id;
   sessionA = (await t.brain.services.sessions.init({ tenantId: 'tenant-a', principal: 'test' }, {}))
     .session_id;
+  executionB = (
+    await t.brain.services.executions.execute(
+      { tenantId: 'tenant-b', principal: 'test' },
+      { code: '1', wait: false },
+    )
+  ).id;
   http = await createTestHttpServer(t.brain, logger);
   ({ url } = await http.listen());
 });
@@ -79,7 +87,11 @@ afterAll(async () => {
 
 /** Each route's request (a real id for `:id`) and the scope it needs; public routes need none. */
 function routeCase(method: string, path: string): { url: string; body?: unknown; scope: Scope | null } {
-  const id = path.startsWith('/v1/sessions/') ? sessionA : memoryA;
+  const id = path.startsWith('/v1/sessions/')
+    ? sessionA
+    : path.startsWith('/v1/executions/')
+      ? executionB
+      : memoryA;
   const at = path.replace(':id', id);
   const table: Record<string, { body?: unknown; scope: Scope | null }> = {
     'POST /v1/memories': { body: { content: 'a new fact from the matrix' }, scope: 'write' },
@@ -96,6 +108,10 @@ function routeCase(method: string, path: string): { url: string; body?: unknown;
     'POST /v1/sessions/:id/episodes': { body: { role: 'user', content: 'a matrix episode' }, scope: 'write' },
     'GET /v1/sessions/:id/episodes': { scope: 'read' },
     'POST /v1/sessions/:id/end': { scope: 'write' },
+    'POST /v1/executions': { body: { code: '1', wait: false }, scope: 'execute' },
+    'GET /v1/executions': { scope: 'execute' },
+    'GET /v1/executions/:id': { scope: 'execute' },
+    'DELETE /v1/executions/:id': { scope: 'execute' },
     'POST /remember': { body: { content: 'a guide-form fact' }, scope: 'write' },
     'POST /recall': { body: { query: 'launch code', k: 3 }, scope: 'read' },
     'GET /admin/maintenance': { scope: 'admin' },
@@ -316,6 +332,8 @@ describe('the auth matrix over every MCP tool', () => {
     },
     { name: 'list_episodes', args: () => ({ session_id: sessionA }), scope: 'read' },
     { name: 'end_session', args: () => ({ session_id: sessionA }), scope: 'write' },
+    { name: 'execute', args: () => ({ code: '1', wait: false }), scope: 'execute' },
+    { name: 'get_execution', args: () => ({ id: executionB }), scope: 'execute' },
   ];
 
   it('has a case for every tool', async () => {
@@ -342,7 +360,9 @@ describe('the auth matrix over every MCP tool', () => {
       expect(refused.isError, tool.name).toBe(true);
       expect(JSON.stringify(refused.content), tool.name).toContain('FORBIDDEN');
       await without.close();
-      const withScope = await client(tool.scope === 'read' ? keys.readA : keys.rwA);
+      const withScope = await client(
+        tool.scope === 'read' ? keys.readA : tool.scope === 'execute' ? keys.allB : keys.rwA,
+      );
       const allowed = await withScope.callTool({ name: tool.name, arguments: tool.args() });
       expect(allowed.isError ?? false, `${tool.name}: ${JSON.stringify(allowed.content)}`).toBe(false);
       await withScope.close();

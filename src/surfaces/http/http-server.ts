@@ -16,6 +16,7 @@ import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { type HttpAccess, registerResourceMetadata, toolAuthorizer, useAccess } from './access.js';
 import { registerAdminRoutes } from './admin-routes.js';
+import { registerExecutionRoutes } from './execution-routes.js';
 import { hostGuardHook } from './host-guard.js';
 import { clientErrorHandler, serverTimeoutOptions, trackConnections } from './http-connections.js';
 import { BODY_LIMIT_BYTES, type ClientError, errorResponse, isMcpPath } from './http-errors.js';
@@ -82,7 +83,13 @@ export interface HttpServerConfig extends SurfaceContext {
   /** Serves Prometheus metrics at `/metrics`, the store's size read from here; none: no metrics. */
   metrics?: Pick<
     MetricsSources,
-    'databaseSizeBytes' | 'jobs' | 'backupAgeSeconds' | 'embeddingQueueSize' | 'tiers'
+    | 'databaseSizeBytes'
+    | 'jobs'
+    | 'backupAgeSeconds'
+    | 'embeddingQueueSize'
+    | 'tiers'
+    | 'executions'
+    | 'observeRuns'
   >;
 }
 
@@ -267,6 +274,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
       });
     registerRestRoutes(rest, config, scopeOf);
+    registerExecutionRoutes(rest, config, scopeOf, timeouts.requestTimeoutMs);
     if (config.admin)
       registerAdminRoutes(rest, {
         ...config.admin,

@@ -39,6 +39,54 @@ function sample(text: string, line: string): number {
 }
 
 describe('GET /metrics', () => {
+  it('serves the execution queue, each worker, and the runs with their duration and outcome', async () => {
+    expect(fixture.brain.startExecutionWorkers()).toBe(true);
+    const res = await fetch(`${url}/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'print(1)' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'succeeded', stdout: '1\n' });
+    const failed = await fetch(`${url}/v1/executions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'raise SystemExit(2)' }),
+    });
+    expect(((await failed.json()) as { status: string }).status).toBe('failed');
+    const { families, text } = await scrape();
+    expect(Number(families.get('brain_execution_queue_size')?.metrics[0]?.value)).toBe(0);
+    const rows = families.get('brain_executions')?.metrics ?? [];
+    const rowsOf = (status: string) => Number(rows.find((m) => m.labels?.status === status)?.value);
+    expect(rowsOf('succeeded')).toBe(1);
+    expect(rowsOf('failed')).toBe(1);
+    expect(rowsOf('running')).toBe(0);
+    const workers = families.get('brain_worker_status')?.metrics ?? [];
+    expect(workers.map((w) => w.labels?.worker_id).sort()).toEqual(
+      fixture.brain.executions
+        .status()
+        .map((w) => w.id)
+        .sort(),
+    );
+    expect(workers.every((w) => Number(w.value) === 0)).toBe(true);
+    expect(sample(text, 'brain_executions_total{status="succeeded"}')).toBe(1);
+    expect(sample(text, 'brain_executions_total{status="failed"}')).toBe(1);
+    expect(sample(text, 'brain_execution_duration_seconds_count{status="succeeded"}')).toBe(1);
+    const health = (await (await fetch(`${url}/health`)).json()) as {
+      checks: { execution: { status: string; message: string } };
+      workers: { id: string }[];
+    };
+    expect(health.checks.execution).toMatchObject({ status: 'ok' });
+    expect(health.checks.execution.message).toMatch(/0 queued, 0 running; \d+ workers/);
+    expect(health.workers.map((w: { id: string }) => w.id).sort()).toEqual(
+      fixture.brain.executions
+        .status()
+        .map((w) => w.id)
+        .sort(),
+    );
+    await fixture.brain.executions.stop();
+  });
+
   it('serves the named series in the Prometheus text format, counting what was done', async () => {
     const post = (path: string, body: object) =>
       fetch(`${url}${path}`, {

@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EpisodeCounts } from '../../modules/episodes/episode-service.js';
+import type { RunObserver } from '../../modules/execution/execution-pool.js';
+import {
+  EXECUTION_STATUSES,
+  type ExecutionStatus,
+  type WorkerRecord,
+} from '../../modules/execution/execution-store.js';
 import type { JobHistory } from '../../modules/jobs/job-store.js';
 import type { RecallCacheStats } from '../../modules/memory/recall-cache.js';
 import type { ToolObserver } from '../brain-services.js';
@@ -36,6 +42,10 @@ export interface MetricsSources {
   embeddingQueueSize?: () => Promise<number>;
   /** Live memories per tier, and the hot tier's use of its capacity (hot / (BRAIN_HOT_MAX × tenants)). */
   tiers?: () => Promise<{ hot: number; warm: number; cold: number; ratio: number }>;
+  /** The execution table's rows per status and the registered workers (every process, every replica). */
+  executions?: () => Promise<{ counts: Record<ExecutionStatus, number>; workers: WorkerRecord[] }>;
+  /** Subscribes to the runs this process's workers finish (status, wall seconds). */
+  observeRuns?: (observer: RunObserver) => void;
 }
 
 export interface Metrics {
@@ -117,6 +127,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
   registerRecallCacheMetrics(registry, sources);
   registerEpisodeMetrics(registry, sources);
   registerStoreGauges(registry, sources);
+  registerExecutionMetrics(registry, sources);
   return {
     registry,
     authFailure(reason) {
@@ -252,6 +263,75 @@ function registerStoreGauges(registry: Registry, sources: MetricsSources): void 
         this.set(await embeddingQueueSize());
       },
     });
+}
+
+/** A worker's state as brain_worker_status's value. */
+const WORKER_STATE_VALUE: Record<WorkerRecord['state'], number> = { idle: 0, busy: 1, stopping: 2 };
+
+/**
+ * The execution queue: rows per status and the queue's size (read from the shared table at each
+ * scrape, so every replica reports the same), each registered worker's state, and the duration and
+ * outcome of the runs this process's workers finished.
+ */
+function registerExecutionMetrics(registry: Registry, sources: MetricsSources): void {
+  const { executions, observeRuns } = sources;
+  if (executions) {
+    let last: { at: number; value: ReturnType<typeof executions> } | null = null;
+    const read = () => {
+      if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), value: executions() };
+      return last.value;
+    };
+    new Gauge({
+      name: 'brain_execution_queue_size',
+      help: 'Executions queued and not yet claimed by a worker, every tenant',
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set((await read()).counts.queued);
+      },
+    });
+    new Gauge({
+      name: 'brain_executions',
+      help: 'Executions in the table by status (queued, running, succeeded, failed, timed_out, cancelled)',
+      labelNames: ['status'],
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        const { counts } = await read();
+        for (const status of EXECUTION_STATUSES) this.set({ status }, counts[status]);
+      },
+    });
+    new Gauge({
+      name: 'brain_worker_status',
+      help: 'Each registered execution worker (any process): 0 idle, 1 busy, 2 stopping',
+      labelNames: ['worker_id'],
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.reset();
+        for (const w of (await read()).workers) this.set({ worker_id: w.id }, WORKER_STATE_VALUE[w.state]);
+      },
+    });
+  }
+  if (observeRuns) {
+    const duration = new Histogram({
+      name: 'brain_execution_duration_seconds',
+      help: "Wall time of the runs this process's workers finished, by status",
+      labelNames: ['status'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    });
+    const outcomes = new Counter({
+      name: 'brain_executions_total',
+      help: "Runs this process's workers finished, by status",
+      labelNames: ['status'],
+      registers: [registry],
+    });
+    observeRuns((status, seconds) => {
+      duration.observe({ status }, seconds);
+      outcomes.inc({ status });
+    });
+  }
 }
 
 /** The episodic buffer: episodes stored, retrieved by recall, consolidated into memories, evicted. */

@@ -51,7 +51,7 @@ describe('MCP server', () => {
     expect(client.getInstructions()).toMatch(/init first/);
   });
 
-  it('lists the ten tools with input and output schemas and annotations', async () => {
+  it('lists every tool with input and output schemas and annotations', async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(MCP_TOOL_NAMES);
     for (const tool of tools) {
@@ -79,6 +79,9 @@ describe('MCP server', () => {
     expect(remember?.inputSchema.required).toEqual(['content']);
     expect(remember?.description).toMatch(/64 KiB/);
     expect(byName.get('recall')?.inputSchema.properties?.k).toMatchObject({ minimum: 1, maximum: 100 });
+    expect(byName.get('execute')?.inputSchema.required).toEqual(['code']);
+    expect(byName.get('execute')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
+    expect(byName.get('get_execution')?.inputSchema.required).toEqual(['id']);
   });
 
   it('keeps tool definitions small, with a description on every argument', async () => {

@@ -2,6 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Logger } from '../../core/logger.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { registerEpisodeTools } from './episode-tools.js';
+import { registerExecutionTools } from './execution-tools.js';
 import { registerMemoryTools } from './memory-tools.js';
 import { registerSessionTools } from './session-tools.js';
 
@@ -24,7 +25,8 @@ export interface McpServerOptions {
 
 /**
  * Builds the MCP server named `brain` with every tool registered (init, remember, recall, get_memory,
- * list_memories, update_memory, forget, record_episode, list_episodes, end_session). Not connected: the caller connects it to one transport (stdio,
+ * list_memories, update_memory, forget, record_episode, list_episodes, end_session, execute,
+ * get_execution). Not connected: the caller connects it to one transport (stdio,
  * one Streamable HTTP session, or an in-memory pair in tests). One server serves one connection.
  */
 export function createMcpServer(ctx: SurfaceContext, options: McpServerOptions = {}): McpServer {
@@ -35,5 +37,6 @@ export function createMcpServer(ctx: SurfaceContext, options: McpServerOptions =
   registerSessionTools(server, ctx, options.logger);
   registerMemoryTools(server, ctx, options.logger);
   registerEpisodeTools(server, ctx, options.logger);
+  registerExecutionTools(server, ctx, options.logger);
   return server;
 }

@@ -125,6 +125,11 @@ function describeError(error: BrainError, tool: string): string {
     case 'STORAGE_CORRUPT':
     case 'STORAGE_REPLACED':
       return describeStorageError(error, tool);
+    case 'UNAVAILABLE':
+      // A part missing on this server (the sandbox): retrying does not help until someone installs it.
+      if (typeof error.details.problem === 'string')
+        return `${tool} is not available on this server: ${error.message}. Tell the user; retrying will not help until it is installed.`;
+      return `${tool} could not run now: ${error.message}. Brain is busy or in maintenance; try again in a minute.`;
     default:
       return `${tool} could not run now: ${error.message}. Brain is busy or in maintenance; try again in a minute.`;
   }
