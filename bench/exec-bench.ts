@@ -8,8 +8,9 @@
  *  - 100 small scripts queued at once, run by 2 workers (target ≥ 10 per second), with every result
  *    checked and no row left running;
  *  - RSS.
- * No peer runs code: mem0, Zep, Letta (its tools run in E2B, a remote service), basic-memory and the MCP
- * memory server have no local sandbox to compare with.
+ * No peer runs beside it: mem0, Zep, basic-memory and the MCP memory server run no code, and Letta runs
+ * tool code in E2B (a remote service this machine cannot reach) or in a local subprocess without
+ * namespace isolation.
  */
 import type { Brain } from '../src/app/build-brain.js';
 import type { ExecutionView } from '../src/modules/execution/execution-schemas.js';

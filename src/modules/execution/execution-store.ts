@@ -65,22 +65,24 @@ export type NewExecution = Pick<
   'id' | 'tenant_id' | 'principal' | 'code' | 'files' | 'timeout_ms' | 'created_at'
 >;
 
-/** How a run ended, as its worker reports it. */
-export interface ExecutionOutcome {
+/** How a run ended, as its worker reports it: the fields of the row a finish writes. */
+export type ExecutionOutcome = Pick<
+  Execution,
+  | 'exit_code'
+  | 'signal'
+  | 'cpu_time_ms'
+  | 'stdout'
+  | 'stderr'
+  | 'stdout_truncated'
+  | 'stderr_truncated'
+  | 'result'
+  | 'output_files'
+  | 'error'
+> & {
   status: Extract<ExecutionStatus, 'succeeded' | 'failed' | 'timed_out' | 'cancelled'>;
-  exit_code: number | null;
-  signal: string | null;
-  cpu_time_ms: number | null;
   wall_ms: number;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  result: string | null;
-  output_files: ExecutionFile[];
-  error: string | null;
   finished_at: string;
-}
+};
 
 /** A worker as it announces itself: in the server's pool or a `brain worker` process. */
 export interface WorkerRecord {
