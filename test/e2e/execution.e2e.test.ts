@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BRAIN_BIN, brainEnv, runBrain, tempHome } from './brain-process.js';
+import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../services/engines.js';
+import { BRAIN_BIN, brainEnv, runBrain, type ServingBrain, startServe, tempHome } from './brain-process.js';
 
 const homes: string[] = [];
 const children: ChildProcess[] = [];
@@ -208,3 +209,58 @@ describe('brain worker', () => {
     expect(rows(env).filter((r) => r.status === 'running')).toEqual([]);
   });
 });
+
+describe.skipIf(!postgresBaseUrl())(
+  `workers on other machines, one PostgreSQL${postgresBaseUrl() ? '' : ` (skipped: ${postgresSkipReason()})`}`,
+  () => {
+    it('a server with no workers of its own answers through brain worker processes elsewhere, each run once', async () => {
+      const url = newPostgresDatabase();
+      // Each process its own BRAIN_HOME, as on separate machines: only the database is shared.
+      const server: ServingBrain = await startServe({
+        BRAIN_HOME: home(),
+        BRAIN_DATABASE_URL: url,
+        BRAIN_EMBEDDER: 'none',
+        BRAIN_WORKER_MIN: '0',
+        BRAIN_WORKER_MAX: '0',
+      });
+      const workers = [];
+      try {
+        for (const id of ['a', 'b'])
+          workers.push(
+            await startWorker({ BRAIN_HOME: home(), BRAIN_DATABASE_URL: url, BRAIN_EMBEDDER: 'none' }, id),
+          );
+        const post = async (body: object) => {
+          const res = await fetch(`${server.url}/v1/executions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          return {
+            status: res.status,
+            body: (await res.json()) as { id: string; status: string; result: string; worker_id: string },
+          };
+        };
+        const one = await post({ code: 'import socket\nsocket.gethostname()' });
+        expect(one.status).toBe(200);
+        expect(one.body.status).toBe('succeeded');
+        expect(one.body.worker_id).toMatch(/:worker-[ab]:0$/);
+        const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => post({ code: `${i} + 100` })));
+        expect(runs.map((r) => r.body.result)).toEqual(Array.from({ length: 12 }, (_, i) => String(i + 100)));
+        // Both machines took work.
+        expect(new Set(runs.map((r) => r.body.worker_id.replace(/:0$/, ''))).size).toBe(2);
+        const health = (await (await fetch(`${server.url}/health`)).json()) as {
+          checks: { execution: { status: string } };
+          workers: { id: string }[];
+        };
+        expect(health.checks.execution.status).toBe('ok');
+        expect(health.workers.map((w) => w.id.replace(/^.*:(worker-[ab]):0$/, '$1')).sort()).toEqual([
+          'worker-a',
+          'worker-b',
+        ]);
+      } finally {
+        for (const w of workers) w.child.kill('SIGTERM');
+        await server.stop();
+      }
+    });
+  },
+);
