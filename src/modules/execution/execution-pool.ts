@@ -341,7 +341,7 @@ export class ExecutionPool {
     }
     if (why === 'drain') {
       // Not ended by the code: back to the queue, for a worker that is not stopping.
-      const back = await store.release(execution.id, state.id).catch(() => false);
+      const back = await store.release(execution.id, state.id, clock.now().toISOString()).catch(() => false);
       logger.info({ execution: execution.id, requeued: back }, 'run stopped by the shutdown');
       wake();
       return;

@@ -135,9 +135,10 @@ export interface ExecutionStore {
   heartbeat(id: string, workerId: string, leaseExpiresAt: string): Promise<'ok' | 'cancel' | 'lost'>;
   /**
    * Puts a run this worker holds back in the queue (its worker is stopping; the run had not ended), its
-   * claim not counted. False when it no longer holds it.
+   * claim not counted; one whose cancel was asked for ends cancelled at `now` instead. False when it no
+   * longer holds it.
    */
-  release(id: string, workerId: string): Promise<boolean>;
+  release(id: string, workerId: string, now: string): Promise<boolean>;
   /** Records the end of a run this worker holds; false when it no longer holds it (nothing written). */
   finish(id: string, workerId: string, outcome: ExecutionOutcome): Promise<boolean>;
   /**

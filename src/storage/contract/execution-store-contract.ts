@@ -243,9 +243,9 @@ export function runExecutionStoreContract(
 
     it('puts a run its worker hands back in the queue, that claim not counted', async () => {
       await running('ex_1');
-      expect(await store.release('ex_1', 'w2')).toBe(false);
+      expect(await store.release('ex_1', 'w2', at(19))).toBe(false);
       expect((await store.get(A, 'ex_1'))?.worker_id).toBe('w1');
-      expect(await store.release('ex_1', 'w1')).toBe(true);
+      expect(await store.release('ex_1', 'w1', at(19))).toBe(true);
       expect(await store.get(A, 'ex_1')).toMatchObject({
         status: 'queued',
         worker_id: null,
@@ -253,7 +253,7 @@ export function runExecutionStoreContract(
         lease_expires_at: null,
         attempts: 0,
       });
-      expect(await store.release('ex_1', 'w1')).toBe(false);
+      expect(await store.release('ex_1', 'w1', at(19))).toBe(false);
       expect(await store.heartbeat('ex_1', 'w1', at(100))).toBe('lost');
       expect(await store.claim('w2', at(20), at(80))).toMatchObject({
         id: 'ex_1',
@@ -261,8 +261,21 @@ export function runExecutionStoreContract(
         attempts: 1,
       });
       expect(await store.finish('ex_1', 'w2', outcome())).toBe(true);
-      expect(await store.release('ex_1', 'w2')).toBe(false);
+      expect(await store.release('ex_1', 'w2', at(19))).toBe(false);
       expect((await store.get(A, 'ex_1'))?.status).toBe('succeeded');
+    });
+
+    it('ends cancelled, not queued, a handed-back run whose cancel was asked for', async () => {
+      await running('ex_1');
+      await store.cancel(A, 'ex_1', at(18));
+      expect(await store.release('ex_1', 'w1', at(19))).toBe(true);
+      expect(await store.get(A, 'ex_1')).toMatchObject({
+        status: 'cancelled',
+        finished_at: at(19),
+        cancel_requested: false,
+        lease_expires_at: null,
+      });
+      expect(await store.claim('w2', at(20), at(80))).toBeNull();
     });
 
     it('records the outcome of the holding worker only, and only while the run is running', async () => {

@@ -111,7 +111,15 @@ export class PgExecutionStore implements ExecutionStore {
     return row.cancel_requested ? 'cancel' : 'ok';
   }
 
-  async release(id: string, workerId: string): Promise<boolean> {
+  async release(id: string, workerId: string, now: string): Promise<boolean> {
+    const cancelled = await this.#db.query(
+      `UPDATE executions SET status = 'cancelled', cancel_requested = false, finished_at = $3,
+         lease_expires_at = NULL
+       WHERE id = $1 AND worker_id = $2 AND status = 'running' AND cancel_requested`,
+      [id, workerId, now],
+      this.#db.primary,
+    );
+    if (cancelled.rowCount === 1) return true;
     const { rowCount } = await this.#db.query(
       `UPDATE executions SET ${RELEASE_SET} WHERE id = $1 AND worker_id = $2 AND status = 'running'`,
       [id, workerId],

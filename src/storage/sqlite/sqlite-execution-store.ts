@@ -136,7 +136,14 @@ export class SqliteExecutionStore implements ExecutionStore {
     return row.cancel_requested === 1 ? 'cancel' : 'ok';
   }
 
-  async release(id: string, workerId: string): Promise<boolean> {
+  async release(id: string, workerId: string, now: string): Promise<boolean> {
+    const cancelled = this.#sql
+      .get(
+        `UPDATE executions SET status = 'cancelled', cancel_requested = 0, finished_at = ?, lease_expires_at = NULL
+         WHERE id = ? AND worker_id = ? AND status = 'running' AND cancel_requested = 1`,
+      )
+      .run(now, id, workerId).changes;
+    if (cancelled === 1) return true;
     const { changes } = this.#sql.get(RELEASE).run(id, workerId);
     return changes === 1;
   }
