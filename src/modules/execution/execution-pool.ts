@@ -183,8 +183,14 @@ export class ExecutionPool {
       .finally(() => {
         this.#workers.delete(slot);
         this.#o.store.removeWorker(state.id).catch(() => undefined);
-        // A worker of the minimum that crashed is replaced.
-        if (this.#running && this.#workers.size < this.#o.min) this.#spawn();
+        // A worker of the minimum that crashed is replaced, a second later: a fault that crashes every
+        // worker at once (the store refusing them) must not become a loop that never yields.
+        if (this.#running && this.#workers.size < this.#o.min) {
+          const again = setTimeout(() => {
+            if (this.#running && this.#workers.size < this.#o.min) this.#spawn();
+          }, 1000);
+          again.unref?.();
+        }
       });
   }
 
@@ -216,7 +222,8 @@ export class ExecutionPool {
     const { store, clock, settings } = this.#o;
     const { state } = entry;
     const started = clock.now().toISOString();
-    await this.#announce(state, started);
+    // A store that refuses it now (locked, down) is no reason to stop: the next announce retries.
+    await this.#announce(state, started).catch(() => undefined);
     let idleSince = Date.now();
     let lastAnnounce = Date.now();
     let failures = 0;
@@ -351,7 +358,7 @@ export class ExecutionPool {
       { error, cancelled: why === 'cancel', wallLimitMs: wall },
       clock.now().toISOString(),
     );
-    const written = await store.finish(execution.id, state.id, outcome);
+    const written = await this.#finish(execution.id, state.id, outcome);
     for (const o of this.#observers) o(outcome.status, outcome.wall_ms / 1000);
     if (written)
       await this.#o.audit?.record({
@@ -370,6 +377,28 @@ export class ExecutionPool {
         },
       });
     wake();
+  }
+
+  /**
+   * Records a run's end, retrying a store that fails for a moment (locked, a connection reset) while the
+   * lease still holds; after that the reaper re-runs it, which is better than a result half-kept.
+   */
+  async #finish(id: string, workerId: string, outcome: ExecutionOutcome): Promise<boolean> {
+    const deadline = Date.now() + this.#o.settings.leaseMs / 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#o.store.finish(id, workerId, outcome);
+      } catch (error) {
+        if (Date.now() + 200 * 2 ** attempt > deadline) {
+          this.#o.logger.error(
+            { err: error, execution: id },
+            'could not record the end of a run; it will run again',
+          );
+          return false;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      }
+    }
   }
 
   async #reap(): Promise<void> {
