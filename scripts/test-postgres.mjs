@@ -17,6 +17,7 @@ const SURFACE_TESTS = [
   'test/episodes.test.ts',
   'test/execution-service.test.ts',
   'test/execution-unavailable.test.ts',
+  'test/execution-pool-scaling.test.ts',
 ];
 
 const installed =

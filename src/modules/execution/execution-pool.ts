@@ -115,10 +115,17 @@ export class ExecutionPool {
   finished(id: string, ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       // Held open: someone awaits it (a waiting `brain exec` has nothing else keeping it alive).
-      const timer = setTimeout(done, ms);
-      const list = this.#finished.get(id) ?? [];
+      const waiting = this.#finished;
+      const timer = setTimeout(() => {
+        // Not ended here (another process's worker may run it): forget this waiter.
+        const rest = (waiting.get(id) ?? []).filter((f) => f !== done);
+        if (rest.length > 0) waiting.set(id, rest);
+        else waiting.delete(id);
+        resolve();
+      }, ms);
+      const list = waiting.get(id) ?? [];
       list.push(done);
-      this.#finished.set(id, list);
+      waiting.set(id, list);
       function done() {
         clearTimeout(timer);
         resolve();
@@ -409,11 +416,16 @@ export class ExecutionPool {
       settings.maxAttempts,
       new Date(now.getTime() - 3 * settings.leaseMs).toISOString(),
     );
-    if (report.requeued.length > 0 || report.failed.length > 0)
+    if (report.requeued.length + report.failed.length + report.cancelled.length > 0)
       logger.warn(
         { requeued: report.requeued, failed: report.failed, cancelled: report.cancelled },
-        'runs whose worker stopped answering: re-queued or failed',
+        'runs whose worker stopped answering: re-queued, failed or cancelled',
       );
+    // Runs queued by other processes wake no worker here: with every worker busy (or none kept, at
+    // BRAIN_WORKER_MIN=0), one more starts while the queue holds work.
+    const idle = [...this.#workers.values()].some((w) => w.state.state === 'idle');
+    if (this.#running && !idle && this.#workers.size < this.#o.max && (await store.counts()).queued > 0)
+      this.#spawn();
   }
 }
 
