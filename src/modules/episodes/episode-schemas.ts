@@ -1,7 +1,12 @@
 import { z } from 'zod';
-import { isWellFormedText, MALFORMED_TEXT_MESSAGE } from '../../core/validation.js';
 import { outputObject } from '../memory/memory-output.js';
-import { importanceSchema, isoDateSchema, metadataSchema, sessionSchema } from '../memory/memory-schemas.js';
+import {
+  boundedText,
+  importanceSchema,
+  isoDateSchema,
+  metadataSchema,
+  sessionSchema,
+} from '../memory/memory-schemas.js';
 import { EPISODE_ROLES } from './episode-store.js';
 
 /** Limits of the episodic buffer, named in every error that enforces them. */
@@ -11,15 +16,7 @@ export const EPISODE_LIMITS = {
   recallMax: 5,
 } as const;
 
-const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
-
-export const episodeContentSchema = z
-  .string({ error: 'must be a string' })
-  .refine(isWellFormedText, { message: MALFORMED_TEXT_MESSAGE, abort: true })
-  .refine((s) => s.trim().length > 0, { message: 'must not be empty', abort: true })
-  .refine((s) => byteLength(s) <= EPISODE_LIMITS.contentBytes, {
-    message: `must be at most ${EPISODE_LIMITS.contentBytes} bytes (16 KiB) of UTF-8`,
-  });
+export const episodeContentSchema = boundedText(EPISODE_LIMITS.contentBytes);
 
 export const roleSchema = z.enum(EPISODE_ROLES, {
   error: `must be one of ${EPISODE_ROLES.join(', ')}`,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isWellFormedText, MALFORMED_TEXT_MESSAGE } from '../../core/validation.js';
 import { outputObject } from '../memory/memory-output.js';
+import { boundedText } from '../memory/memory-schemas.js';
 import { EXECUTION_STATUSES } from './execution-store.js';
 
 /** Limits of one execution's input and output, named in every error that enforces them. */
@@ -15,8 +15,6 @@ export const EXECUTION_LIMITS = {
   /** Executions one list returns at most. */
   listMax: 100,
 } as const;
-
-const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /** A plain file name: no path, not a dot file, not the code's own main.py. */
 const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -41,13 +39,7 @@ export function base64Bytes(s: string): number {
   return (s.length / 4) * 3 - (s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0);
 }
 
-export const codeSchema = z
-  .string({ error: 'must be a string of Python 3 code' })
-  .refine(isWellFormedText, { message: MALFORMED_TEXT_MESSAGE, abort: true })
-  .refine((s) => s.trim().length > 0, { message: 'must not be empty', abort: true })
-  .refine((s) => byteLength(s) <= EXECUTION_LIMITS.codeBytes, {
-    message: `must be at most ${EXECUTION_LIMITS.codeBytes} bytes (256 KiB) of UTF-8`,
-  });
+export const codeSchema = boundedText(EXECUTION_LIMITS.codeBytes, 'must be a string of Python 3 code');
 
 /** What `execute` takes, on every surface. The timeout's upper bound is the server's setting. */
 export function executeShape(maxTimeoutMs: number) {

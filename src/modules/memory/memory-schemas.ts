@@ -47,11 +47,21 @@ const text = () =>
     .string({ error: 'must be a string' })
     .refine(isWellFormedText, { message: MALFORMED_TEXT_MESSAGE, abort: true });
 
-export const contentSchema = text()
-  .refine((s) => s.trim().length > 0, { message: 'must not be empty' })
-  .refine((s) => byteLength(s) <= MEMORY_LIMITS.contentBytes, {
-    message: `must be at most ${MEMORY_LIMITS.contentBytes} bytes (64 KiB) of UTF-8`,
-  });
+/**
+ * Text a caller writes (a memory, an episode, code): well-formed, not blank, and at most `maxBytes` of
+ * UTF-8, the limit named in bytes and KiB. `error` is what a value that is not a string is told.
+ */
+export function boundedText(maxBytes: number, error = 'must be a string') {
+  return z
+    .string({ error })
+    .refine(isWellFormedText, { message: MALFORMED_TEXT_MESSAGE, abort: true })
+    .refine((s) => s.trim().length > 0, { message: 'must not be empty', abort: true })
+    .refine((s) => byteLength(s) <= maxBytes, {
+      message: `must be at most ${maxBytes} bytes (${maxBytes / 1024} KiB) of UTF-8`,
+    });
+}
+
+export const contentSchema = boundedText(MEMORY_LIMITS.contentBytes);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
