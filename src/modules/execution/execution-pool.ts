@@ -424,7 +424,7 @@ export class ExecutionPool {
     // Runs queued by other processes wake no worker here: with every worker busy (or none kept, at
     // BRAIN_WORKER_MIN=0), one more starts while the queue holds work.
     const idle = [...this.#workers.values()].some((w) => w.state.state === 'idle');
-    if (this.#running && !idle && this.#workers.size < this.#o.max && (await store.counts()).queued > 0)
+    if (this.#running && !idle && this.#workers.size < this.#o.max && (await store.anyQueued()))
       this.#spawn();
   }
 }

@@ -153,6 +153,8 @@ export interface ExecutionStore {
    * than `workerCutoff`.
    */
   reap(now: string, maxAttempts: number, workerCutoff: string): Promise<ReapReport>;
+  /** Whether any run of any tenant waits in the queue (a cheap look: the pools ask it often). */
+  anyQueued(): Promise<boolean>;
   /** Rows per status, every tenant (the queue-size gauge and /health). */
   counts(): Promise<Record<ExecutionStatus, number>>;
   /** Deletes finished runs that ended before `before`; returns how many. */

@@ -431,10 +431,15 @@ export function runExecutionStoreContract(
         timed_out: 0,
         cancelled: 0,
       });
+      expect(await store.anyQueued()).toBe(false);
       await running('ex_1');
       expect(await store.finish('ex_1', 'w1', outcome())).toBe(true);
       await running('ex_2', 'w2');
+      // Running and finished rows are not queued ones.
+      expect(await store.anyQueued()).toBe(false);
       await store.enqueue(newRun('ex_3', at(5), { tenant_id: B.tenantId }));
+      // Another tenant's run counts: claims are server-wide.
+      expect(await store.anyQueued()).toBe(true);
       await store.enqueue(newRun('ex_4', at(6)));
       await store.enqueue(newRun('ex_5', at(7)));
       await store.cancel(A, 'ex_5', at(8));

@@ -189,6 +189,15 @@ export class PgExecutionStore implements ExecutionStore {
     });
   }
 
+  async anyQueued(): Promise<boolean> {
+    const { rows } = await this.#db.query<{ queued: boolean }>(
+      "SELECT EXISTS (SELECT 1 FROM executions WHERE status = 'queued') AS queued",
+      [],
+      this.#db.primary,
+    );
+    return rows[0]?.queued === true;
+  }
+
   async counts(): Promise<Record<ExecutionStatus, number>> {
     const { rows } = await this.#db.query<{ status: ExecutionStatus; n: string }>(
       'SELECT status, count(*) AS n FROM executions GROUP BY status',

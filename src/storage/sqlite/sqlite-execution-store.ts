@@ -52,7 +52,7 @@ export class SqliteExecutionStore implements ExecutionStore {
     guardStoreMethods<SqliteExecutionStore>(
       this,
       {
-        reads: ['get', 'list', 'counts', 'workers'],
+        reads: ['anyQueued', 'get', 'list', 'counts', 'workers'],
         writes: [
           'enqueue',
           'claim',
@@ -112,7 +112,7 @@ export class SqliteExecutionStore implements ExecutionStore {
   async claim(workerId: string, now: string, leaseExpiresAt: string): Promise<Execution | null> {
     // Idle workers ask often: a read first (WAL readers take no lock), so an empty queue never takes
     // the file's write lock, which would stall every writer behind it and wait out any lock it meets.
-    if (!this.#sql.get("SELECT 1 FROM executions WHERE status = 'queued' LIMIT 1").get()) return null;
+    if (!(await this.anyQueued())) return null;
     const row = this.#sql
       .get(
         `UPDATE executions SET status = 'running', worker_id = ?, started_at = ?, lease_expires_at = ?,
@@ -222,6 +222,10 @@ export class SqliteExecutionStore implements ExecutionStore {
       };
     });
     return run.immediate();
+  }
+
+  async anyQueued(): Promise<boolean> {
+    return this.#sql.get("SELECT 1 FROM executions WHERE status = 'queued' LIMIT 1").get() !== undefined;
   }
 
   async counts(): Promise<Record<ExecutionStatus, number>> {

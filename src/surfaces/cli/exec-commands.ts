@@ -168,10 +168,10 @@ export function registerExecCommands(program: Command, kit: ExecKit): void {
     .option('--json', 'print JSON')
     .action(async (flags) =>
       withExec(false, async (ctx) => {
-        const limit = whole('limit', flags.limit);
+        // Passed on as given: the service names a bad limit as it does for MCP and HTTP.
         const rows = await ctx.services.executions.list(scopeFor(ctx, flags.tenant), {
           ...(flags.status !== undefined ? { status: flags.status } : {}),
-          ...(limit !== undefined ? { limit } : {}),
+          ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
         });
         print(flags.json, { executions: rows }, () =>
           rows.length === 0 ? 'no executions' : rows.map(listLine).join('\n'),

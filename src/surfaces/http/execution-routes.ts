@@ -23,13 +23,6 @@ function idOf(request: FastifyRequest): string {
   return (request.params as { id: string }).id;
 }
 
-/** A query string's `limit` as a number (the service validates it like any input). */
-function listInput(query: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...query };
-  if (typeof query.limit === 'string' && /^\d+$/.test(query.limit)) out.limit = Number(query.limit);
-  return out;
-}
-
 /**
  * `/v1/executions`: run Python in the sandbox (POST; answers 200 with the finished run, or 202 while it
  * is queued or running: poll GET), read one or a page, cancel (DELETE). Every route needs the
@@ -80,10 +73,8 @@ export function registerExecutionRoutes(
       },
     },
     async (request) => ({
-      executions: await executions.list(
-        scopeOf(request),
-        listInput(request.query as Record<string, unknown>),
-      ),
+      // The schema reads `limit` from its query-string text itself (z.coerce).
+      executions: await executions.list(scopeOf(request), request.query),
     }),
   );
   app.get(
