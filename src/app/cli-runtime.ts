@@ -162,10 +162,7 @@ export function createCliRuntime(): CliRuntime {
         { workers: options.concurrency, db: `${brain.storage.engine} ${brain.storage.location}` },
         'brain worker is running',
       );
-      // The pool's timers do not hold the process open (a one-off command would never end): this does.
-      const keepAlive = setInterval(() => undefined, 60_000);
       const signal = await waitForShutdown(brain.logger);
-      clearInterval(keepAlive);
       brain.logger.info({ signal }, 'worker stopping: finishing the runs in progress');
       await drain(brain.logger, [() => brain.executions.stop(DRAIN_TIMEOUT_MS), () => brain.close()]);
     },

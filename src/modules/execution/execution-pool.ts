@@ -97,8 +97,8 @@ export class ExecutionPool {
       this.#reap().catch((error) => this.#o.logger.warn({ err: error }, 'execution reaper failed'));
     };
     reap();
+    // Held open: a started pool is work the process does (`brain worker` has nothing else) until stop().
     this.#reaper = setInterval(reap, Math.max(1000, Math.floor(this.#o.settings.leaseMs / 2)));
-    this.#reaper.unref?.();
   }
 
   /** This process queued a run: an idle worker takes it now, or one more starts when all are busy. */
@@ -114,7 +114,6 @@ export class ExecutionPool {
   /** Resolves when a worker of this process finished the run (or after `ms`, whichever is first). */
   finished(id: string, ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      // Held open: someone awaits it (a waiting `brain exec` has nothing else keeping it alive).
       const waiting = this.#finished;
       const timer = setTimeout(() => {
         // Not ended here (another process's worker may run it): forget this waiter.
