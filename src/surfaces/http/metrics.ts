@@ -158,6 +158,15 @@ export function createMetrics(sources: MetricsSources): Metrics {
 
 const seconds = (iso: string | undefined | null) => (iso ? Date.parse(iso) / 1000 : undefined);
 
+/** One read shared by the series of a scrape: `read` again only once a second has passed. */
+function oncePerScrape<T>(read: () => T): () => T {
+  let last: { at: number; value: T } | null = null;
+  return () => {
+    if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), value: read() };
+    return last.value;
+  };
+}
+
 /**
  * Gauges read from the store at each scrape (the same on every worker and replica, so clusters keep
  * the max, not a sum): the jobs' last runs, dead letters, backup age and the embedding backlog.
@@ -227,11 +236,7 @@ function registerStoreGauges(registry: Registry, sources: MetricsSources): void 
     });
   if (tiers) {
     // One count per scrape for both series: the first collect reads, the other reuses it for a second.
-    let last: { at: number; value: ReturnType<typeof tiers> } | null = null;
-    const read = () => {
-      if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), value: tiers() };
-      return last.value;
-    };
+    const read = oncePerScrape(tiers);
     new Gauge({
       name: 'brain_memories',
       help: 'Live memories by tier (hot, warm, cold), every tenant',
@@ -276,11 +281,7 @@ const WORKER_STATE_VALUE: Record<WorkerRecord['state'], number> = { idle: 0, bus
 function registerExecutionMetrics(registry: Registry, sources: MetricsSources): void {
   const { executions, observeRuns } = sources;
   if (executions) {
-    let last: { at: number; value: ReturnType<typeof executions> } | null = null;
-    const read = () => {
-      if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), value: executions() };
-      return last.value;
-    };
+    const read = oncePerScrape(executions);
     new Gauge({
       name: 'brain_execution_queue_size',
       help: 'Executions queued and not yet claimed by a worker, every tenant',
