@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { BrainError, invalidInput } from '../../core/errors.js';
 import type { ExecutionView } from '../../modules/execution/execution-schemas.js';
-import { checkTenantId } from '../../modules/memory/tier-service.js';
 import type { SurfaceContext } from '../brain-services.js';
 import { formatExecution } from '../mcp/execution-tools.js';
 import type { CliIo, GlobalOptions, OpenedBrain } from './cli-program.js';
+import { scopeFor } from './cli-scope.js';
 
 /** What `brain exec`, `brain executions` and `brain worker` need from the composition root. */
 export interface ExecRuntime {
@@ -57,12 +57,6 @@ function whole(field: string, value: string | undefined): number | undefined {
   if (!/^\d+$/.test(value.trim()))
     throw invalidInput(field, `must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
-}
-
-function scopeFor(ctx: SurfaceContext, tenant: string | undefined) {
-  if (tenant === undefined) return ctx.scope;
-  checkTenantId(tenant);
-  return { ...ctx.scope, tenantId: tenant };
 }
 
 /** The shell's exit code for a run: 0 succeeded, the code's own (1-125) when it failed, 124 timed out. */

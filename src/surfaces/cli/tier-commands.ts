@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { checkTenantId, type Explanation, type RebalanceReport } from '../../modules/memory/tier-service.js';
+import type { Explanation, RebalanceReport } from '../../modules/memory/tier-service.js';
 import type { SurfaceContext } from '../brain-services.js';
+import { scopeFor } from './cli-scope.js';
 
 export interface TierKit {
   withBrain(run: (ctx: SurfaceContext) => Promise<void>): Promise<void>;
@@ -65,9 +66,7 @@ export function registerTierCommands(program: Command, kit: TierKit): void {
     .option('--json', 'print JSON')
     .action(async (id: string, flags) =>
       kit.withBrain(async (ctx) => {
-        if (flags.tenant !== undefined) checkTenantId(flags.tenant);
-        const scope = flags.tenant !== undefined ? { ...ctx.scope, tenantId: flags.tenant } : ctx.scope;
-        const explanation = await ctx.services.tiers.explain(scope, id);
+        const explanation = await ctx.services.tiers.explain(scopeFor(ctx, flags.tenant), id);
         kit.print(flags.json, explanation, () => formatExplanation(explanation));
       }),
     );
