@@ -20,8 +20,6 @@ function codeBytes(input: unknown): number | null {
 export function auditedExecutionService(service: ExecutionService, audit: AuditLog): ExecutionService {
   return {
     ...service,
-    problem: () => service.problem(),
-    maxTimeoutMs: service.maxTimeoutMs,
     execute: (scope, input, options) =>
       auditedCall(
         audit,
