@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseHalfLives } from '../../config/config-schema.js';
-import { planRebalance, scoreMemory, type TierRow, type TierSettings } from './memory-tiers.js';
+import { bestOf, planRebalance, scoreMemory, type TierRow, type TierSettings } from './memory-tiers.js';
 
 const NOW = new Date('2026-06-01T00:00:00.000Z');
 const DAY = 86_400_000;
@@ -128,5 +128,24 @@ describe('BRAIN_DECAY_HALF_LIVES', () => {
     expect(() => parseHalfLives('event=0')).toThrow(/"event=0" is not type=days/);
     expect(() => parseHalfLives('Event=3')).toThrow(/"Event=3"/);
     expect(() => parseHalfLives('fact:30')).toThrow(/"fact:30"/);
+  });
+});
+
+describe('bestOf', () => {
+  it('keeps the k best in order, as a full sort would, ties included', () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 16_807) % 2_147_483_647;
+      return seed / 2_147_483_647;
+    };
+    // Many equal scores: the id decides between them, as the plan's order does.
+    const items = Array.from({ length: 5000 }, (_, i) => ({ score: Math.floor(rand() * 50), id: `m${i}` }));
+    const order = (a: (typeof items)[0], b: (typeof items)[0]) =>
+      b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const sorted = [...items].sort(order);
+    for (const k of [1, 2, 37, 1000, 4999, 5000, 6000])
+      expect(bestOf(items, k, order)).toEqual(sorted.slice(0, k));
+    expect(bestOf(items, 0, order)).toEqual([]);
+    expect(bestOf([], 3, order)).toEqual([]);
   });
 });
