@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import type { TierMove, TierRow } from '../../modules/memory/memory-tiers.js';
+import { reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -78,60 +78,60 @@ export class SqliteTierStore implements TierStore {
     plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
     now: string,
   ): Promise<AppliedPlan> {
-    // Every change goes into a temporary table keyed by id, and the SQL below works from it: inside the
-    // write transaction nothing else changes the rows, so the check and the writes agree. A statement
-    // per row, or a JSON list joined directly (no index: SQLite scans it per row), was most of the time
-    // of a 98,000-move plan.
+    // Every change goes into a temporary table with its memory's rowid, and the SQL below works from
+    // it: inside the write transaction nothing else changes the rows, so the check and the writes
+    // agree. A statement per row, or a JSON list joined directly (no index: SQLite scans it per row),
+    // was most of the time of a 98,000-move plan.
     this.#db.exec(
-      // No index: every statement scans it once and looks each id up in memories' own id index.
-      `CREATE TEMP TABLE IF NOT EXISTS tier_plan_rows (id TEXT NOT NULL, score REAL, tier TEXT, from_tier TEXT,
-         reason TEXT, move_score REAL)`,
+      // No index: every statement scans it once and finds each memory by its rowid.
+      `CREATE TEMP TABLE IF NOT EXISTS tier_plan_changes (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
+         tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL)`,
     );
-    const clear = this.#sql.get('DELETE FROM temp.tier_plan_rows');
+    const clear = this.#sql.get('DELETE FROM temp.tier_plan_changes');
+    // Filled with the check: a move is kept (its tier set) only if the memory is live and still in the
+    // tier it was planned from. CROSS JOIN keeps the list outside, each memory found by its id index
+    // (joined the other way, SQLite scans the whole list for each of the tenant's memories).
     const fill = this.#sql.get(
-      `INSERT INTO temp.tier_plan_rows (id, score, tier, from_tier, reason, move_score)
-       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
-       FROM json_each(?) j`,
+      `INSERT INTO temp.tier_plan_changes (rid, id, score, tier, from_tier, reason, move_score)
+       SELECT m.rid, m.id, j.value ->> 1,
+         CASE WHEN m.storage_tier = j.value ->> 3 AND m.deleted_at IS NULL
+           AND (m.expires_at IS NULL OR m.expires_at > ?) THEN j.value ->> 2 END,
+         j.value ->> 3, j.value ->> 4, j.value ->> 5
+       FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value ->> 0 AND m.tenant_id = ?`,
     );
-    // A move is made only if the memory is still live and in the tier it was planned from.
-    const dropStale = this.#sql.get(
-      `UPDATE temp.tier_plan_rows SET tier = NULL WHERE tier IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM memories m WHERE m.id = tier_plan_rows.id AND m.tenant_id = ? AND m.storage_tier = tier_plan_rows.from_tier
-           AND m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > ?))`,
-    );
-    const movedIds = this.#sql.get('SELECT id FROM temp.tier_plan_rows WHERE tier IS NOT NULL');
+    const movedIds = this.#sql.get('SELECT id FROM temp.tier_plan_changes WHERE tier IS NOT NULL');
     const write = (withScore: boolean) =>
       this.#sql.get(
         `UPDATE memories SET memory_score = coalesce(u.score, memory_score), storage_tier = coalesce(u.tier, storage_tier),
            tier_access_count = CASE WHEN u.tier IS NULL THEN tier_access_count ELSE access_count END
-         FROM temp.tier_plan_rows AS u
-         WHERE memories.id = u.id AND memories.tenant_id = ? AND u.score IS ${withScore ? 'NOT NULL' : 'NULL AND u.tier IS NOT NULL'}`,
+         FROM temp.tier_plan_changes AS u
+         WHERE memories.rid = u.rid AND u.score IS ${withScore ? 'NOT NULL' : 'NULL AND u.tier IS NOT NULL'}`,
       );
     const record = this.#sql.get(
       `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
-       SELECT ?, id, from_tier, tier, reason, move_score, ? FROM temp.tier_plan_rows WHERE tier IS NOT NULL`,
+       SELECT ?, id, from_tier, tier, ? ->> reason, move_score, ? FROM temp.tier_plan_changes WHERE tier IS NOT NULL`,
     );
     return this.#db
       .transaction((): AppliedPlan => {
         const moveOf = new Map(plan.moves.map((m) => [m.id, m]));
+        const { reasons, place } = reasonPlaces();
         const changes: unknown[][] = plan.scores.map((sc) => {
           const m = moveOf.get(sc.id);
           return m
-            ? [sc.id, sc.score, m.to, m.from, m.reason, m.score]
+            ? [sc.id, sc.score, m.to, m.from, place(m.reason), m.score]
             : [sc.id, sc.score, null, null, null, null];
         });
         const scored = new Set(plan.scores.map((sc) => sc.id));
         for (const m of plan.moves)
-          if (!scored.has(m.id)) changes.push([m.id, null, m.to, m.from, m.reason, m.score]);
+          if (!scored.has(m.id)) changes.push([m.id, null, m.to, m.from, place(m.reason), m.score]);
         if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
         clear.run();
-        fill.run(JSON.stringify(changes));
-        if (plan.moves.length > 0) dropStale.run(tenantId, now);
+        fill.run(now, JSON.stringify(changes), tenantId);
         const still = new Set(movedIds.pluck().all() as string[]);
         const moved = plan.moves.filter((m) => still.has(m.id));
-        const rescored = write(true).run(tenantId).changes;
-        write(false).run(tenantId);
-        if (moved.length > 0) record.run(tenantId, now);
+        const rescored = write(true).run().changes;
+        write(false).run();
+        if (moved.length > 0) record.run(tenantId, JSON.stringify(reasons), now);
         clear.run();
         return { moved, stale: plan.moves.length - moved.length, rescored };
       })
