@@ -11,6 +11,7 @@ import type {
   StoreActivity,
 } from '../storage-integrity.js';
 import type { PgDatabase } from './pg-database.js';
+import { PG_MEMORY_FROM } from './pg-memory-rows.js';
 
 const BATCH = 1000;
 const QUOTED = 5;
@@ -352,7 +353,8 @@ export function pgIntegrity(db: PgDatabase): StorageIntegrity {
         Object.fromEntries(
           (
             await db.query<{ k: string; n: string }>(
-              `SELECT ${column} AS k, count(*) AS n FROM memories WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 2 DESC`,
+              `SELECT ${column} AS k, count(*) AS n FROM ${PG_MEMORY_FROM} WHERE m.deleted_at IS NULL
+               GROUP BY 1 ORDER BY 2 DESC`,
             )
           ).rows.map((r) => [r.k, n(r.n)]),
         );
@@ -368,8 +370,8 @@ export function pgIntegrity(db: PgDatabase): StorageIntegrity {
         memories: {
           live: n(r.live),
           forgotten: n(r.forgotten),
-          byType: await groups('type'),
-          byTier: await groups('storage_tier'),
+          byType: await groups('m.type'),
+          byTier: await groups("coalesce(mt.storage_tier, 'hot')"),
         },
         sessions: { total: n(r.sessions), activeSince: n(r.active) },
       };

@@ -24,12 +24,14 @@ import type { ChangeBus } from './pg-change-bus.js';
 import type { PgDatabase } from './pg-database.js';
 import {
   PG_MEMORY_COLUMNS,
+  PG_MEMORY_FROM,
   type PgMemoryRow,
   pgLiveWhere,
   pgRowToMemory,
   vectorArrayBinary,
 } from './pg-memory-rows.js';
 import { PgTextSearch } from './pg-text-search.js';
+import { TIER_LOCK } from './pg-tier-store.js';
 import { writeVectors } from './pg-vector-index.js';
 import { PgVectorSearch } from './pg-vector-search.js';
 
@@ -437,7 +439,7 @@ export class PgMemoryStore implements MemoryStore {
   async get(scope: RequestScope, id: string, now: string): Promise<Memory | null> {
     await this.#own();
     const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 2);
-    return this.#one(`SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.id = $1 AND ${where.sql}`, [
+    return this.#one(`SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE m.id = $1 AND ${where.sql}`, [
       id,
       ...where.params,
     ]);
@@ -452,7 +454,7 @@ export class PgMemoryStore implements MemoryStore {
     await this.#own();
     const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 3);
     return this.#one(
-      `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql}`,
+      `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql}`,
       [key, project ?? '', ...where.params],
     );
   }
@@ -465,12 +467,14 @@ export class PgMemoryStore implements MemoryStore {
     await this.#own();
     if (!SORT_COLUMNS.has(query.sort)) throw new Error(`unsupported sort column ${query.sort}`);
     const order = query.order === 'asc' ? 'ASC' : 'DESC';
+    // memory_score is the selected column (its tier row's, or the default): by name, not m's.
+    const sortBy = query.sort === 'memory_score' ? 'memory_score' : `m.${query.sort}`;
     const where = pgLiveWhere(scope.tenantId, now, query);
     const n = where.params.length;
     // One statement: the page and the total come from the same snapshot.
     const { rows } = await this.#db.query<Row & { total: string }>(
-      `SELECT ${PG_MEMORY_COLUMNS}, count(*) OVER () AS total FROM memories m WHERE ${where.sql}
-       ORDER BY m.${query.sort} ${order} NULLS LAST, m.rid ${order} LIMIT $${n + 1} OFFSET $${n + 2}`,
+      `SELECT ${PG_MEMORY_COLUMNS}, count(*) OVER () AS total FROM ${PG_MEMORY_FROM} WHERE ${where.sql}
+       ORDER BY ${sortBy} ${order} NULLS LAST, m.rid ${order} LIMIT $${n + 1} OFFSET $${n + 2}`,
       [...where.params, query.limit, query.offset],
     );
     let total = rows.length > 0 ? Number(rows[0]?.total) : 0;
@@ -561,7 +565,7 @@ export class PgMemoryStore implements MemoryStore {
         }
       }
       const { rows } = await client.query<Row>(
-        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE m.rid = $1`,
+        `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE m.rid = $1`,
         [rid],
       );
       return rows[0] ? pgRowToMemory(rows[0]) : null;
@@ -621,6 +625,8 @@ export class PgMemoryStore implements MemoryStore {
           [rids, options.now],
         );
         await client.query('DELETE FROM memory_embeddings WHERE rid = ANY($1::bigint[])', [rids]);
+        // After a rebalance applying now, which could record a move of these memories (TIER_LOCK).
+        await client.query(TIER_LOCK, [t]);
         await client.query('DELETE FROM tier_moves WHERE memory_id = ANY($1::text[])', [
           rows.map((r) => r.id),
         ]);
@@ -820,12 +826,12 @@ export class PgMemoryStore implements MemoryStore {
     const n = params.length;
     const [important, recent, total] = await Promise.all([
       this.#db.query<Row>(
-        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE ${where}
+        `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE ${where}
          ORDER BY (m.type = ANY($${n + 1}::text[])) DESC, m.importance DESC, m.created_at DESC LIMIT $${n + 2}`,
         [...params, options.priorityTypes, options.limit],
       ),
       this.#db.query<Row>(
-        `SELECT ${PG_MEMORY_COLUMNS} FROM memories m WHERE ${where} ORDER BY m.created_at DESC, m.rid DESC LIMIT $${n + 1}`,
+        `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE ${where} ORDER BY m.created_at DESC, m.rid DESC LIMIT $${n + 1}`,
         [...params, options.limit],
       ),
       this.#db.query<{ n: string }>(`SELECT count(*) AS n FROM memories m WHERE ${where}`, params),

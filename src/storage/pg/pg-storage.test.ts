@@ -46,8 +46,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '9_episodes',
       '10_versions',
       '11_executions',
+      '12_memory_tiers',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 11, latest: 11 });
+    expect(await one.storage.schema()).toEqual({ current: 12, latest: 12 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -16,10 +16,12 @@ const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, meta
   valid_to, recorded_from, recorded_to, change`;
 
 import type { PgDatabase } from './pg-database.js';
+import { PG_MEMORY_FROM } from './pg-memory-rows.js';
 import { writeVectors } from './pg-vector-index.js';
 
+/** The memories table's columns a copy carries (the tier and score are memory_tiers': see importMemories). */
 const MEMORY_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata, importance,
-  storage_tier, memory_score, access_count, created_at, updated_at, accessed_at, expires_at, valid_from, valid_to,
+  access_count, created_at, updated_at, accessed_at, expires_at, valid_from, valid_to,
   superseded_by, deleted_at, search_text, context_text, speaker_text`;
 
 /** The element type of each column's parameter array, in MEMORY_COLUMNS order (tags: array literals). */
@@ -34,8 +36,6 @@ const COLUMN_TYPES = [
   'text',
   'text',
   'jsonb',
-  'float8',
-  'text',
   'float8',
   'int',
   'text',
@@ -116,9 +116,11 @@ export function pgStoreCopy(
       const { rows } = await db.query<
         Omit<StoredMemory, 'embedding' | 'queued'> & { embedding: Buffer | null; queued: boolean }
       >(
-        `SELECT ${COLUMN_NAMES.map((c) => `m.${c}`).join(', ')}, e.model AS embedding_model,
+        `SELECT ${COLUMN_NAMES.map((c) => `m.${c}`).join(', ')}, coalesce(mt.storage_tier, 'hot') AS storage_tier,
+           coalesce(mt.memory_score, 0.5) AS memory_score, e.model AS embedding_model,
            vector_send(e.embedding) AS embedding, (q.rid IS NOT NULL) AS queued
-         FROM memories m LEFT JOIN memory_embeddings e ON e.rid = m.rid LEFT JOIN embedding_queue q ON q.rid = m.rid
+         FROM ${PG_MEMORY_FROM} LEFT JOIN memory_embeddings e ON e.rid = m.rid
+           LEFT JOIN embedding_queue q ON q.rid = m.rid
          WHERE ($1::text IS NULL OR m.id > $1) AND ($2::text IS NULL OR m.tenant_id = $2)
            AND ($3::text IS NULL OR m.project = $3)
          ORDER BY m.id LIMIT $4`,
@@ -178,6 +180,18 @@ export function pgStoreCopy(
           existing = found.rowCount ?? 0;
         }
         const written = batch.filter((m) => rid.has(m.id));
+        // Tier rows for the memories not hot with the default score (a memory without one is).
+        const tiered = written.filter((m) => m.storage_tier !== 'hot' || m.memory_score !== 0.5);
+        if (tiered.length > 0)
+          await client.query(
+            `INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
+             SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::float8[]), 0`,
+            [
+              tiered.map((m) => rid.get(m.id)),
+              tiered.map((m) => m.storage_tier),
+              tiered.map((m) => m.memory_score),
+            ],
+          );
         const vectors = written.filter((m) => m.embedding && m.embedding_model);
         if (vectors.length > 0)
           await writeVectors(

@@ -6,7 +6,13 @@ import {
 } from '../../modules/search/lexical-score.js';
 import { searchTokens } from '../../modules/search/text-tokens.js';
 import type { PgDatabase } from './pg-database.js';
-import { PG_MEMORY_COLUMNS, type PgMemoryRow, type PgWhere, vectorBinary } from './pg-memory-rows.js';
+import {
+  PG_MEMORY_COLUMNS,
+  PG_MEMORY_FROM,
+  type PgMemoryRow,
+  type PgWhere,
+  vectorBinary,
+} from './pg-memory-rows.js';
 import { type QueryVector, similaritySql } from './pg-vector-search.js';
 
 /** Most documents the candidate query may rank; terms are chosen rarest first within it (as on SQLite). */
@@ -191,7 +197,7 @@ export class PgTextSearch {
     const { rows } = await this.#db.query<Candidate>(
       `SELECT ${PG_MEMORY_COLUMNS}, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker,
          ${similarity} AS similarity
-       FROM memories m, to_tsquery('simple', $${n + 1}) q(q)
+       FROM ${PG_MEMORY_FROM}, to_tsquery('simple', $${n + 1}) q(q)
        WHERE ${where.sql} AND m.search_tsv @@ q.q${inWindow} ORDER BY ${order} LIMIT $${n + 2}`,
       params,
     );

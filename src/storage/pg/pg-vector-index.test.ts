@@ -247,6 +247,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '9_episodes',
       '10_versions',
       '11_executions',
+      '12_memory_tiers',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

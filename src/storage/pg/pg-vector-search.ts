@@ -173,7 +173,7 @@ export class PgVectorSearch {
     // The graph's nearest and the fresh rows' nearest, merged: one statement, one snapshot.
     // The rows' columns come along: recall needs no other query for the vector hits.
     const part = (fresh: string) => `(SELECT ${PG_MEMORY_COLUMNS}, ${distance} AS d
-      FROM memory_embeddings e JOIN memories m ON m.rid = e.rid
+      FROM memory_embeddings e JOIN memories m ON m.rid = e.rid LEFT JOIN memory_tiers mt ON mt.rid = m.rid
       WHERE e.model = $${n + 2} AND e.dims = ${dims} AND ${fresh} AND e.tenant_id = $${n + 3} AND ${where.sql}
       ORDER BY ${distance} LIMIT $${n + 4})`;
     const sql = `SELECT x.*, 1 - d AS similarity FROM (${part('NOT e.fresh')} UNION ALL ${part('e.fresh')}) x

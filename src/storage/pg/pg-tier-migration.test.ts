@@ -1,0 +1,104 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
+import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
+import { silentLogger } from '../../core/logger.js';
+import { float8ArrayBinary, int4ArrayBinary, textArrayBinary } from './pg-memory-rows.js';
+import { PgMemoryStore } from './pg-memory-store.js';
+import { migratePostgres, PG_MIGRATIONS } from './pg-migrations.js';
+import { PgTierStore } from './pg-tier-store.js';
+
+const skip = !postgresBaseUrl();
+const label = (name: string) => `${name}${skip ? ` (skipped: ${postgresSkipReason()})` : ''}`;
+const NOW = '2026-06-01T12:00:00.000Z';
+const A = { tenantId: 'a' };
+const databases = new PgDatabases();
+afterEach(() => databases.closeAll());
+
+describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migration 12)'), () => {
+  it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, and reads them back', async () => {
+    const url = newPostgresDatabase();
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of PG_MIGRATIONS.filter((x) => x.version <= 11)) {
+        await raw.query(m.sql);
+        await raw.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+      // Four memories as a version 11 store holds them: one untouched, one warm, one cold, one rescored.
+      await raw.query(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at, storage_tier,
+           memory_score, tier_access_count, access_count)
+         VALUES ('mem_hot', 'a', 'untouched', 'h1', $1, $1, 'hot', 0.5, 0, 0),
+                ('mem_warm', 'a', 'demoted', 'h2', $1, $1, 'warm', 0.2, 3, 4),
+                ('mem_cold', 'a', 'archived', 'h3', $1, $1, 'cold', 0.1, 0, 0),
+                ('mem_rescored', 'a', 'rescored', 'h4', $1, $1, 'hot', 0.8, 0, 2)`,
+        [NOW],
+      );
+    } finally {
+      await raw.end();
+    }
+    const db = databases.open(url);
+    expect((await migratePostgres(db)).applied).toEqual(['12_memory_tiers']);
+    const { rows: columns } = await db.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
+         AND column_name IN ('storage_tier', 'memory_score', 'tier_access_count')`,
+    );
+    expect(columns).toEqual([]);
+    const { rows: tiers } = await db.query<{ id: string; storage_tier: string; tier_access_count: number }>(
+      `SELECT m.id, t.storage_tier, t.tier_access_count FROM memory_tiers t JOIN memories m ON m.rid = t.rid
+       ORDER BY m.id`,
+    );
+    // The untouched memory needs no row: no row reads as hot with the default score.
+    expect(tiers).toEqual([
+      { id: 'mem_cold', storage_tier: 'cold', tier_access_count: 0 },
+      { id: 'mem_rescored', storage_tier: 'hot', tier_access_count: 0 },
+      { id: 'mem_warm', storage_tier: 'warm', tier_access_count: 3 },
+    ]);
+
+    const store = new PgMemoryStore(db, silentLogger, noChangeBus);
+    const read = async (id: string) => {
+      const m = await store.get(A, id, NOW);
+      return [m?.storage_tier, m?.memory_score];
+    };
+    expect(await read('mem_hot')).toEqual(['hot', 0.5]);
+    expect(await read('mem_warm')).toEqual(['warm', 0.2]);
+    expect(await read('mem_cold')).toEqual(['cold', 0.1]);
+    expect(await read('mem_rescored')).toEqual(['hot', 0.8]);
+    // Recall and lists leave the cold one out unless asked; the tier store reads every mark.
+    const listed = await store.list(A, { sort: 'memory_score', order: 'desc', limit: 10, offset: 0 }, NOW);
+    expect(listed.items.map((m) => m.id)).toEqual(['mem_rescored', 'mem_hot', 'mem_warm']);
+    const tierRows = await new PgTierStore(db, {
+      flushTouches: async () => undefined,
+      changed: async () => undefined,
+    }).rows('a', NOW);
+    expect(
+      tierRows
+        .map((r) => [r.id, r.storage_tier, r.memory_score, r.tier_access_count])
+        .sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    ).toEqual([
+      ['mem_cold', 'cold', 0.1, 0],
+      ['mem_hot', 'hot', 0.5, 0],
+      ['mem_rescored', 'hot', 0.8, 0],
+      ['mem_warm', 'warm', 0.2, 3],
+    ]);
+  });
+});
+
+describe.skipIf(skip)(label('PostgreSQL binary arrays (how a rebalance sends its plan)'), () => {
+  it('arrive as sent: text with nulls, empty and non-ASCII strings, float8 and int4 with nulls', async () => {
+    const db = databases.open(newPostgresDatabase());
+    const text = ['mem_1', null, '', 'café ☕ 日本', 'a"b\\c,{d}'];
+    const floats = [0.1, null, -2.5e-300, 1e300, 0];
+    const ints = [0, null, -7, 2_147_483_647];
+    const { rows } = await db.query<{ t: (string | null)[]; f: (number | null)[]; i: (number | null)[] }>(
+      'SELECT $1::text[] AS t, $2::float8[] AS f, $3::int4[] AS i',
+      [textArrayBinary(text), float8ArrayBinary(floats), int4ArrayBinary(ints)],
+    );
+    expect(rows[0]).toEqual({ t: text, f: floats, i: ints });
+    const empty = await db.query<{ n: number }>('SELECT cardinality($1::text[]) AS n', [textArrayBinary([])]);
+    expect(empty.rows[0]?.n).toBe(0);
+  });
+});
