@@ -194,6 +194,45 @@ export function runTierStoreContract(
       expect(settled.hot).toBe(10);
     });
 
+    it('applies only the moves still due: one planned from a tier it has left, or of a forgotten memory, is stale', async () => {
+      const [moved, left, forgotten] = await seed(A, [
+        { content: 'moved' },
+        { content: 'left' },
+        { content: 'gone' },
+      ]);
+      const move = (id: string, from: 'hot' | 'warm') => ({
+        id,
+        from,
+        to: 'warm' as const,
+        reason: 'test',
+        score: 0.2,
+      });
+      // `left` went warm after the plan below was made from its hot row; `forgotten` was forgotten.
+      await h.stores.tiers.apply(A.tenantId, { scores: [], moves: [move(left as string, 'hot')] }, NOW);
+      await memories.forget(A, { id: forgotten as string }, { now: NOW });
+      const applied = await h.stores.tiers.apply(
+        A.tenantId,
+        {
+          scores: [{ id: moved as string, score: 0.25 }],
+          moves: [
+            move(moved as string, 'hot'),
+            move(left as string, 'hot'),
+            move(forgotten as string, 'hot'),
+          ],
+        },
+        NOW,
+      );
+      expect(applied.moved.map((m) => m.id)).toEqual([moved]);
+      expect(applied.stale).toBe(2);
+      expect(applied.rescored).toBe(1);
+      expect(await tierOf(A, moved as string)).toBe('warm');
+      expect((await h.stores.tiers.moves(A, moved as string)).map((m) => [m.from, m.to, m.score])).toEqual([
+        ['hot', 'warm', 0.2],
+      ]);
+      expect(await h.stores.tiers.moves(A, left as string)).toHaveLength(1);
+      expect(await h.stores.tiers.moves(A, forgotten as string)).toEqual([]);
+    });
+
     it("keeps tenants apart: one tenant's capacity, moves and rows are its own", async () => {
       const [a1] = await seed(A, [
         { content: 'a one', importance: 0.1 },

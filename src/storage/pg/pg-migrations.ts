@@ -473,6 +473,20 @@ INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
 ALTER TABLE memories DROP COLUMN storage_tier, DROP COLUMN memory_score, DROP COLUMN tier_access_count;
 `,
   },
+  {
+    // tier_moves found by memory in one index, its primary key (memory_id, id), instead of a key on id
+    // and an index on (memory_id, id): a first rebalance records ~98,000 moves, and each index entry is
+    // a random insert (the id key served no query). memory_id compares bytewise (ids are ASCII): under
+    // the database's locale every comparison of the index was a locale-aware one, ~20% of the insert.
+    version: 13,
+    name: 'tier_moves_by_memory',
+    sql: `
+ALTER TABLE tier_moves DROP CONSTRAINT tier_moves_pkey;
+DROP INDEX tier_moves_memory;
+ALTER TABLE tier_moves ALTER COLUMN memory_id TYPE text COLLATE "C";
+ALTER TABLE tier_moves ADD PRIMARY KEY (memory_id, id);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -47,8 +47,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '10_versions',
       '11_executions',
       '12_memory_tiers',
+      '13_tier_moves_by_memory',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 12, latest: 12 });
+    expect(await one.storage.schema()).toEqual({ current: 13, latest: 13 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -15,8 +15,8 @@ const A = { tenantId: 'a' };
 const databases = new PgDatabases();
 afterEach(() => databases.closeAll());
 
-describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migration 12)'), () => {
-  it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, and reads them back', async () => {
+describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 and 13)'), () => {
+  it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, keeps its recorded moves, and reads them back', async () => {
     const url = newPostgresDatabase();
     const raw = new pg.Client({ connectionString: url });
     await raw.connect();
@@ -37,11 +37,17 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migration 12)'), 
                 ('mem_rescored', 'a', 'rescored', 'h4', $1, $1, 'hot', 0.8, 0, 2)`,
         [NOW],
       );
+      await raw.query(
+        `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
+         VALUES ('a', 'mem_warm', 'hot', 'warm', 'first', 0.3, $1), ('a', 'mem_cold', 'warm', 'cold', 'unused', 0.1, $1),
+                ('a', 'mem_warm', 'warm', 'hot', 'recalled', 0.6, $1), ('a', 'mem_warm', 'hot', 'warm', 'last', 0.2, $1)`,
+        [NOW],
+      );
     } finally {
       await raw.end();
     }
     const db = databases.open(url);
-    expect((await migratePostgres(db)).applied).toEqual(['12_memory_tiers']);
+    expect((await migratePostgres(db)).applied).toEqual(['12_memory_tiers', '13_tier_moves_by_memory']);
     const { rows: columns } = await db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
          AND column_name IN ('storage_tier', 'memory_score', 'tier_access_count')`,
@@ -70,10 +76,23 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migration 12)'), 
     // Recall and lists leave the cold one out unless asked; the tier store reads every mark.
     const listed = await store.list(A, { sort: 'memory_score', order: 'desc', limit: 10, offset: 0 }, NOW);
     expect(listed.items.map((m) => m.id)).toEqual(['mem_rescored', 'mem_hot', 'mem_warm']);
-    const tierRows = await new PgTierStore(db, {
+    const tierStore = new PgTierStore(db, {
       flushTouches: async () => undefined,
       changed: async () => undefined,
-    }).rows('a', NOW);
+    });
+    // The moves recorded before, each memory's in the order made, now found by the key (memory_id, id).
+    expect((await tierStore.moves(A, 'mem_warm')).map((m) => m.reason)).toEqual([
+      'first',
+      'recalled',
+      'last',
+    ]);
+    expect((await tierStore.moves(A, 'mem_cold')).map((m) => m.reason)).toEqual(['unused']);
+    const { rows: key } = await db.query<{ def: string }>(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'tier_moves'::regclass
+         AND contype = 'p'`,
+    );
+    expect(key).toEqual([{ def: 'PRIMARY KEY (memory_id, id)' }]);
+    const tierRows = await tierStore.rows('a', NOW);
     expect(
       tierRows
         .map((r) => [r.id, r.storage_tier, r.memory_score, r.tier_access_count])
