@@ -209,7 +209,7 @@ export function runTierStoreContract(
       });
       // `left` went warm after the plan below was made from its hot row; `forgotten` was forgotten.
       await h.stores.tiers.apply(A.tenantId, { scores: [], moves: [move(left as string, 'hot')] }, NOW);
-      await memories.forget(A, { id: forgotten as string }, { now: NOW });
+      await memories.forget(A, { id: forgotten as string }, { hard: false, now: NOW });
       const applied = await h.stores.tiers.apply(
         A.tenantId,
         {
