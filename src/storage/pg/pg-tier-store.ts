@@ -19,12 +19,16 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
  * A plan applied in one statement, under the tier lock. Its rows: $2 id, $3 new score (or null) and, for
  * a move, $4 its tier, $5 the tier it was planned from, $6 its reason's place in $9 (from 0), $7 its
  * score; $8 now. A move is made if the memory is live and still in its `from` tier. A memory's tier row
- * (none yet: hot, default score) gets what the plan changes and keeps the rest: each kind of change is
- * its own upsert, each row in one. The moves made are recorded. Returns how many scores were written and
- * the moves found stale (none when all $10 moves were made).
+ * (none yet: hot, default score) gets what the plan changes and keeps the rest: inserted when it has
+ * none, updated when it has one. Plain statements, not an upsert: only the tier store writes a tenant's
+ * tier rows, under the tier lock this statement runs after, so the rows it sees are the rows there are
+ * (an upsert's speculative insertion cost ~40% more: ~0.3 s of a first rebalance's 95,000 new rows).
+ * The moves made are recorded. Returns how many scores were written and the moves found stale (none
+ * when all $10 moves were made).
  */
 const APPLY = `WITH p AS MATERIALIZED (
-  SELECT u.id, u.score, u.tier, u.from_tier, u.reason, u.move_score, m.rid, m.access_count,
+  SELECT u.id, u.score, u.tier, u.from_tier, u.reason, u.move_score, m.rid, mt.rid IS NOT NULL AS has_row,
+    m.access_count, mt.storage_tier AS cur_tier, mt.memory_score AS cur_score, mt.tier_access_count AS cur_tac,
     u.tier IS NOT NULL AND coalesce(mt.storage_tier, 'hot') = u.from_tier AND m.deleted_at IS NULL
       AND (m.expires_at IS NULL OR m.expires_at > $8) AS moves
   FROM unnest($2::text[], $3::float8[], $4::text[], $5::text[], $6::int4[], $7::float8[])
@@ -32,28 +36,23 @@ const APPLY = `WITH p AS MATERIALIZED (
   JOIN memories m ON m.id = u.id AND m.tenant_id = $1
   LEFT JOIN memory_tiers mt ON mt.rid = m.rid
 ),
-score AS (
+added AS (
   INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
-  SELECT rid, 'hot', score, 0 FROM p WHERE score IS NOT NULL AND NOT moves
-  ON CONFLICT (rid) DO UPDATE SET memory_score = excluded.memory_score RETURNING 1
+  SELECT rid, CASE WHEN moves THEN tier ELSE 'hot' END, coalesce(score, 0.5),
+    CASE WHEN moves THEN access_count ELSE 0 END
+  FROM p WHERE NOT has_row AND (score IS NOT NULL OR moves)
 ),
-tier AS (
-  INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
-  SELECT rid, tier, 0.5, access_count FROM p WHERE score IS NULL AND moves
-  ON CONFLICT (rid) DO UPDATE SET storage_tier = excluded.storage_tier,
-    tier_access_count = excluded.tier_access_count
-),
-both_ AS (
-  INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
-  SELECT rid, tier, score, access_count FROM p WHERE score IS NOT NULL AND moves
-  ON CONFLICT (rid) DO UPDATE SET storage_tier = excluded.storage_tier, memory_score = excluded.memory_score,
-    tier_access_count = excluded.tier_access_count RETURNING 1
+changed AS (
+  UPDATE memory_tiers t SET storage_tier = CASE WHEN p.moves THEN p.tier ELSE p.cur_tier END,
+    memory_score = coalesce(p.score, p.cur_score),
+    tier_access_count = CASE WHEN p.moves THEN p.access_count ELSE p.cur_tac END
+  FROM p WHERE t.rid = p.rid AND p.has_row AND (p.score IS NOT NULL OR p.moves)
 ),
 recorded AS (
   INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
   SELECT $1, id, from_tier, tier, ($9::text[])[reason + 1], move_score, $8 FROM p WHERE moves RETURNING 1
 )
-SELECT (SELECT count(*) FROM score) + (SELECT count(*) FROM both_) AS rescored,
+SELECT (SELECT count(*) FROM p WHERE score IS NOT NULL) AS rescored,
   CASE WHEN (SELECT count(*) FROM recorded) = $10 THEN '{}'::text[] ELSE
     array(SELECT u.id FROM unnest($2::text[], $4::text[]) AS u(id, tier) WHERE u.tier IS NOT NULL
           EXCEPT SELECT id FROM p WHERE moves) END AS stale`;
