@@ -126,24 +126,16 @@ function writeVector(out: Buffer, vector: Float32Array, at: number): number {
 }
 
 /**
- * A `vector[]` in PostgreSQL's binary array form (what `array_recv` reads): one dimension, no nulls, the
- * element type's oid (pgvector's, which differs between databases, hence the parameter), then each
- * element with its length.
+ * A `vector[]` in PostgreSQL's binary array form (no nulls); the element type's oid is pgvector's, which
+ * differs between databases, hence the parameter.
  */
 export function vectorArrayBinary(vectorOid: number, vectors: readonly Float32Array[]): Buffer {
-  const size = 20 + vectors.reduce((n, v) => n + 8 + v.length * 4, 0);
-  const out = Buffer.allocUnsafe(size);
-  out.writeInt32BE(1, 0); // dimensions
-  out.writeInt32BE(0, 4); // no nulls
-  out.writeUInt32BE(vectorOid, 8);
-  out.writeInt32BE(vectors.length, 12);
-  out.writeInt32BE(1, 16); // lower bound
-  let at = 20;
-  for (const v of vectors) {
-    out.writeInt32BE(4 + v.length * 4, at);
-    at = writeVector(out, v, at + 4);
-  }
-  return out;
+  return arrayBinary(
+    vectorOid,
+    vectors,
+    (v) => 4 + v.length * 4,
+    (out, v, at) => writeVector(out, v, at) - at,
+  );
 }
 
 /** Built-in type oids (fixed in every database), for the binary arrays below. */
@@ -170,7 +162,7 @@ export function float8ArrayBinary(values: readonly (number | null)[]): Buffer {
     FLOAT8_OID,
     values,
     () => 8,
-    (out, v, at) => out.writeDoubleBE(v, at),
+    (out, v, at) => out.writeDoubleBE(v, at) - at,
   );
 }
 
@@ -180,37 +172,40 @@ export function int4ArrayBinary(values: readonly (number | null)[]): Buffer {
     INT4_OID,
     values,
     () => 4,
-    (out, v, at) => out.writeInt32BE(v, at),
+    (out, v, at) => out.writeInt32BE(v, at) - at,
   );
 }
 
-/** A one-dimensional array in array_recv's form: each item's length (-1 for null), then its bytes. */
+/**
+ * A one-dimensional array in array_recv's form: a header (one dimension, the null flag, the element
+ * type's oid, the length, lower bound 1), then each item's length (-1 for null) and bytes. `sizeOf` is
+ * only for the allocation (at least the bytes `write` writes); `write` returns how many it wrote.
+ */
 function arrayBinary<T>(
   oid: number,
   items: readonly (T | null)[],
   sizeOf: (item: T) => number,
-  write: (out: Buffer, item: T, at: number) => void,
+  write: (out: Buffer, item: T, at: number) => number,
 ): Buffer {
-  const size = items.reduce((n, x) => n + 4 + (x === null ? 0 : sizeOf(x)), 20);
+  let size = 20;
+  let nulls = 0;
+  for (const x of items) {
+    if (x === null) nulls = 1;
+    size += 4 + (x === null ? 0 : sizeOf(x));
+  }
   const out = Buffer.allocUnsafe(size);
   out.writeInt32BE(1, 0); // dimensions
-  out.writeInt32BE(items.some((x) => x === null) ? 1 : 0, 4);
+  out.writeInt32BE(nulls, 4);
   out.writeUInt32BE(oid, 8);
   out.writeInt32BE(items.length, 12);
   out.writeInt32BE(1, 16); // lower bound
   let at = 20;
   for (const item of items) {
-    if (item === null) {
-      out.writeInt32BE(-1, at);
-      at += 4;
-      continue;
-    }
-    const length = sizeOf(item);
+    const length = item === null ? -1 : write(out, item, at + 4);
     out.writeInt32BE(length, at);
-    write(out, item, at + 4);
-    at += 4 + length;
+    at += 4 + Math.max(0, length);
   }
-  return out;
+  return out.subarray(0, at);
 }
 
 /** pgvector's text form back to floats. */
