@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseHalfLives } from '../../config/config-schema.js';
-import { bestOf, planRebalance, scoreMemory, type TierRow, type TierSettings } from './memory-tiers.js';
+import {
+  bestOf,
+  planChanges,
+  planRebalance,
+  scoreMemory,
+  type TierRow,
+  type TierSettings,
+} from './memory-tiers.js';
 
 const NOW = new Date('2026-06-01T00:00:00.000Z');
 const DAY = 86_400_000;
@@ -147,5 +154,24 @@ describe('bestOf', () => {
       expect(bestOf(items, k, order)).toEqual(sorted.slice(0, k));
     expect(bestOf(items, 0, order)).toEqual([]);
     expect(bestOf([], 3, order)).toEqual([]);
+  });
+});
+
+describe('planChanges', () => {
+  it('gives each memory one change: a re-scored one with its move if any, then the moves alone', () => {
+    const move = (id: string) => ({ id, from: 'hot' as const, to: 'warm' as const, reason: 'r', score: 0.1 });
+    const changes = planChanges({
+      scores: [
+        { id: 'a', score: 0.4 },
+        { id: 'b', score: 0.2 },
+      ],
+      moves: [move('c'), move('b')],
+    });
+    expect(changes).toEqual([
+      { id: 'a', score: 0.4, move: null },
+      { id: 'b', score: 0.2, move: move('b') },
+      { id: 'c', score: null, move: move('c') },
+    ]);
+    expect(planChanges({ scores: [], moves: [] })).toEqual([]);
   });
 });

@@ -127,6 +127,32 @@ export function reasonPlaces(): { reasons: string[]; place: (reason: string) => 
   };
 }
 
+/** One memory's part of a plan: its new score (null: unchanged) and its move (null: none). */
+export interface PlanChange {
+  id: string;
+  score: number | null;
+  move: TierMove | null;
+}
+
+/**
+ * A plan as one change per memory (what a store writes): the re-scored memories in plan order with their
+ * move if any, then the moves of memories whose score did not change.
+ */
+export function planChanges(plan: {
+  scores: readonly { id: string; score: number }[];
+  moves: readonly TierMove[];
+}): PlanChange[] {
+  const moveOf = new Map(plan.moves.map((m) => [m.id, m]));
+  const changes: PlanChange[] = plan.scores.map((sc) => ({
+    id: sc.id,
+    score: sc.score,
+    move: moveOf.get(sc.id) ?? null,
+  }));
+  const scored = new Set(plan.scores.map((sc) => sc.id));
+  for (const m of plan.moves) if (!scored.has(m.id)) changes.push({ id: m.id, score: null, move: m });
+  return changes;
+}
+
 /** Code-unit order (ISO times and ids sort so); localeCompare cost ~40% of a 100,000-memory plan. */
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -1,5 +1,5 @@
 import type { RequestScope } from '../../core/scope.js';
-import { reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
+import { planChanges, reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { PgDatabase } from './pg-database.js';
@@ -103,14 +103,7 @@ export class PgTierStore implements TierStore {
     plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
     now: string,
   ): Promise<AppliedPlan> {
-    const moveOf = new Map(plan.moves.map((m) => [m.id, m]));
-    const changes: { id: string; score: number | null; move: TierMove | null }[] = plan.scores.map((sc) => ({
-      id: sc.id,
-      score: sc.score,
-      move: moveOf.get(sc.id) ?? null,
-    }));
-    const scored = new Set(plan.scores.map((sc) => sc.id));
-    for (const m of plan.moves) if (!scored.has(m.id)) changes.push({ id: m.id, score: null, move: m });
+    const changes = planChanges(plan);
     if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
     const { reasons, place } = reasonPlaces();
     const result = await this.#db.transaction(async (client) => {

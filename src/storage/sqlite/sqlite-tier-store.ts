@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
+import { planChanges, reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -122,20 +122,20 @@ export class SqliteTierStore implements TierStore {
     );
     return this.#db
       .transaction((): AppliedPlan => {
-        if (plan.scores.length === 0 && plan.moves.length === 0) return { moved: [], stale: 0, rescored: 0 };
-        const moveOf = new Map(plan.moves.map((m) => [m.id, m]));
+        const changes = planChanges(plan);
+        if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
         const { reasons, place } = reasonPlaces();
         clear.run();
         clearInput.run();
-        const scored = new Set<string>();
-        for (const sc of plan.scores) {
-          scored.add(sc.id);
-          const m = moveOf.get(sc.id);
-          if (m) input.run(sc.id, sc.score, m.to, m.from, place(m.reason), m.score);
-          else input.run(sc.id, sc.score, null, null, null, null);
-        }
-        for (const m of plan.moves)
-          if (!scored.has(m.id)) input.run(m.id, null, m.to, m.from, place(m.reason), m.score);
+        for (const { id, score, move } of changes)
+          input.run(
+            id,
+            score,
+            move?.to ?? null,
+            move?.from ?? null,
+            move ? place(move.reason) : null,
+            move?.score ?? null,
+          );
         fill.run(now, tenantId);
         clearInput.run();
         // Usually every move is still due: only when some are not, find which.
