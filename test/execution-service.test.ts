@@ -265,6 +265,8 @@ describe('the queue', () => {
     const store = brain.storage.stores().executions;
     const now = new Date();
     const dead = newId('exe', now.getTime() - 60_000);
+    // This process's workers stop meanwhile, so that none of them claims the run before the dead one.
+    await brain.executions.stop();
     // A worker claims a run and dies at once: it never sends a heartbeat.
     await store.enqueue({
       id: dead,
@@ -281,6 +283,7 @@ describe('the queue', () => {
       new Date(now.getTime() + 1000).toISOString(),
     );
     expect(claimed?.id).toBe(dead);
+    expect(brain.startExecutionWorkers()).toBe(true);
     let r = await brain.services.executions.get(scope, { id: dead });
     for (let i = 0; i < 100 && r.status !== 'succeeded'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
