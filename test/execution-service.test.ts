@@ -319,6 +319,8 @@ describe('the queue', () => {
     const store = brain.storage.stores().executions;
     const old = new Date(Date.now() - 31 * 86_400_000);
     const id = newId('exe', old.getTime());
+    // No worker of this process may claim the run before the one that is gone.
+    await brain.executions.stop();
     await store.enqueue({
       id,
       tenant_id: scope.tenantId,
@@ -346,6 +348,7 @@ describe('the queue', () => {
       error: null,
       finished_at: old.toISOString(),
     });
+    expect(brain.startExecutionWorkers()).toBe(true);
     const recent = await run('"recent"');
     const job = await brain.scheduler.runNow('ttl');
     expect(job).toMatchObject({ outcome: 'succeeded' });
