@@ -60,6 +60,22 @@ describe('memory_score', () => {
 });
 
 describe('planRebalance', () => {
+  it('scores every memory as scoreMemory does (what explain shows), pinned, protected and aged alike', () => {
+    const rows = Array.from({ length: 300 }, (_, i) =>
+      row(`m${i}`, {
+        type: ['fact', 'event', 'note', 'user_preferences'][i % 4] as string,
+        tags: i % 7 === 0 ? ['x', 'pinned'] : i % 5 === 0 ? ['x'] : [],
+        importance: (i % 11) / 10,
+        access_count: i % 13,
+        created_at: daysAgo(i),
+        accessed_at: i % 3 === 0 ? daysAgo(i / 3) : null,
+        memory_score: -1,
+      }),
+    );
+    const plan = planRebalance(rows, NOW, SETTINGS);
+    expect(plan.scores).toEqual(rows.map((r) => ({ id: r.id, score: scoreMemory(r, NOW, SETTINGS).score })));
+  });
+
   it('demotes the lowest scores past BRAIN_HOT_MAX, to cold when also unused, and never a protected type', () => {
     const rows = [
       row('a', { importance: 0.9 }),
