@@ -144,11 +144,10 @@ describe('recall cache (SQLite)', () => {
     const { id } = await service.remember(A, { content: 'The lighthouse keeper retired in 1990' });
     expect(ids(await service.recall(A, query))).toEqual([id]);
     const from = (await service.get(A, { id })).storage_tier;
-    const applied = await new SqliteTierStore(db).apply(
-      A.tenantId,
-      { scores: [], moves: [{ id, from, to: 'cold', reason: 'test', score: 0 }] },
-      START,
-    );
+    const tiers = new SqliteTierStore(db);
+    const ref = (await tiers.rows(A.tenantId, START)).find((r) => r.id === id)?.ref as number;
+    const move = { id, from, to: 'cold' as const, reason: 'test', score: 0 };
+    const applied = await tiers.apply(A.tenantId, [{ id, ref, score: null, move }], START);
     expect(applied.moved).toHaveLength(1);
     expect(ids(await service.recall(A, query))).toEqual([]);
     expect(ids(await service.recall(A, { ...query, include_cold: true }))).toEqual([id]);

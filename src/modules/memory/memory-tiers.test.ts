@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseHalfLives } from '../../config/config-schema.js';
 import {
   bestOf,
-  planChanges,
   planRebalance,
+  type ScoreInput,
   scoreMemory,
   type TierRow,
   type TierSettings,
@@ -20,11 +20,17 @@ const SETTINGS: TierSettings = {
   halfLives: { event: 7 },
 };
 
-function row(id: string, extra: Partial<TierRow> = {}): TierRow {
+let refs = 0;
+
+/** A row as a store reads it, with the tags it is pinned by (what scoreMemory is given). */
+function row(id: string, extra: Partial<TierRow & ScoreInput> = {}): TierRow & ScoreInput {
+  const tags = extra.tags ?? [];
   return {
     id,
+    ref: ++refs,
     type: 'fact',
-    tags: [],
+    tags,
+    pinned: tags.includes('pinned'),
     importance: 0.5,
     access_count: 0,
     created_at: NOW.toISOString(),
@@ -173,21 +179,40 @@ describe('bestOf', () => {
   });
 });
 
-describe('planChanges', () => {
-  it('gives each memory one change: a re-scored one with its move if any, then the moves alone', () => {
-    const move = (id: string) => ({ id, from: 'hot' as const, to: 'warm' as const, reason: 'r', score: 0.1 });
-    const changes = planChanges({
-      scores: [
-        { id: 'a', score: 0.4 },
-        { id: 'b', score: 0.2 },
-      ],
-      moves: [move('c'), move('b')],
-    });
-    expect(changes).toEqual([
-      { id: 'a', score: 0.4, move: null },
-      { id: 'b', score: 0.2, move: move('b') },
-      { id: 'c', score: null, move: move('c') },
-    ]);
-    expect(planChanges({ scores: [], moves: [] })).toEqual([]);
+describe('the plan as changes', () => {
+  it('gives each memory one change with its ref: its new score, its move, or both', () => {
+    const rows = [
+      row('a', { importance: 0.9 }),
+      row('b', { importance: 0.8, memory_score: 0.1 }),
+      row('c', {
+        importance: 0.1,
+        memory_score: scoreMemory(row('c', { importance: 0.1 }), NOW, SETTINGS).score,
+      }),
+      row('d', { importance: 0.2, created_at: daysAgo(40) }),
+      row('w', { storage_tier: 'warm', importance: 0.2, memory_score: 0.2, created_at: daysAgo(40) }),
+    ];
+    // c's stored score is its score: it is demoted without one; d is re-scored and demoted.
+    const plan = planRebalance(rows, NOW, SETTINGS);
+    const byId = new Map(plan.changes.map((c) => [c.id, c]));
+    expect(plan.changes).toHaveLength(new Set(plan.changes.map((c) => c.id)).size);
+    for (const r of rows) {
+      const score = plan.scores.find((sc) => sc.id === r.id)?.score ?? null;
+      const move = plan.moves.find((m) => m.id === r.id) ?? null;
+      if (score === null && move === null) expect(byId.has(r.id)).toBe(false);
+      else expect(byId.get(r.id)).toEqual({ id: r.id, ref: r.ref, score, move });
+    }
+    expect(plan.moves.length).toBeGreaterThan(0);
+    expect(plan.changes.some((c) => c.score === null && c.move !== null)).toBe(true);
+    expect(plan.changes.some((c) => c.score !== null && c.move !== null)).toBe(true);
+  });
+
+  it('plans only the scores with moves: false (the decay pass), and counts the hot memories as they are', () => {
+    const rows = [row('a'), row('b'), row('c', { importance: 0.1 }), row('w', { storage_tier: 'warm' })];
+    const plan = planRebalance(rows, NOW, SETTINGS, { moves: false });
+    expect(plan.moves).toEqual([]);
+    expect(plan.hot).toBe(3);
+    expect(plan.changes.map((c) => [c.id, c.move])).toEqual(plan.scores.map((sc) => [sc.id, null]));
+    expect(plan.scores.length).toBeGreaterThan(0);
+    expect(planRebalance(rows, NOW, SETTINGS).moves.length).toBeGreaterThan(0);
   });
 });

@@ -28,11 +28,24 @@ export interface TierSettings {
   halfLives: Readonly<Record<string, number>>;
 }
 
+/** What a memory's score is computed from (a stored memory has all of it). */
+export interface ScoreInput {
+  type: string;
+  tags: readonly string[];
+  importance: number;
+  access_count: number;
+  created_at: string;
+  accessed_at: string | null;
+}
+
 /** What the rebalance reads of each live memory. */
 export interface TierRow {
   id: string;
+  /** The store's handle of the row (its rowid), passed back with the plan's change of it. */
+  ref: number;
   type: string;
-  tags: string[];
+  /** Tagged PIN_TAG (the rest of its tags play no part). */
+  pinned: boolean;
   importance: number;
   access_count: number;
   created_at: string;
@@ -67,6 +80,8 @@ export interface RebalancePlan {
   /** New scores of the memories whose score changed. */
   scores: { id: string; score: number }[];
   moves: TierMove[];
+  /** The same, one change per memory: what a store applies. */
+  changes: PlanChange[];
   /** Hot memories after the plan, and the capacity. */
   hot: number;
   hotMax: number;
@@ -101,11 +116,7 @@ function scoreFrom(importance: number, recency: number, access: number, pinned: 
 }
 
 /** The score of one memory at `now`, with its parts (what `brain memory explain` shows). */
-export function scoreMemory(
-  row: Omit<TierRow, 'storage_tier' | 'memory_score' | 'tier_access_count'>,
-  now: Date,
-  settings: TierSettings,
-): ScoreParts {
+export function scoreMemory(row: ScoreInput, now: Date, settings: TierSettings): ScoreParts {
   const lastUsed = row.accessed_at ?? row.created_at;
   const halfLife = halfLifeOf(row.type, settings);
   const recency = recencyAt(Date.parse(lastUsed), now.getTime(), halfLife);
@@ -140,30 +151,10 @@ export function reasonPlaces(): { reasons: string[]; place: (reason: string) => 
 /** One memory's part of a plan: its new score (null: unchanged) and its move (null: none). */
 export interface PlanChange {
   id: string;
+  /** Its row's TierRow.ref. */
+  ref: number;
   score: number | null;
   move: TierMove | null;
-}
-
-/**
- * A plan as one change per memory (what a store writes): the re-scored memories in plan order with their
- * move if any, then the moves of memories whose score did not change.
- */
-export function planChanges(plan: {
-  scores: readonly { id: string; score: number }[];
-  moves: readonly TierMove[];
-}): PlanChange[] {
-  const changes: PlanChange[] = plan.scores.map((sc) => ({ id: sc.id, score: sc.score, move: null }));
-  if (plan.moves.length === 0) return changes;
-  // One map, of where each re-scored memory is (a map of the moves and a set of the scored ids besides
-  // cost twice as much: ~0.2 s of a first rebalance).
-  const at = new Map<string, number>();
-  for (const [i, c] of changes.entries()) at.set(c.id, i);
-  for (const m of plan.moves) {
-    const i = at.get(m.id);
-    if (i === undefined) changes.push({ id: m.id, score: null, move: m });
-    else (changes[i] as PlanChange).move = m;
-  }
-  return changes;
 }
 
 /** Code-unit order (ids sort so); localeCompare cost ~40% of a 100,000-memory plan. */
@@ -213,6 +204,8 @@ export function bestOf<T>(items: readonly T[], k: number, order: (a: T, b: T) =>
 /** A memory as the plan sees it: its score at `now` and when it was last used. */
 interface Scored {
   row: TierRow;
+  /** Its change, once it has one. */
+  change: PlanChange | null;
   score: number;
   lastUsedMs: number;
   /** Unused `coldAfterDays`. */
@@ -229,8 +222,14 @@ interface Scored {
  *    memories and the candidates; the hot memories left out go warm (cold when unused `coldAfterDays`);
  * 4. a warm memory unused `coldAfterDays` goes cold. Protected memories are never demoted.
  * Applying the plan and planning again at the same `now` gives an empty plan: a rebalance is idempotent.
+ * With `moves: false` (the decay pass) only step 1 is planned.
  */
-export function planRebalance(rows: readonly TierRow[], now: Date, settings: TierSettings): RebalancePlan {
+export function planRebalance(
+  rows: readonly TierRow[],
+  now: Date,
+  settings: TierSettings,
+  options: { moves?: boolean } = {},
+): RebalancePlan {
   const nowMs = now.getTime();
   const coldBefore = nowMs - settings.coldAfterDays * DAY_MS;
   const scores: RebalancePlan['scores'] = [];
@@ -238,22 +237,38 @@ export function planRebalance(rows: readonly TierRow[], now: Date, settings: Tie
   // scoreMemory's score without its parts, each time parsed once: scoring was half of a plan's time.
   const scored = rows.map((row): Scored => {
     const lastUsedMs = Date.parse(row.accessed_at ?? row.created_at);
-    const pinned = row.tags.length > 0 && row.tags.includes(PIN_TAG);
     const score = scoreFrom(
       Math.min(1, Math.max(0, row.importance)),
       recencyAt(lastUsedMs, nowMs, halfLifeOf(row.type, settings)),
       accessScore(row.access_count),
-      pinned,
+      row.pinned,
     );
-    if (Math.abs(score - row.memory_score) >= SCORE_WRITE_STEP) scores.push({ id: row.id, score });
+    let change: PlanChange | null = null;
+    if (Math.abs(score - row.memory_score) >= SCORE_WRITE_STEP) {
+      scores.push({ id: row.id, score });
+      change = { id: row.id, ref: row.ref, score, move: null };
+    }
     return {
       row,
+      change,
       score,
       lastUsedMs,
       unused: lastUsedMs < coldBefore,
-      guarded: pinned || PROTECTED_TYPES.includes(row.type),
+      guarded: row.pinned || PROTECTED_TYPES.includes(row.type),
     };
   });
+  // Each memory's move joins its change (made here, in its row: matching the two by id afterwards cost
+  // ~0.1 s of a 100,000-memory plan).
+  const move = (s: Scored, m: TierMove) => {
+    moves.push(m);
+    if (s.change) s.change.move = m;
+    else s.change = { id: s.row.id, ref: s.row.ref, score: null, move: m };
+  };
+  const changesOf = () => scored.flatMap((s) => (s.change ? [s.change] : []));
+  if (options.moves === false) {
+    const hot = rows.filter((r) => r.storage_tier === 'hot').length;
+    return { scores, moves, changes: changesOf(), hot, hotMax: settings.hotMax };
+  }
 
   const protectedHot = scored.filter((s) => s.row.storage_tier === 'hot' && s.guarded);
   const contenders = scored.filter(
@@ -277,7 +292,7 @@ export function planRebalance(rows: readonly TierRow[], now: Date, settings: Tie
   for (const s of kept) {
     if (s.row.storage_tier === 'hot') continue;
     const since = s.row.access_count - s.row.tier_access_count;
-    moves.push({
+    move(s, {
       id: s.row.id,
       from: s.row.storage_tier,
       to: 'hot',
@@ -290,7 +305,7 @@ export function planRebalance(rows: readonly TierRow[], now: Date, settings: Tie
   const overCapacityUnused = `${overCapacity}, and unused ${settings.coldAfterDays} days`;
   for (const s of contenders) {
     if (s.row.storage_tier !== 'hot' || staying.has(s.row.id)) continue;
-    moves.push({
+    move(s, {
       id: s.row.id,
       from: 'hot',
       to: s.unused ? 'cold' : 'warm',
@@ -301,7 +316,7 @@ export function planRebalance(rows: readonly TierRow[], now: Date, settings: Tie
   for (const s of scored) {
     if (s.row.storage_tier !== 'warm' || staying.has(s.row.id) || !s.unused || s.guarded) continue;
     const lastUsed = s.row.accessed_at ?? s.row.created_at;
-    moves.push({
+    move(s, {
       id: s.row.id,
       from: 'warm',
       to: 'cold',
@@ -310,5 +325,5 @@ export function planRebalance(rows: readonly TierRow[], now: Date, settings: Tie
     });
   }
   const hot = protectedHot.length + staying.size;
-  return { scores, moves, hot, hotMax: settings.hotMax };
+  return { scores, moves, changes: changesOf(), hot, hotMax: settings.hotMax };
 }

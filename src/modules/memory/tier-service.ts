@@ -115,9 +115,8 @@ export function createTierService(config: TierServiceConfig): TierService {
       for (const tenantId of list) {
         const rows = await tiers.rows(tenantId, iso);
         if (rows.length === 0) continue;
-        const plan = planRebalance(rows, now, settings);
-        const moves = options.moves === false ? [] : plan.moves;
-        const applied = await tiers.apply(tenantId, { scores: plan.scores, moves }, iso);
+        const plan = planRebalance(rows, now, settings, { moves: options.moves !== false });
+        const applied = await tiers.apply(tenantId, plan.changes, iso);
         report.tenants++;
         report.memories += rows.length;
         report.rescored += applied.rescored;
@@ -127,10 +126,8 @@ export function createTierService(config: TierServiceConfig): TierService {
           else if (m.from === 'hot') report.demoted++;
           else report.cooled++;
         }
-        if (options.moves !== false) {
-          report.hot += plan.hot;
-          if (plan.hot > settings.hotMax) report.over_capacity++;
-        } else report.hot += rows.filter((r) => r.storage_tier === 'hot').length;
+        report.hot += plan.hot;
+        if (options.moves !== false && plan.hot > settings.hotMax) report.over_capacity++;
         if (applied.moved.length > 0) config.onMoved?.(tenantId);
       }
       report.seconds = (performance.now() - started) / 1000;

@@ -1,5 +1,5 @@
 import type { RequestScope } from '../../core/scope.js';
-import type { TierMove, TierRow } from './memory-tiers.js';
+import type { PlanChange, TierMove, TierRow } from './memory-tiers.js';
 import type { StorageTier } from './memory-types.js';
 
 /** One recorded tier change of a memory (`brain memory explain`). */
@@ -31,11 +31,8 @@ export interface TierStore {
   tenants(): Promise<string[]>;
   /** The live (not forgotten, not expired) memories of a tenant, for planning. */
   rows(tenantId: string, now: string): Promise<TierRow[]>;
-  apply(
-    tenantId: string,
-    plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
-    now: string,
-  ): Promise<AppliedPlan>;
+  /** A plan's changes (each row's at most once, with its ref from rows), in one transaction. */
+  apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan>;
   /** The moves of one memory, oldest first. */
   moves(scope: RequestScope, id: string): Promise<RecordedMove[]>;
   /** Live memories per tier across tenants, and how many tenants hold any (the utilisation gauge). */

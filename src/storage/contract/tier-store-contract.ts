@@ -207,19 +207,19 @@ export function runTierStoreContract(
         reason: 'test',
         score: 0.2,
       });
+      const refs = new Map((await h.stores.tiers.rows(A.tenantId, NOW)).map((r) => [r.id, r.ref]));
+      const change = (id: string, score: number | null) => ({
+        id,
+        ref: refs.get(id) as number,
+        score,
+        move: move(id, 'hot'),
+      });
       // `left` went warm after the plan below was made from its hot row; `forgotten` was forgotten.
-      await h.stores.tiers.apply(A.tenantId, { scores: [], moves: [move(left as string, 'hot')] }, NOW);
+      await h.stores.tiers.apply(A.tenantId, [change(left as string, null)], NOW);
       await memories.forget(A, { id: forgotten as string }, { hard: false, now: NOW });
       const applied = await h.stores.tiers.apply(
         A.tenantId,
-        {
-          scores: [{ id: moved as string, score: 0.25 }],
-          moves: [
-            move(moved as string, 'hot'),
-            move(left as string, 'hot'),
-            move(forgotten as string, 'hot'),
-          ],
-        },
+        [change(moved as string, 0.25), change(left as string, null), change(forgotten as string, null)],
         NOW,
       );
       expect(applied.moved.map((m) => m.id)).toEqual([moved]);

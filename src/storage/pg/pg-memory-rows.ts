@@ -141,6 +141,7 @@ export function vectorArrayBinary(vectorOid: number, vectors: readonly Float32Ar
 /** Built-in type oids (fixed in every database), for the binary arrays below. */
 const TEXT_OID = 25;
 const INT4_OID = 23;
+const INT8_OID = 20;
 const FLOAT8_OID = 701;
 
 /**
@@ -173,6 +174,22 @@ export function int4ArrayBinary(values: readonly (number | null)[]): Buffer {
     values,
     () => 4,
     (out, v, at) => out.writeInt32BE(v, at) - at,
+  );
+}
+
+/** An `int8[]` in binary form (nulls allowed) of integers from 0 to 2^53 (what a JS number holds exactly). */
+export function int8ArrayBinary(values: readonly (number | null)[]): Buffer {
+  return arrayBinary(
+    INT8_OID,
+    values,
+    () => 8,
+    (out, v, at) => {
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new RangeError(`int8ArrayBinary: ${v} is not a safe integer ≥ 0`);
+      out.writeUInt32BE(Math.floor(v / 2 ** 32), at);
+      out.writeUInt32BE(v >>> 0, at + 4);
+      return 8;
+    },
   );
 }
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
 import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
 import { silentLogger } from '../../core/logger.js';
-import { float8ArrayBinary, int4ArrayBinary, textArrayBinary } from './pg-memory-rows.js';
+import { float8ArrayBinary, int4ArrayBinary, int8ArrayBinary, textArrayBinary } from './pg-memory-rows.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, PG_MIGRATIONS } from './pg-migrations.js';
 import { PgTierStore } from './pg-tier-store.js';
@@ -119,5 +119,15 @@ describe.skipIf(skip)(label('PostgreSQL binary arrays (how a rebalance sends its
     expect(rows[0]).toEqual({ t: text, f: floats, i: ints });
     const empty = await db.query<{ n: number }>('SELECT cardinality($1::text[]) AS n', [textArrayBinary([])]);
     expect(empty.rows[0]?.n).toBe(0);
+  });
+
+  it('int8 (a row id) arrives exactly up to 2^53; a number it cannot hold is refused before sending', async () => {
+    const db = databases.open(newPostgresDatabase());
+    const ids = [0, 1, null, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 123_456_789_012, Number.MAX_SAFE_INTEGER];
+    const { rows } = await db.query<{ i: (string | null)[] }>('SELECT $1::int8[] AS i', [
+      int8ArrayBinary(ids),
+    ]);
+    expect(rows[0]?.i).toEqual(ids.map((v) => (v === null ? null : String(v))));
+    for (const bad of [-1, 0.5, 2 ** 53]) expect(() => int8ArrayBinary([bad])).toThrow(/not a safe integer/);
   });
 });

@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { planChanges, reasonPlaces, type TierMove, type TierRow } from '../../modules/memory/memory-tiers.js';
+import { PIN_TAG, type PlanChange, reasonPlaces, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -40,17 +40,19 @@ export class SqliteTierStore implements TierStore {
 
   async rows(tenantId: string, now: string): Promise<TierRow[]> {
     this.#flushTouches();
+    // Whether it is pinned rather than its tags: most have none, and none of the rest is needed.
     const raw = this.#sql
       .get(
-        `SELECT id, type, tags, importance, access_count, created_at, accessed_at, storage_tier, memory_score,
-                tier_access_count
+        `SELECT rid, id, type, tags <> '[]' AND EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?),
+                importance, access_count, created_at, accessed_at, storage_tier, memory_score, tier_access_count
          FROM memories WHERE tenant_id = ? AND ${LIVE}`,
       )
       .raw()
-      .all(tenantId, now) as [
+      .all(PIN_TAG, tenantId, now) as [
+      number,
       string,
       string,
-      string,
+      number,
       number,
       number,
       string,
@@ -60,34 +62,30 @@ export class SqliteTierStore implements TierStore {
       number,
     ][];
     return raw.map((r) => ({
-      id: r[0],
-      type: r[1],
-      // Most memories have no tags: skip parsing the empty list.
-      tags: r[2] === '[]' ? [] : (JSON.parse(r[2]) as string[]),
-      importance: r[3],
-      access_count: r[4],
-      created_at: r[5],
-      accessed_at: r[6],
-      storage_tier: r[7],
-      memory_score: r[8],
-      tier_access_count: r[9],
+      ref: r[0],
+      id: r[1],
+      type: r[2],
+      pinned: r[3] === 1,
+      importance: r[4],
+      access_count: r[5],
+      created_at: r[6],
+      accessed_at: r[7],
+      storage_tier: r[8],
+      memory_score: r[9],
+      tier_access_count: r[10],
     }));
   }
 
-  async apply(
-    tenantId: string,
-    plan: { scores: { id: string; score: number }[]; moves: TierMove[] },
-    now: string,
-  ): Promise<AppliedPlan> {
-    // Every change goes into a temporary table with its memory's rowid, and the SQL below works from
-    // it: inside the write transaction nothing else changes the rows, so the check and the writes
-    // agree. The plan's rows are inserted one by one into tier_plan_input (a plain insert, ~3 µs each);
-    // sent as one JSON list instead, taking each field out of each element cost twice that, and an
-    // UPDATE of memories per row was most of the time of a 98,000-move plan.
+  async apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan> {
+    // Every change goes into a temporary table, and the SQL below works from it: inside the write
+    // transaction nothing else changes the rows, so the check and the writes agree. The plan's rows are
+    // inserted one by one into tier_plan_input (a plain insert, ~3 µs each); sent as one JSON list
+    // instead, taking each field out of each element cost twice that, and an UPDATE of memories per row
+    // was most of the time of a 98,000-move plan.
     this.#db.exec(
       // No index: every statement scans them once and finds each memory by its id index or rowid.
-      `CREATE TEMP TABLE IF NOT EXISTS tier_plan_input (id TEXT NOT NULL, score REAL, tier TEXT, from_tier TEXT,
-         reason INTEGER, move_score REAL);
+      `CREATE TEMP TABLE IF NOT EXISTS tier_plan_input (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
+         tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL);
        CREATE TEMP TABLE IF NOT EXISTS tier_plan_changes (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
          tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL)`,
     );
@@ -95,17 +93,18 @@ export class SqliteTierStore implements TierStore {
     const clearInput = this.#sql.get('DELETE FROM temp.tier_plan_input');
     // Prepared untimed: the slow-query log's timing of each of 100,000 inserts cost more than they do
     // (the statements below, which do the work, are timed).
-    const input = this.#db.prepare('INSERT INTO temp.tier_plan_input VALUES (?, ?, ?, ?, ?, ?)');
+    const input = this.#db.prepare('INSERT INTO temp.tier_plan_input VALUES (?, ?, ?, ?, ?, ?, ?)');
     // Filled with the check: a move is kept (its tier set) only if the memory is live and still in the
-    // tier it was planned from. CROSS JOIN keeps the input outside, each memory found by its id index
-    // (joined the other way, SQLite scans the whole input for each of the tenant's memories).
+    // tier it was planned from. CROSS JOIN keeps the input outside, each memory found by its rowid (the
+    // id is checked too: a rowid can be another memory's once its own row was deleted); joined the other
+    // way, SQLite scans the whole input for each of the tenant's memories.
     const fill = this.#sql.get(
       `INSERT INTO temp.tier_plan_changes (rid, id, score, tier, from_tier, reason, move_score)
        SELECT m.rid, m.id, i.score,
          CASE WHEN m.storage_tier = i.from_tier AND m.deleted_at IS NULL
            AND (m.expires_at IS NULL OR m.expires_at > ?) THEN i.tier END,
          i.from_tier, i.reason, i.move_score
-       FROM temp.tier_plan_input i CROSS JOIN memories m ON m.id = i.id AND m.tenant_id = ?`,
+       FROM temp.tier_plan_input i CROSS JOIN memories m ON m.rid = i.rid AND m.id = i.id AND m.tenant_id = ?`,
     );
     const movedCount = this.#sql.get('SELECT count(*) FROM temp.tier_plan_changes WHERE tier IS NOT NULL');
     const movedIds = this.#sql.get('SELECT id FROM temp.tier_plan_changes WHERE tier IS NOT NULL');
@@ -122,13 +121,14 @@ export class SqliteTierStore implements TierStore {
     );
     return this.#db
       .transaction((): AppliedPlan => {
-        const changes = planChanges(plan);
         if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
         const { reasons, place } = reasonPlaces();
         clear.run();
         clearInput.run();
-        for (const { id, score, move } of changes)
+        const planned = changes.flatMap((c) => (c.move ? [c.move] : []));
+        for (const { id, ref, score, move } of changes)
           input.run(
+            ref,
             id,
             score,
             move?.to ?? null,
@@ -139,16 +139,16 @@ export class SqliteTierStore implements TierStore {
         fill.run(now, tenantId);
         clearInput.run();
         // Usually every move is still due: only when some are not, find which.
-        let moved = plan.moves;
-        if ((movedCount.pluck().get() as number) !== plan.moves.length) {
+        let moved = planned;
+        if ((movedCount.pluck().get() as number) !== planned.length) {
           const still = new Set(movedIds.pluck().all() as string[]);
-          moved = plan.moves.filter((m) => still.has(m.id));
+          moved = planned.filter((m) => still.has(m.id));
         }
         const rescored = write(true).run().changes;
         write(false).run();
         if (moved.length > 0) record.run(tenantId, JSON.stringify(reasons), now);
         clear.run();
-        return { moved, stale: plan.moves.length - moved.length, rescored };
+        return { moved, stale: planned.length - moved.length, rescored };
       })
       .immediate();
   }
