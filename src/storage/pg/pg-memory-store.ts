@@ -630,6 +630,12 @@ export class PgMemoryStore implements MemoryStore {
         await client.query('DELETE FROM tier_moves WHERE memory_id = ANY($1::text[])', [
           rows.map((r) => r.id),
         ]);
+        // And its last move, kept in its tier row.
+        await client.query(
+          `UPDATE memory_tiers SET moved_from = NULL, moved_reason = NULL, moved_score = NULL, moved_at = NULL
+           WHERE rid = ANY($1::bigint[]) AND moved_at IS NOT NULL`,
+          [rids],
+        );
         // And every earlier state of it: a purged memory's content must not live on in its history.
         await client.query(
           'DELETE FROM memory_versions WHERE tenant_id = $1 AND memory_id = ANY($2::text[])',

@@ -487,6 +487,18 @@ ALTER TABLE tier_moves ALTER COLUMN memory_id TYPE text COLLATE "C";
 ALTER TABLE tier_moves ADD PRIMARY KEY (memory_id, id);
 `,
   },
+  {
+    // A memory's last move in its tier row (pg-tier-store.ts), its earlier ones in tier_moves: a move
+    // writes the tier row anyway, and recording it as a row of its own was half of a first rebalance's
+    // statement (98,000 heap rows and index entries). The move before is copied into tier_moves when the
+    // memory moves again. The moves recorded before this migration stay in tier_moves.
+    version: 14,
+    name: 'tier_last_move',
+    sql: `
+ALTER TABLE memory_tiers ADD COLUMN moved_from text, ADD COLUMN moved_reason text,
+  ADD COLUMN moved_score double precision, ADD COLUMN moved_at text;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

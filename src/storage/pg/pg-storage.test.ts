@@ -48,8 +48,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '11_executions',
       '12_memory_tiers',
       '13_tier_moves_by_memory',
+      '14_tier_last_move',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 13, latest: 13 });
+    expect(await one.storage.schema()).toEqual({ current: 14, latest: 14 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

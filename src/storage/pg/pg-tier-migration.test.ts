@@ -15,7 +15,7 @@ const A = { tenantId: 'a' };
 const databases = new PgDatabases();
 afterEach(() => databases.closeAll());
 
-describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 and 13)'), () => {
+describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 14)'), () => {
   it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, keeps its recorded moves, and reads them back', async () => {
     const url = newPostgresDatabase();
     const raw = new pg.Client({ connectionString: url });
@@ -47,7 +47,11 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 and
       await raw.end();
     }
     const db = databases.open(url);
-    expect((await migratePostgres(db)).applied).toEqual(['12_memory_tiers', '13_tier_moves_by_memory']);
+    expect((await migratePostgres(db)).applied).toEqual([
+      '12_memory_tiers',
+      '13_tier_moves_by_memory',
+      '14_tier_last_move',
+    ]);
     const { rows: columns } = await db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
          AND column_name IN ('storage_tier', 'memory_score', 'tier_access_count')`,
@@ -103,6 +107,29 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 and
       ['mem_rescored', 'hot', 0.8, 0],
       ['mem_warm', 'warm', 0.2, 3],
     ]);
+
+    // Moves made after the migration follow the ones recorded before it, in order: the newest is kept
+    // in the tier row, and the one before it joins the rest when the memory moves again.
+    const ref = tierRows.find((r) => r.id === 'mem_warm')?.ref as number;
+    const move = (from: 'hot' | 'warm', to: 'hot' | 'warm', reason: string) => ({
+      id: 'mem_warm',
+      ref,
+      score: null,
+      move: { id: 'mem_warm', from, to, reason, score: 0.4 },
+    });
+    expect((await tierStore.apply('a', [move('warm', 'hot', 'promoted')], NOW)).moved).toHaveLength(1);
+    expect((await tierStore.apply('a', [move('hot', 'warm', 'demoted')], NOW)).moved).toHaveLength(1);
+    expect((await tierStore.moves(A, 'mem_warm')).map((m) => `${m.reason}:${m.from}>${m.to}`)).toEqual([
+      'first:hot>warm',
+      'recalled:warm>hot',
+      'last:hot>warm',
+      'promoted:warm>hot',
+      'demoted:hot>warm',
+    ]);
+    const { rows: kept } = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM tier_moves WHERE memory_id = 'mem_warm'",
+    );
+    expect(kept).toEqual([{ n: '4' }]);
   });
 });
 

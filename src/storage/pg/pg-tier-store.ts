@@ -23,19 +23,24 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
 
 /**
  * A plan applied in one statement, under the tier lock. Its rows: $2 the memory's rid (a bigserial,
- * never reused: it names the memory without its id), $3 new score (or null) and, for
- * a move, $4 its tier, $5 the tier it was planned from, $6 its reason's place in $9 (from 0), $7 its
- * score; $8 now. A move is made if the memory is live and still in its `from` tier. A memory's tier row
- * (none yet: hot, default score) gets what the plan changes and keeps the rest: inserted when it has
- * none, updated when it has one. Plain statements, not an upsert: only the tier store writes a tenant's
- * tier rows, under the tier lock this statement runs after, so the rows it sees are the rows there are
- * (an upsert's speculative insertion cost ~40% more: ~0.3 s of a first rebalance's 95,000 new rows).
- * The moves made are recorded. Returns how many scores were written and the moves found stale (none
- * when all $10 moves were made).
+ * never reused: it names the memory without its id), $3 new score (or null) and, for a move, $4 its
+ * tier, $5 the tier it was planned from, $6 its reason's place in $9 (from 0), $7 its score; $8 now. A
+ * move is made if the memory is live and still in its `from` tier. A memory's tier row (none yet: hot,
+ * default score, never moved) gets what the plan changes and keeps the rest: inserted when it has none,
+ * updated when it has one. Plain statements, not an upsert: only the tier store writes a tenant's tier
+ * rows, under the tier lock this statement runs after, so the rows it sees are the rows there are (an
+ * upsert's speculative insertion cost ~40% more: ~0.3 s of a first rebalance's 95,000 new rows).
+ *
+ * A move made is recorded in the tier row (moved_*: its last move; the tier it went to is the row's
+ * tier), and the move it replaces, if any, is copied into tier_moves (from p: the row as it was before
+ * the statement). Returns how many scores were written and the moves found
+ * stale (none when all $10 moves were made).
  */
 const APPLY = `WITH p AS MATERIALIZED (
   SELECT m.id, u.score, u.tier, u.from_tier, u.reason, u.move_score, m.rid, mt.rid IS NOT NULL AS has_row,
     m.access_count, mt.storage_tier AS cur_tier, mt.memory_score AS cur_score, mt.tier_access_count AS cur_tac,
+    mt.moved_from AS last_from, mt.moved_reason AS last_reason, mt.moved_score AS last_score,
+    mt.moved_at AS last_at,
     u.tier IS NOT NULL AND coalesce(mt.storage_tier, 'hot') = u.from_tier AND m.deleted_at IS NULL
       AND (m.expires_at IS NULL OR m.expires_at > $8) AS moves
   FROM unnest($2::int8[], $3::float8[], $4::text[], $5::text[], $6::int4[], $7::float8[])
@@ -43,32 +48,41 @@ const APPLY = `WITH p AS MATERIALIZED (
   JOIN memories m ON m.rid = u.rid AND m.tenant_id = $1
   LEFT JOIN memory_tiers mt ON mt.rid = m.rid
 ),
+history AS (
+  INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
+  SELECT $1, id, last_from, cur_tier, last_reason, last_score, last_at FROM p
+  WHERE moves AND last_at IS NOT NULL
+),
 added AS (
-  INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count)
+  INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count, moved_from, moved_reason,
+    moved_score, moved_at)
   SELECT rid, CASE WHEN moves THEN tier ELSE 'hot' END, coalesce(score, 0.5),
-    CASE WHEN moves THEN access_count ELSE 0 END
+    CASE WHEN moves THEN access_count ELSE 0 END, CASE WHEN moves THEN from_tier END,
+    CASE WHEN moves THEN ($9::text[])[reason + 1] END, CASE WHEN moves THEN move_score END,
+    CASE WHEN moves THEN $8 END
   FROM p WHERE NOT has_row AND (score IS NOT NULL OR moves)
 ),
 changed AS (
   UPDATE memory_tiers t SET storage_tier = CASE WHEN p.moves THEN p.tier ELSE p.cur_tier END,
     memory_score = coalesce(p.score, p.cur_score),
-    tier_access_count = CASE WHEN p.moves THEN p.access_count ELSE p.cur_tac END
+    tier_access_count = CASE WHEN p.moves THEN p.access_count ELSE p.cur_tac END,
+    moved_from = CASE WHEN p.moves THEN p.from_tier ELSE p.last_from END,
+    moved_reason = CASE WHEN p.moves THEN ($9::text[])[p.reason + 1] ELSE p.last_reason END,
+    moved_score = CASE WHEN p.moves THEN p.move_score ELSE p.last_score END,
+    moved_at = CASE WHEN p.moves THEN $8 ELSE p.last_at END
   FROM p WHERE t.rid = p.rid AND p.has_row AND (p.score IS NOT NULL OR p.moves)
-),
-recorded AS (
-  INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
-  SELECT $1, id, from_tier, tier, ($9::text[])[reason + 1], move_score, $8 FROM p WHERE moves RETURNING 1
 )
 SELECT (SELECT count(*) FROM p WHERE score IS NOT NULL) AS rescored,
-  CASE WHEN (SELECT count(*) FROM recorded) = $10 THEN '{}'::int8[] ELSE
+  CASE WHEN (SELECT count(*) FROM p WHERE moves) = $10 THEN '{}'::int8[] ELSE
     array(SELECT u.rid FROM unnest($2::int8[], $4::text[]) AS u(rid, tier) WHERE u.tier IS NOT NULL
           EXCEPT SELECT rid FROM p WHERE moves) END AS stale`;
 
 /**
  * Tiers and decay on PostgreSQL, in memory_tiers (a memory without a row there is hot with the default
- * score). A plan is applied in one transaction of two statements: take the tenant's tier lock, then
- * (APPLY) keep the moves still from their planned tier, write every changed tier row once and record the
- * moves made; so two replicas rebalancing at once never move a memory twice.
+ * score), with each memory's last move; its earlier moves are in tier_moves. A plan is applied in one
+ * transaction of two statements: take the tenant's tier lock, then (APPLY) keep the moves still from
+ * their planned tier, write every changed tier row once and record the moves made; so two replicas
+ * rebalancing at once never move a memory twice.
  */
 export class PgTierStore implements TierStore {
   readonly #db: PgDatabase;
@@ -143,9 +157,16 @@ export class PgTierStore implements TierStore {
   }
 
   async moves(scope: RequestScope, id: string): Promise<RecordedMove[]> {
+    // The earlier moves in the order made, then the last one, from the memory's tier row.
     const { rows } = await this.#db.query<RecordedMove>(
-      `SELECT from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
-       WHERE tenant_id = $1 AND memory_id = $2 ORDER BY id`,
+      `SELECT "from", "to", reason, score, at FROM (
+         SELECT 0 AS last, id, from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
+         WHERE tenant_id = $1 AND memory_id = $2
+         UNION ALL
+         SELECT 1, 0, mt.moved_from, mt.storage_tier, mt.moved_reason, mt.moved_score, mt.moved_at
+         FROM memories m JOIN memory_tiers mt ON mt.rid = m.rid
+         WHERE m.tenant_id = $1 AND m.id = $2 AND mt.moved_at IS NOT NULL
+       ) moves ORDER BY last, id`,
       [scope.tenantId, id],
     );
     return rows;

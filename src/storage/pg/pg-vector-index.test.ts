@@ -249,6 +249,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '11_executions',
       '12_memory_tiers',
       '13_tier_moves_by_memory',
+      '14_tier_last_move',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(
