@@ -155,15 +155,16 @@ export class SqliteMemoryStore implements MemoryStore {
   /**
    * The tenant's highest change_seq (every write of its memories, from any process on the file, takes a
    * new one: inserts, updates, forgets, imports, queued vectors stored) and the newest tier move of any
-   * tenant (moves change no change_seq; the rebalance is rare, so all tenants share it). Two index seeks.
+   * tenant (moves change no change_seq; the rebalance is rare, so all tenants share brain_meta's
+   * tier_version, which each plan that moves something counts up). Two index seeks.
    */
   async changeVersion(scope: RequestScope): Promise<string> {
     const row = this.#sql
       .get(
         `SELECT (SELECT coalesce(max(change_seq), 0) FROM memories WHERE tenant_id = ?) AS s,
-                (SELECT coalesce(max(id), 0) FROM tier_moves) AS t`,
+                (SELECT value FROM brain_meta WHERE key = 'tier_version') AS t`,
       )
-      .get(scope.tenantId) as { s: number; t: number };
+      .get(scope.tenantId) as { s: number; t: string };
     return `${row.s}:${row.t}`;
   }
 
@@ -453,6 +454,7 @@ export class SqliteMemoryStore implements MemoryStore {
           .get(
             `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
                search_text = '', context_text = '', speaker_text = '',
+               moved_from = NULL, moved_reason = NULL, moved_score = NULL, moved_at = NULL,
                deleted_at = coalesce(deleted_at, ?), updated_at = ?, change_seq = ?
              WHERE rid IN (SELECT value FROM json_each(?))`,
           )
@@ -465,7 +467,8 @@ export class SqliteMemoryStore implements MemoryStore {
         this.#sql
           .get('DELETE FROM memory_embeddings WHERE rid IN (SELECT value FROM json_each(?))')
           .run(rids);
-        // Its tier moves too: a purged memory leaves no trace but its tombstone.
+        // Its tier moves too (the last one was cleared above): a purged memory leaves no trace but its
+        // tombstone.
         this.#sql
           .get('DELETE FROM tier_moves WHERE memory_id IN (SELECT value FROM json_each(?))')
           .run(JSON.stringify(rows.map((r) => r.id)));

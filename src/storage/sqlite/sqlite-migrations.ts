@@ -396,6 +396,25 @@ CREATE TABLE execution_workers (
 );
 `,
   },
+  {
+    // A memory's last move in its own row (sqlite-tier-store.ts), its earlier ones in tier_moves: a move
+    // rewrites the memory's row anyway, and recording it as a row of its own cost ~0.35 s of a first
+    // rebalance's 98,000 moves. Its reason is a number in tier_reasons (every demotion of a plan shares
+    // one; the text in each row would have grown the memories table by a third). The move before is
+    // copied into tier_moves when the memory moves again; the moves recorded before stay there.
+    // brain_meta's tier_version counts the plans that moved something: moves change no change_seq, and
+    // the recall cache of every process on the file compares it (it was tier_moves' highest id).
+    version: 14,
+    name: 'tier_last_move',
+    sql: `
+ALTER TABLE memories ADD COLUMN moved_from TEXT;
+ALTER TABLE memories ADD COLUMN moved_reason INTEGER;
+ALTER TABLE memories ADD COLUMN moved_score REAL;
+ALTER TABLE memories ADD COLUMN moved_at TEXT;
+CREATE TABLE tier_reasons (id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
+INSERT INTO brain_meta (key, value) SELECT 'tier_version', coalesce(max(id), 0) FROM tier_moves;
+`,
+  },
 ];
 
 export interface MigrationReport {

@@ -160,6 +160,7 @@ describe('full-text search', () => {
       '11_episodes',
       '12_versions',
       '13_executions',
+      '14_tier_last_move',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {

@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { PIN_TAG, type PlanChange, reasonPlaces, type TierRow } from '../../modules/memory/memory-tiers.js';
+import { PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -87,7 +87,7 @@ export class SqliteTierStore implements TierStore {
       `CREATE TEMP TABLE IF NOT EXISTS tier_plan_input (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
          tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL);
        CREATE TEMP TABLE IF NOT EXISTS tier_plan_changes (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
-         tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL)`,
+         tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL, had_move INTEGER NOT NULL)`,
     );
     const clear = this.#sql.get('DELETE FROM temp.tier_plan_changes');
     const clearInput = this.#sql.get('DELETE FROM temp.tier_plan_input');
@@ -99,30 +99,54 @@ export class SqliteTierStore implements TierStore {
     // id is checked too: a rowid can be another memory's once its own row was deleted); joined the other
     // way, SQLite scans the whole input for each of the tenant's memories.
     const fill = this.#sql.get(
-      `INSERT INTO temp.tier_plan_changes (rid, id, score, tier, from_tier, reason, move_score)
+      `INSERT INTO temp.tier_plan_changes (rid, id, score, tier, from_tier, reason, move_score, had_move)
        SELECT m.rid, m.id, i.score,
          CASE WHEN m.storage_tier = i.from_tier AND m.deleted_at IS NULL
            AND (m.expires_at IS NULL OR m.expires_at > ?) THEN i.tier END,
-         i.from_tier, i.reason, i.move_score
+         i.from_tier, i.reason, i.move_score, m.moved_at IS NOT NULL
        FROM temp.tier_plan_input i CROSS JOIN memories m ON m.rid = i.rid AND m.id = i.id AND m.tenant_id = ?`,
     );
     const movedCount = this.#sql.get('SELECT count(*) FROM temp.tier_plan_changes WHERE tier IS NOT NULL');
     const movedIds = this.#sql.get('SELECT id FROM temp.tier_plan_changes WHERE tier IS NOT NULL');
+    // A move is recorded in the memory's row (moved_*: its last move; the tier it went to is the row's),
+    // written with the rest; the one it replaces is first copied into tier_moves (history).
+    const history = this.#sql.get(
+      `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
+       SELECT ?, m.id, m.moved_from, m.storage_tier, r.reason, m.moved_score, m.moved_at
+       FROM temp.tier_plan_changes c CROSS JOIN memories m ON m.rid = c.rid
+         JOIN tier_reasons r ON r.id = m.moved_reason
+       WHERE c.tier IS NOT NULL AND c.had_move`,
+    );
     const write = (withScore: boolean) =>
       this.#sql.get(
         `UPDATE memories SET memory_score = coalesce(u.score, memory_score), storage_tier = coalesce(u.tier, storage_tier),
-           tier_access_count = CASE WHEN u.tier IS NULL THEN tier_access_count ELSE access_count END
+           tier_access_count = CASE WHEN u.tier IS NULL THEN tier_access_count ELSE access_count END,
+           moved_from = CASE WHEN u.tier IS NULL THEN moved_from ELSE u.from_tier END,
+           moved_reason = CASE WHEN u.tier IS NULL THEN moved_reason ELSE u.reason END,
+           moved_score = CASE WHEN u.tier IS NULL THEN moved_score ELSE u.move_score END,
+           moved_at = CASE WHEN u.tier IS NULL THEN moved_at ELSE ? END
          FROM temp.tier_plan_changes AS u
          WHERE memories.rid = u.rid AND u.score IS ${withScore ? 'NOT NULL' : 'NULL AND u.tier IS NOT NULL'}`,
       );
-    const record = this.#sql.get(
-      `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
-       SELECT ?, id, from_tier, tier, ? ->> reason, move_score, ? FROM temp.tier_plan_changes WHERE tier IS NOT NULL`,
+    // Each distinct reason is a row of tier_reasons, numbered once (every demotion of a plan shares one).
+    const addReason = this.#sql.get('INSERT INTO tier_reasons (reason) VALUES (?) ON CONFLICT DO NOTHING');
+    const reasonId = this.#sql.get('SELECT id FROM tier_reasons WHERE reason = ?');
+    const bump = this.#sql.get(
+      "UPDATE brain_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'tier_version'",
     );
     return this.#db
       .transaction((): AppliedPlan => {
         if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
-        const { reasons, place } = reasonPlaces();
+        const reasons = new Map<string, number>();
+        const place = (reason: string): number => {
+          let id = reasons.get(reason);
+          if (id === undefined) {
+            addReason.run(reason);
+            id = reasonId.pluck().get(reason) as number;
+            reasons.set(reason, id);
+          }
+          return id;
+        };
         clear.run();
         clearInput.run();
         const planned = changes.flatMap((c) => (c.move ? [c.move] : []));
@@ -144,9 +168,10 @@ export class SqliteTierStore implements TierStore {
           const still = new Set(movedIds.pluck().all() as string[]);
           moved = planned.filter((m) => still.has(m.id));
         }
-        const rescored = write(true).run().changes;
-        write(false).run();
-        if (moved.length > 0) record.run(tenantId, JSON.stringify(reasons), now);
+        if (moved.length > 0) history.run(tenantId);
+        const rescored = write(true).run(now).changes;
+        write(false).run(now);
+        if (moved.length > 0) bump.run();
         clear.run();
         return { moved, stale: planned.length - moved.length, rescored };
       })
@@ -154,12 +179,19 @@ export class SqliteTierStore implements TierStore {
   }
 
   async moves(scope: RequestScope, id: string): Promise<RecordedMove[]> {
+    // The earlier moves in the order made, then the last one, from the memory's row.
     return this.#sql
       .get(
-        `SELECT from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
-         WHERE tenant_id = ? AND memory_id = ? ORDER BY id`,
+        `SELECT "from", "to", reason, score, at FROM (
+           SELECT 0 AS last, id AS n, from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
+           WHERE tenant_id = ? AND memory_id = ?
+           UNION ALL
+           SELECT 1, 0, m.moved_from, m.storage_tier, r.reason, m.moved_score, m.moved_at
+           FROM memories m JOIN tier_reasons r ON r.id = m.moved_reason
+           WHERE m.tenant_id = ? AND m.id = ? AND m.moved_at IS NOT NULL
+         ) ORDER BY last, n`,
       )
-      .all(scope.tenantId, id) as RecordedMove[];
+      .all(scope.tenantId, id, scope.tenantId, id) as RecordedMove[];
   }
 
   async tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }> {
