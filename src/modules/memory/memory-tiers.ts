@@ -157,6 +157,13 @@ export interface PlanChange {
   move: TierMove | null;
 }
 
+/** The moves of a plan's changes, in their order (a loop: flatMap's array per change cost ~10% of a plan). */
+export function movesOf(changes: readonly PlanChange[], keep?: (change: PlanChange) => boolean): TierMove[] {
+  const moves: TierMove[] = [];
+  for (const c of changes) if (c.move && (keep === undefined || keep(c))) moves.push(c.move);
+  return moves;
+}
+
 /** Code-unit order (ids sort so); localeCompare cost ~40% of a 100,000-memory plan. */
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -264,7 +271,11 @@ export function planRebalance(
     if (s.change) s.change.move = m;
     else s.change = { id: s.row.id, ref: s.row.ref, score: null, move: m };
   };
-  const changesOf = () => scored.flatMap((s) => (s.change ? [s.change] : []));
+  const changesOf = () => {
+    const changes: PlanChange[] = [];
+    for (const s of scored) if (s.change) changes.push(s.change);
+    return changes;
+  };
   if (options.moves === false) {
     const hot = rows.filter((r) => r.storage_tier === 'hot').length;
     return { scores, moves, changes: changesOf(), hot, hotMax: settings.hotMax };

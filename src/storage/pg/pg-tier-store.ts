@@ -1,5 +1,11 @@
 import type { RequestScope } from '../../core/scope.js';
-import { PIN_TAG, type PlanChange, reasonPlaces, type TierRow } from '../../modules/memory/memory-tiers.js';
+import {
+  movesOf,
+  PIN_TAG,
+  type PlanChange,
+  reasonPlaces,
+  type TierRow,
+} from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { PgDatabase } from './pg-database.js';
@@ -123,7 +129,7 @@ export class PgTierStore implements TierStore {
 
   async apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan> {
     if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
-    const planned = changes.flatMap((c) => (c.move ? [c.move] : []));
+    const planned = movesOf(changes);
     const { reasons, place } = reasonPlaces();
     const result = await this.#db.transaction(async (client) => {
       // 1. The tenant's tier lock: a concurrent rebalance (or hard forget) of the tenant waits for this
@@ -148,8 +154,7 @@ export class PgTierStore implements TierStore {
       ]);
       // The stale ones' rids (int8, so strings); usually none.
       const stale = new Set((rows[0]?.stale ?? []).map(Number));
-      const moved =
-        stale.size === 0 ? planned : changes.flatMap((c) => (c.move && !stale.has(c.ref) ? [c.move] : []));
+      const moved = stale.size === 0 ? planned : movesOf(changes, (c) => !stale.has(c.ref));
       return { moved, stale: stale.size, rescored: Number(rows[0]?.rescored ?? 0) };
     });
     if (result.moved.length > 0) await this.#hooks.changed(tenantId);

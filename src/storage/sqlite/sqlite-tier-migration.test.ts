@@ -16,7 +16,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('SQLite tiers: a memory's last move in its row (migration 14)', () => {
+describe("SQLite tiers: a memory's last move in its row (migration 14)", () => {
   it('keeps the moves a version 13 store recorded, appends new ones after them, and counts each plan that moves', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-tier-migration-'));
     dirs.push(dir);

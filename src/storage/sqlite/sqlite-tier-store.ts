@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
+import { movesOf, PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -149,7 +149,7 @@ export class SqliteTierStore implements TierStore {
         };
         clear.run();
         clearInput.run();
-        const planned = changes.flatMap((c) => (c.move ? [c.move] : []));
+        const planned = movesOf(changes);
         for (const { id, ref, score, move } of changes)
           input.run(
             ref,
