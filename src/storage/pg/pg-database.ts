@@ -165,6 +165,20 @@ export class PgDatabase {
     return this.run(() => this.#timed(text, () => pool.query<R>(text, values)));
   }
 
+  /**
+   * `query` with each row as an array of its columns, in the SELECT's order: for reads of many rows
+   * (pg builds an object per row by adding each column to it, ~40% of reading 100,000 rows of 11).
+   */
+  queryArrays<R extends unknown[] = unknown[]>(
+    text: string,
+    values: unknown[] = [],
+    pool: pg.Pool = this.reader,
+  ): Promise<R[]> {
+    return this.run(() =>
+      this.#timed(text, async () => (await pool.query<R>({ text, values, rowMode: 'array' })).rows),
+    );
+  }
+
   /** `query` without the timing: the slow-query log's own statements, which must not record themselves. */
   untimedQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
