@@ -8,6 +8,7 @@ import {
 } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
+import { type TierColumns, tierRowFrom } from '../tier-rows.js';
 import type { PgDatabase } from './pg-database.js';
 import {
   float8ArrayBinary,
@@ -115,11 +116,8 @@ export class PgTierStore implements TierStore {
   async rows(tenantId: string, now: string): Promise<TierRow[]> {
     await this.#hooks.flushTouches();
     // The rid as a float8 (exact to 2^53) so that it arrives as a number; whether it is pinned rather
-    // than its tags (parsing 100,000 lists cost ~0.1 s, and the rest of them play no part); each row
-    // as an array, made into a TierRow here.
-    const rows = await this.#db.queryArrays<
-      [number, string, string, boolean, number, number, string, string | null, StorageTier, number, number]
-    >(
+    // than its tags (parsing 100,000 lists cost ~0.1 s, and the rest of them play no part).
+    const rows = await this.#db.queryArrays<TierColumns>(
       `SELECT m.rid::float8, m.id, m.type, $3 = ANY(m.tags), m.importance, m.access_count, m.created_at,
               m.accessed_at, coalesce(mt.storage_tier, 'hot'), coalesce(mt.memory_score, 0.5),
               coalesce(mt.tier_access_count, 0)
@@ -127,19 +125,7 @@ export class PgTierStore implements TierStore {
       [tenantId, now, PIN_TAG],
       this.#db.primary,
     );
-    return rows.map((r) => ({
-      ref: r[0],
-      id: r[1],
-      type: r[2],
-      pinned: r[3],
-      importance: r[4],
-      access_count: r[5],
-      created_at: r[6],
-      accessed_at: r[7],
-      storage_tier: r[8],
-      memory_score: r[9],
-      tier_access_count: r[10],
-    }));
+    return rows.map(tierRowFrom);
   }
 
   async apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan> {

@@ -3,6 +3,7 @@ import type { RequestScope } from '../../core/scope.js';
 import { movesOf, PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
+import { type TierColumns, tierRowFrom } from '../tier-rows.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
@@ -48,32 +49,8 @@ export class SqliteTierStore implements TierStore {
          FROM memories WHERE tenant_id = ? AND ${LIVE}`,
       )
       .raw()
-      .all(PIN_TAG, tenantId, now) as [
-      number,
-      string,
-      string,
-      number,
-      number,
-      number,
-      string,
-      string | null,
-      StorageTier,
-      number,
-      number,
-    ][];
-    return raw.map((r) => ({
-      ref: r[0],
-      id: r[1],
-      type: r[2],
-      pinned: r[3] === 1,
-      importance: r[4],
-      access_count: r[5],
-      created_at: r[6],
-      accessed_at: r[7],
-      storage_tier: r[8],
-      memory_score: r[9],
-      tier_access_count: r[10],
-    }));
+      .all(PIN_TAG, tenantId, now) as TierColumns[];
+    return raw.map(tierRowFrom);
   }
 
   async apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan> {
@@ -83,7 +60,7 @@ export class SqliteTierStore implements TierStore {
     // instead, taking each field out of each element cost twice that, and an UPDATE of memories per row
     // was most of the time of a 98,000-move plan.
     this.#db.exec(
-      // No index: every statement scans them once and finds each memory by its id index or rowid.
+      // No index: every statement scans them once and finds each memory by its rowid.
       `CREATE TEMP TABLE IF NOT EXISTS tier_plan_input (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
          tier TEXT, from_tier TEXT, reason INTEGER, move_score REAL);
        CREATE TEMP TABLE IF NOT EXISTS tier_plan_changes (rid INTEGER NOT NULL, id TEXT NOT NULL, score REAL,
