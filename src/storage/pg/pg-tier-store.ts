@@ -40,8 +40,8 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
  *
  * A move made is recorded in the tier row (moved_*: its last move; the tier it went to is the row's
  * tier), and the move it replaces, if any, is copied into tier_moves (from p: the row as it was before
- * the statement). Returns how many scores were written and the moves found
- * stale (none when all $10 moves were made).
+ * the statement). Returns how many scores were written and the moves found stale (none when all $10
+ * moves were made).
  */
 const APPLY = `WITH p AS MATERIALIZED (
   SELECT m.id, u.score, u.tier, u.from_tier, u.reason, u.move_score, m.rid, mt.rid IS NOT NULL AS has_row,
@@ -132,6 +132,19 @@ export class PgTierStore implements TierStore {
     if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
     const planned = movesOf(changes);
     const { reasons, place } = reasonPlaces();
+    // The plan as binary arrays, built once: not while the tier lock is held, nor again on a retry.
+    const args = [
+      tenantId,
+      int8ArrayBinary(changes.map((c) => c.ref)),
+      float8ArrayBinary(changes.map((c) => c.score)),
+      textArrayBinary(changes.map((c) => c.move?.to ?? null)),
+      textArrayBinary(changes.map((c) => c.move?.from ?? null)),
+      int4ArrayBinary(changes.map((c) => (c.move ? place(c.move.reason) : null))),
+      float8ArrayBinary(changes.map((c) => c.move?.score ?? null)),
+      now,
+      reasons,
+      planned.length,
+    ];
     const result = await this.#db.transaction(async (client) => {
       // 1. The tenant's tier lock: a concurrent rebalance (or hard forget) of the tenant waits for this
       //    one to commit. APPLY runs after, as a statement of its own: its snapshot is taken once the
@@ -140,19 +153,8 @@ export class PgTierStore implements TierStore {
       // A large plan's joins and sorts in memory rather than in temporary files (the default 4 MB spilled
       // a 98,000-move plan's, ~0.1 s of it); for this transaction only.
       await client.query("SET LOCAL work_mem = '64MB'");
-      // 2. Everything else in one statement, the plan sent once (binary arrays).
-      const { rows } = await client.query<{ rescored: string; stale: string[] }>(APPLY, [
-        tenantId,
-        int8ArrayBinary(changes.map((c) => c.ref)),
-        float8ArrayBinary(changes.map((c) => c.score)),
-        textArrayBinary(changes.map((c) => c.move?.to ?? null)),
-        textArrayBinary(changes.map((c) => c.move?.from ?? null)),
-        int4ArrayBinary(changes.map((c) => (c.move ? place(c.move.reason) : null))),
-        float8ArrayBinary(changes.map((c) => c.move?.score ?? null)),
-        now,
-        reasons,
-        planned.length,
-      ]);
+      // 2. Everything else in one statement, the plan sent once.
+      const { rows } = await client.query<{ rescored: string; stale: string[] }>(APPLY, args);
       // The stale ones' rids (int8, so strings); usually none.
       const stale = new Set((rows[0]?.stale ?? []).map(Number));
       const moved = stale.size === 0 ? planned : movesOf(changes, (c) => !stale.has(c.ref));
