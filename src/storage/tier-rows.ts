@@ -36,3 +36,15 @@ export function tierRowFrom(r: TierColumns): TierRow {
     tier_access_count: r[10],
   };
 }
+
+/**
+ * The tenants that hold a memory not forgotten, in order, for both engines: each found by one index
+ * probe after the one before (a loose index scan), instead of reading every memory (DISTINCT read all
+ * 100,000 of a tenant's rows: ~75 ms on PostgreSQL, ~15 ms on SQLite, against well under 1 ms).
+ */
+export const LIVE_TENANTS = `WITH RECURSIVE t(id) AS (
+  SELECT (SELECT tenant_id FROM memories WHERE deleted_at IS NULL ORDER BY tenant_id LIMIT 1)
+  UNION ALL
+  SELECT (SELECT tenant_id FROM memories WHERE tenant_id > t.id AND deleted_at IS NULL ORDER BY tenant_id LIMIT 1)
+  FROM t WHERE t.id IS NOT NULL
+) SELECT id AS tenant_id FROM t WHERE id IS NOT NULL`;

@@ -250,6 +250,16 @@ export function runTierStoreContract(
       await expect(service().rebalance({ tenant: 'no spaces' })).rejects.toThrow(/tenant/);
     });
 
+    it('lists the tenants holding a memory not forgotten, in order, whatever was forgotten before them', async () => {
+      const C = { tenantId: 'c-tenant' };
+      const [gone] = await seed(C, [{ content: 'c only' }]);
+      await memories.forget(C, { id: gone as string }, { hard: false, now: NOW });
+      const [firstB] = await seed(B, [{ content: 'b first' }, { content: 'b second' }]);
+      await memories.forget(B, { id: firstB as string }, { hard: false, now: NOW });
+      await seed(A, [{ content: 'a one' }]);
+      expect(await h.stores.tiers.tenants()).toEqual([A.tenantId, B.tenantId].sort());
+    });
+
     it("a hard forget takes the memory's moves with it", async () => {
       const [low] = await seed(A, [
         { content: 'low', importance: 0 },

@@ -8,7 +8,7 @@ import {
 } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
-import { type TierColumns, tierRowFrom } from '../tier-rows.js';
+import { LIVE_TENANTS, type TierColumns, tierRowFrom } from '../tier-rows.js';
 import type { PgDatabase } from './pg-database.js';
 import {
   float8ArrayBinary,
@@ -105,11 +105,7 @@ export class PgTierStore implements TierStore {
   }
 
   async tenants(): Promise<string[]> {
-    const { rows } = await this.#db.query<{ tenant_id: string }>(
-      'SELECT DISTINCT tenant_id FROM memories WHERE deleted_at IS NULL ORDER BY tenant_id',
-      [],
-      this.#db.primary,
-    );
+    const { rows } = await this.#db.query<{ tenant_id: string }>(LIVE_TENANTS, [], this.#db.primary);
     return rows.map((r) => r.tenant_id);
   }
 
