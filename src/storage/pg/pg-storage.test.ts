@@ -49,8 +49,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '12_memory_tiers',
       '13_tier_moves_by_memory',
       '14_tier_last_move',
+      '15_tier_reasons',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 14, latest: 14 });
+    expect(await one.storage.schema()).toEqual({ current: 15, latest: 15 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -15,7 +15,7 @@ const A = { tenantId: 'a' };
 const databases = new PgDatabases();
 afterEach(() => databases.closeAll());
 
-describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 14)'), () => {
+describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 15)'), () => {
   it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, keeps its recorded moves, and reads them back', async () => {
     const url = newPostgresDatabase();
     const raw = new pg.Client({ connectionString: url });
@@ -51,6 +51,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       '12_memory_tiers',
       '13_tier_moves_by_memory',
       '14_tier_last_move',
+      '15_tier_reasons',
     ]);
     const { rows: columns } = await db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
@@ -130,6 +131,74 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       "SELECT count(*) AS n FROM tier_moves WHERE memory_id = 'mem_warm'",
     );
     expect(kept).toEqual([{ n: '4' }]);
+  });
+
+  it("numbers a version 14 store's last-move reasons in tier_reasons, each distinct reason once, and reads them back", async () => {
+    const url = newPostgresDatabase();
+    const raw = new pg.Client({ connectionString: url });
+    await raw.connect();
+    try {
+      await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of PG_MIGRATIONS.filter((x) => x.version <= 14)) {
+        await raw.query(m.sql);
+        await raw.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+      await raw.query(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at)
+         VALUES ('mem_one', 'a', 'one', 'h1', $1, $1), ('mem_two', 'a', 'two', 'h2', $1, $1),
+                ('mem_three', 'a', 'three', 'h3', $1, $1)`,
+        [NOW],
+      );
+      // Two memories demoted for the same reason, one never moved (a score only).
+      await raw.query(
+        `INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count, moved_from, moved_reason,
+           moved_score, moved_at)
+         SELECT rid, CASE WHEN id = 'mem_three' THEN 'hot' ELSE 'warm' END, 0.3, 0,
+           CASE WHEN id = 'mem_three' THEN NULL ELSE 'hot' END,
+           CASE WHEN id = 'mem_three' THEN NULL ELSE 'over capacity' END,
+           CASE WHEN id = 'mem_three' THEN NULL ELSE 0.3 END, CASE WHEN id = 'mem_three' THEN NULL ELSE $1 END
+         FROM memories`,
+        [NOW],
+      );
+    } finally {
+      await raw.end();
+    }
+    const db = databases.open(url);
+    expect((await migratePostgres(db)).applied).toEqual(['15_tier_reasons']);
+    const { rows: reasons } = await db.query('SELECT reason FROM tier_reasons');
+    expect(reasons).toEqual([{ reason: 'over capacity' }]);
+    const { rows: type } = await db.query(
+      `SELECT data_type FROM information_schema.columns WHERE table_name = 'memory_tiers' AND column_name = 'moved_reason'`,
+    );
+    expect(type).toEqual([{ data_type: 'integer' }]);
+    const tierStore = new PgTierStore(db, {
+      flushTouches: async () => undefined,
+      changed: async () => undefined,
+    });
+    for (const id of ['mem_one', 'mem_two'])
+      expect(await tierStore.moves(A, id)).toEqual([
+        { from: 'hot', to: 'warm', reason: 'over capacity', score: 0.3, at: NOW },
+      ]);
+    expect(await tierStore.moves(A, 'mem_three')).toEqual([]);
+    // A move made now adds its new reason once, and the one it replaces joins tier_moves with its text.
+    const ref = (await tierStore.rows('a', NOW)).find((r) => r.id === 'mem_one')?.ref as number;
+    const promote = {
+      id: 'mem_one',
+      from: 'warm' as const,
+      to: 'hot' as const,
+      reason: 'recalled',
+      score: 0.7,
+    };
+    expect(
+      (await tierStore.apply('a', [{ id: 'mem_one', ref, score: null, move: promote }], NOW)).moved,
+    ).toEqual([promote]);
+    expect((await tierStore.moves(A, 'mem_one')).map((m) => `${m.reason}:${m.from}>${m.to}`)).toEqual([
+      'over capacity:hot>warm',
+      'recalled:warm>hot',
+    ]);
+    const { rows: after } = await db.query('SELECT reason FROM tier_reasons ORDER BY id');
+    expect(after).toEqual([{ reason: 'over capacity' }, { reason: 'recalled' }]);
   });
 });
 

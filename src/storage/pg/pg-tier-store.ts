@@ -1,11 +1,5 @@
 import type { RequestScope } from '../../core/scope.js';
-import {
-  movesOf,
-  PIN_TAG,
-  type PlanChange,
-  reasonPlaces,
-  type TierRow,
-} from '../../modules/memory/memory-tiers.js';
+import { movesOf, PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import { LIVE_TENANTS, type TierColumns, tierRowFrom } from '../tier-rows.js';
@@ -31,7 +25,7 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
 /**
  * A plan applied in one statement, under the tier lock. Its rows: $2 the memory's rid (a bigserial,
  * never reused: it names the memory without its id), $3 new score (or null) and, for a move, $4 its
- * tier, $5 the tier it was planned from, $6 its reason's place in $9 (from 0), $7 its score; $8 now. A
+ * tier, $5 the tier it was planned from, $6 its reason (a tier_reasons id), $7 its score; $8 now. A
  * move is made if the memory is live and still in its `from` tier. A memory's tier row (none yet: hot,
  * default score, never moved) gets what the plan changes and keeps the rest: inserted when it has none,
  * updated when it has one. Plain statements, not an upsert: only the tier store writes a tenant's tier
@@ -40,7 +34,7 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
  *
  * A move made is recorded in the tier row (moved_*: its last move; the tier it went to is the row's
  * tier), and the move it replaces, if any, is copied into tier_moves (from p: the row as it was before
- * the statement). Returns how many scores were written and the moves found stale (none when all $10
+ * the statement). Returns how many scores were written and the moves found stale (none when all $9
  * moves were made).
  */
 const APPLY = `WITH p AS MATERIALIZED (
@@ -57,15 +51,15 @@ const APPLY = `WITH p AS MATERIALIZED (
 ),
 history AS (
   INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
-  SELECT $1, id, last_from, cur_tier, last_reason, last_score, last_at FROM p
-  WHERE moves AND last_at IS NOT NULL
+  SELECT $1, p.id, p.last_from, p.cur_tier, r.reason, p.last_score, p.last_at
+  FROM p JOIN tier_reasons r ON r.id = p.last_reason WHERE p.moves AND p.last_at IS NOT NULL
 ),
 added AS (
   INSERT INTO memory_tiers (rid, storage_tier, memory_score, tier_access_count, moved_from, moved_reason,
     moved_score, moved_at)
   SELECT rid, CASE WHEN moves THEN tier ELSE 'hot' END, coalesce(score, 0.5),
     CASE WHEN moves THEN access_count ELSE 0 END, CASE WHEN moves THEN from_tier END,
-    CASE WHEN moves THEN ($9::text[])[reason + 1] END, CASE WHEN moves THEN move_score END,
+    CASE WHEN moves THEN reason END, CASE WHEN moves THEN move_score END,
     CASE WHEN moves THEN $8 END
   FROM p WHERE NOT has_row AND (score IS NOT NULL OR moves)
 ),
@@ -74,13 +68,13 @@ changed AS (
     memory_score = coalesce(p.score, p.cur_score),
     tier_access_count = CASE WHEN p.moves THEN p.access_count ELSE p.cur_tac END,
     moved_from = CASE WHEN p.moves THEN p.from_tier ELSE p.last_from END,
-    moved_reason = CASE WHEN p.moves THEN ($9::text[])[p.reason + 1] ELSE p.last_reason END,
+    moved_reason = CASE WHEN p.moves THEN p.reason ELSE p.last_reason END,
     moved_score = CASE WHEN p.moves THEN p.move_score ELSE p.last_score END,
     moved_at = CASE WHEN p.moves THEN $8 ELSE p.last_at END
   FROM p WHERE t.rid = p.rid AND p.has_row AND (p.score IS NOT NULL OR p.moves)
 )
 SELECT (SELECT count(*) FROM p WHERE score IS NOT NULL) AS rescored,
-  CASE WHEN (SELECT count(*) FROM p WHERE moves) = $10 THEN '{}'::int8[] ELSE
+  CASE WHEN (SELECT count(*) FROM p WHERE moves) = $9 THEN '{}'::int8[] ELSE
     array(SELECT u.rid FROM unnest($2::int8[], $4::text[]) AS u(rid, tier) WHERE u.tier IS NOT NULL
           EXCEPT SELECT rid FROM p WHERE moves) END AS stale`;
 
@@ -127,7 +121,7 @@ export class PgTierStore implements TierStore {
   async apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan> {
     if (changes.length === 0) return { moved: [], stale: 0, rescored: 0 };
     const planned = movesOf(changes);
-    const { reasons, place } = reasonPlaces();
+    const reasonIds = await this.#reasonIds(planned);
     // The plan as binary arrays, built once: not while the tier lock is held, nor again on a retry.
     const args = [
       tenantId,
@@ -135,10 +129,9 @@ export class PgTierStore implements TierStore {
       float8ArrayBinary(changes.map((c) => c.score)),
       textArrayBinary(changes.map((c) => c.move?.to ?? null)),
       textArrayBinary(changes.map((c) => c.move?.from ?? null)),
-      int4ArrayBinary(changes.map((c) => (c.move ? place(c.move.reason) : null))),
+      int4ArrayBinary(changes.map((c) => (c.move ? (reasonIds.get(c.move.reason) as number) : null))),
       float8ArrayBinary(changes.map((c) => c.move?.score ?? null)),
       now,
-      reasons,
       planned.length,
     ];
     const result = await this.#db.transaction(async (client) => {
@@ -160,6 +153,30 @@ export class PgTierStore implements TierStore {
     return result;
   }
 
+  /**
+   * The tier_reasons id of each distinct reason of `moves` (every demotion of a plan shares one), added
+   * when new. Outside the plan's transaction: a reason is only a string, kept whether or not the plan
+   * commits. Two statements: after the insert waited for another's insert of the same reason to commit,
+   * a read of its own sees that row (one statement's snapshot would not).
+   */
+  async #reasonIds(moves: readonly { reason: string }[]): Promise<Map<string, number>> {
+    const distinct = [...new Set(moves.map((m) => m.reason))];
+    const ids = new Map<string, number>();
+    if (distinct.length === 0) return ids;
+    await this.#db.query(
+      'INSERT INTO tier_reasons (reason) SELECT unnest($1::text[]) ON CONFLICT (reason) DO NOTHING',
+      [distinct],
+      this.#db.primary,
+    );
+    const { rows } = await this.#db.query<{ id: number; reason: string }>(
+      'SELECT id, reason FROM tier_reasons WHERE reason = ANY($1::text[])',
+      [distinct],
+      this.#db.primary,
+    );
+    for (const r of rows) ids.set(r.reason, r.id);
+    return ids;
+  }
+
   async moves(scope: RequestScope, id: string): Promise<RecordedMove[]> {
     // The earlier moves in the order made, then the last one, from the memory's tier row.
     const { rows } = await this.#db.query<RecordedMove>(
@@ -167,8 +184,8 @@ export class PgTierStore implements TierStore {
          SELECT 0 AS last, id, from_tier AS "from", to_tier AS "to", reason, score, at FROM tier_moves
          WHERE tenant_id = $1 AND memory_id = $2
          UNION ALL
-         SELECT 1, 0, mt.moved_from, mt.storage_tier, mt.moved_reason, mt.moved_score, mt.moved_at
-         FROM memories m JOIN memory_tiers mt ON mt.rid = m.rid
+         SELECT 1, 0, mt.moved_from, mt.storage_tier, r.reason, mt.moved_score, mt.moved_at
+         FROM memories m JOIN memory_tiers mt ON mt.rid = m.rid JOIN tier_reasons r ON r.id = mt.moved_reason
          WHERE m.tenant_id = $1 AND m.id = $2 AND mt.moved_at IS NOT NULL
        ) moves ORDER BY last, id`,
       [scope.tenantId, id],
