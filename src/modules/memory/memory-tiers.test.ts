@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseHalfLives } from '../../config/config-schema.js';
 import {
   bestOf,
+  movesOf,
   planRebalance,
+  type RebalancePlan,
+  SCORE_WRITE_STEP,
   type ScoreInput,
   scoreMemory,
   type TierRow,
@@ -21,6 +24,11 @@ const SETTINGS: TierSettings = {
 };
 
 let refs = 0;
+
+/** A plan's new scores and its moves, each in the order of the rows. */
+const scoresOf = (plan: RebalancePlan) =>
+  plan.changes.filter((c) => c.score !== null).map((c) => ({ id: c.id, score: c.score }));
+const movesIn = (plan: RebalancePlan) => movesOf(plan.changes);
 
 /** A row as a store reads it, with the tags it is pinned by (what scoreMemory is given). */
 function row(id: string, extra: Partial<TierRow & ScoreInput> = {}): TierRow & ScoreInput {
@@ -79,7 +87,9 @@ describe('planRebalance', () => {
       }),
     );
     const plan = planRebalance(rows, NOW, SETTINGS);
-    expect(plan.scores).toEqual(rows.map((r) => ({ id: r.id, score: scoreMemory(r, NOW, SETTINGS).score })));
+    expect(scoresOf(plan)).toEqual(
+      rows.map((r) => ({ id: r.id, score: scoreMemory(r, NOW, SETTINGS).score })),
+    );
   });
 
   it('demotes the lowest scores past BRAIN_HOT_MAX, to cold when also unused, and never a protected type', () => {
@@ -91,7 +101,11 @@ describe('planRebalance', () => {
       row('p', { importance: 0, type: 'system_critical', created_at: daysAgo(400) }),
     ];
     const plan = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 3 });
-    expect(plan.moves.map((m) => `${m.id}:${m.from}>${m.to}`).sort()).toEqual(['c:hot>warm', 'd:hot>cold']);
+    expect(
+      movesIn(plan)
+        .map((m) => `${m.id}:${m.from}>${m.to}`)
+        .sort(),
+    ).toEqual(['c:hot>warm', 'd:hot>cold']);
     expect(plan.hot).toBe(3);
   });
 
@@ -103,7 +117,7 @@ describe('planRebalance', () => {
       row('pin', { storage_tier: 'warm', tags: ['pinned'], created_at: daysAgo(300) }),
     ];
     const plan = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 100 });
-    expect(plan.moves.map((m) => `${m.id}:${m.to}`)).toEqual(['w:cold']);
+    expect(movesIn(plan).map((m) => `${m.id}:${m.to}`)).toEqual(['w:cold']);
   });
 
   it('promotes after BRAIN_PROMOTE_AFTER_ACCESSES recalls since the last move, when the score earns a place', () => {
@@ -120,10 +134,11 @@ describe('planRebalance', () => {
       row('warm-2', { storage_tier: 'warm', importance: 1, access_count: 2, accessed_at: NOW.toISOString() }),
     ];
     const plan = planRebalance(rows, NOW, SETTINGS);
-    expect(plan.moves.map((m) => `${m.id}:${m.from}>${m.to}`).sort()).toEqual([
-      'cold:cold>hot',
-      'h2:hot>warm',
-    ]);
+    expect(
+      movesIn(plan)
+        .map((m) => `${m.id}:${m.from}>${m.to}`)
+        .sort(),
+    ).toEqual(['cold:cold>hot', 'h2:hot>warm']);
   });
 
   it('is idempotent: the plan applied, planning again at the same time moves and rescores nothing', () => {
@@ -136,8 +151,8 @@ describe('planRebalance', () => {
       }),
     );
     const first = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 10 });
-    const scores = new Map(first.scores.map((s) => [s.id, s.score]));
-    const tiers = new Map(first.moves.map((m) => [m.id, m.to]));
+    const scores = new Map(scoresOf(first).map((s) => [s.id, s.score]));
+    const tiers = new Map(movesIn(first).map((m) => [m.id, m.to]));
     const applied = rows.map((r) => ({
       ...r,
       memory_score: scores.get(r.id) ?? r.memory_score,
@@ -145,8 +160,8 @@ describe('planRebalance', () => {
       tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
     }));
     const second = planRebalance(applied, NOW, { ...SETTINGS, hotMax: 10 });
-    expect(first.moves.length).toBeGreaterThan(0);
-    expect(second).toMatchObject({ moves: [], scores: [], hot: 10 });
+    expect(movesIn(first).length).toBeGreaterThan(0);
+    expect(second).toMatchObject({ changes: [], hot: 10 });
   });
 });
 
@@ -191,28 +206,50 @@ describe('the plan as changes', () => {
       row('d', { importance: 0.2, created_at: daysAgo(40) }),
       row('w', { storage_tier: 'warm', importance: 0.2, memory_score: 0.2, created_at: daysAgo(40) }),
     ];
-    // c's stored score is its score: it is demoted without one; d is re-scored and demoted.
+    // c's stored score is its score: it is demoted without one; d is re-scored and demoted; a and b
+    // only re-scored; w re-scored and cooled.
     const plan = planRebalance(rows, NOW, SETTINGS);
-    const byId = new Map(plan.changes.map((c) => [c.id, c]));
-    expect(plan.changes).toHaveLength(new Set(plan.changes.map((c) => c.id)).size);
-    for (const r of rows) {
-      const score = plan.scores.find((sc) => sc.id === r.id)?.score ?? null;
-      const move = plan.moves.find((m) => m.id === r.id) ?? null;
-      if (score === null && move === null) expect(byId.has(r.id)).toBe(false);
-      else expect(byId.get(r.id)).toEqual({ id: r.id, ref: r.ref, score, move });
-    }
-    expect(plan.moves.length).toBeGreaterThan(0);
-    expect(plan.changes.some((c) => c.score === null && c.move !== null)).toBe(true);
-    expect(plan.changes.some((c) => c.score !== null && c.move !== null)).toBe(true);
+    const newScore = (r: TierRow & ScoreInput) => {
+      const now = scoreMemory(r, NOW, SETTINGS).score;
+      return Math.abs(now - r.memory_score) >= SCORE_WRITE_STEP ? now : null;
+    };
+    type Row = TierRow & ScoreInput;
+    const [a, b, c, d, w] = rows as [Row, Row, Row, Row, Row];
+    expect(
+      plan.changes.map((x) => [
+        x.id,
+        x.ref,
+        x.score,
+        x.move && `${x.move.from}>${x.move.to}:${x.move.score}`,
+      ]),
+    ).toEqual([
+      ['a', a.ref, newScore(a), null],
+      ['b', b.ref, newScore(b), null],
+      ['c', c.ref, null, `hot>warm:${scoreMemory(c, NOW, SETTINGS).score}`],
+      ['d', d.ref, newScore(d), `hot>cold:${newScore(d)}`],
+      [
+        'w',
+        (w as TierRow).ref,
+        newScore(w as TierRow & ScoreInput),
+        `warm>cold:${newScore(w as TierRow & ScoreInput)}`,
+      ],
+    ]);
+    expect([a, b, d, w].every((r) => newScore(r) !== null)).toBe(true);
   });
 
   it('plans only the scores with moves: false (the decay pass), and counts the hot memories as they are', () => {
     const rows = [row('a'), row('b'), row('c', { importance: 0.1 }), row('w', { storage_tier: 'warm' })];
     const plan = planRebalance(rows, NOW, SETTINGS, { moves: false });
-    expect(plan.moves).toEqual([]);
+    expect(movesIn(plan)).toEqual([]);
     expect(plan.hot).toBe(3);
-    expect(plan.changes.map((c) => [c.id, c.move])).toEqual(plan.scores.map((sc) => [sc.id, null]));
-    expect(plan.scores.length).toBeGreaterThan(0);
-    expect(planRebalance(rows, NOW, SETTINGS).moves.length).toBeGreaterThan(0);
+    expect(plan.changes.map((c) => [c.id, c.score])).toEqual(
+      rows
+        .map((r) => [r.id, scoreMemory(r, NOW, SETTINGS).score])
+        .filter(([, sc], i) => {
+          return Math.abs((sc as number) - (rows[i] as TierRow).memory_score) >= SCORE_WRITE_STEP;
+        }),
+    );
+    expect(plan.changes.length).toBeGreaterThan(0);
+    expect(movesIn(planRebalance(rows, NOW, SETTINGS)).length).toBeGreaterThan(0);
   });
 });

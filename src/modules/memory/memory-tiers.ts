@@ -77,10 +77,7 @@ export interface TierMove {
 }
 
 export interface RebalancePlan {
-  /** New scores of the memories whose score changed. */
-  scores: { id: string; score: number }[];
-  moves: TierMove[];
-  /** The same, one change per memory: what a store applies. */
+  /** One change per memory whose score or tier changes, in the order of the rows: what a store applies. */
   changes: PlanChange[];
   /** Hot memories after the plan, and the capacity. */
   hot: number;
@@ -208,19 +205,6 @@ export function bestOf<T>(items: readonly T[], k: number, order: (a: T, b: T) =>
   return heap.sort(order);
 }
 
-/** A memory as the plan sees it: its score at `now` and when it was last used. */
-interface Scored {
-  row: TierRow;
-  /** Its change, once it has one. */
-  change: PlanChange | null;
-  score: number;
-  lastUsedMs: number;
-  /** Unused `coldAfterDays`. */
-  unused: boolean;
-  /** Of a protected type, or pinned: never demoted. */
-  guarded: boolean;
-}
-
 /**
  * The plan for one tenant's live memories at `now`:
  * 1. every memory is re-scored (decay);
@@ -239,102 +223,92 @@ export function planRebalance(
 ): RebalancePlan {
   const nowMs = now.getTime();
   const coldBefore = nowMs - settings.coldAfterDays * DAY_MS;
-  const scores: RebalancePlan['scores'] = [];
-  const moves: TierMove[] = [];
-  // scoreMemory's score without its parts, each time parsed once: scoring was half of a plan's time.
-  const scored = rows.map((row): Scored => {
-    const lastUsedMs = Date.parse(row.accessed_at ?? row.created_at);
-    const score = scoreFrom(
+  const n = rows.length;
+  // Each memory's score at `now`, last use and change by its place in `rows`: an object per memory to
+  // hold them, and the lists of those, were ~40% of a 100,000-memory plan (most of it collecting them).
+  const score = new Float64Array(n);
+  const lastUsed = new Float64Array(n);
+  const change: (PlanChange | null)[] = new Array(n).fill(null);
+  let hotNow = 0;
+  for (let i = 0; i < n; i++) {
+    const row = rows[i] as TierRow;
+    // scoreMemory's score without its parts, each last use parsed once: scoring was half of a plan.
+    const used = Date.parse(row.accessed_at ?? row.created_at);
+    const s = scoreFrom(
       Math.min(1, Math.max(0, row.importance)),
-      recencyAt(lastUsedMs, nowMs, halfLifeOf(row.type, settings)),
+      recencyAt(used, nowMs, halfLifeOf(row.type, settings)),
       accessScore(row.access_count),
       row.pinned,
     );
-    let change: PlanChange | null = null;
-    if (Math.abs(score - row.memory_score) >= SCORE_WRITE_STEP) {
-      scores.push({ id: row.id, score });
-      change = { id: row.id, ref: row.ref, score, move: null };
-    }
-    return {
-      row,
-      change,
-      score,
-      lastUsedMs,
-      unused: lastUsedMs < coldBefore,
-      guarded: row.pinned || PROTECTED_TYPES.includes(row.type),
-    };
-  });
-  // Each memory's move joins its change (made here, in its row: matching the two by id afterwards cost
-  // ~0.1 s of a 100,000-memory plan).
-  const move = (s: Scored, m: TierMove) => {
-    moves.push(m);
-    if (s.change) s.change.move = m;
-    else s.change = { id: s.row.id, ref: s.row.ref, score: null, move: m };
-  };
-  const changesOf = () => {
-    const changes: PlanChange[] = [];
-    for (const s of scored) if (s.change) changes.push(s.change);
-    return changes;
-  };
-  if (options.moves === false) {
-    const hot = rows.filter((r) => r.storage_tier === 'hot').length;
-    return { scores, moves, changes: changesOf(), hot, hotMax: settings.hotMax };
+    score[i] = s;
+    lastUsed[i] = used;
+    if (Math.abs(s - row.memory_score) >= SCORE_WRITE_STEP)
+      change[i] = { id: row.id, ref: row.ref, score: s, move: null };
+    if (row.storage_tier === 'hot') hotNow++;
   }
+  const changes = () => {
+    const out: PlanChange[] = [];
+    for (const c of change) if (c) out.push(c);
+    return out;
+  };
+  if (options.moves === false) return { changes: changes(), hot: hotNow, hotMax: settings.hotMax };
 
-  const protectedHot = scored.filter((s) => s.row.storage_tier === 'hot' && s.guarded);
-  const contenders = scored.filter(
-    (s) =>
-      !(s.row.storage_tier === 'hot' && s.guarded) &&
-      (s.row.storage_tier === 'hot' ||
-        s.row.access_count - s.row.tier_access_count >= settings.promoteAfterAccesses),
-  );
+  // Each memory's move joins its change (made here: matching the two by id afterwards cost ~0.1 s).
+  const move = (i: number, to: StorageTier, reason: string) => {
+    const row = rows[i] as TierRow;
+    const m: TierMove = { id: row.id, from: row.storage_tier, to, reason, score: score[i] as number };
+    const c = change[i];
+    if (c) c.move = m;
+    else change[i] = { id: row.id, ref: row.ref, score: null, move: m };
+  };
+  const guarded = (row: TierRow) => row.pinned || PROTECTED_TYPES.includes(row.type);
+  let protectedHot = 0;
+  const contenders: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = rows[i] as TierRow;
+    const hot = row.storage_tier === 'hot';
+    if (hot && guarded(row)) protectedHot++;
+    else if (hot || row.access_count - row.tier_access_count >= settings.promoteAfterAccesses)
+      contenders.push(i);
+  }
+  const hotAt = (i: number) => ((rows[i] as TierRow).storage_tier === 'hot' ? 1 : 0);
   // Best first; ties keep what is hot, then the newer use, then the id (a stable plan).
-  const room = Math.max(0, settings.hotMax - protectedHot.length);
+  const room = Math.max(0, settings.hotMax - protectedHot);
   const kept = bestOf(
     contenders,
     room,
     (a, b) =>
-      b.score - a.score ||
-      Number(b.row.storage_tier === 'hot') - Number(a.row.storage_tier === 'hot') ||
-      b.lastUsedMs - a.lastUsedMs ||
-      cmp(a.row.id, b.row.id),
+      (score[b] as number) - (score[a] as number) ||
+      hotAt(b) - hotAt(a) ||
+      (lastUsed[b] as number) - (lastUsed[a] as number) ||
+      cmp((rows[a] as TierRow).id, (rows[b] as TierRow).id),
   );
-  const staying = new Set(kept.map((s) => s.row.id));
-  for (const s of kept) {
-    if (s.row.storage_tier === 'hot') continue;
-    const since = s.row.access_count - s.row.tier_access_count;
-    move(s, {
-      id: s.row.id,
-      from: s.row.storage_tier,
-      to: 'hot',
-      reason: `recalled ${since} times since its last move (BRAIN_PROMOTE_AFTER_ACCESSES ${settings.promoteAfterAccesses})`,
-      score: s.score,
-    });
+  const staying = new Uint8Array(n);
+  for (const i of kept) {
+    staying[i] = 1;
+    const row = rows[i] as TierRow;
+    if (row.storage_tier === 'hot') continue;
+    const since = row.access_count - row.tier_access_count;
+    move(
+      i,
+      'hot',
+      `recalled ${since} times since its last move (BRAIN_PROMOTE_AFTER_ACCESSES ${settings.promoteAfterAccesses})`,
+    );
   }
   // One reason for every demotion of the plan (each move keeps its own score beside it).
   const overCapacity = `hot tier over capacity (BRAIN_HOT_MAX ${settings.hotMax}): not among the ${room} best scores kept`;
   const overCapacityUnused = `${overCapacity}, and unused ${settings.coldAfterDays} days`;
-  for (const s of contenders) {
-    if (s.row.storage_tier !== 'hot' || staying.has(s.row.id)) continue;
-    move(s, {
-      id: s.row.id,
-      from: 'hot',
-      to: s.unused ? 'cold' : 'warm',
-      reason: s.unused ? overCapacityUnused : overCapacity,
-      score: s.score,
-    });
+  for (const i of contenders) {
+    if ((rows[i] as TierRow).storage_tier !== 'hot' || staying[i]) continue;
+    const unused = (lastUsed[i] as number) < coldBefore;
+    move(i, unused ? 'cold' : 'warm', unused ? overCapacityUnused : overCapacity);
   }
-  for (const s of scored) {
-    if (s.row.storage_tier !== 'warm' || staying.has(s.row.id) || !s.unused || s.guarded) continue;
-    const lastUsed = s.row.accessed_at ?? s.row.created_at;
-    move(s, {
-      id: s.row.id,
-      from: 'warm',
-      to: 'cold',
-      reason: `unused since ${lastUsed.slice(0, 10)} (BRAIN_COLD_AFTER_DAYS ${settings.coldAfterDays})`,
-      score: s.score,
-    });
+  for (let i = 0; i < n; i++) {
+    const row = rows[i] as TierRow;
+    if (row.storage_tier !== 'warm' || staying[i] || (lastUsed[i] as number) >= coldBefore || guarded(row))
+      continue;
+    const lastUse = row.accessed_at ?? row.created_at;
+    move(i, 'cold', `unused since ${lastUse.slice(0, 10)} (BRAIN_COLD_AFTER_DAYS ${settings.coldAfterDays})`);
   }
-  const hot = protectedHot.length + staying.size;
-  return { scores, moves, changes: changesOf(), hot, hotMax: settings.hotMax };
+  return { changes: changes(), hot: protectedHot + kept.length, hotMax: settings.hotMax };
 }
