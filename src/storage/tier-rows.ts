@@ -4,8 +4,8 @@ import type { StorageTier } from '../modules/memory/memory-types.js';
 /**
  * A rebalance's row as both drivers select it, column by column (read as an array: building an object
  * per row column by column was ~40% of reading 100,000 on PostgreSQL): ref (the rowid or rid), id,
- * type, pinned (SQLite's 0 or 1, PostgreSQL's boolean), importance, access_count, created_at,
- * accessed_at, storage_tier, memory_score, tier_access_count.
+ * type, pinned (SQLite's 0 or 1, PostgreSQL's boolean), importance, access_count, last used (accessed_at,
+ * else created_at: one column rather than both), storage_tier, memory_score, tier_access_count.
  */
 export type TierColumns = [
   number,
@@ -15,7 +15,6 @@ export type TierColumns = [
   number,
   number,
   string,
-  string | null,
   StorageTier,
   number,
   number,
@@ -29,11 +28,10 @@ export function tierRowFrom(r: TierColumns): TierRow {
     pinned: r[3] === true || r[3] === 1,
     importance: r[4],
     access_count: r[5],
-    created_at: r[6],
-    accessed_at: r[7],
-    storage_tier: r[8],
-    memory_score: r[9],
-    tier_access_count: r[10],
+    last_used_at: r[6],
+    storage_tier: r[7],
+    memory_score: r[8],
+    tier_access_count: r[9],
   };
 }
 

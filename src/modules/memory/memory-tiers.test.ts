@@ -33,7 +33,7 @@ const movesIn = (plan: RebalancePlan) => movesOf(plan.changes);
 /** A row as a store reads it, with the tags it is pinned by (what scoreMemory is given). */
 function row(id: string, extra: Partial<TierRow & ScoreInput> = {}): TierRow & ScoreInput {
   const tags = extra.tags ?? [];
-  return {
+  const base = {
     id,
     ref: ++refs,
     type: 'fact',
@@ -43,11 +43,12 @@ function row(id: string, extra: Partial<TierRow & ScoreInput> = {}): TierRow & S
     access_count: 0,
     created_at: NOW.toISOString(),
     accessed_at: null,
-    storage_tier: 'hot',
+    storage_tier: 'hot' as const,
     memory_score: 0.5,
     tier_access_count: 0,
     ...extra,
   };
+  return { ...base, last_used_at: base.accessed_at ?? base.created_at };
 }
 
 describe('memory_score', () => {
@@ -227,12 +228,7 @@ describe('the plan as changes', () => {
       ['b', b.ref, newScore(b), null],
       ['c', c.ref, null, `hot>warm:${scoreMemory(c, NOW, SETTINGS).score}`],
       ['d', d.ref, newScore(d), `hot>cold:${newScore(d)}`],
-      [
-        'w',
-        (w as TierRow).ref,
-        newScore(w as TierRow & ScoreInput),
-        `warm>cold:${newScore(w as TierRow & ScoreInput)}`,
-      ],
+      ['w', w.ref, newScore(w), `warm>cold:${newScore(w)}`],
     ]);
     expect([a, b, d, w].every((r) => newScore(r) !== null)).toBe(true);
   });

@@ -48,8 +48,8 @@ export interface TierRow {
   pinned: boolean;
   importance: number;
   access_count: number;
-  created_at: string;
-  accessed_at: string | null;
+  /** Its last recall, else its write (`accessed_at ?? created_at`): what recency counts from. */
+  last_used_at: string;
   storage_tier: StorageTier;
   memory_score: number;
   /** access_count when the memory last changed tier (0 before its first move). */
@@ -233,7 +233,7 @@ export function planRebalance(
   for (let i = 0; i < n; i++) {
     const row = rows[i] as TierRow;
     // scoreMemory's score without its parts, each last use parsed once: scoring was half of a plan.
-    const used = Date.parse(row.accessed_at ?? row.created_at);
+    const used = Date.parse(row.last_used_at);
     const s = scoreFrom(
       Math.min(1, Math.max(0, row.importance)),
       recencyAt(used, nowMs, halfLifeOf(row.type, settings)),
@@ -307,8 +307,11 @@ export function planRebalance(
     const row = rows[i] as TierRow;
     if (row.storage_tier !== 'warm' || staying[i] || (lastUsed[i] as number) >= coldBefore || guarded(row))
       continue;
-    const lastUse = row.accessed_at ?? row.created_at;
-    move(i, 'cold', `unused since ${lastUse.slice(0, 10)} (BRAIN_COLD_AFTER_DAYS ${settings.coldAfterDays})`);
+    move(
+      i,
+      'cold',
+      `unused since ${row.last_used_at.slice(0, 10)} (BRAIN_COLD_AFTER_DAYS ${settings.coldAfterDays})`,
+    );
   }
   return { changes: changes(), hot: protectedHot + kept.length, hotMax: settings.hotMax };
 }

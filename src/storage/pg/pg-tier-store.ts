@@ -127,9 +127,9 @@ export class PgTierStore implements TierStore {
     // The rid as a float8 (exact to 2^53) so that it arrives as a number; whether it is pinned rather
     // than its tags (parsing 100,000 lists cost ~0.1 s, and the rest of them play no part).
     const rows = await this.#db.queryArrays<TierColumns>(
-      `SELECT m.rid::float8, m.id, m.type, $3 = ANY(m.tags), m.importance, m.access_count, m.created_at,
-              m.accessed_at, coalesce(mt.storage_tier, 'hot'), coalesce(mt.memory_score, 0.5),
-              coalesce(mt.tier_access_count, 0)
+      `SELECT m.rid::float8, m.id, m.type, $3 = ANY(m.tags), m.importance, m.access_count,
+              coalesce(m.accessed_at, m.created_at), coalesce(mt.storage_tier, 'hot'),
+              coalesce(mt.memory_score, 0.5), coalesce(mt.tier_access_count, 0)
        FROM ${PG_MEMORY_FROM} WHERE m.tenant_id = $1 AND ${LIVE}`,
       [tenantId, now, PIN_TAG],
       this.#db.primary,

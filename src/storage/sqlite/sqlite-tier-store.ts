@@ -45,7 +45,8 @@ export class SqliteTierStore implements TierStore {
     const raw = this.#sql
       .get(
         `SELECT rid, id, type, tags <> '[]' AND EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?),
-                importance, access_count, created_at, accessed_at, storage_tier, memory_score, tier_access_count
+                importance, access_count, coalesce(accessed_at, created_at), storage_tier, memory_score,
+                tier_access_count
          FROM memories WHERE tenant_id = ? AND ${LIVE}`,
       )
       .raw()
