@@ -15,18 +15,28 @@ const A = { tenantId: 'a' };
 const databases = new PgDatabases();
 afterEach(() => databases.closeAll());
 
+/** A new database at schema `version`, filled by `seed` with a raw client (the store's code not used). */
+async function storeAt(version: number, seed: (raw: pg.Client) => Promise<void>): Promise<string> {
+  const url = newPostgresDatabase();
+  const raw = new pg.Client({ connectionString: url });
+  await raw.connect();
+  try {
+    await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now())`);
+    for (const m of PG_MIGRATIONS.filter((x) => x.version <= version)) {
+      await raw.query(m.sql);
+      await raw.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    await seed(raw);
+  } finally {
+    await raw.end();
+  }
+  return url;
+}
+
 describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 15)'), () => {
   it('moves the tiers, scores and access marks of a version 11 store into memory_tiers, keeps its recorded moves, and reads them back', async () => {
-    const url = newPostgresDatabase();
-    const raw = new pg.Client({ connectionString: url });
-    await raw.connect();
-    try {
-      await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())`);
-      for (const m of PG_MIGRATIONS.filter((x) => x.version <= 11)) {
-        await raw.query(m.sql);
-        await raw.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      }
+    const url = await storeAt(11, async (raw) => {
       // Four memories as a version 11 store holds them: one untouched, one warm, one cold, one rescored.
       await raw.query(
         `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at, storage_tier,
@@ -43,9 +53,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
                 ('a', 'mem_warm', 'warm', 'hot', 'recalled', 0.6, $1), ('a', 'mem_warm', 'hot', 'warm', 'last', 0.2, $1)`,
         [NOW],
       );
-    } finally {
-      await raw.end();
-    }
+    });
     const db = databases.open(url);
     expect((await migratePostgres(db)).applied).toEqual([
       '12_memory_tiers',
@@ -134,16 +142,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
   });
 
   it("numbers a version 14 store's last-move reasons in tier_reasons, each distinct reason once, and reads them back", async () => {
-    const url = newPostgresDatabase();
-    const raw = new pg.Client({ connectionString: url });
-    await raw.connect();
-    try {
-      await raw.query(`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now())`);
-      for (const m of PG_MIGRATIONS.filter((x) => x.version <= 14)) {
-        await raw.query(m.sql);
-        await raw.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      }
+    const url = await storeAt(14, async (raw) => {
       await raw.query(
         `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at)
          VALUES ('mem_one', 'a', 'one', 'h1', $1, $1), ('mem_two', 'a', 'two', 'h2', $1, $1),
@@ -161,9 +160,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
          FROM memories`,
         [NOW],
       );
-    } finally {
-      await raw.end();
-    }
+    });
     const db = databases.open(url);
     expect((await migratePostgres(db)).applied).toEqual(['15_tier_reasons']);
     const { rows: reasons } = await db.query('SELECT reason FROM tier_reasons');
