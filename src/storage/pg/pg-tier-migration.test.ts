@@ -196,6 +196,23 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
     ]);
     const { rows: after } = await db.query('SELECT reason FROM tier_reasons ORDER BY id');
     expect(after).toEqual([{ reason: 'over capacity' }, { reason: 'recalled' }]);
+    // Moves for reasons already known take no number from the sequence: plans repeat their reasons.
+    const sequence = async () =>
+      (await db.query<{ v: string }>('SELECT last_value AS v FROM tier_reasons_id_seq')).rows[0]?.v;
+    const numbered = await sequence();
+    const demote = { ...promote, from: 'hot' as const, to: 'warm' as const, reason: 'over capacity' };
+    const two = { id: 'mem_two', from: 'warm' as const, to: 'cold' as const, reason: 'recalled', score: 0.1 };
+    const refs = new Map((await tierStore.rows('a', NOW)).map((r) => [r.id, r.ref]));
+    const applied = await tierStore.apply(
+      'a',
+      [
+        { id: 'mem_one', ref: refs.get('mem_one') as number, score: null, move: demote },
+        { id: 'mem_two', ref: refs.get('mem_two') as number, score: null, move: two },
+      ],
+      NOW,
+    );
+    expect(applied.moved).toEqual([demote, two]);
+    expect(await sequence()).toBe(numbered);
   });
 });
 

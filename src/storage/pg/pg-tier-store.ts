@@ -173,24 +173,33 @@ export class PgTierStore implements TierStore {
   /**
    * The tier_reasons id of each distinct reason of `moves` (every demotion of a plan shares one), added
    * when new. Outside the plan's transaction: a reason is only a string, kept whether or not the plan
-   * commits. Two statements: after the insert waited for another's insert of the same reason to commit,
-   * a read of its own sees that row (one statement's snapshot would not).
+   * commits. Usually every reason is there already: one read. Only the missing ones are inserted (an
+   * insert that meets a conflict still takes a number from the sequence, so inserting every reason of
+   * every plan would use up the int4 ids, and `moveCode`'s 2^27, in a long-lived store of many tenants),
+   * then read again in a statement of their own: after the insert waited for another replica's insert of
+   * the same reason to commit, a new snapshot sees that row (the insert's own would not).
    */
   async #reasonIds(moves: readonly { reason: string }[]): Promise<Map<string, number>> {
-    const distinct = [...new Set(moves.map((m) => m.reason))];
     const ids = new Map<string, number>();
+    const read = async (reasons: string[]) => {
+      const { rows } = await this.#db.query<{ id: number; reason: string }>(
+        'SELECT id, reason FROM tier_reasons WHERE reason = ANY($1::text[])',
+        [reasons],
+        this.#db.primary,
+      );
+      for (const r of rows) ids.set(r.reason, r.id);
+    };
+    const distinct = [...new Set(moves.map((m) => m.reason))];
     if (distinct.length === 0) return ids;
+    await read(distinct);
+    const missing = distinct.filter((r) => !ids.has(r));
+    if (missing.length === 0) return ids;
     await this.#db.query(
       'INSERT INTO tier_reasons (reason) SELECT unnest($1::text[]) ON CONFLICT (reason) DO NOTHING',
-      [distinct],
+      [missing],
       this.#db.primary,
     );
-    const { rows } = await this.#db.query<{ id: number; reason: string }>(
-      'SELECT id, reason FROM tier_reasons WHERE reason = ANY($1::text[])',
-      [distinct],
-      this.#db.primary,
-    );
-    for (const r of rows) ids.set(r.reason, r.id);
+    await read(missing);
     return ids;
   }
 
