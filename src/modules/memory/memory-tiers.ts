@@ -124,27 +124,6 @@ export function scoreMemory(row: ScoreInput, now: Date, settings: TierSettings):
   return { score, importance, recency, access, pinned, half_life_days: halfLife, last_used_at: lastUsed };
 }
 
-/**
- * The distinct reasons of a plan's moves, each numbered once (from 0) as `place` first meets it: a
- * store sends each once and a move its number. Every demotion of a plan has the same reason, so sent
- * for each move they were most of a 98,000-move plan's bytes.
- */
-export function reasonPlaces(): { reasons: string[]; place: (reason: string) => number } {
-  const reasons: string[] = [];
-  const places = new Map<string, number>();
-  return {
-    reasons,
-    place(reason) {
-      let at = places.get(reason);
-      if (at === undefined) {
-        at = reasons.push(reason) - 1;
-        places.set(reason, at);
-      }
-      return at;
-    },
-  };
-}
-
 /** One memory's part of a plan: its new score (null: unchanged) and its move (null: none). */
 export interface PlanChange {
   id: string;

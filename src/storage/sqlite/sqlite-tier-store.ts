@@ -9,8 +9,10 @@ import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { StatementCache } from './statement-cache.js';
 
-/** Plan rows inserted by one statement (7 parameters each; SQLite takes 32,766 a statement). */
+/** Plan rows inserted by one statement, of INPUT_COLUMNS parameters each (SQLite takes 32,766). */
 const INPUT_ROWS = 200;
+/** tier_plan_input's columns: rid, id, score, tier, from_tier, reason, move_score. */
+const INPUT_COLUMNS = 7;
 
 const LIVE = 'deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)';
 
@@ -69,12 +71,13 @@ export class SqliteTierStore implements TierStore {
     );
     const clear = this.#sql.get('DELETE FROM temp.tier_plan_changes');
     const clearInput = this.#sql.get('DELETE FROM temp.tier_plan_input');
-    // INPUT_ROWS rows a statement (one statement a row cost ~3 µs a row, most of it the statement's own
-    // run), and prepared untimed: the slow-query log's timing of each of 1,000 inserts cost more than
-    // they do (the statements below, which do the work, are timed).
+    // INPUT_ROWS rows a statement (a statement a row cost ~3 µs a row, most of it the statement's own
+    // run), prepared untimed: the slow-query log's timing of each of a large plan's inserts cost more
+    // than they do (the statements below, which do the work, are timed).
+    const row = `(${Array.from({ length: INPUT_COLUMNS }, () => '?').join(', ')})`;
     const inputOf = (rows: number) =>
       this.#db.prepare(
-        `INSERT INTO temp.tier_plan_input VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO temp.tier_plan_input VALUES ${Array.from({ length: rows }, () => row).join(', ')}`,
       );
     const input = inputOf(INPUT_ROWS);
     // Filled with the check: a move is kept (its tier set) only if the memory is live and still in the
@@ -144,12 +147,12 @@ export class SqliteTierStore implements TierStore {
             move ? place(move.reason) : null,
             move?.score ?? null,
           );
-          if (values.length === INPUT_ROWS * 7) {
+          if (values.length === INPUT_ROWS * INPUT_COLUMNS) {
             input.run(values);
             values.length = 0;
           }
         }
-        if (values.length > 0) inputOf(values.length / 7).run(values);
+        if (values.length > 0) inputOf(values.length / INPUT_COLUMNS).run(values);
         fill.run(now, tenantId);
         clearInput.run();
         // Usually every move is still due: only when some are not, find which.
