@@ -1,13 +1,15 @@
 /**
- * `node dist-bench/bench/sqlite-write-http.js`: only the remember run of the HTTP bench, on SQLite, so
- * that a change to the write path can be measured in a minute instead of the whole bench's half hour.
- * The same server as `npm run bench -- http` (BRAIN_WORKERS=2, auth on, limits off, 100,000 memories,
- * 16 connections unthrottled, autocannon in this process), run BENCH_RUNS times on a fresh copy of one
- * seeded store each, with the median printed.
+ * `node dist-bench/bench/sqlite-write-http.js`: one unthrottled run of the HTTP bench, on SQLite, so
+ * that a change to the write (or recall) path can be measured in a minute instead of the whole bench's
+ * half hour. The same server as `npm run bench -- http` (BRAIN_WORKERS=2, auth on, limits off, 100,000
+ * memories, 16 connections unthrottled, autocannon in this process), run BENCH_RUNS times on a fresh
+ * copy of one seeded store each, with the median printed.
  *
- * Settings (environment): BENCH_SEED_DIR keeps the seeded store between invocations (default: a temp
- * dir, removed); BENCH_WORKERS (2); BENCH_RUNS (3); BENCH_RUN_S (10); BENCH_SERVER_NODE_OPTIONS, the
- * server's NODE_OPTIONS (e.g. a `--require` of a preload that profiles the workers).
+ * Settings (environment): BENCH_OP, `remember` (the default) or `recall` (2,000 distinct queries,
+ * cycled, as the HTTP bench sends); BENCH_SEED_DIR keeps the seeded store between invocations
+ * (default: a temp dir, removed); BENCH_WORKERS (2); BENCH_RUNS (3); BENCH_RUN_S (10);
+ * BENCH_SERVER_NODE_OPTIONS, the server's NODE_OPTIONS (e.g. a `--require` of a preload that profiles
+ * the workers).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,9 +21,12 @@ import { startServer } from './http-server.js';
 import { formatGrid, formatNumber, median } from './stats.js';
 
 const MEMORIES = 100_000;
+const QUERIES = 2000;
 const CONNECTIONS = 16;
 const WARM_S = 3;
 
+const op = process.env.BENCH_OP ?? 'remember';
+if (op !== 'remember' && op !== 'recall') throw new Error(`BENCH_OP must be remember or recall, not ${op}`);
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const runS = Number(process.env.BENCH_RUN_S ?? 10);
@@ -33,7 +38,7 @@ async function seeded(dir: string): Promise<string> {
   const keyFile = path.join(dir, 'bench-key');
   if (fs.existsSync(keyFile)) return fs.readFileSync(keyFile, 'utf8');
   fs.mkdirSync(dir, { recursive: true });
-  const corpus = generateCorpus(MEMORIES, 10, 42);
+  const corpus = generateCorpus(MEMORIES, QUERIES, 42);
   const brain = await openBench(dir);
   try {
     await loadMemories(brain, corpus.memories);
@@ -70,7 +75,12 @@ interface WriteRun {
   clientCpuMs: number;
 }
 
-async function writeRun(seedDir: string, key: string, n: number): Promise<WriteRun> {
+async function writeRun(
+  seedDir: string,
+  key: string,
+  n: number,
+  queries: readonly string[],
+): Promise<WriteRun> {
   const home = benchHome('write-http');
   fs.cpSync(seedDir, home, { recursive: true });
   const server = await startServer({
@@ -88,10 +98,19 @@ async function writeRun(seedDir: string, key: string, n: number): Promise<WriteR
     const options = (durationS: number) => ({
       url: server.url,
       method: 'POST' as const,
-      path: '/v1/memories',
       token: key,
-      body: (i: number) =>
-        JSON.stringify({ content: `bench write ${i} (${stamp}) about rack ${i % 97} in hall ${i % 7}` }),
+      ...(op === 'recall'
+        ? {
+            path: '/v1/memories/search',
+            body: (i: number) => JSON.stringify({ query: queries[i % queries.length], k: 10 }),
+          }
+        : {
+            path: '/v1/memories',
+            body: (i: number) =>
+              JSON.stringify({
+                content: `bench write ${i} (${stamp}) about rack ${i % 97} in hall ${i % 7}`,
+              }),
+          }),
       connections: CONNECTIONS,
       durationS,
     });
@@ -122,8 +141,10 @@ const keep = process.env.BENCH_SEED_DIR;
 const seedDir = keep ?? benchHome('write-seed');
 try {
   const key = await seeded(seedDir);
+  // The queries are the corpus's (seeded the same way, so they match the stored memories).
+  const queries = generateCorpus(MEMORIES, QUERIES, 42).queries.map((q) => q.text);
   const measured: WriteRun[] = [];
-  for (let i = 0; i < runs; i++) measured.push(await writeRun(seedDir, key, i));
+  for (let i = 0; i < runs; i++) measured.push(await writeRun(seedDir, key, i, queries));
   const results = measured.map((m) => m.load);
   const row = (
     label: string,
@@ -165,7 +186,7 @@ try {
   );
   console.log(
     formatGrid(
-      `remember over HTTP, sqlite, ${workers} worker(s), ${CONNECTIONS} connections, ${runS} s runs, latency in ms`,
+      `${op} over HTTP, sqlite, ${workers} worker(s), ${CONNECTIONS} connections, ${runS} s runs, latency in ms`,
       [
         'run',
         'achieved req/s',

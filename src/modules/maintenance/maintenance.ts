@@ -88,13 +88,15 @@ export class Maintenance {
     );
   }
 
+  /** Read at every write: a missing file is answered without an exception (its stack cost ~5% of a remember). */
   #fileState(): MaintenanceState | null {
-    let stat: fs.Stats;
+    let stat: fs.Stats | undefined;
     try {
-      stat = fs.statSync(this.#file);
+      stat = fs.statSync(this.#file, { throwIfNoEntry: false });
     } catch {
       return null;
     }
+    if (!stat) return null;
     let reason: string | null = null;
     try {
       reason = fs.readFileSync(this.#file, 'utf8').trim().slice(0, REASON_MAX) || null;
