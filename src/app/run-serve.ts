@@ -56,6 +56,7 @@ export async function runServe(config: BrainConfig, options: { migrate: boolean 
   }
   for (const warning of safety.warnings) logger.warn(warning);
   const built = buildHttpAccess(brain, logger);
+  if (safety.authAlways) built.access.authenticator.requireAlways();
   const http = await createHttpServer({
     access: built.access,
     services: brain.services,

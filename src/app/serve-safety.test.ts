@@ -20,6 +20,15 @@ describe('serveSafety: the start rules of brain serve', () => {
     ).toBe('0.0.0.0');
   });
 
+  it('holds authentication on for good when it serves other machines or runs in production', () => {
+    expect(serveSafety(config({ BRAIN_HOST: '0.0.0.0' }), 1).authAlways).toBe(true);
+    expect(serveSafety(config({ NODE_ENV: 'production' }), 1).authAlways).toBe(true);
+    // Loopback only: revoking the last key turns it off again, as it started.
+    expect(serveSafety(config({}), 1).authAlways).toBe(false);
+    // No key: bound to 127.0.0.1 instead, nothing to hold.
+    expect(serveSafety(config({ BRAIN_HOST: '0.0.0.0' }), 0).authAlways).toBe(false);
+  });
+
   it('in production refuses no authentication, a non-local bind without it, and development secrets', () => {
     const none = serveSafety(config({ NODE_ENV: 'production', BRAIN_HOST: '0.0.0.0' }), 0);
     expect(none.refusals).toHaveLength(2);
@@ -42,7 +51,7 @@ describe('serveSafety: the start rules of brain serve', () => {
       expect.stringContaining('the password of BRAIN_DATABASE_URL is still a development value'),
     ]);
     const good = serveSafety(config({ NODE_ENV: 'production', BRAIN_API_TOKEN: 'f3a9c1e07b2d4c58a6e1' }), 0);
-    expect(good).toEqual({ refusals: [], host: '127.0.0.1', warnings: [] });
+    expect(good).toEqual({ refusals: [], host: '127.0.0.1', warnings: [], authAlways: true });
     // Outside production the same development values start (it is a laptop).
     expect(serveSafety(config({ BRAIN_API_TOKEN: 'dev-token-for-my-laptop' }), 0).refusals).toEqual([]);
   });

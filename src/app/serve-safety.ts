@@ -6,6 +6,11 @@ export interface ServeSafety {
   refusals: string[];
   host: string;
   warnings: string[];
+  /**
+   * Authentication stays on for the life of the process, even if every key is revoked: in production and
+   * on a non-local address (which both start only with auth on), an open server would serve anyone.
+   */
+  authAlways: boolean;
 }
 
 /** Values that say "replace me": a secret holding one is still at a development value. */
@@ -73,5 +78,5 @@ export function serveSafety(config: BrainConfig, activeKeys: number): ServeSafet
       `no authentication is configured: binding 127.0.0.1 instead of BRAIN_HOST=${config.host}; create a key with \`brain keys create\` (or set BRAIN_API_TOKEN) and restart to serve other machines`,
     );
   }
-  return { refusals, host, warnings };
+  return { refusals, host, warnings, authAlways: production || !isLoopbackHost(host) };
 }

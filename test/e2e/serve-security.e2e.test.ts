@@ -76,6 +76,37 @@ describe('API keys over a real port', () => {
   });
 });
 
+describe('a server that serves other machines', () => {
+  it('keeps authentication on once its last key is revoked: every caller gets 401, none is let in', async () => {
+    const dir = home();
+    const created = await runBrain(
+      ['keys', 'create', '--tenant', 'ops', '--scopes', 'read,write', '--json'],
+      {
+        BRAIN_HOME: dir,
+      },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const { record } = JSON.parse(created.stdout) as { record: { id: string } };
+    // With a key at start it binds every address; it is reached here only through 127.0.0.1.
+    const server = await startServe({ BRAIN_HOME: dir, BRAIN_RATE_RPS: '0', BRAIN_HOST: '0.0.0.0' });
+    servers.push(server);
+    const url = server.url.replace('//0.0.0.0:', '//127.0.0.1:');
+    expect((await fetch(`${url}/v1/memories`)).status).toBe(401);
+    const revoked = await runBrain(['keys', 'revoke', record.id], { BRAIN_HOME: dir });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 1200));
+    // No active key is left: a loopback-only server would be open again; this one is not.
+    const list = await fetch(`${url}/v1/memories`);
+    expect(list.status).toBe(401);
+    const write = await fetch(`${url}/v1/memories`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'must not be stored' }),
+    });
+    expect(write.status).toBe(401);
+  });
+});
+
 describe('brain serve with BRAIN_WORKERS=2', () => {
   it('serves from two processes on one store and drains both on SIGTERM', async () => {
     const dir = home();

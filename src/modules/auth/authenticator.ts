@@ -100,6 +100,8 @@ export class Authenticator {
   readonly #keyCache = new Map<string, { record: ApiKeyRecord | null; until: number }>();
   readonly #touched = new Map<string, number>();
   #active: { count: number; until: number; pending?: Promise<number> } = { count: 0, until: 0 };
+  /** Auth stays on whatever the keys do (see requireAlways). */
+  #always = false;
   #jwtKeys: JWTVerifyGetKey | null = null;
   #oauthKeys: Promise<JWTVerifyGetKey> | null = null;
 
@@ -123,11 +125,21 @@ export class Authenticator {
   }
 
   /**
-   * Whether requests must carry a credential now: a source is configured, or the store holds an active
-   * API key (counted at most once a second, so the first `brain keys create` turns auth on at once).
+   * Keeps authentication on even once no key is active: for a server that serves other machines or runs
+   * in production, which started with auth on. Revoking (or outliving) the last key then locks every
+   * caller out instead of opening the server to all.
+   */
+  requireAlways(): void {
+    this.#always = true;
+  }
+
+  /**
+   * Whether requests must carry a credential now: a source is configured, auth is held on
+   * (requireAlways), or the store holds an active API key (counted at most once a second, so the first
+   * `brain keys create` turns auth on at once).
    */
   async required(): Promise<boolean> {
-    if (this.configured) return true;
+    if (this.configured || this.#always) return true;
     const now = this.#clock.now().getTime();
     if (now < this.#active.until) return this.#active.count > 0;
     this.#active.pending ??= this.#keys
