@@ -13,6 +13,7 @@ import {
 } from '../config/load-config.js';
 import { BrainError, invalidInput } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import type { TierService } from '../modules/memory/tier-service.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
@@ -22,7 +23,7 @@ import { backupRuntime } from './run-backup.js';
 import { checkAtStart, dbRuntime } from './run-db.js';
 import { runEval } from './run-eval.js';
 import { jobsRuntime } from './run-jobs.js';
-import { keysRuntime } from './run-keys.js';
+import { cliPrincipal, keysRuntime } from './run-keys.js';
 import { runMcp } from './run-mcp.js';
 import { runServe } from './run-serve.js';
 import { transferRuntime } from './run-transfer.js';
@@ -108,6 +109,30 @@ async function openForCommand(
   });
 }
 
+/**
+ * The tier service of a CLI command, whose `brain rebalance` is audited as `POST /admin/rebalance-memory`
+ * is (an admin action), by the account that ran it.
+ */
+function auditedCliTiers(brain: Brain): TierService {
+  const tiers = brain.services.tiers;
+  return {
+    explain: (scope, id) => tiers.explain(scope, id),
+    utilisation: () => tiers.utilisation(),
+    async rebalance(options) {
+      const report = await tiers.rebalance(options);
+      await brain.audit.record({
+        principal: cliPrincipal(),
+        tenantId: options?.tenant ?? brain.config.defaultTenant,
+        action: 'admin.rebalance',
+        target: options?.tenant ?? '*',
+        outcome: 'ok',
+        details: { promoted: report.promoted, demoted: report.demoted, cooled: report.cooled },
+      });
+      return report;
+    },
+  };
+}
+
 /** Runs `work` on a Brain opened for one command, and always closes it. */
 async function withBrain<T>(
   global: GlobalOptions,
@@ -129,7 +154,11 @@ export function createCliRuntime(): CliRuntime {
     async open(global) {
       const brain = await openForCommand(global, { embedQueue: false });
       return {
-        ctx: { services: brain.services, scope: brain.scope, version: brain.version },
+        ctx: {
+          services: { ...brain.services, tiers: auditedCliTiers(brain) },
+          scope: brain.scope,
+          version: brain.version,
+        },
         close: () => brain.close(),
       };
     },
@@ -244,9 +273,20 @@ export function createCliRuntime(): CliRuntime {
       return { config: start.config, logger: logger as unknown as Logger };
     }),
     maintenance: (global, change) =>
-      withBrain(global, { embedQueue: false }, (brain) =>
-        change ? brain.maintenance.set(change.on, change.reason) : brain.maintenance.state(),
-      ),
+      withBrain(global, { embedQueue: false }, async (brain) => {
+        if (!change) return brain.maintenance.state();
+        const state = await brain.maintenance.set(change.on, change.reason);
+        // As the admin route records it: an admin action, by the account that ran the command.
+        await brain.audit.record({
+          principal: cliPrincipal(),
+          tenantId: brain.config.defaultTenant,
+          action: 'admin.maintenance',
+          target: 'maintenance_mode',
+          outcome: 'ok',
+          details: { on: change.on, reason: change.reason },
+        });
+        return state;
+      }),
     reembed: (global, onProgress) =>
       withBrain(global, { embedQueue: true }, async (brain) => {
         const total = (await brain.embeddings()).queue?.backlog ?? 0;

@@ -122,6 +122,33 @@ describe('brain keys and brain audit, as built', () => {
     expect(audit.stdout).not.toContain('ci.example.org');
   });
 
+  it('records the admin commands (maintenance, rebalance) as the admin routes record them', async () => {
+    const env = { BRAIN_HOME: home() };
+    for (const args of [
+      ['maintenance', 'on', '--reason', 'disk swap'],
+      ['maintenance', 'off'],
+      ['rebalance'],
+    ]) {
+      const run = await runBrain(args, env);
+      expect(run.code, run.stderr).toBe(0);
+    }
+    const audit = await runBrain(['audit', '--action', 'admin.', '--json'], env);
+    expect(audit.code, audit.stderr).toBe(0);
+    const events = JSON.parse(audit.stdout) as { action: string; principal: string; details: unknown }[];
+    expect(events.map((e) => e.action).sort()).toEqual([
+      'admin.maintenance',
+      'admin.maintenance',
+      'admin.rebalance',
+    ]);
+    expect(events.every((e) => e.principal.startsWith('cli:'))).toBe(true);
+    expect(events.map((e) => e.details)).toEqual(
+      expect.arrayContaining([
+        { on: true, reason: 'disk swap' },
+        { on: false, reason: null },
+      ]),
+    );
+  });
+
   it('refuses bad options naming the option and its limit (exit 2); an unknown key id exits 1', async () => {
     const env = { BRAIN_HOME: home() };
     const cases: [string[], RegExp][] = [
