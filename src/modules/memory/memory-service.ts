@@ -322,6 +322,27 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     return v.id !== undefined ? { id: v.id } : { key: v.key as string, project: v.project ?? null };
   }
 
+  /** BRAIN_QUOTA_BYTES counts an update's growth (content and metadata, as the store's usage counts them). */
+  async function assertUpdateFits(
+    scope: RequestScope,
+    target: MemoryTarget,
+    content: string | undefined,
+    metadata: Record<string, unknown> | undefined,
+    now: string,
+  ): Promise<void> {
+    const current =
+      'id' in target
+        ? await store.get(scope, target.id, now)
+        : await store.getByKey(scope, target.key, target.project, now);
+    if (!current) throw notFound('memory', describeTarget(target));
+    const size = (text: string, meta: Record<string, unknown>) =>
+      Buffer.byteLength(text) + Buffer.byteLength(JSON.stringify(meta));
+    const growth =
+      size(content ?? current.content, metadata ?? current.metadata) -
+      size(current.content, current.metadata);
+    if (growth > 0) await config.quota?.assertRoom(scope, { memories: 0, bytes: growth });
+  }
+
   function describeTarget(target: MemoryTarget): string {
     return 'id' in target
       ? target.id
@@ -425,6 +446,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         patch.embed_later = later;
       }
       const target = targetOf(u);
+      if (config.quota && (u.content !== undefined || u.metadata !== undefined))
+        await assertUpdateFits(scope, target, u.content, u.metadata, now.toISOString());
       const memory = await store.update(scope, target, patch, now.toISOString());
       if (!memory) throw notFound('memory', describeTarget(target));
       if (later) config.onQueued?.();

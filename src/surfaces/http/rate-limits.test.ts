@@ -114,6 +114,29 @@ describe('tenant quotas', () => {
     const other = await keyOf(t, 'quota-u');
     expect((await send(http, other, 'POST', '/v1/memories', { content: 'three' })).statusCode).toBe(201);
   });
+
+  it('counts what an update adds against the bytes quota, and lets one that shrinks or fits through', async () => {
+    const key = await keyOf(t, 'quota-v');
+    const made = await send(http, key, 'POST', '/v1/memories', { content: 'a short fact' });
+    const id = made.json().id as string;
+    const grown = await send(http, key, 'PATCH', `/v1/memories/${id}`, { content: 'y'.repeat(300) });
+    expect(grown.statusCode).toBe(429);
+    expect(grown.json().error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      details: { quota: 'bytes', limit: 200 },
+    });
+    const bloated = await send(http, key, 'PATCH', `/v1/memories/${id}`, {
+      metadata: { note: 'z'.repeat(250) },
+    });
+    expect(bloated.json().error.details.quota).toBe('bytes');
+    const kept = await t.brain.services.memory.get({ tenantId: 'quota-v' }, { id });
+    expect(kept).toMatchObject({ content: 'a short fact', metadata: {} });
+    const fits = await send(http, key, 'PATCH', `/v1/memories/${id}`, {
+      content: 'a fact of a hundred bytes or so',
+    });
+    expect(fits.statusCode).toBe(200);
+    expect((await send(http, key, 'PATCH', `/v1/memories/${id}`, { content: 'short' })).statusCode).toBe(200);
+  });
 });
 
 const url = redisUrl();
