@@ -95,6 +95,22 @@ describe('REST API /v1/memories', () => {
     const badLimit = await call('GET', '/v1/memories?limit=0');
     expect(badLimit.status).toBe(400);
     expect(fields(badLimit.body)).toEqual(['limit']);
+    // Negative and fractional numbers are numbers too: the error gives the range, not the type.
+    for (const query of ['limit=-1', 'limit=1.5', 'offset=-5']) {
+      const bad = await call('GET', `/v1/memories?${query}`);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).not.toMatch(/must be a number/);
+      expect(fields(bad.body)).toEqual([query.split('=')[0]]);
+    }
+
+    // A batch is {"memories": [...]} and nothing else.
+    const bare = await call('POST', '/v1/memories/batch', [{ content: 'a bare list' }]);
+    expect(bare.status).toBe(400);
+    expect(fields(bare.body)).toEqual(['body']);
+    const extra = await call('POST', '/v1/memories/batch', { memories: [{ content: 'x' }], dedupe: false });
+    expect(fields(extra.body)).toEqual(['dedupe']);
+    const missing = await call('POST', '/v1/memories/batch', {});
+    expect(missing.body.error.message).toMatch(/memories: is required: a list of 1 to 1000 memories/);
 
     const badId = await call('GET', '/v1/memories/not-an-id');
     expect(badId.status).toBe(400);

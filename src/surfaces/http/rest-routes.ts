@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { invalidInput } from '../../core/errors.js';
 import type { RequestScope } from '../../core/scope.js';
 import { parseInput } from '../../core/validation.js';
 import {
@@ -67,13 +68,25 @@ const {
 function listInput(query: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(query)) {
-    if ((name === 'limit' || name === 'offset') && typeof value === 'string' && /^\d+$/.test(value))
+    // Any number, negative or fractional too, so that the service's range check names the limit.
+    if ((name === 'limit' || name === 'offset') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value))
       out[name] = Number(value);
     else if ((name === 'tags' || name === 'types') && typeof value === 'string')
       out[name] = value === '' ? [] : value.split(',');
     else out[name] = value;
   }
   return out;
+}
+
+/** A batch's body is `{"memories": [...]}` and nothing else; the service checks the list itself. */
+function batchInput(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw invalidInput('body', 'must be an object {"memories": [...]}');
+  const extra = Object.keys(body).find((name) => name !== 'memories');
+  if (extra !== undefined) throw invalidInput(extra, 'is not a field of a batch: send {"memories": [...]}');
+  if (!('memories' in body))
+    throw invalidInput('memories', `is required: a list of 1 to ${MEMORY_LIMITS.batchMax} memories`);
+  return body.memories;
 }
 
 /** `?hard=true` on DELETE: the only query flag a delete takes. */
@@ -204,9 +217,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
       },
     },
     async (request) => {
-      const body = request.body as { memories?: unknown } | undefined;
-      const input = body && typeof body === 'object' && 'memories' in body ? body.memories : body;
-      return { results: await memory.rememberMany(scopeOf(request), input) };
+      return { results: await memory.rememberMany(scopeOf(request), batchInput(request.body)) };
     },
   );
 
