@@ -5,7 +5,7 @@ import type { BrainConfig } from '../config/config-schema.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { BrainError } from '../core/errors.js';
 import { findUp } from '../core/find-up.js';
-import type { HealthReport } from '../core/health.js';
+import type { HealthCheck, HealthReport } from '../core/health.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestScope } from '../core/scope.js';
 import { type AuditLog, createAuditLog } from '../modules/audit/audit-log.js';
@@ -77,6 +77,8 @@ export interface Brain {
    * or replaced under the process (SQLite; then every write is refused). `GET /health/ready` serves it.
    */
   health(): Promise<HealthReport>;
+  /** Redis (BRAIN_REDIS_URL) as the audit stream reaches it, or null without one. */
+  redisCheck: (() => Promise<HealthCheck>) | null;
   /** The embedder and its background queue (backlog, throughput). */
   embeddings(): Promise<EmbeddingsStatus>;
   /** Resolves once every stored memory has its vector of the active model (the queue is empty). */
@@ -358,6 +360,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     logger,
     embedder,
     storage,
+    redisCheck: publisher?.check ? () => (publisher.check as () => Promise<HealthCheck>)() : null,
     async health() {
       const database = closed ? { ok: false, message: 'the database is closed' } : await storage.check();
       return { status: database.ok ? 'ok' : 'failing', checks: { database } };

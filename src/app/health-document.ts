@@ -200,6 +200,15 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
   });
   const bus = storage.changeBus();
   if (bus) checks[config.redisUrl ? 'redis' : 'change_bus'] = await timed(async () => fromCheck(bus));
+  else if (brain.redisCheck) {
+    // SQLite: Redis carries the audit streams and shared rate limits, each falling back without it, so
+    // an unreachable one is a warning, not a failure of the server.
+    const redis = brain.redisCheck;
+    checks.redis = await timed(async () => {
+      const check = await redis();
+      return { status: check.ok ? 'ok' : 'warn', message: check.message };
+    });
+  }
   checks.maintenance = {
     status: 'ok',
     latency_ms: 0,

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.js';
+import type { HealthCheck } from '../../core/health.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { AuditEvent, AuditStore } from './audit-store.js';
@@ -10,6 +11,8 @@ export const AUDIT_BATCH_MAX = 500;
 export interface AuditPublisher {
   /** Sends one stored batch, in order. A failure is logged by the caller and changes nothing else. */
   publish(events: AuditEvent[]): Promise<void>;
+  /** Whether its destination answers now (`/health`), when it can tell. */
+  check?(): Promise<HealthCheck>;
   close(): Promise<void>;
 }
 

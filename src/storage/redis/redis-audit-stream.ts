@@ -7,6 +7,9 @@ import { redactUrl } from '../redact-url.js';
 /** The Redis Streams audit events are copied to: what was done to data, and everything else. */
 export const AUDIT_STREAMS = { operations: 'audit.operations', events: 'audit.events' } as const;
 
+/** How long `/health` waits for Redis to answer a PING. */
+const CHECK_TIMEOUT_MS = 2000;
+
 /** Actions on data (memories, sessions, code runs) go to `audit.operations`; keys, admin, auth to `audit.events`. */
 const DATA_ACTIONS = ['memory.', 'session.', 'execution.'];
 
@@ -84,6 +87,29 @@ export function createRedisAuditStream(url: string, options: RedisAuditStreamOpt
       const results = (await pipeline.exec()) ?? [];
       const failed = results.find(([error]) => error);
       if (failed?.[0]) throw failed[0];
+    },
+    async check() {
+      if (closed) return { ok: false, message: `Redis at ${where}: the audit stream is closed` };
+      if (client.status !== 'ready')
+        return {
+          ok: false,
+          message: `Redis at ${where} is ${client.status}: audit events wait in the database and rate limits count per process until it is back; it reconnects by itself`,
+        };
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer to PING in ${CHECK_TIMEOUT_MS} ms`)),
+          CHECK_TIMEOUT_MS,
+        );
+      });
+      try {
+        await Promise.race([client.ping(), late]);
+        return { ok: true, message: `Redis at ${where} answers (audit streams, shared rate limits)` };
+      } catch (error) {
+        return { ok: false, message: `Redis at ${where}: ${(error as Error).message}` };
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       if (closed) return;

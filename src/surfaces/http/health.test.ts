@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { surfaceEngine } from '../../../test/services/engines.js';
+import { redisSkipReason, redisUrl, surfaceEngine } from '../../../test/services/engines.js';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import { createTestHttpServer } from '../../../test/test-http.js';
 import type { Brain } from '../../app/build-brain.js';
@@ -137,3 +138,59 @@ describe('GET /health', () => {
     }
   });
 });
+
+/** A port on 127.0.0.1 that nothing listens on (taken, then freed). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const redis = redisUrl();
+describe.skipIf(!redis)(
+  `GET /health with BRAIN_REDIS_URL${redis ? '' : ` (skipped: ${redisSkipReason()})`}`,
+  () => {
+    it('has a redis check that answers, on either engine', async () => {
+      const t = await openTestBrain('brain-health-redis-', {
+        logger,
+        env: { BRAIN_REDIS_URL: redis as string },
+      });
+      try {
+        // The first check may find the client still connecting: it reconnects by itself within a moment.
+        let check = (await healthDocument(t.brain)).checks.redis;
+        for (let i = 0; i < 50 && check?.status !== 'ok'; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          check = (await healthDocument(t.brain)).checks.redis;
+        }
+        expect(check).toMatchObject({
+          status: 'ok',
+          message: expect.stringMatching(/Redis at .* (answers|carries)/),
+        });
+      } finally {
+        await t.close();
+      }
+    });
+
+    it.skipIf(surfaceEngine() !== 'sqlite')(
+      'on SQLite warns of an unreachable Redis and stays 200: its features fall back without it',
+      async () => {
+        const url = `redis://127.0.0.1:${await closedPort()}`;
+        const t = await openTestBrain('brain-health-redis-', { logger, env: { BRAIN_REDIS_URL: url } });
+        const server = await createTestHttpServer(t.brain, logger);
+        try {
+          const res = await server.app.inject({ method: 'GET', url: '/health' });
+          expect(res.statusCode).toBe(200);
+          expect(res.json().checks.redis).toMatchObject({
+            status: 'warn',
+            message: expect.stringMatching(/rate limits count per process until it is back/),
+          });
+        } finally {
+          await server.close();
+          await t.close();
+        }
+      },
+    );
+  },
+);
