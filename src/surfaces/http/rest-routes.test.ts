@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-async function call(method: Method, url: string, payload?: Record<string, unknown>) {
+async function call(method: Method, url: string, payload?: Record<string, unknown> | unknown[]) {
   const res = await http.app.inject({ method, url, ...(payload === undefined ? {} : { payload }) });
   return { status: res.statusCode, body: res.body ? res.json() : null, headers: res.headers };
 }
