@@ -125,6 +125,36 @@ export function registerResourceMetadata(app: FastifyInstance, access: HttpAcces
 }
 
 /**
+ * Requests whose writes are counted against the daily limit only once they run: those with an
+ * Idempotency-Key, whose replay writes nothing and so must count nothing (nor be refused by the limit).
+ */
+const deferredWrites = new WeakSet<FastifyRequest>();
+
+/** Leaves the request's write count to {@link countDeferredWrites} (called where the request is known to run). */
+export function deferWriteCount(request: FastifyRequest): void {
+  deferredWrites.add(request);
+}
+
+/** The writes a route says a request makes (its own count, or one for a write-scoped route). */
+function routeWrites(
+  request: FastifyRequest,
+): { route: Exclude<RouteAccess, string>; writes: number } | null {
+  const route = request.routeOptions.config?.access;
+  if (!route || typeof route === 'string') return null;
+  return { route, writes: route.writes?.(request) ?? (route.scope === 'write' ? 1 : 0) };
+}
+
+/** Counts a deferred request's writes against its principal's daily limit (RATE_LIMITED past it). */
+export async function countDeferredWrites(access: HttpAccess, request: FastifyRequest): Promise<void> {
+  const found = routeWrites(request);
+  const principal = request.principal;
+  if (!found || !principal || !deferredWrites.has(request)) return;
+  deferredWrites.delete(request);
+  const need = { scope: found.route.scope, action: found.route.action, writes: found.writes };
+  await auditDenial(access, principal, need, () => access.limits.writes(principal.id, need.writes));
+}
+
+/**
  * The scope check, policy and write limit of one principal's action; a refusal of anything but a read
  * is recorded in the audit log as `denied`.
  */
@@ -133,7 +163,7 @@ async function authorizeAction(
   principal: Principal,
   need: { scope: Scope; action: string; writes: number },
 ): Promise<void> {
-  try {
+  await auditDenial(access, principal, need, async () => {
     await access.policy.authorize({
       principal,
       scope: need.scope,
@@ -141,6 +171,18 @@ async function authorizeAction(
       tenantId: principal.tenantId,
     });
     await access.limits.writes(principal.id, need.writes);
+  });
+}
+
+/** Runs a check of the action; a refusal of anything but a read is recorded as `denied`, then thrown. */
+async function auditDenial(
+  access: HttpAccess,
+  principal: Principal,
+  need: { scope: Scope; action: string },
+  check: () => Promise<void>,
+): Promise<void> {
+  try {
+    await check();
   } catch (error) {
     if (
       error instanceof BrainError &&
@@ -236,9 +278,10 @@ export function useAccess(app: FastifyInstance, access: HttpAccess): void {
   });
 
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    const route = request.routeOptions.config?.access;
-    if (!route || typeof route === 'string' || !request.principal) return;
-    const writes = route.writes?.(request) ?? (route.scope === 'write' ? 1 : 0);
+    const found = routeWrites(request);
+    if (!found || !request.principal) return;
+    const { route } = found;
+    const writes = deferredWrites.has(request) ? 0 : found.writes;
     try {
       await authorizeAction(access, request.principal, { scope: route.scope, action: route.action, writes });
     } catch (error) {

@@ -14,7 +14,14 @@ import { scopeOf as principalScope } from '../../modules/auth/principal.js';
 import type { IdempotencyStore } from '../../modules/idempotency/idempotency-store.js';
 import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import type { SurfaceContext } from '../brain-services.js';
-import { type HttpAccess, registerResourceMetadata, toolAuthorizer, useAccess } from './access.js';
+import {
+  countDeferredWrites,
+  deferWriteCount,
+  type HttpAccess,
+  registerResourceMetadata,
+  toolAuthorizer,
+  useAccess,
+} from './access.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { hostGuardHook } from './host-guard.js';
@@ -270,6 +277,9 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
       useIdempotency(rest, {
         ...config.idempotency,
         scopeOf,
+        ...(access
+          ? { onKey: deferWriteCount, beforeRun: (request) => countDeferredWrites(access, request) }
+          : {}),
         // Longer than any request runs: past it the owner is taken for dead and a retry may run.
         leaseMs: Math.max(60_000, 2 * timeouts.requestTimeoutMs),
       });

@@ -21,6 +21,13 @@ export interface IdempotencyOptions {
   /** How long a running request holds its key before a retry may take it over (its server died). */
   leaseMs: number;
   now?: () => Date;
+  /** Told of each POST that carries a key, before any other check (the write count waits: see beforeRun). */
+  onKey?: (request: FastifyRequest) => void;
+  /**
+   * Runs once a request has claimed its key, before its handler: the daily write limit is counted here,
+   * so that a replay (which writes nothing) neither counts nor is refused by it. A refusal releases the key.
+   */
+  beforeRun?: (request: FastifyRequest) => Promise<void>;
 }
 
 interface Claimed {
@@ -65,6 +72,12 @@ export function useIdempotency(app: FastifyInstance, options: IdempotencyOptions
   app.addHook('onClose', async () => {
     if (purge) clearInterval(purge);
   });
+  if (options.onKey) {
+    const onKey = options.onKey;
+    app.addHook('onRequest', async (request: FastifyRequest) => {
+      if (request.method === 'POST' && request.headers[IDEMPOTENCY_HEADER] !== undefined) onKey(request);
+    });
+  }
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     if (request.method !== 'POST') return;
     const header = request.headers[IDEMPOTENCY_HEADER];
@@ -85,6 +98,8 @@ export function useIdempotency(app: FastifyInstance, options: IdempotencyOptions
     switch (result.state) {
       case 'claimed':
         claims.set(request, { key: header, fingerprint });
+        // A refusal here is answered 429 (retryable): onSend then releases the key.
+        await options.beforeRun?.(request);
         return;
       case 'done':
         return reply

@@ -77,6 +77,37 @@ describe('rate limits in one process', () => {
     const stored = await t.brain.services.memory.list({ tenantId: 'default' }, { limit: 100 });
     expect(stored.items.map((m) => m.content).filter((c) => c === 'fifth' || c === 'sixth')).toEqual([]);
   });
+
+  it('counts a write with an Idempotency-Key once: its replays count nothing, and replay even past the limit', async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    const key = await keyOf(t);
+    const post = (content: string, idem: string) =>
+      http.app.inject({
+        method: 'POST',
+        url: '/v1/memories',
+        headers: { authorization: `Bearer ${key}`, 'idempotency-key': idem },
+        payload: { content },
+      });
+    const first = await post('idempotent daily fact', 'idem-daily-1');
+    expect(first.statusCode).toBe(201);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 400)); // within BRAIN_RATE_RPS
+      const replay = await post('idempotent daily fact', 'idem-daily-1');
+      expect(replay.statusCode).toBe(201);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+    }
+    // Four writes of five are left: the replays took none of them.
+    const batch = { memories: [1, 2, 3, 4].map((i) => ({ content: `after the replays ${i}` })) };
+    expect((await send(http, key, 'POST', '/v1/memories/batch', batch)).statusCode).toBe(200);
+    const over = await post('one too many', 'idem-daily-2');
+    expect(over.statusCode).toBe(429);
+    expect(over.json().error.details.limit).toBe('daily_writes');
+    // The limit is reached, yet a retry of the first write still gets its first answer.
+    await new Promise((r) => setTimeout(r, 400));
+    const late = await post('idempotent daily fact', 'idem-daily-1');
+    expect(late.statusCode).toBe(201);
+    expect(late.json()).toEqual(first.json());
+  });
 });
 
 describe('tenant quotas', () => {
