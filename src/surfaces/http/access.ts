@@ -112,7 +112,7 @@ export function registerResourceMetadata(app: FastifyInstance, access: HttpAcces
     RESOURCE_METADATA_PATH,
     {
       config: { access: 'public' },
-      schema: { tags: ['auth'], summary: 'OAuth 2.0 protected resource metadata (RFC 9728)' },
+      schema: { tags: ['auth'], summary: 'OAuth 2.0 protected resource metadata (RFC 9728)', security: [] },
     },
     async (request) => ({
       resource: baseUrl(access, request),

@@ -297,7 +297,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     '/health/live',
     {
       config: { access: 'public' },
-      schema: { tags: ['health'], summary: 'Answers 200 while the process runs' },
+      schema: { tags: ['health'], summary: 'Answers 200 while the process runs', security: [] },
     },
     async () => ({ status: 'ok', version: config.version }),
   );
@@ -305,6 +305,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
   const ready = {
     tags: ['health'],
     summary: 'Answers 200 when the store answers, 503 (with the reasons) when not',
+    security: [],
   };
   const healthDocument = config.healthDocument;
   if (healthDocument)
@@ -316,6 +317,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
           tags: ['health'],
           summary:
             'Every check (database, migrations, memory, disk, embedder, change bus, maintenance) with its status and latency; 503 when one fails',
+          security: [],
         },
       },
       async (_request, reply) => {

@@ -20,6 +20,18 @@ export async function registerApiDocs(app: FastifyInstance, version: string): Pr
           'Long-term memory for AI assistants: remember, recall by meaning, sessions. Errors are ' +
           '`{"error": {"code", "message", "details"}}`; MCP (Streamable HTTP) is served at `/mcp`.',
       },
+      // Every route but health, the docs and the OAuth metadata (each says `security: []`) takes one.
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key (`brain keys create`), BRAIN_API_TOKEN, or a JWT / OAuth access token. Not needed while authentication is off (no key and no token: local callers only).',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
       tags: [
         { name: 'memories', description: 'Remember, recall, list, change and forget memories.' },
         { name: 'sessions', description: "A conversation's working context." },

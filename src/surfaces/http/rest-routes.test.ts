@@ -118,6 +118,13 @@ describe('REST API /v1/memories', () => {
 
     const emptyPatch = await call('PATCH', '/v1/memories/mem_00000000000000000000000000', {});
     expect(emptyPatch.status).toBe(400);
+    const keyed = await call('PATCH', '/v1/memories/mem_00000000000000000000000000', {
+      key: 'k',
+      content: 'x',
+    });
+    expect(keyed.status).toBe(400);
+    expect(fields(keyed.body)).toEqual(['key']);
+    expect(keyed.body.error.message).toMatch(/the path names the memory/);
 
     const everything = await call('POST', '/v1/memories/forget', { filter: {} });
     expect(everything.status).toBe(400);
@@ -193,6 +200,16 @@ describe('OpenAPI document', () => {
     const remember = res.body.paths['/v1/memories'].post.requestBody.content['application/json'].schema;
     expect(remember.required).toContain('content');
     expect(remember.additionalProperties).toBe(false);
+    // Bearer credentials everywhere but the public routes, and the error statuses a caller can meet.
+    expect(res.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(res.body.security).toEqual([{ bearer: [] }]);
+    expect(res.body.paths['/health/live'].get.security).toEqual([]);
+    const responses = Object.keys(res.body.paths['/v1/memories'].post.responses);
+    for (const status of ['400', '401', '403', '409', '413', '429', '503'])
+      expect(responses).toContain(status);
+    // The compatibility routes document every field they take.
+    const compat = res.body.paths['/remember'].post.requestBody.content['application/json'].schema;
+    expect(Object.keys(compat.properties)).toEqual(expect.arrayContaining(['content', 'metadata', 'tags']));
   });
 
   it('serves a docs page', async () => {

@@ -45,8 +45,19 @@ export const errorBodySchema = z
 
 const errors = {
   400: errorBodySchema.describe('Bad input: the field and its limit are named; nothing was written.'),
+  401: errorBodySchema.describe('No credential, or one that is not valid (see WWW-Authenticate).'),
+  403: errorBodySchema.describe("The credential lacks the route's scope, or the policy refused it."),
   404: errorBodySchema.describe('No such memory in this tenant.'),
-  503: errorBodySchema.describe('The store cannot answer now (retry later).'),
+  409: errorBodySchema.describe(
+    'The Idempotency-Key was used for another request, or its first is still running.',
+  ),
+  413: errorBodySchema.describe('The body is larger than the server takes.'),
+  429: errorBodySchema.describe(
+    'A rate limit, the daily write limit or a quota: see Retry-After and the details.',
+  ),
+  503: errorBodySchema.describe(
+    'The store cannot answer now, or maintenance mode refuses writes (retry later).',
+  ),
 };
 
 const idParams = z.object(getShape);
@@ -333,6 +344,10 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
     async (request) => {
       const { id } = request.params as { id: string };
       const body = request.body;
+      if (body && typeof body === 'object' && !Array.isArray(body))
+        for (const name of ['id', 'key', 'project'])
+          if (name in body)
+            throw invalidInput(name, 'is not a field of PATCH /v1/memories/:id: the path names the memory');
       const input = body && typeof body === 'object' && !Array.isArray(body) ? { ...body, id } : body;
       return memory.update(scopeOf(request), input);
     },
@@ -384,7 +399,9 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
       schema: {
         tags: ['compatibility'],
         summary: 'Remember (deployment guide form)',
-        body: z.object({ content: rememberShape.content, metadata: rememberShape.metadata }).strict(),
+        description:
+          'The deployment guide sends `{content, metadata}`; every other field of `POST /v1/memories` is taken too.',
+        body: z.object(rememberShape).strict(),
         response: { 200: rememberResultSchema, ...errors },
       },
     },
@@ -398,7 +415,9 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
       schema: {
         tags: ['compatibility'],
         summary: 'Recall (deployment guide form)',
-        body: z.object({ query: recallShape.query, k: recallShape.k }).strict(),
+        description:
+          'The deployment guide sends `{query, k}`; every other field of `POST /v1/memories/search` is taken too.',
+        body: z.object(recallShape).strict(),
         response: { 200: recallResultSchema, ...errors },
       },
     },
