@@ -1,12 +1,15 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisSkipReason, redisUrl, surfaceEngine } from '../../../test/services/engines.js';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import { createTestHttpServer } from '../../../test/test-http.js';
-import type { Brain } from '../../app/build-brain.js';
+import { type Brain, buildBrain } from '../../app/build-brain.js';
 import { healthDocument } from '../../app/health-document.js';
+import { loadConfig, requireValidConfig } from '../../config/load-config.js';
 import type { HttpServer } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
@@ -173,24 +176,28 @@ describe.skipIf(!redis)(
       }
     });
 
-    it.skipIf(surfaceEngine() !== 'sqlite')(
-      'on SQLite warns of an unreachable Redis and stays 200: its features fall back without it',
-      async () => {
-        const url = `redis://127.0.0.1:${await closedPort()}`;
-        const t = await openTestBrain('brain-health-redis-', { logger, env: { BRAIN_REDIS_URL: url } });
-        const server = await createTestHttpServer(t.brain, logger);
-        try {
-          const res = await server.app.inject({ method: 'GET', url: '/health' });
-          expect(res.statusCode).toBe(200);
-          expect(res.json().checks.redis).toMatchObject({
-            status: 'warn',
-            message: expect.stringMatching(/rate limits count per process until it is back/),
-          });
-        } finally {
-          await server.close();
-          await t.close();
-        }
-      },
-    );
+    it('on SQLite (whatever the suite engine) warns of an unreachable Redis and stays 200', async () => {
+      const url = `redis://127.0.0.1:${await closedPort()}`;
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-health-redis-'));
+      const config = requireValidConfig(
+        loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent', BRAIN_REDIS_URL: url }, cwd: home }),
+      );
+      const brain = await buildBrain(config, { logger, migrate: true });
+      const server = await createTestHttpServer(brain, logger);
+      try {
+        expect(brain.storage.engine).toBe('sqlite');
+        const res = await server.app.inject({ method: 'GET', url: '/health' });
+        expect(res.statusCode).toBe(200);
+        // Its features fall back without it: a warning, not a failure.
+        expect(res.json().checks.redis).toMatchObject({
+          status: 'warn',
+          message: expect.stringMatching(/rate limits count per process until it is back/),
+        });
+      } finally {
+        await server.close();
+        await brain.close();
+        fs.rmSync(home, { recursive: true, force: true });
+      }
+    });
   },
 );
