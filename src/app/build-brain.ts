@@ -360,7 +360,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     logger,
     embedder,
     storage,
-    redisCheck: publisher?.check ? () => (publisher.check as () => Promise<HealthCheck>)() : null,
+    redisCheck: publisher?.check?.bind(publisher) ?? null,
     async health() {
       const database = closed ? { ok: false, message: 'the database is closed' } : await storage.check();
       return { status: database.ok ? 'ok' : 'failing', checks: { database } };

@@ -13,6 +13,7 @@ import {
 } from '../config/load-config.js';
 import { BrainError, invalidInput } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { maintenanceEvent, rebalanceEvent } from '../modules/audit/admin-events.js';
 import type { TierService } from '../modules/memory/tier-service.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
@@ -120,14 +121,14 @@ function auditedCliTiers(brain: Brain): TierService {
     utilisation: () => tiers.utilisation(),
     async rebalance(options) {
       const report = await tiers.rebalance(options);
-      await brain.audit.record({
-        principal: cliPrincipal(),
-        tenantId: options?.tenant ?? brain.config.defaultTenant,
-        action: 'admin.rebalance',
-        target: options?.tenant ?? '*',
-        outcome: 'ok',
-        details: { promoted: report.promoted, demoted: report.demoted, cooled: report.cooled },
-      });
+      await brain.audit.record(
+        rebalanceEvent(
+          cliPrincipal(),
+          options?.tenant ?? brain.config.defaultTenant,
+          options?.tenant,
+          report,
+        ),
+      );
       return report;
     },
   };
@@ -277,14 +278,7 @@ export function createCliRuntime(): CliRuntime {
         if (!change) return brain.maintenance.state();
         const state = await brain.maintenance.set(change.on, change.reason);
         // As the admin route records it: an admin action, by the account that ran the command.
-        await brain.audit.record({
-          principal: cliPrincipal(),
-          tenantId: brain.config.defaultTenant,
-          action: 'admin.maintenance',
-          target: 'maintenance_mode',
-          outcome: 'ok',
-          details: { on: change.on, reason: change.reason },
-        });
+        await brain.audit.record(maintenanceEvent(cliPrincipal(), brain.config.defaultTenant, change));
         return state;
       }),
     reembed: (global, onProgress) =>

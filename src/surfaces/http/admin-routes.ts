@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseInput } from '../../core/validation.js';
+import { maintenanceEvent, rebalanceEvent } from '../../modules/audit/admin-events.js';
 import type { AuditLog } from '../../modules/audit/audit-log.js';
 import type { Maintenance } from '../../modules/maintenance/maintenance.js';
 import { rebalanceReportSchema, type TierService } from '../../modules/memory/tier-service.js';
@@ -66,14 +67,9 @@ export function registerAdminRoutes(
         const body = parseInput(rebalanceBody, request.body ?? {});
         const report = await tiers.rebalance(body.tenant !== undefined ? { tenant: body.tenant } : {});
         const principal = request.principal;
-        await admin.audit?.record({
-          principal: principal?.id ?? 'local',
-          tenantId: principal?.tenantId ?? 'default',
-          action: 'admin.rebalance',
-          target: body.tenant ?? '*',
-          outcome: 'ok',
-          details: { promoted: report.promoted, demoted: report.demoted, cooled: report.cooled },
-        });
+        await admin.audit?.record(
+          rebalanceEvent(principal?.id ?? 'local', principal?.tenantId ?? 'default', body.tenant, report),
+        );
         return report;
       },
     );
@@ -104,14 +100,12 @@ export function registerAdminRoutes(
       const body = parseInput(maintenanceBody, request.body ?? {});
       const state = await admin.maintenance.set(body.on, body.reason ?? null);
       const principal = request.principal;
-      await admin.audit?.record({
-        principal: principal?.id ?? 'local',
-        tenantId: principal?.tenantId ?? 'default',
-        action: 'admin.maintenance',
-        target: 'maintenance_mode',
-        outcome: 'ok',
-        details: { on: body.on, reason: body.reason ?? null },
-      });
+      await admin.audit?.record(
+        maintenanceEvent(principal?.id ?? 'local', principal?.tenantId ?? 'default', {
+          on: body.on,
+          reason: body.reason ?? null,
+        }),
+      );
       return state;
     },
   );

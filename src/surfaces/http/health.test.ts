@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisSkipReason, redisUrl, surfaceEngine } from '../../../test/services/engines.js';
+import { freePort } from '../../../test/services/local-postgres.js';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import { createTestHttpServer } from '../../../test/test-http.js';
 import { type Brain, buildBrain } from '../../app/build-brain.js';
@@ -142,15 +142,6 @@ describe('GET /health', () => {
   });
 });
 
-/** A port on 127.0.0.1 that nothing listens on (taken, then freed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const redis = redisUrl();
 describe.skipIf(!redis)(
   `GET /health with BRAIN_REDIS_URL${redis ? '' : ` (skipped: ${redisSkipReason()})`}`,
@@ -177,7 +168,7 @@ describe.skipIf(!redis)(
     });
 
     it('on SQLite (whatever the suite engine) warns of an unreachable Redis and stays 200', async () => {
-      const url = `redis://127.0.0.1:${await closedPort()}`;
+      const url = `redis://127.0.0.1:${await freePort()}`;
       const home = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-health-redis-'));
       const config = requireValidConfig(
         loadConfig({ env: { BRAIN_HOME: home, LOG_LEVEL: 'silent', BRAIN_REDIS_URL: url }, cwd: home }),
