@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import pino from 'pino';
 import { createStream, type FileSize, type RotatingFileStream } from 'rotating-file-stream';
 import { BrainError } from '../core/errors.js';
+import { currentRequestId, REQUEST_ID_LOG_FIELD } from '../core/request-context.js';
 
 /** Where a process's logs go: stdout for the HTTP server, stderr under stdio MCP and for CLI commands. */
 export type LogStream = 'stdout' | 'stderr';
@@ -44,11 +45,28 @@ export interface AppLoggerOptions {
   terminal?: pino.DestinationStream;
 }
 
+/** How a logger's own bindings say it is a request's logger (Fastify's `request.log` and its children). */
+const BOUND_REQUEST_ID = `"${REQUEST_ID_LOG_FIELD}":`;
+
+/**
+ * pino's `mixin`: a line logged while a request is handled carries that request's id, whichever logger
+ * wrote it (services hold the process logger, not `request.log`). Fastify's request logger binds the
+ * id already; it gets nothing here, so the field is never written twice. A new object every call:
+ * pino merges the line's fields into it.
+ */
+export function requestIdMixin(_line: object, _level: number, logger: pino.Logger): object {
+  const id = currentRequestId();
+  if (id === undefined) return {};
+  const bindings = (logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym];
+  return bindings?.includes(BOUND_REQUEST_ID) ? {} : { [REQUEST_ID_LOG_FIELD]: id };
+}
+
 /** A process logger; `closeFiles` ends its log files once every line written reached them. */
 export type AppLogger = pino.Logger & { closeFiles(): Promise<void> };
 
 /**
- * The process logger: pino JSON lines at `level`, secrets redacted. Terminal writes are synchronous so
+ * The process logger: pino JSON lines at `level`, secrets redacted, each line logged while an HTTP
+ * request is handled stamped with its `request_id` ({@link requestIdMixin}). Terminal writes are synchronous so
  * that the last lines before a crash or exit are not lost in a buffer. Under `brain mcp` stdout carries
  * only protocol, so logs go to stderr (desktop clients keep it in their MCP log).
  *
@@ -64,6 +82,7 @@ export function createAppLogger(options: AppLoggerOptions): AppLogger {
   const settings: pino.LoggerOptions = {
     level,
     base: { pid: process.pid },
+    mixin: requestIdMixin,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
   };
   if (!options.logPath) return Object.assign(pino(settings, terminal), { closeFiles: async () => {} });

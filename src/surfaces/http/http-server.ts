@@ -32,7 +32,7 @@ import { createMcpSessions, type McpClientKey } from './mcp-sessions.js';
 import { createStatelessMcp } from './mcp-stateless.js';
 import { createMetrics, type MetricsSources } from './metrics.js';
 import { registerApiDocs } from './openapi.js';
-import { echoRequestId, requestIdOf, requestLogController } from './request-id.js';
+import { requestIdHook, requestIdOf, requestLogController } from './request-id.js';
 import { registerRestRoutes, type ScopeOf } from './rest-routes.js';
 
 export { BODY_LIMIT_BYTES, toHttpError, toJsonRpcHttpError } from './http-errors.js';
@@ -197,7 +197,8 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
     genReqId: requestIdOf,
     logController: requestLogController(),
   });
-  app.addHook('onRequest', echoRequestId);
+  // First of all hooks: everything after it runs in the request's context (request-id.ts).
+  app.addHook('onRequest', requestIdHook);
   const connections = trackConnections(app);
   let mcpCount = () => 0;
   const metrics = config.metrics

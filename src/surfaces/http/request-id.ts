@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction, LogController } from 'fastify';
+import { REQUEST_ID_LOG_FIELD, runInRequest } from '../../core/request-context.js';
 
 /** The header a request's id comes in (from a proxy or client) and goes back out in. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -24,19 +25,23 @@ export function requestIdOf(request: IncomingMessage): string {
  * deprecated in favour of this.)
  */
 export function requestLogController(): LogController {
-  return new LogController({ requestIdLogLabel: 'request_id' });
+  return new LogController({ requestIdLogLabel: REQUEST_ID_LOG_FIELD });
 }
 
 /**
- * An onRequest hook that answers every response with the request's id. Set on the raw response, so
- * that the MCP routes, which write the response themselves (a hijacked reply skips onSend), carry it
- * too; Node merges it into whatever headers the response is written with.
+ * The first onRequest hook: answers every response with the request's id, and runs the rest of the
+ * request (hooks, handler, MCP tool calls) inside its request context, so that lines the services
+ * log meanwhile through the process logger carry the id as well (core/request-context.ts).
+ *
+ * The header is set on the raw response, so that the MCP routes, which write the response themselves
+ * (a hijacked reply skips onSend), carry it too; Node merges it into whatever headers the response
+ * is written with.
  */
-export function echoRequestId(
+export function requestIdHook(
   request: FastifyRequest,
   reply: FastifyReply,
   done: HookHandlerDoneFunction,
 ): void {
   reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
-  done();
+  runInRequest(request.id, done);
 }
