@@ -271,5 +271,6 @@ export function metricsSources(brain: Brain): NonNullable<HttpServerConfig['metr
       return { counts, workers };
     },
     observeRuns: (observer) => brain.executions.observe(observer),
+    observeMemoryOperations: (observer) => brain.services.memory.observe(observer),
   };
 }

@@ -9,6 +9,12 @@ import { VECTOR_POLICIES, type VectorPolicy } from '../search/vector-policy.js';
 import { contentHash } from './content-hash.js';
 import { DEDUPE_THRESHOLDS } from './dedupe-policy.js';
 import {
+  coldestTier,
+  MemoryOperationHub,
+  type MemoryOperationObserver,
+  type OperationTier,
+} from './memory-operations.js';
+import {
   forgetSchema,
   getSchema,
   historySchema,
@@ -92,6 +98,11 @@ export interface MemoryService {
   history(scope: RequestScope, input: unknown): Promise<HistoryResult>;
   /** Lookups of recall's cache (answers and query vectors) since start, and its size now (metrics). */
   cacheStats(): RecallCacheStats;
+  /**
+   * Tells `observer` of every call that succeeds from now on, with the tier it is counted under
+   * (`brain_memory_operations_total`; see OperationTier for the rule of each operation).
+   */
+  observe(observer: MemoryOperationObserver): void;
 }
 
 /**
@@ -145,6 +156,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
 
   /** Answers and query vectors of recent recalls: an assistant often asks the same thing again. */
   const cache = new RecallCache(config.cacheBytes ?? 0);
+  const operations = new MemoryOperationHub();
 
   async function embedQuery(scope: RequestScope, query: string): Promise<Float32Array | null> {
     if (!embedder) return null;
@@ -243,7 +255,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     scope: RequestScope,
     q: RecallInput,
     now: Date,
-  ): Promise<{ result: RecallResult; until: number; cacheable: boolean }> {
+  ): Promise<{ result: RecallResult; tier: OperationTier; until: number; cacheable: boolean }> {
     const k = q.k ?? 10;
     const limit = Math.max(MIN_CANDIDATES, k * CANDIDATES_PER_RESULT);
     const asOf = q.as_of === undefined ? undefined : new Date(q.as_of).toISOString();
@@ -296,7 +308,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
         until = Math.min(until, Date.parse(memory.valid_to));
     }
     const cacheable = reason !== 'embedder-failed' && reason !== 'embedder-unavailable';
-    return { result, until, cacheable };
+    const tier = coldestTier(top.map((hit) => candidates.memories.get(hit.id)?.storage_tier));
+    return { result, tier, until, cacheable };
   }
 
   /** The query's vector, or why there is none (no embedder, unavailable, failed, nothing to embed). */
@@ -343,6 +356,24 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     if (growth > 0) await config.quota?.assertRoom(scope, { memories: 0, bytes: growth });
   }
 
+  /**
+   * The tier a forget counts under, read before it (only when someone observes): the memory's for one
+   * target (`none` for one already forgotten), `all` for a filter or everything (not read per memory).
+   */
+  async function tierBeforeForget(
+    scope: RequestScope,
+    target: ForgetTarget,
+    now: string,
+  ): Promise<OperationTier> {
+    if (!operations.observed) return 'all';
+    if (!('id' in target || 'key' in target)) return 'all';
+    const memory =
+      'id' in target
+        ? await store.get(scope, target.id, now)
+        : await store.getByKey(scope, target.key, target.project, now);
+    return memory?.storage_tier ?? 'none';
+  }
+
   function describeTarget(target: MemoryTarget): string {
     return 'id' in target
       ? target.id
@@ -354,17 +385,24 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       return cache.stats();
     },
 
+    observe(observer) {
+      operations.subscribe(observer);
+    },
+
     async remember(scope, input) {
       const parsed = parseInput(rememberSchema, input);
       await config.maintenance?.assertWritable('remember');
       const [result] = await writeMany(scope, [parsed], () => '');
+      operations.report('remember', 'hot');
       return result as RememberResult;
     },
 
     async rememberMany(scope, input) {
       const parsed = parseInput(rememberManySchema, input);
       await config.maintenance?.assertWritable('remember');
-      return writeMany(scope, parsed, (i) => `${i}.`);
+      const results = await writeMany(scope, parsed, (i) => `${i}.`);
+      operations.report('remember', 'hot');
+      return results;
     },
 
     async recall(scope, input) {
@@ -380,9 +418,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const version = key === null ? null : await store.changeVersion(scope);
       const cached =
         key === null || version === null ? undefined : cache.getResult(key, version, now.getTime());
-      const answer = cached
-        ? { result: cached, until: 0, cacheable: false }
-        : await computeRecall(scope, q, now);
+      const answer = cached ? { ...cached, until: 0, cacheable: false } : await computeRecall(scope, q, now);
       const { result } = answer;
       // A hit is a recall too: its memories' access counts go up as on a miss (a touch never invalidates).
       if (result.hits.length > 0)
@@ -392,7 +428,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
           now.toISOString(),
         );
       if (key !== null && version !== null && answer.cacheable)
-        cache.setResult(key, version, answer.until, result);
+        cache.setResult(key, version, answer.until, result, answer.tier);
+      operations.report('recall', answer.tier);
       return result;
     },
 
@@ -400,6 +437,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const { id } = parseInput(getSchema, input);
       const memory = await store.get(scope, id, clock.now().toISOString());
       if (!memory) throw notFound('memory', id);
+      operations.report('get', memory.storage_tier);
       return memory;
     },
 
@@ -414,6 +452,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       );
       const { total } = page;
       const items = withinResponseBudget(page.items);
+      operations.report('list', coldestTier(items.map((m) => m.storage_tier)));
       return { items, total, next_offset: offset + items.length < total ? offset + items.length : null };
     },
 
@@ -451,6 +490,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const memory = await store.update(scope, target, patch, now.toISOString());
       if (!memory) throw notFound('memory', describeTarget(target));
       if (later) config.onQueued?.();
+      operations.report('update', memory.storage_tier);
       return memory;
     },
 
@@ -460,6 +500,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const memory = await store.get(scope, id, now);
       const versions = memory ? await store.versions(scope, id, now) : null;
       if (!memory || !versions) throw notFound('memory', id);
+      operations.report('history', memory.storage_tier);
       return historyOf(memory, versions);
     },
 
@@ -470,10 +511,12 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       const now = clock.now().toISOString();
       const target: ForgetTarget =
         f.all === true ? { all: true } : f.filter !== undefined ? { filter: f.filter } : targetOf(f);
+      const tier = await tierBeforeForget(scope, target, now);
       const ids = await store.forget(scope, target, { hard, now });
       if (ids.length === 0 && ('id' in target || 'key' in target)) {
         throw notFound('memory', describeTarget(target));
       }
+      operations.report('forget', ids.length === 0 ? 'none' : tier);
       const shown = ids.slice(0, MEMORY_LIMITS.forgetIdsShown);
       return { forgotten: ids.length, ids: shown, ids_truncated: shown.length < ids.length, hard };
     },

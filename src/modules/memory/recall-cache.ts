@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { OperationTier } from './memory-operations.js';
 import type { RecallResult } from './memory-types.js';
 
 /**
@@ -22,8 +23,12 @@ export interface RecallCacheStats {
 }
 
 type Entry =
-  /** `json`: the answer as JSON, parsed again on each hit so no caller can change the cached one. */
-  | { kind: 'result'; json: string; version: string; until: number }
+  /**
+   * `json`: the answer as JSON, parsed again on each hit so no caller can change the cached one;
+   * `tier`: the coldest tier of its hits (metrics), which holds as long as the version does, since a
+   * tier move changes the version.
+   */
+  | { kind: 'result'; json: string; version: string; until: number; tier: OperationTier }
   | { kind: 'vector'; vector: Float32Array | null };
 
 /** What JavaScript holds of a string: UTF-16, two bytes per code unit. */
@@ -62,12 +67,19 @@ export class RecallCache {
     return this.#lru !== null;
   }
 
-  /** The cached answer for `key` made at `version` and not past its deadline (`now`, ms), or undefined. */
-  getResult(key: string, version: string, now: number): RecallResult | undefined {
+  /**
+   * The cached answer for `key` made at `version` and not past its deadline (`now`, ms), with the tier
+   * it was kept with, or undefined.
+   */
+  getResult(
+    key: string,
+    version: string,
+    now: number,
+  ): { result: RecallResult; tier: OperationTier } | undefined {
     const entry = this.#lru?.get(key);
     if (entry?.kind === 'result' && entry.version === version && now < entry.until) {
       this.#stats.results.hits++;
-      return JSON.parse(entry.json) as RecallResult;
+      return { result: JSON.parse(entry.json) as RecallResult, tier: entry.tier };
     }
     // Made before a write of the tenant (or past its deadline): never served again, so make room.
     if (entry) this.#lru?.delete(key);
@@ -75,9 +87,9 @@ export class RecallCache {
     return undefined;
   }
 
-  /** Keeps an answer made at `version`, served until `until` (ms) at the latest. */
-  setResult(key: string, version: string, until: number, result: RecallResult): void {
-    this.#lru?.set(key, { kind: 'result', json: JSON.stringify(result), version, until });
+  /** Keeps an answer made at `version` (its hits' coldest tier `tier`), served until `until` (ms) at the latest. */
+  setResult(key: string, version: string, until: number, result: RecallResult, tier: OperationTier): void {
+    this.#lru?.set(key, { kind: 'result', json: JSON.stringify(result), version, until, tier });
   }
 
   /** The cached query vector (null: the embedder found nothing to embed), or undefined when not cached. */

@@ -97,6 +97,7 @@ export interface HttpServerConfig extends SurfaceContext {
     | 'tiers'
     | 'executions'
     | 'observeRuns'
+    | 'observeMemoryOperations'
   >;
 }
 

@@ -180,3 +180,96 @@ describe('GET /metrics', () => {
     expect(age).toBeLessThan(120);
   });
 });
+
+describe('brain_memory_operations_total by tier', () => {
+  let tiered: TestBrain;
+  let server: HttpServer;
+  let base: string;
+
+  beforeAll(async () => {
+    // One hot place: a rebalance sends the less important of two memories to warm.
+    tiered = await openTestBrain('brain-metrics-tiers-', {
+      logger,
+      env: { BRAIN_HOT_MAX: '1', BRAIN_EMBEDDER: 'none' },
+    });
+    server = await createTestHttpServer(tiered.brain, logger);
+    base = (await server.listen()).url;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await tiered?.close();
+  });
+
+  const call = async (method: string, path: string, body?: object) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  /** Each (operation, tier) series of the counter, read from a parsed scrape. */
+  const counts = async () => {
+    const res = await fetch(`${base}/metrics`);
+    const family = parsePrometheusTextFormat(await res.text()).find(
+      (f) => f.name === 'brain_memory_operations_total',
+    );
+    const series = new Map<string, number>();
+    for (const m of family?.metrics ?? [])
+      series.set(`${m.labels?.operation}/${m.labels?.tier}`, Number(m.value));
+    return series;
+  };
+
+  it('counts an operation under the tier of the memory it touched, warm after a rebalance', async () => {
+    const kept = await call('POST', '/v1/memories', {
+      content: 'The harbour crane lifts forty tonnes',
+      importance: 0.9,
+    });
+    const moved = await call('POST', '/v1/memories', {
+      content: 'The quayside bakery opens at dawn',
+      importance: 0.1,
+    });
+    expect([kept.status, moved.status]).toEqual([201, 201]);
+    const rebalanced = await call('POST', '/admin/rebalance-memory', {});
+    expect(rebalanced.body).toMatchObject({ demoted: 1, hot: 1 });
+    const before = await counts();
+    expect(before.get('remember/hot')).toBe(2); // new memories enter hot
+
+    expect((await call('GET', `/v1/memories/${moved.body.id}`)).body).toMatchObject({ storage_tier: 'warm' });
+    expect((await call('GET', `/v1/memories/${kept.body.id}`)).body).toMatchObject({ storage_tier: 'hot' });
+    // Twice: the second answer comes from recall's cache, with the tier it was kept with.
+    for (let i = 0; i < 2; i++) {
+      const found = await call('POST', '/v1/memories/search', { query: 'quayside bakery' });
+      expect((found.body.hits as { id: string }[]).map((h) => h.id)).toEqual([moved.body.id]);
+    }
+    expect(((await call('POST', '/v1/memories/search', { query: 'zeppelin' })).body.hits as []).length).toBe(
+      0,
+    );
+    const client = new Client({ name: 'metrics-tier-test', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+    const updated = await client.callTool({
+      name: 'update_memory',
+      arguments: { id: moved.body.id, importance: 0.2 },
+    });
+    expect(updated.isError).toBeFalsy();
+    await client.close();
+    expect((await call('DELETE', `/v1/memories/${moved.body.id}`)).body).toMatchObject({ forgotten: 1 });
+    expect((await call('GET', `/v1/memories/${moved.body.id}`)).status).toBe(404); // a failure counts nowhere
+    expect((await call('POST', '/v1/memories/forget', { filter: { tags: ['none-such'] } })).status).toBe(200);
+    expect((await call('POST', '/v1/memories/forget', { all: true })).body).toMatchObject({ forgotten: 1 });
+
+    const after = await counts();
+    const grew = (series: string) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+    expect(grew('get/warm')).toBe(1);
+    expect(grew('get/hot')).toBe(1);
+    expect(grew('get/none')).toBe(0);
+    expect(grew('recall/warm')).toBe(2);
+    expect(grew('recall/hot')).toBe(0);
+    expect(grew('recall/none')).toBe(1);
+    expect(grew('update/warm')).toBe(1);
+    expect(grew('update/hot')).toBe(0);
+    expect(grew('forget/warm')).toBe(1);
+    expect(grew('forget/none')).toBe(1); // the filter matched nothing
+    expect(grew('forget/all')).toBe(1);
+  });
+});

@@ -8,22 +8,12 @@ import {
   type WorkerRecord,
 } from '../../modules/execution/execution-store.js';
 import type { JobHistory } from '../../modules/jobs/job-store.js';
+import type { MemoryOperationObserver } from '../../modules/memory/memory-operations.js';
 import type { RecallCacheStats } from '../../modules/memory/recall-cache.js';
 import type { ToolObserver } from '../brain-services.js';
 
 /** The deployment guide's buckets (0.01 … 1 s) with finer ones below 10 ms, where recall lives. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-
-/** What a tool or route does to memories, for `brain_memory_operations_total`. */
-const OPERATION_OF_TOOL: Record<string, string> = {
-  remember: 'remember',
-  recall: 'recall',
-  get_memory: 'get',
-  memory_history: 'history',
-  list_memories: 'list',
-  update_memory: 'update',
-  forget: 'forget',
-};
 
 export interface MetricsSources {
   /** The store's size on disk (SQLite file and WAL, or the PostgreSQL database). */
@@ -46,12 +36,14 @@ export interface MetricsSources {
   executions?: () => Promise<{ counts: Record<ExecutionStatus, number>; workers: WorkerRecord[] }>;
   /** Subscribes to the runs this process's workers finish (status, wall seconds). */
   observeRuns?: (observer: RunObserver) => void;
+  /** Subscribes to the memory service's completed operations and their tiers; none: the counter stays empty. */
+  observeMemoryOperations?: (observer: MemoryOperationObserver) => void;
 }
 
 export interface Metrics {
   registry: Registry;
   observeTool: ToolObserver;
-  /** Times every HTTP request by route and status, and counts memory operations over REST. */
+  /** Times every HTTP request by route and status. */
   instrument(app: FastifyInstance): void;
   /** Counts a refused credential by reason (missing, expired, revoked, …). */
   authFailure(reason: string): void;
@@ -62,7 +54,7 @@ export interface Metrics {
 /**
  * The Prometheus series `/metrics` serves (prom-client, one registry per server): the deployment
  * guide's `brain_mcp_request_duration_seconds{tool,status}`, `brain_memory_operations_total{operation,tier}`
- * (every memory is in the hot tier until tiers exist), `brain_database_size_bytes` and
+ * (told by the memory service, which knows the tiers; see OperationTier), `brain_database_size_bytes` and
  * `brain_active_sessions`; auth failures, rate-limit rejections and recall's cache; HTTP duration and count by route and status; the process's default metrics.
  */
 export function createMetrics(sources: MetricsSources): Metrics {
@@ -77,10 +69,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
   });
   const operations = new Counter({
     name: 'brain_memory_operations_total',
-    help: 'Memory operations (over MCP and REST) by operation and tier',
+    help:
+      'Successful memory operations of this process (MCP, REST, episode consolidation), by operation and tier: ' +
+      'the coldest tier (hot, warm, cold) among the memories it touched; remember counts under hot, where new ' +
+      'memories enter; none: it touched no memory; all: a forget by filter or of everything, across tiers',
     labelNames: ['operation', 'tier'],
     registers: [registry],
   });
+  sources.observeMemoryOperations?.((operation, tier) => operations.inc({ operation, tier }));
   const httpDuration = new Histogram({
     name: 'brain_http_request_duration_seconds',
     help: 'HTTP requests by method, route and status',
@@ -138,8 +134,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     observeTool(tool, status, seconds) {
       toolDuration.observe({ tool, status }, seconds);
-      const operation = OPERATION_OF_TOOL[tool];
-      if (operation && status === 'ok') operations.inc({ operation, tier: 'hot' });
     },
     instrument(app) {
       app.addHook('onResponse', async (request, reply) => {
@@ -148,9 +142,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
         const labels = { method: request.method, route, status: String(reply.statusCode) };
         httpRequests.inc(labels);
         httpDuration.observe(labels, reply.elapsedTime / 1000);
-        // Routes that act on memories say which operation (rest-routes.ts).
-        const { operation } = request.routeOptions.config as { operation?: string };
-        if (operation && reply.statusCode < 400) operations.inc({ operation, tier: 'hot' });
       });
     },
   };

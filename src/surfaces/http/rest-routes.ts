@@ -187,8 +187,7 @@ export type ScopeOf = (request: FastifyRequest) => RequestScope;
  * The REST API under `/v1`, plus the deployment guide's compatibility routes `/remember` and `/recall`.
  * Each route hands its body (or parameters) to the same service the MCP tools call, which validates it
  * with the module's zod schema; the same schemas describe the route in the OpenAPI document, so the
- * document cannot drift from what is enforced. A route acting on memories names its operation in
- * `config.operation`, which `brain_memory_operations_total` counts (metrics.ts).
+ * document cannot drift from what is enforced.
  */
 export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, scopeOf: ScopeOf): void {
   const { memory, sessions } = ctx.services;
@@ -197,7 +196,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories',
     {
-      config: { operation: 'remember', access: { scope: 'write', action: 'memory.remember' } },
+      config: { access: { scope: 'write', action: 'memory.remember' } },
       schema: {
         tags,
         summary: 'Remember one memory',
@@ -216,7 +215,6 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
     '/v1/memories/batch',
     {
       config: {
-        operation: 'remember',
         access: { scope: 'write', action: 'memory.remember', writes: batchSize },
       },
       schema: {
@@ -235,7 +233,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories',
     {
-      config: { operation: 'list', access: { scope: 'read', action: 'memory.list' } },
+      config: { access: { scope: 'read', action: 'memory.list' } },
       schema: {
         tags,
         summary: 'List memories',
@@ -251,7 +249,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/search',
     {
-      config: { operation: 'recall', access: { scope: 'read', action: 'memory.recall' } },
+      config: { access: { scope: 'read', action: 'memory.recall' } },
       schema: {
         tags,
         summary: 'Recall memories by meaning and keywords',
@@ -267,7 +265,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/v1/memories/forget',
     {
-      config: { operation: 'forget', access: { scope: 'write', action: 'memory.forget' } },
+      config: { access: { scope: 'write', action: 'memory.forget' } },
       schema: {
         tags,
         summary: 'Forget memories by id, key, filter or all',
@@ -282,7 +280,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories/:id',
     {
-      config: { operation: 'get', access: { scope: 'read', action: 'memory.get' } },
+      config: { access: { scope: 'read', action: 'memory.get' } },
       schema: {
         tags,
         summary: 'Get one memory',
@@ -315,7 +313,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.get(
     '/v1/memories/:id/history',
     {
-      config: { operation: 'history', access: { scope: 'read', action: 'memory.history' } },
+      config: { access: { scope: 'read', action: 'memory.history' } },
       schema: {
         tags,
         summary: "A memory's versions, oldest first",
@@ -331,7 +329,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.patch(
     '/v1/memories/:id',
     {
-      config: { operation: 'update', access: { scope: 'write', action: 'memory.update' } },
+      config: { access: { scope: 'write', action: 'memory.update' } },
       schema: {
         tags,
         summary: 'Change a memory',
@@ -356,7 +354,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.delete(
     '/v1/memories/:id',
     {
-      config: { operation: 'forget', access: { scope: 'write', action: 'memory.forget' } },
+      config: { access: { scope: 'write', action: 'memory.forget' } },
       schema: {
         tags,
         summary: 'Forget one memory',
@@ -395,7 +393,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/remember',
     {
-      config: { operation: 'remember', access: { scope: 'write', action: 'memory.remember' } },
+      config: { access: { scope: 'write', action: 'memory.remember' } },
       schema: {
         tags: ['compatibility'],
         summary: 'Remember (deployment guide form)',
@@ -411,7 +409,7 @@ export function registerRestRoutes(app: FastifyInstance, ctx: SurfaceContext, sc
   app.post(
     '/recall',
     {
-      config: { operation: 'recall', access: { scope: 'read', action: 'memory.recall' } },
+      config: { access: { scope: 'read', action: 'memory.recall' } },
       schema: {
         tags: ['compatibility'],
         summary: 'Recall (deployment guide form)',
