@@ -173,4 +173,37 @@ describe('brain serve and slow clients', () => {
     expect(slow.logs()).toMatch(/"cut":1/);
     expect(slow.logs()).toMatch(/"msg":"stopped"/);
   });
+
+  it('a second signal while the drain waits for a request exits at once with 130', async () => {
+    // A home of its own: the run left behind must not be picked up by the other tests' servers.
+    const ownHome = tempHome('brain-http-signal-e2e-');
+    const serving = await startServe({ BRAIN_HOME: ownHome });
+    try {
+      // A waiting execution holds its request open (up to the request timeout) and so the drain, far
+      // past its 10 s limit (which would exit 1): only the second signal can end the process now.
+      const held = fetch(`${serving.url}/v1/executions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: 'import time\ntime.sleep(60)' }),
+      }).catch((error: unknown) => error);
+      const running = async () => {
+        const res = await fetch(`${serving.url}/v1/executions`);
+        const { executions } = (await res.json()) as { executions: { status: string }[] };
+        return executions.some((e) => e.status === 'running');
+      };
+      await expect.poll(running, { timeout: 15_000 }).toBe(true);
+      serving.child.kill('SIGTERM');
+      await expect
+        .poll(() => serving.logs().includes('"msg":"shutting down: draining requests"'), { timeout: 5_000 })
+        .toBe(true);
+      expect(await serving.stop('SIGINT')).toBe(130);
+      expect(serving.logs()).toMatch(/"signal":"SIGINT","msg":"second signal while draining: exiting now"/);
+      expect(serving.logs()).not.toMatch(/"msg":"stopped"/);
+      // The held request never got an answer: its connection went with the process.
+      expect(await held).toBeInstanceOf(Error);
+    } finally {
+      if (serving.child.exitCode === null) await serving.stop('SIGKILL');
+      fs.rmSync(ownHome, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,8 +1,9 @@
+import { Readable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestBrain, type TestBrain } from '../../../test/test-brain.js';
 import { createTestHttpServer } from '../../../test/test-http.js';
-import type { HttpServer } from './http-server.js';
+import { BODY_LIMIT_BYTES, type HttpServer } from './http-server.js';
 
 const logger = pino({ level: 'silent' });
 let fixture: TestBrain;
@@ -139,6 +140,46 @@ describe('REST API /v1/memories', () => {
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json().error.message).toMatch(/not valid JSON/);
     expect(await total()).toBe(before);
+  });
+
+  it('refuses a body over the 1 MiB limit with 413 naming the limit, and writes nothing', async () => {
+    const before = await total();
+    // Each memory is valid and the count is within the batch's: only the body's size is over.
+    const batchOf = (count: number) =>
+      JSON.stringify({
+        memories: Array.from({ length: count }, (_, i) => ({
+          content: `${i} ${'x'.repeat(60_000)}`,
+          project: 'limit',
+        })),
+      });
+    const over = batchOf(18);
+    expect(Buffer.byteLength(over)).toBeGreaterThan(BODY_LIMIT_BYTES);
+    const post = (payload: string | Readable) =>
+      http.app.inject({
+        method: 'POST',
+        url: '/v1/memories/batch',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+    // With its Content-Length, and streamed without one (counted as it arrives).
+    for (const res of [await post(over), await post(Readable.from([over]))]) {
+      expect(res.statusCode).toBe(413);
+      expect(res.json()).toEqual({
+        error: {
+          code: 'INVALID_INPUT',
+          message: `request body is larger than ${BODY_LIMIT_BYTES} bytes (1 MiB)`,
+          details: { limit_bytes: BODY_LIMIT_BYTES },
+        },
+      });
+    }
+    expect(await total()).toBe(before);
+    // The same batch a little smaller is stored: the size was the refusal's only reason.
+    const under = batchOf(16);
+    expect(Buffer.byteLength(under)).toBeLessThan(BODY_LIMIT_BYTES);
+    expect((await post(under)).statusCode).toBe(200);
+    expect(await total()).toBe(before + 16);
+    const forgot = await call('POST', '/v1/memories/forget', { filter: { project: 'limit' } });
+    expect(forgot.body).toMatchObject({ forgotten: 16 });
   });
 
   it('stores a batch all at once and forgets by filter', async () => {
