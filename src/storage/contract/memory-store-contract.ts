@@ -364,6 +364,40 @@ export function runMemoryStoreContract(
       expect((await search(h.store, A, 'pasta" OR NEAR(* -')).text[0]?.id).toBe(cook.id);
     });
 
+    it("ranks a tenant's candidates the same, scores included, whatever another tenant stores", async () => {
+      // More matches than a short list holds, in different mixes and lengths.
+      const words = [
+        'harbor lantern festival',
+        'harbor boats at night',
+        'lantern repair shop',
+        'the festival',
+      ];
+      const mine = Array.from({ length: 160 }, (_, i) => `${words[i % 4]} ${'note '.repeat(i % 7)}${i}`);
+      // Another tenant with every query word past the match budget (1,000 documents), in short texts.
+      const theirs = Array.from({ length: 1_100 }, (_, i) => `harbor lantern festival ${i}`);
+      const load = async (store: MemoryStore, scope: RequestScope, contents: string[]) =>
+        store.insert(scope, await Promise.all(contents.map((c) => row(c))));
+      const view = async (store: MemoryStore) => {
+        const found = await search(store, A, 'harbor lantern festival');
+        const content = (id: string) => found.memories.get(id)?.content;
+        return {
+          text: found.text.map((t) => [content(t.id), t.score]),
+          vector: found.vector.map((v) => [content(v.id), v.similarity]),
+        };
+      };
+      await load(h.store, A, mine);
+      const shared = await open();
+      try {
+        await load(shared.store, A, mine);
+        await load(shared.store, B, theirs);
+        const alone = await view(h.store);
+        expect(alone.text.length).toBeGreaterThan(10);
+        expect(await view(shared.store)).toEqual(alone);
+      } finally {
+        await shared.close();
+      }
+    });
+
     it('counts accesses', async () => {
       const m = await row('counted');
       await h.store.insert(A, [m]);

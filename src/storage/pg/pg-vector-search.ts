@@ -170,12 +170,16 @@ export class PgVectorSearch {
     const approximate = this.hasIndex(model, dims) && (await this.#size(tenantId, model)) >= EXACT_BELOW;
     const n = where.params.length;
     const distance = `(e.embedding::vector(${dims}) <=> $${n + 1}::vector(${dims}))`;
+    // A tenant below EXACT_BELOW is scanned exactly, never through the graph (`+ 0` is no expression
+    // the index orders by): the graph holds every tenant's vectors, so its approximate answer for one
+    // tenant would depend on what the others store.
+    const order = approximate ? distance : `${distance} + 0`;
     // The graph's nearest and the fresh rows' nearest, merged: one statement, one snapshot.
     // The rows' columns come along: recall needs no other query for the vector hits.
     const part = (fresh: string) => `(SELECT ${PG_MEMORY_COLUMNS}, ${distance} AS d
       FROM memory_embeddings e JOIN memories m ON m.rid = e.rid LEFT JOIN memory_tiers mt ON mt.rid = m.rid
       WHERE e.model = $${n + 2} AND e.dims = ${dims} AND ${fresh} AND e.tenant_id = $${n + 3} AND ${where.sql}
-      ORDER BY ${distance} LIMIT $${n + 4})`;
+      ORDER BY ${order} LIMIT $${n + 4})`;
     const sql = `SELECT x.*, 1 - d AS similarity FROM (${part('NOT e.fresh')} UNION ALL ${part('e.fresh')}) x
       ORDER BY d LIMIT $${n + 4}`;
     const values = [...where.params, vectorBinary(query), model, tenantId, limit];

@@ -13,6 +13,7 @@ import type {
 import type { SqliteDatabase } from './sqlite-database.js';
 import { toStorageError } from './sqlite-errors.js';
 import { rebuildSearchText, searchTextDrift } from './sqlite-search-rebuild.js';
+import { ftsValues, INSERT_FTS_SQL, liveSearchFields } from './sqlite-search-text.js';
 import { checkSavedIndexes } from './sqlite-vector-files.js';
 import { vectorIndexDirFor } from './vector-index-file.js';
 
@@ -106,8 +107,12 @@ function termDifferences(db: SqliteDatabase): number {
     DROP TABLE IF EXISTS temp.brain_check_expect;
     CREATE VIRTUAL TABLE temp.brain_check_expect USING fts5 (search_text, context_text, content = '',
       tokenize = 'unicode61 remove_diacritics 0');
-    INSERT INTO temp.brain_check_expect (rowid, search_text, context_text)
-      SELECT rid, search_text, context_text FROM memories WHERE deleted_at IS NULL;
+  `);
+  // The entries the store would write now (each token behind its tenant's mark: ftsValues).
+  const expect = db.prepare(INSERT_FTS_SQL.replace('memories_fts', 'temp.brain_check_expect'));
+  for (const [rid, tenant, own, context] of liveSearchFields(db))
+    expect.run(...ftsValues(rid, tenant, own, context));
+  db.exec(`
     CREATE VIRTUAL TABLE IF NOT EXISTS temp.brain_check_expect_vocab USING fts5vocab(temp, brain_check_expect, 'col');
     CREATE VIRTUAL TABLE IF NOT EXISTS temp.brain_check_vocab USING fts5vocab(main, memories_fts, 'col');
   `);

@@ -1,5 +1,5 @@
 import type { SqliteDatabase } from './sqlite-database.js';
-import { backfillSearchText } from './sqlite-search-text.js';
+import { backfillSearchText, markIndexedTokens } from './sqlite-search-text.js';
 
 interface Migration {
   version: number;
@@ -414,6 +414,15 @@ ALTER TABLE memories ADD COLUMN moved_at TEXT;
 CREATE TABLE tier_reasons (id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
 INSERT INTO brain_meta (key, value) SELECT 'tier_version', coalesce(max(id), 0) FROM tier_moves;
 `,
+  },
+  {
+    // Each token in the index carries its tenant's mark (tenantMark in sqlite-search-text.ts), so that
+    // a search counts its terms and takes its matches among the tenant's rows: counted over every
+    // tenant, another tenant's rows decided which terms a query kept, their IDF and its short list.
+    version: 15,
+    name: 'fts_tenant',
+    sql: '',
+    backfill: markIndexedTokens,
   },
 ];
 

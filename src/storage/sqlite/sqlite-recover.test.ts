@@ -13,6 +13,7 @@ import { sqliteIntegrity } from './sqlite-integrity.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus } from './sqlite-migrations.js';
 import { recoverSqlite } from './sqlite-recover.js';
+import { tenantMark } from './sqlite-search-text.js';
 
 const temp = new TempFiles('brain-recover-');
 afterEach(() => temp.cleanup());
@@ -106,9 +107,9 @@ describe('brain db recover (SQLite)', () => {
       const checked = await sqliteIntegrity(db, file).check();
       expect(checked.checks.filter((c) => c.status === 'fail')).toEqual([]);
       const hits = db
-        .prepare("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'search_text : garden'")
+        .prepare('SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?')
         .pluck()
-        .get();
+        .get(`search_text : ${tenantMark('t')}garden`);
       expect(hits).toBe(100);
     } finally {
       db.close();

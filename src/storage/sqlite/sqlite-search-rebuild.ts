@@ -1,6 +1,6 @@
 import type { ProgressListener, ReindexResult } from '../storage-integrity.js';
 import type { SqliteDatabase } from './sqlite-database.js';
-import { ownSearchText, speakerSearchText } from './sqlite-search-text.js';
+import { ftsValues, INSERT_FTS_SQL, ownSearchText, speakerSearchText } from './sqlite-search-text.js';
 
 /** Rows read (and written) per statement while walking the memories. */
 const BATCH = 1000;
@@ -106,7 +106,7 @@ export function rebuildSearchText(
     const update = db.prepare(
       'UPDATE memories SET search_text = ?, context_text = ?, speaker_text = ? WHERE rid = ?',
     );
-    const index = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
+    const index = db.prepare(INSERT_FTS_SQL);
     const stats = new Map<string, { documents: number; own: number; context: number }>();
     const memories = walkLive(
       db,
@@ -117,7 +117,7 @@ export function rebuildSearchText(
           c.speaker !== c.row.speaker_text
         )
           update.run(c.own, c.context, c.speaker, c.row.rid);
-        index.run(c.row.rid, c.own, c.context);
+        index.run(...ftsValues(c.row.rid, c.row.tenant_id, c.own, c.context));
         const s = stats.get(c.row.tenant_id) ?? { documents: 0, own: 0, context: 0 };
         s.documents++;
         s.own += c.own.length;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { searchTokens, speakerOf } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
@@ -12,6 +13,71 @@ export function ownSearchText(content: string, tags: readonly string[]): string 
 export function speakerSearchText(content: string, metadata: Record<string, unknown>): string {
   const speaker = speakerOf(content, metadata);
   return speaker === null ? '' : searchTokens(speaker).join(' ');
+}
+
+/** Tenants' marks, kept once computed (a mark never changes). */
+const marks = new Map<string, string>();
+const MARKS_MAX = 10_000;
+
+/**
+ * The prefix each token of a tenant's rows carries in memories_fts (migration 15): 16 hex digits of the
+ * SHA-256 of its id. Each tenant then has its own terms in the one index, so a search counts and reads
+ * the postings of the tenant's rows only, as fast as in a store of one tenant (ANDing a tenant term
+ * instead cost ~0.4 ms a query at 100k memories). Two ids sharing a mark (odds ~1e-10 among 100,000
+ * tenants) would share statistics, never rows: every search also filters on tenant_id.
+ */
+export function tenantMark(tenantId: string): string {
+  let mark = marks.get(tenantId);
+  if (mark === undefined) {
+    mark = createHash('sha256').update(tenantId).digest('hex').slice(0, 16);
+    if (marks.size >= MARKS_MAX) marks.clear();
+    marks.set(tenantId, mark);
+  }
+  return mark;
+}
+
+/** Space-separated search tokens as memories_fts holds them: each behind the tenant's mark. */
+export function markedTokens(mark: string, tokens: string): string {
+  return tokens.length === 0 ? '' : `${mark}${tokens.replaceAll(' ', ` ${mark}`)}`;
+}
+
+/** The index entry of a row: its own tokens and its context's, marked with its tenant (markedTokens). */
+export const INSERT_FTS_SQL = 'INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)';
+
+/** The values of INSERT_FTS_SQL for a row. */
+export function ftsValues(rid: number | bigint, tenantId: string, own: string, context: string): unknown[] {
+  const mark = tenantMark(tenantId);
+  return [rid, markedTokens(mark, own), markedTokens(mark, context)];
+}
+
+type SearchFields = [rid: number, tenantId: string, own: string, context: string];
+
+/** Every live row's rid, tenant and stored tokens, read a page at a time (the caller writes meanwhile). */
+export function* liveSearchFields(db: SqliteDatabase): Generator<SearchFields> {
+  const page = db
+    .prepare(
+      `SELECT rid, tenant_id, search_text, context_text FROM memories
+       WHERE deleted_at IS NULL AND rid > ? ORDER BY rid LIMIT 5000`,
+    )
+    .raw();
+  let after = 0;
+  for (;;) {
+    const rows = page.all(after) as SearchFields[];
+    if (rows.length === 0) return;
+    yield* rows;
+    after = (rows.at(-1) as SearchFields)[0];
+  }
+}
+
+/**
+ * Migration 15: every live row indexed again with its tenant's mark, from the tokens it stores. The
+ * index is contentless, so its entries are dropped at once and written again.
+ */
+export function markIndexedTokens(db: SqliteDatabase): void {
+  db.exec("INSERT INTO memories_fts (memories_fts) VALUES ('delete-all')");
+  const insert = db.prepare(INSERT_FTS_SQL);
+  for (const [rid, tenant, own, context] of liveSearchFields(db))
+    insert.run(...ftsValues(rid, tenant, own, context));
 }
 
 function joined(...parts: string[]): string {
@@ -44,10 +110,7 @@ export class SqliteSearchText {
   readonly #count: Database.Statement;
 
   constructor(db: SqliteDatabase) {
-    this.#insert = prepareStatement(
-      db,
-      'INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)',
-    );
+    this.#insert = prepareStatement(db, INSERT_FTS_SQL);
     this.#delete = prepareStatement(db, 'DELETE FROM memories_fts WHERE rowid = ?');
     this.#last = prepareStatement(
       db,
@@ -113,13 +176,13 @@ export class SqliteSearchText {
     this.count(before.tenantId, 0, own.length - before.own.length, context.length - before.context.length);
     this.#setContext.run(context, rid);
     this.#delete.run(rid);
-    this.#insert.run(rid, own, context);
+    this.#insert.run(...ftsValues(rid, before.tenantId, own, context));
   }
 
   /** Adds a row written in this transaction to the index (the batch counts it in the statistics). */
-  add(row: PendingRow): void {
+  add(tenantId: string, row: PendingRow): void {
     if (row.grown) this.#setContext.run(row.context, row.rid);
-    this.#insert.run(row.rid, row.own, row.context);
+    this.#insert.run(...ftsValues(row.rid, tenantId, row.own, row.context));
   }
 
   /**
@@ -139,7 +202,7 @@ export class SqliteSearchText {
     this.count(before.tenantId, 0, own.length - before.own.length, 0);
     this.#setOwn.run(own, speaker, rid);
     this.#delete.run(rid);
-    this.#insert.run(rid, own, row.context);
+    this.#insert.run(...ftsValues(rid, before.tenantId, own, row.context));
   }
 
   /** A live row leaves the index (it is being forgotten); call it before its fields are blanked. */
@@ -229,7 +292,7 @@ export class SearchTextBatch {
     let own = 0;
     let context = 0;
     for (const row of this.#rows) {
-      this.#text.add(row);
+      this.#text.add(this.#tenantId, row);
       own += row.own.length;
       context += row.context.length;
     }

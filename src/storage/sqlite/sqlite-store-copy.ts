@@ -14,6 +14,7 @@ import {
 import type { StoreCopy, StoredMemory, StoredSession, StoredVersion, TransferFilter } from '../storage.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import { blobToInt8, vectorToBlob } from './sqlite-memory-rows.js';
+import { ftsValues, INSERT_FTS_SQL } from './sqlite-search-text.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 
 const COLUMNS = [
@@ -109,9 +110,7 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
     .pluck();
   const activeModel = db.prepare('SELECT value FROM brain_meta WHERE key = ?').pluck();
   const insertTag = db.prepare('INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
-  const insertFts = db.prepare(
-    'INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)',
-  );
+  const insertFts = db.prepare(INSERT_FTS_SQL);
   const insertVector = db.prepare(
     'INSERT OR IGNORE INTO memory_embeddings (rid, model, embedding) VALUES (?, ?, ?)',
   );
@@ -148,7 +147,7 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
       const live = m.deleted_at === null;
       if (live) {
         for (const tag of m.tags) insertTag.run(tag, rid);
-        insertFts.run(rid, m.search_text, m.context_text);
+        insertFts.run(...ftsValues(rid, m.tenant_id, m.search_text, m.context_text));
         const sum = added.get(m.tenant_id) ?? { documents: 0, own: 0, context: 0 };
         sum.documents++;
         sum.own += m.search_text.length;

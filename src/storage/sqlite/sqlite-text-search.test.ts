@@ -7,8 +7,10 @@ import { silentLogger } from '../../core/logger.js';
 import type { NewMemory } from '../../modules/memory/memory-store.js';
 import { newMemoryRow } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase, type SqliteDatabase } from './sqlite-database.js';
+import { sqliteIntegrity } from './sqlite-integrity.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { ownSearchText } from './sqlite-search-text.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -57,6 +59,29 @@ describe('full-text search', () => {
     const fresh = new SqliteMemoryStore(db, silentLogger); // no cached statistics
     const after = await textHits(fresh, 'a', 'tomatoes in the garden');
     expect(before[0]?.content).toBe('the garden has tomatoes');
+    expect(after).toEqual(before);
+    db.close();
+  });
+
+  it("picks terms and candidates from the tenant's own rows, however many of another tenant's match", async () => {
+    const { db, store } = openStore();
+    // More matches of the query's words than the short list holds, in different mixes and lengths.
+    const words = ['harbor lantern festival', 'harbor boats at night', 'lantern repair shop', 'the festival'];
+    await store.insert(
+      { tenantId: 'a' },
+      Array.from({ length: 160 }, (_, i) => row(`${words[i % 4]} ${'note '.repeat(i % 7)}${i}`)),
+    );
+    const before = await textHits(store, 'a', 'harbor lantern festival');
+    // Tenant b takes every word past the match budget (1,000 documents), with short documents that the
+    // index's own BM25 would rank first.
+    await store.insert(
+      { tenantId: 'b' },
+      Array.from({ length: 1_100 }, (_, i) => row(`harbor lantern festival ${i}`)),
+    );
+    const fresh = new SqliteMemoryStore(db, silentLogger); // no cached statistics
+    const after = await textHits(fresh, 'a', 'harbor lantern festival');
+    expect(before).toHaveLength(10);
+    expect(before[0]?.content).toMatch(/^harbor lantern festival/);
     expect(after).toEqual(before);
     db.close();
   });
@@ -161,6 +186,7 @@ describe('full-text search', () => {
       '12_versions',
       '13_executions',
       '14_tier_last_move',
+      '15_fts_tenant',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {
@@ -172,6 +198,44 @@ describe('full-text search', () => {
       expect(hits[0]?.bm25).toBeCloseTo(hits[1]?.bm25 ?? 0, 1);
       db.close();
     });
+  });
+
+  it("migration 15 indexes each memory with its tenant's token: a version-14 store's memories are found by their own tenant only", async () => {
+    const { db, file } = openDb();
+    db.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 14)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, NOW);
+    }
+    // Rows as a version-14 store kept them: their tokens stored, their index entries without a tenant.
+    const insert = db.prepare(
+      `INSERT INTO memories (id, tenant_id, content, content_hash, tags, created_at, updated_at, change_seq, search_text)
+       VALUES (?, ?, ?, ?, '[]', ?, ?, 1, ?)`,
+    );
+    const index = db.prepare('INSERT INTO memories_fts (rowid, search_text, context_text) VALUES (?, ?, ?)');
+    for (const [id, tenant, content] of [
+      ['m1', 'a', 'the lighthouse keeper'],
+      ['m2', 'b', 'a lighthouse postcard'],
+      ['m3', 'b', 'the ferry timetable'],
+    ] as const) {
+      const own = ownSearchText(content, []);
+      const { lastInsertRowid } = insert.run(id, tenant, content, id, NOW, NOW, own);
+      index.run(lastInsertRowid, own, '');
+    }
+    expect(migrateSqlite(db).applied).toEqual(['15_fts_tenant']);
+    const store = new SqliteMemoryStore(db, silentLogger);
+    expect((await textHits(store, 'a', 'lighthouse')).map((h) => h.content)).toEqual([
+      'the lighthouse keeper',
+    ]);
+    expect((await textHits(store, 'b', 'lighthouse')).map((h) => h.content)).toEqual([
+      'a lighthouse postcard',
+    ]);
+    expect(await textHits(store, 'a', 'ferry')).toEqual([]);
+    const report = await sqliteIntegrity(db, file).check();
+    expect(report.checks.find((c) => c.name === 'text_index')).toMatchObject({ status: 'ok' });
+    db.close();
   });
 });
 

@@ -9,6 +9,7 @@ import {
 import { searchTokens } from '../../modules/search/text-tokens.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqlWhere } from './sqlite-memory-rows.js';
+import { tenantMark } from './sqlite-search-text.js';
 import { prepareStatement, StatementCache } from './statement-cache.js';
 
 export interface TextHit {
@@ -21,15 +22,15 @@ export interface TextHit {
 
 export interface TextSearchOptions {
   /**
-   * Most documents one BM25-ranked query may match. FTS5 scores every match before it sorts, so the
-   * cost of a query grows with the matches of its commonest term; terms past this budget are dropped.
+   * Most of the tenant's documents one query may take its short list from. Terms are kept rarest first
+   * while their document frequencies fit; past it a term only scores.
    */
   matchBudget: number;
-  /** How long a term's document frequency is trusted before it is counted again. */
+  /** How long a term's document frequency in a tenant is trusted before it is counted again. */
   dfTtlMs: number;
   /**
-   * Index-ranked matches re-scored per search, at least. The index ranks by its own statistics over
-   * every tenant; the short list is scored again with the tenant's, so it is taken wide.
+   * Matches re-scored per search, at least: every match when there are no more, else the best of them by
+   * the IDF of the query terms each holds (see #preRanked).
    */
   rescoreMin: number;
   lexical: LexicalParams;
@@ -47,13 +48,11 @@ const MAX_TERMS = 24;
 const DF_CACHE_MAX = 20_000;
 /** How far past the match budget (×) a common term's documents are counted for its IDF. */
 const COMMON_TERM_CAP = 10;
-/** How many index-ranked matches are checked against the filter per result wanted. */
+/** The short list holds this many matches per result wanted, at least rescoreMin. */
 const SHORT_LIST_FACTOR = 4;
-/** Column weights of the index's own ranking (own text, context), used only to pick the short list. */
-const INDEX_RANK = 'bm25(memories_fts, 1.0, 0.5)';
-
-function quote(term: string): string {
-  return `"${term.replaceAll('"', '""')}"`;
+/** A query term as the index holds it for the tenant (behind its mark), quoted so it is never syntax. */
+function quote(mark: string, term: string): string {
+  return `"${mark}${term.replaceAll('"', '""')}"`;
 }
 
 interface Candidate {
@@ -64,22 +63,25 @@ interface Candidate {
   speaker: string;
 }
 
+const CANDIDATE_COLUMNS =
+  'm.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker';
+
 /**
- * Full-text search over memories_fts with a cost budget, scored with the tenant's own statistics. Query
+ * Full-text search over memories_fts with a cost budget, within one tenant: the index holds each token
+ * behind its tenant's mark (migration 15) and every term is looked up so, so the counts, the matches and
+ * the short list come from the tenant's rows alone and no other tenant's memories change what a tenant
+ * finds or its scores. Query
  * words go through the same tokens as the index (searchTokens) and are quoted, so no user text is read
- * as FTS syntax. Terms are chosen rarest first while their document frequencies fit the match budget and
- * ORed; the index's own BM25 picks a wide short list, which is filtered and scored again with BM25F
- * over the memory's own text and its session context, with the tenant's document count, lengths and
- * term frequencies: another tenant's memories never change a score. When even the rarest term is too
- * common, the newest documents holding all of the rarest terms come first, then the newest matches of
- * the rarest term.
+ * as FTS syntax. Terms are chosen rarest first while their document frequencies in the tenant fit the
+ * match budget and ORed; a short list of their matches is scored with BM25F over the memory's own text
+ * and its session context, with the tenant's document count, lengths and term frequencies. When even
+ * the rarest term is too common, the newest documents holding all of the rarest terms come first, then
+ * the newest matches of the rarest term.
  */
 export class SqliteTextSearch {
   readonly #options: TextSearchOptions;
   readonly #df = new Map<string, { n: number; at: number }>();
-  readonly #tenantDf = new Map<string, { n: number; at: number }>();
   readonly #countTerm: Database.Statement;
-  readonly #countTenantTerm: Database.Statement;
   readonly #tenantStats: Database.Statement;
   readonly #statements: StatementCache;
 
@@ -88,12 +90,7 @@ export class SqliteTextSearch {
     this.#statements = new StatementCache(db);
     this.#countTerm = prepareStatement(
       db,
-      'SELECT count(*) AS n FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)',
-    );
-    this.#countTenantTerm = prepareStatement(
-      db,
-      `SELECT count(*) FROM memories_fts f JOIN memories m ON m.rid = f.rowid
-         WHERE memories_fts MATCH ? AND m.tenant_id = ?`,
+      'SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)',
     ).pluck();
     // Lengths in characters: BM25 needs only a document's length relative to the average. Kept by the
     // store with the index (search_stats), so reading them is one row.
@@ -108,44 +105,50 @@ export class SqliteTextSearch {
   search(tenantId: string, text: string, where: SqlWhere, limit: number): TextHit[] {
     const terms = [...new Set(searchTokens(text))];
     if (terms.length === 0) return [];
+    const mark = tenantMark(tenantId);
     const ranked = terms
       .slice(0, MAX_TERMS)
-      .map((term) => ({ term, df: this.#documentFrequency(term) }))
+      .map((term) => ({ term, df: this.#documentFrequency(tenantId, mark, term) }))
       .filter((t) => t.df > 0)
       .sort((a, b) => a.df - b.df);
     if (ranked.length === 0) return [];
-    const chosen: string[] = [];
+    const stats = this.#statsOf(tenantId);
+    const idf = new Map(
+      ranked.map((t) => [t.term, inverseDocumentFrequency(stats.documents, Math.min(stats.documents, t.df))]),
+    );
+    const chosen: { term: string; df: number }[] = [];
     let matches = 0;
-    for (const { term, df } of ranked) {
-      if (matches + df > this.#options.matchBudget) break;
-      chosen.push(term);
-      matches += df;
+    for (const t of ranked) {
+      if (matches + t.df > this.#options.matchBudget) break;
+      chosen.push(t);
+      matches += t.df;
     }
     const candidates =
       chosen.length > 0
-        ? this.#ranked(chosen.map(quote).join(' OR '), where, limit)
+        ? this.#shortList(mark, chosen, matches, idf, where, limit)
         : this.#commonTerms(
+            mark,
             ranked.slice(0, 3).map((t) => t.term),
             where,
             limit,
           );
     // The budget bounds which terms pick candidates; every term of the query scores them.
     return this.#rescore(
-      tenantId,
       ranked.map((t) => t.term),
+      idf,
+      stats,
       candidates,
     ).slice(0, limit);
   }
 
   /** The candidates scored with BM25F and the tenant's statistics, best first (ties: newest first). */
-  #rescore(tenantId: string, terms: string[], candidates: Candidate[]): TextHit[] {
+  #rescore(
+    terms: string[],
+    idf: Map<string, number>,
+    stats: TenantTextStats,
+    candidates: Candidate[],
+  ): TextHit[] {
     if (candidates.length === 0) return [];
-    const stats = this.#statsOf(tenantId);
-    const idf = new Map<string, number>();
-    for (const term of terms) {
-      const df = Math.min(stats.documents, this.#tenantFrequency(tenantId, term));
-      idf.set(term, inverseDocumentFrequency(stats.documents, df));
-    }
     const scores = scoreLexical(terms, idf, stats, candidates, this.#options.lexical);
     return candidates
       .map((c, i) => ({ rid: c.rid, bm25: scores[i] ?? 0, seq: c.seq }))
@@ -154,59 +157,86 @@ export class SqliteTextSearch {
   }
 
   /**
-   * Every term is common (each matches more documents than the budget). Ranking by the index would
-   * first count each term's documents by walking its whole posting list, which cost more than the rest
-   * of a recall at 100k memories, so these matches go newest first instead: documents holding all of
-   * the rarest terms, then those holding the rarest one.
+   * The short list of the chosen terms' matches that pass `where`. When they are no more than it holds,
+   * all of them, in one query. Otherwise the matches are pre-ranked from the index alone (#preRanked) and
+   * read best first, a short list at a time, until enough pass the filter or none are left.
    */
-  #commonTerms(rarest: string[], where: SqlWhere, limit: number): Candidate[] {
+  #shortList(
+    mark: string,
+    chosen: { term: string; df: number }[],
+    matches: number,
+    idf: Map<string, number>,
+    where: SqlWhere,
+    limit: number,
+  ): Candidate[] {
+    const want = Math.max(this.#options.rescoreMin, limit * SHORT_LIST_FACTOR);
+    if (matches <= want) {
+      const match = chosen.map((t) => quote(mark, t.term)).join(' OR ');
+      return this.#statements
+        .get(
+          `SELECT ${CANDIDATE_COLUMNS} FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+           WHERE memories_fts MATCH ? AND ${where.sql}`,
+        )
+        .all(match, ...where.params) as Candidate[];
+    }
+    const order = this.#preRanked(mark, chosen, idf);
+    const read = this.#statements.get(
+      `SELECT ${CANDIDATE_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
+    );
+    const passing: Candidate[] = [];
+    for (let at = 0; at < order.length && passing.length < want; at += want) {
+      passing.push(...(read.all(JSON.stringify(order.slice(at, at + want)), ...where.params) as Candidate[]));
+      if (passing.length >= limit) break;
+    }
+    return passing;
+  }
+
+  /**
+   * The chosen terms' matches, best first by the IDF of the terms each holds (one in the memory's own
+   * text counts fully, one in its context by the context weight), newest first among equals. It reads
+   * rowids only, each term's in each column once (at most the match budget of them), and uses nothing
+   * but the tenant's rows and statistics: the index's own BM25 would rank with the counts and lengths
+   * of every tenant.
+   */
+  #preRanked(mark: string, chosen: { term: string }[], idf: Map<string, number>): number[] {
+    const rowids = this.#statements.get('SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?').pluck();
+    const score = new Map<number, number>();
+    for (const { term } of chosen) {
+      const weight = idf.get(term) ?? 0;
+      for (const [column, share] of [
+        ['search_text', 1],
+        ['context_text', this.#options.lexical.contextWeight],
+      ] as const) {
+        for (const rid of rowids.all(`${column} : ${quote(mark, term)}`) as number[])
+          score.set(rid, (score.get(rid) ?? 0) + weight * share);
+      }
+    }
+    return [...score.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]).map(([rid]) => rid);
+  }
+
+  /**
+   * Every term is common (each matches more of the tenant's documents than the budget). Scoring all of
+   * their matches would cost more than the rest of a recall at 100k memories, so these matches go newest
+   * first instead: documents holding all of the rarest terms, then those holding the rarest one.
+   */
+  #commonTerms(mark: string, rarest: string[], where: SqlWhere, limit: number): Candidate[] {
     const found: Candidate[] = [];
-    if (rarest.length > 1) found.push(...this.#newest(rarest.map(quote).join(' AND '), where, limit));
+    if (rarest.length > 1)
+      found.push(...this.#newest(rarest.map((t) => quote(mark, t)).join(' AND '), where, limit));
     if (found.length >= limit) return found;
     const seen = new Set(found.map((h) => h.rid));
-    for (const c of this.#newest(quote(rarest[0] as string), where, limit)) {
+    for (const c of this.#newest(quote(mark, rarest[0] as string), where, limit)) {
       if (found.length >= limit) break;
       if (!seen.has(c.rid)) found.push(c);
     }
     return found;
   }
 
-  /**
-   * The best matches that pass `where`, by the index's BM25, as a short list wide enough to re-score.
-   * Joining every match to its memories row to check the filter costs more than ranking the matches,
-   * so the index alone ranks first and only its top few are checked; when too few of those pass (other
-   * tenants or projects hold the best matches) the joined query answers instead.
-   */
-  #ranked(match: string, where: SqlWhere, limit: number): Candidate[] {
-    const want = Math.max(this.#options.rescoreMin, limit * SHORT_LIST_FACTOR);
-    const top = this.#statements
-      .get(`SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY ${INDEX_RANK} LIMIT ?`)
-      .pluck()
-      .all(match, want) as number[];
-    if (top.length === 0) return [];
-    const passing = this.#statements
-      .get(
-        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
-         FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
-      )
-      .all(JSON.stringify(top), ...where.params) as Candidate[];
-    if (passing.length >= limit || top.length < want) return passing;
-    return this.#statements
-      .get(
-        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
-         FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
-         WHERE memories_fts MATCH ? AND ${where.sql}
-         ORDER BY ${INDEX_RANK} LIMIT ?`,
-      )
-      .all(match, ...where.params, want) as Candidate[];
-  }
-
   /** The newest matches that pass `where`: FTS5 walks its index backwards and stops at `limit`. */
   #newest(match: string, where: SqlWhere, limit: number): Candidate[] {
     return this.#statements
       .get(
-        `SELECT m.rid AS rid, m.change_seq AS seq, m.search_text AS own, m.context_text AS context, m.speaker_text AS speaker
-         FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
+        `SELECT ${CANDIDATE_COLUMNS} FROM memories_fts JOIN memories m ON m.rid = memories_fts.rowid
          WHERE memories_fts MATCH ? AND ${where.sql}
          ORDER BY memories_fts.rowid DESC LIMIT ?`,
       )
@@ -214,39 +244,20 @@ export class SqliteTextSearch {
   }
 
   /**
-   * Documents (of all tenants) holding the term, counted once and cached for dfTtlMs: it decides which
-   * terms fit the match budget. Counting stops just past the budget (a term over it is dropped whatever
-   * its count).
+   * The tenant's documents holding the term, counted once and cached for dfTtlMs: it decides which terms
+   * fit the match budget, and gives their IDF. Counting stops at COMMON_TERM_CAP times the budget: past
+   * that a term picks no candidates and its IDF is small either way, while walking its whole posting list
+   * would cost milliseconds. The count is of the tenant's rows only, so it is the same whatever other
+   * tenants hold.
    */
-  #documentFrequency(term: string): number {
-    const now = Date.now();
-    const cached = this.#df.get(term);
-    const budget = this.#options.matchBudget;
-    if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
-    const { n } = this.#countTerm.get(quote(term), budget + 1) as { n: number };
-    if (this.#df.size >= DF_CACHE_MAX) this.#df.clear();
-    this.#df.set(term, { n, at: now });
-    return n;
-  }
-
-  /**
-   * The tenant's documents holding the term, for its IDF; cached like the global counts. A term within
-   * the match budget is counted in the tenant exactly. One over it (it only scores, it picks no
-   * candidates) is counted across tenants up to COMMON_TERM_CAP, an upper bound of the tenant's count:
-   * exact in a one-tenant store of up to that size, and past it the IDF of a term that common is small
-   * either way, while walking its whole posting list would cost milliseconds.
-   */
-  #tenantFrequency(tenantId: string, term: string): number {
+  #documentFrequency(tenantId: string, mark: string, term: string): number {
     const key = `${tenantId}\u0000${term}`;
     const now = Date.now();
-    const cached = this.#tenantDf.get(key);
+    const cached = this.#df.get(key);
     if (cached && now - cached.at < this.#options.dfTtlMs) return cached.n;
-    const n =
-      this.#documentFrequency(term) > this.#options.matchBudget
-        ? (this.#countTerm.get(quote(term), this.#options.matchBudget * COMMON_TERM_CAP) as { n: number }).n
-        : (this.#countTenantTerm.get(quote(term), tenantId) as number);
-    if (this.#tenantDf.size >= DF_CACHE_MAX) this.#tenantDf.clear();
-    this.#tenantDf.set(key, { n, at: now });
+    const n = this.#countTerm.get(quote(mark, term), this.#options.matchBudget * COMMON_TERM_CAP) as number;
+    if (this.#df.size >= DF_CACHE_MAX) this.#df.clear();
+    this.#df.set(key, { n, at: now });
     return n;
   }
 

@@ -33,10 +33,12 @@ describe("SQLite tiers: a memory's last move in its row (migration 14)", () => {
           NOW,
         );
       }
-      const memories = new SqliteMemoryStore(db, silentLogger);
-      const [written] = await memories.insert(A, [newMemoryRow('the warm one')]);
-      const id = written?.id as string;
-      db.prepare("UPDATE memories SET storage_tier = 'warm' WHERE id = ?").run(id);
+      // The row as a version 13 store wrote it (this build's store writes the index of migration 15).
+      const id = 'mem_warm';
+      db.prepare(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, tags, created_at, updated_at, change_seq, storage_tier)
+         VALUES (?, 'a', 'the warm one', 'h', '[]', ?, ?, 1, 'warm')`,
+      ).run(id, NOW, NOW);
       const insert = db.prepare(
         `INSERT INTO tier_moves (tenant_id, memory_id, from_tier, to_tier, reason, score, at)
          VALUES ('a', ?, ?, ?, ?, 0.3, ?)`,
@@ -45,7 +47,8 @@ describe("SQLite tiers: a memory's last move in its row (migration 14)", () => {
       insert.run(id, 'warm', 'hot', 'recalled', NOW);
       insert.run(id, 'hot', 'warm', 'last', NOW);
 
-      expect(migrateSqlite(db).applied).toEqual(['14_tier_last_move']);
+      expect(migrateSqlite(db).applied).toEqual(['14_tier_last_move', '15_fts_tenant']);
+      const memories = new SqliteMemoryStore(db, silentLogger);
       // The recall cache's tier version starts where tier_moves' highest id was.
       const version = () =>
         db.prepare("SELECT value FROM brain_meta WHERE key = 'tier_version'").pluck().get();
