@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/logger.js';
-import { newMemoryRow } from '../contract/memory-store-contract.js';
 import { openSqliteDatabase } from './sqlite-database.js';
 import { SqliteMemoryStore } from './sqlite-memory-store.js';
 import { migrateSqlite, migrationStatus, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
