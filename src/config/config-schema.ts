@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CronPattern } from 'croner';
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 /** Log levels pino knows, plus `silent`. */
@@ -113,18 +113,27 @@ const booleanSetting = z.boolean({
 const cronText = z
   .string({ error: 'expected a cron expression such as "0 * * * *", or off' })
   .trim()
-  .refine(
-    (v) => {
-      if (v === 'off') return true;
-      try {
-        new CronPattern(v);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { error: 'expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off' },
-  );
+  .superRefine((v, ctx) => {
+    if (v === 'off') return;
+    let cron: Cron;
+    try {
+      cron = new Cron(v, { paused: true });
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected a cron expression such as "0 * * * *" (minute hour day month weekday), or off',
+      });
+      return;
+    }
+    // A valid pattern that no date matches (`0 0 31 2 *`) would leave its job never run, silently.
+    const next = cron.nextRun();
+    cron.stop();
+    if (next === null)
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${v}" matches no date, so its job would never run: give a date that exists, or off`,
+      });
+  });
 
 const HALF_LIFE_ENTRY = /^([a-z][a-z0-9_]{0,31})=(\d+(?:\.\d+)?)$/;
 
@@ -142,7 +151,9 @@ export function parseHalfLives(text: string): Record<string, number> {
     const days = m ? Number(m[2]) : Number.NaN;
     if (!m || !(days >= 0.01 && days <= 36_500))
       throw new Error(`"${part}" is not type=days with days from 0.01 to 36500`);
-    out[m[1] as string] = days;
+    const type = m[1] as string;
+    if (type in out) throw new Error(`${type} is given twice`);
+    out[type] = days;
   }
   return out;
 }

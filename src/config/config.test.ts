@@ -248,6 +248,22 @@ describe('loadConfig', () => {
     expect(loaded.config).toMatchObject({ hotMax: 2000, coldAfterDays: 90, decayHalfLifeDays: 30 });
   });
 
+  it('refuses a cron expression that matches no date, and a half-life type given twice', () => {
+    const loaded = load({
+      BRAIN_TTL_CRON: '0 0 31 2 *',
+      BRAIN_DECAY_HALF_LIVES: 'fact=3,event=14,fact=5',
+    });
+    expect(messages(loaded).sort()).toEqual(
+      [
+        'BRAIN_TTL_CRON: "0 0 31 2 *" matches no date, so its job would never run: give a date that exists, or off, got "0 0 31 2 *"',
+        'BRAIN_DECAY_HALF_LIVES: expected type=days pairs such as event=14,fact=90: fact is given twice, got "fact=3,event=14,fact=5"',
+      ].sort(),
+    );
+    expect(loaded.config).toMatchObject({ ttlCron: '*/10 * * * *' });
+    // The last day of February exists in some years; every-minute patterns and off stay valid.
+    expect(messages(load({ BRAIN_TTL_CRON: '0 0 29 2 *', BRAIN_REBALANCE_CRON: 'off' }))).toEqual([]);
+  });
+
   it('refuses a recall cache size outside 0-4096 MB, naming the setting and its limit', () => {
     for (const value of ['-1', '4097', '1.5', 'big']) {
       const loaded = load({ BRAIN_RECALL_CACHE_MB: value });
