@@ -282,6 +282,25 @@ describe('the episodic buffer', () => {
     ).toBeUndefined();
   });
 
+  it('with in_session, blends the session’s episodes into recall without filtering its hits by session', async () => {
+    const session = await newSession();
+    const elsewhere = await brain.services.memory.remember(scope, {
+      content: 'Eve drives a purple tram on weekdays',
+    });
+    await record(session, 'we talked about the purple tram route');
+    // session filters the hits to that session's memories (none here) …
+    const filtered = await brain.services.memory.recall(scope, { query: 'purple tram', session });
+    expect(filtered.hits).toEqual([]);
+    expect(filtered.episodes?.map((e) => e.content)).toEqual(['we talked about the purple tram route']);
+    // … in_session keeps every hit and adds the session's episodes.
+    const within = await brain.services.memory.recall(scope, { query: 'purple tram', in_session: session });
+    expect(within.hits.map((h) => h.id)).toContain(elsewhere.id);
+    expect(within.episodes?.map((e) => e.content)).toEqual(['we talked about the purple tram route']);
+    await expect(
+      brain.services.memory.recall(scope, { query: 'purple tram', in_session: 'x'.repeat(129) }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT', details: { issues: [{ field: 'in_session' }] } });
+  });
+
   it('refuses bad input naming the field and the limit, and writes nothing', async () => {
     const session = await newSession();
     await record(session, 'the only episode');

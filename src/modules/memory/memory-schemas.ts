@@ -228,13 +228,14 @@ export const recallShape = {
     .min(0, { message: 'must be from 0 to 1' })
     .max(1, { message: 'must be from 0 to 1' })
     .optional()
-    .describe('Drop hits scoring below this (0..1).'),
+    .describe('Drop hits below this score (0..1).'),
   ...filterShape,
+  in_session: sessionSchema.optional().describe('Your session: its episodes, no filter.'),
   include_cold: z
     .boolean({ error: 'must be true or false' })
     .optional()
     .describe('Search the cold tier too.'),
-  as_of: isoDateSchema.optional().describe('Answer as the store stood then.'),
+  as_of: isoDateSchema.optional().describe('As the store stood then.'),
 };
 export const recallSchema = z.object(recallShape).strict();
 export type RecallInput = z.infer<typeof recallSchema>;

@@ -92,9 +92,10 @@ describe('MCP server', () => {
       ),
     );
     const total = sizes.reduce((a, b) => a + b, 0);
-    // What a model reads of each tool: 13.5 KB for seven tools before; the budget is 1,200 a tool.
+    // What a model reads of each tool: 13.5 KB for seven tools before; the budget is 1,200 a tool, and
+    // 1,450 for the one with the most arguments (recall: twelve, with in_session).
     expect(total / tools.length).toBeLessThanOrEqual(1200);
-    for (const [i, tool] of tools.entries()) expect(sizes[i], tool.name).toBeLessThanOrEqual(1400);
+    for (const [i, tool] of tools.entries()) expect(sizes[i], tool.name).toBeLessThanOrEqual(1450);
     const undescribed: string[] = [];
     const visit = (name: string, schema: Record<string, unknown>) => {
       const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;

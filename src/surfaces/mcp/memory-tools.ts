@@ -119,9 +119,8 @@ function registerRecall({ server, ctx, opts }: ToolDeps): void {
     {
       title: 'Recall',
       description:
-        'Search memory by meaning and keywords; call it before answering anything that may depend on earlier ' +
-        'conversations. Returns the best k hits with id, content, score 0..1 and why they matched. All filters ' +
-        'given must match.',
+        'Search memory by meaning and keywords before answering what may depend on past conversations. ' +
+        'Returns the best k hits (id, content, score 0..1, why). Filters must all match.',
       inputSchema: z.object(recallShape).strict(),
       outputSchema: recallResultSchema,
       // recall counts accesses (a write inside Brain), but nothing the caller sees changes.
