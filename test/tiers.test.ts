@@ -126,6 +126,18 @@ describe('tiers and decay', () => {
     expect(run.message).toMatch(/1 to cold/);
     expect(await recall(false)).not.toContain(ids[2]);
     expect(await recall(true)).toContain(ids[2]);
+    // Listing too leaves cold memories out unless asked, over REST as through the service.
+    const listed = async (query: string) => {
+      const res = await server.app.inject({ method: 'GET', url: `/v1/memories?limit=100${query}` });
+      expect(res.statusCode).toBe(200);
+      return (res.json() as { items: { id: string; storage_tier: string }[] }).items;
+    };
+    expect((await listed('')).map((m) => m.id)).not.toContain(ids[2]);
+    expect((await listed('&include_cold=true')).find((m) => m.id === ids[2])?.storage_tier).toBe('cold');
+    expect((await listed('&include_cold=false')).map((m) => m.id)).not.toContain(ids[2]);
+    const bad = await server.app.inject({ method: 'GET', url: '/v1/memories?include_cold=maybe' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.details.issues[0].field).toBe('include_cold');
     const decay = await brain.scheduler.runNow('decay');
     expect(decay.outcome).toBe('succeeded');
     expect(decay.message).toMatch(/re-scored/);

@@ -250,6 +250,7 @@ export const MEMORY_SORT_FIELDS = [
 
 export const listShape = {
   ...filterShape,
+  include_cold: z.boolean({ error: 'must be true or false' }).optional().describe('List the cold tier too.'),
   limit: z
     .number({ error: 'must be a number' })
     .int({ message: 'must be a whole number' })

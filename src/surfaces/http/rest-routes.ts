@@ -72,9 +72,9 @@ const {
 } = forgetShape;
 
 /**
- * Query strings carry text: the list filters' numbers and lists are read from it here (`limit=20`,
- * `tags=a,b` or `tags=a&tags=b`), and the service validates the result like any other input, so a bad
- * value gets the same error naming the field and its limit.
+ * Query strings carry text: the list filters' numbers, lists and flag are read from it here (`limit=20`,
+ * `tags=a,b` or `tags=a&tags=b`, `include_cold=true`), and the service validates the result like any
+ * other input, so a bad value gets the same error naming the field and its limit.
  */
 function listInput(query: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -84,6 +84,7 @@ function listInput(query: Record<string, unknown>): Record<string, unknown> {
       out[name] = Number(value);
     else if ((name === 'tags' || name === 'types') && typeof value === 'string')
       out[name] = value === '' ? [] : value.split(',');
+    else if (name === 'include_cold' && (value === 'true' || value === 'false')) out[name] = value === 'true';
     else out[name] = value;
   }
   return out;
