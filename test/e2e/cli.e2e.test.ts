@@ -57,6 +57,36 @@ describe('brain CLI, as built', () => {
     expect(again.stderr).toContain(`not found: ${id}`);
   });
 
+  it('recall reaches the cold tier with --include-cold and the past with --as-of; list shows cold with --include-cold', async () => {
+    const env = { BRAIN_HOME: home() };
+    const remember = async (text: string) =>
+      (JSON.parse((await runBrain(['remember', text, '--json'], env)).stdout) as { id: string }).id;
+    const first = await remember('The harbor ferry leaves at noon');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const then = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = await remember('The harbor ferry now leaves at one');
+    const ids = async (args: string[]) => {
+      const out = await runBrain([...args, '--json'], env);
+      expect(out.code, out.stderr).toBe(0);
+      const parsed = JSON.parse(out.stdout) as { hits?: { id: string }[]; items?: { id: string }[] };
+      return (parsed.hits ?? parsed.items ?? []).map((h) => h.id).sort();
+    };
+    expect(await ids(['recall', 'harbor ferry'])).toEqual([first, second].sort());
+    expect(await ids(['recall', 'harbor ferry', '--as-of', then])).toEqual([first]);
+    // The first goes cold (as a rebalance would send it, written straight into the file here).
+    const db = new Database(path.join(env.BRAIN_HOME, 'data', 'brain.db'));
+    db.prepare("UPDATE memories SET storage_tier = 'cold' WHERE id = ?").run(first);
+    db.close();
+    expect(await ids(['recall', 'harbor ferry'])).toEqual([second]);
+    expect(await ids(['recall', 'harbor ferry', '--include-cold'])).toEqual([first, second].sort());
+    expect(await ids(['list'])).toEqual([second]);
+    expect(await ids(['list', '--include-cold'])).toEqual([first, second].sort());
+    const bad = await runBrain(['recall', 'harbor', '--as-of', 'yesterday'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/as_of/);
+  });
+
   it('bad input exits 2 with the field and limit, and nothing is written', async () => {
     const env = { BRAIN_HOME: home() };
     const bad = await runBrain(['recall', 'x', '-k', '0'], env);

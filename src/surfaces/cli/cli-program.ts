@@ -326,10 +326,23 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
       .argument('<query>', 'what to look for')
       .option('-k, --k <n>', 'how many memories, 1..100 (default 10)', numeric),
   )
+    .option('--include-cold', 'search the cold tier too')
+    .option('--as-of <iso>', 'answer as the store stood at this ISO 8601 time')
+    .option(
+      '--in-session <id>',
+      "the session you are in: adds its recent episodes, keeps other sessions' hits",
+    )
     .option('--json', 'print JSON with every score signal')
     .action(async (query: string, flags) =>
       withBrain(async (ctx) => {
-        const input = defined({ query, k: flags.k, ...filterInput(flags) });
+        const input = defined({
+          query,
+          k: flags.k,
+          ...filterInput(flags),
+          include_cold: flags.includeCold,
+          as_of: flags.asOf,
+          in_session: flags.inSession,
+        });
         const result = await ctx.services.memory.recall(ctx.scope, input);
         print(flags.json, result, () => formatRecall(result));
       }),
@@ -360,11 +373,13 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
       ]),
     )
     .addOption(new Option('--order <order>', 'sort order').choices(['asc', 'desc']))
+    .option('--include-cold', 'list the cold tier too')
     .option('--json', 'print JSON')
     .action(async (flags) =>
       withBrain(async (ctx) => {
         const input = defined({
           ...filterInput(flags),
+          include_cold: flags.includeCold,
           limit: flags.limit,
           offset: flags.offset,
           sort: flags.sort,
