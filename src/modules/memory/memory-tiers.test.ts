@@ -118,7 +118,59 @@ describe('planRebalance', () => {
       row('pin', { storage_tier: 'warm', tags: ['pinned'], created_at: daysAgo(300) }),
     ];
     const plan = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 100 });
-    expect(movesIn(plan).map((m) => `${m.id}:${m.to}`)).toEqual(['w:cold']);
+    // The protected and the pinned go back to hot instead (next test).
+    expect(movesIn(plan).map((m) => `${m.id}:${m.to}`)).toEqual(['w:cold', 'pref:hot', 'pin:hot']);
+  });
+
+  it('promotes a pinned or protected memory from warm or cold to hot, taking its place in BRAIN_HOT_MAX; then nothing moves', () => {
+    const rows = [
+      row('h1', { importance: 0.9 }),
+      row('h2', { importance: 0.2 }),
+      row('h3', { importance: 0.1 }),
+      // Never recalled since its move: only the pin brings it back.
+      row('pin-warm', { storage_tier: 'warm', tags: ['pinned'], importance: 0, created_at: daysAgo(10) }),
+      row('crit-cold', {
+        storage_tier: 'cold',
+        type: 'system_critical',
+        importance: 0,
+        created_at: daysAgo(400),
+      }),
+      row('pref-cold', {
+        storage_tier: 'cold',
+        type: 'user_preferences',
+        importance: 0,
+        created_at: daysAgo(400),
+      }),
+    ];
+    const settings = { ...SETTINGS, hotMax: 4 };
+    const first = planRebalance(rows, NOW, settings);
+    expect(movesIn(first).map((m) => [m.id, `${m.from}>${m.to}`, m.reason])).toEqual([
+      // The three protected take three of the four places: one is left for the best of the rest.
+      ['h2', 'hot>warm', expect.stringMatching(/BRAIN_HOT_MAX 4.*1 best/)],
+      ['h3', 'hot>warm', expect.stringMatching(/BRAIN_HOT_MAX 4/)],
+      ['pin-warm', 'warm>hot', 'pinned (tag pinned): kept hot, never demoted'],
+      ['crit-cold', 'cold>hot', 'protected type system_critical: kept hot, never demoted'],
+      ['pref-cold', 'cold>hot', 'protected type user_preferences: kept hot, never demoted'],
+    ]);
+    expect(first.hot).toBe(4);
+    // The protected alone past capacity: all of them hot all the same, and nothing else.
+    const tight = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 2 });
+    expect(
+      movesIn(tight)
+        .filter((m) => m.to === 'hot')
+        .map((m) => m.id),
+    ).toEqual(['pin-warm', 'crit-cold', 'pref-cold']);
+    expect(tight.hot).toBe(3);
+    // Applied, the next plan at the same time moves nothing (idempotent).
+    const scores = new Map(scoresOf(first).map((s) => [s.id, s.score]));
+    const tiers = new Map(movesIn(first).map((m) => [m.id, m.to]));
+    const applied = rows.map((r) => ({
+      ...r,
+      memory_score: scores.get(r.id) ?? r.memory_score,
+      storage_tier: tiers.get(r.id) ?? r.storage_tier,
+      tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
+    }));
+    expect(planRebalance(applied, NOW, settings)).toMatchObject({ changes: [], hot: 4 });
   });
 
   it('promotes after BRAIN_PROMOTE_AFTER_ACCESSES recalls since the last move, when the score earns a place', () => {

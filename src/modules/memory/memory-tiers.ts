@@ -84,6 +84,13 @@ export interface RebalancePlan {
   hotMax: number;
 }
 
+/** The reason of a pinned memory's promotion to hot. */
+export const PINNED_REASON = `pinned (tag ${PIN_TAG}): kept hot, never demoted`;
+/** The reason of a protected type's promotion to hot. */
+export function protectedReason(type: string): string {
+  return `protected type ${type}: kept hot, never demoted`;
+}
+
 const DAY_MS = 86_400_000;
 /** Scores are computed rounded to this. */
 const SCORE_STEP = 1e-6;
@@ -188,8 +195,9 @@ export function bestOf<T>(items: readonly T[], k: number, order: (a: T, b: T) =>
  * The plan for one tenant's live memories at `now`:
  * 1. every memory is re-scored (decay);
  * 2. a warm or cold memory recalled `promoteAfterAccesses` times since its last move is a candidate for hot;
- * 3. the hot tier keeps its protected memories and, up to `hotMax`, the best-scoring of the other hot
- *    memories and the candidates; the hot memories left out go warm (cold when unused `coldAfterDays`);
+ * 3. the hot tier keeps its protected memories (pinned, or of a PROTECTED_TYPES type), promoting those
+ *    outside it, and, up to `hotMax` less the protected, the best-scoring of the other hot memories and
+ *    the candidates; the hot memories left out go warm (cold when unused `coldAfterDays`);
  * 4. a warm memory unused `coldAfterDays` goes cold. Protected memories are never demoted.
  * Applying the plan and planning again at the same `now` gives an empty plan: a rebalance is idempotent.
  * With `moves: false` (the decay pass) only step 1 is planned.
@@ -246,8 +254,12 @@ export function planRebalance(
   for (let i = 0; i < n; i++) {
     const row = rows[i] as TierRow;
     const hot = row.storage_tier === 'hot';
-    if (hot && guarded(row)) protectedHot++;
-    else if (hot || row.access_count - row.tier_access_count >= settings.promoteAfterAccesses)
+    if (guarded(row)) {
+      // Pinned or made protected while warm or cold (or demoted by a rebalance that read it before):
+      // it goes back to hot, where it stays, and takes a place there as the protected already in hot do.
+      protectedHot++;
+      if (!hot) move(i, 'hot', row.pinned ? PINNED_REASON : protectedReason(row.type));
+    } else if (hot || row.access_count - row.tier_access_count >= settings.promoteAfterAccesses)
       contenders.push(i);
   }
   const hotAt = (i: number) => ((rows[i] as TierRow).storage_tier === 'hot' ? 1 : 0);
