@@ -23,7 +23,7 @@ export const rebalanceReportSchema = outputObject({
   promoted: z.number(),
   demoted: z.number(),
   cooled: z.number(),
-  /** Moves skipped because the memory changed meanwhile (another rebalance, a forget). */
+  /** Moves skipped because the memory changed meanwhile (another rebalance, a forget, a pin or protected type). */
   stale: z.number(),
   hot: z.number(),
   hot_max: z.number(),

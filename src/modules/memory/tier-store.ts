@@ -13,9 +13,12 @@ export interface RecordedMove {
 
 /** What applying a plan changed: moves that found the memory still in its `from` tier, and scores written. */
 export interface AppliedPlan {
-  /** The moves made: those whose memory was still in its `from` tier. */
+  /** The moves made: those still due (the memory still in its `from` tier; a demotion's not protected). */
   moved: TierMove[];
-  /** Moves skipped: the memory had changed tier (a concurrent rebalance) or was forgotten meanwhile. */
+  /**
+   * Moves skipped: the memory had changed tier (a concurrent rebalance) or was forgotten meanwhile, or a
+   * demotion's memory was pinned or given a protected type meanwhile.
+   */
   stale: number;
   rescored: number;
 }
@@ -23,8 +26,9 @@ export interface AppliedPlan {
 /**
  * The storage port of tiers and decay. A rebalance reads a tenant's live memories, plans in JS
  * (memory-tiers.ts) and applies the plan in one transaction: each move is conditional on the memory
- * still being in its `from` tier, so two rebalances at once never move a memory twice, and a write that
- * lands meanwhile is neither lost nor moved.
+ * still being in its `from` tier, and a demotion (from hot, or to cold) on its not being pinned or of a
+ * PROTECTED_TYPES type as it stands then, so two rebalances at once never move a memory twice, a write
+ * that lands meanwhile is neither lost nor moved, and a memory pinned meanwhile is not demoted.
  */
 export interface TierStore {
   /** Tenants that hold live memories. */

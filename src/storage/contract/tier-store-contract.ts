@@ -3,7 +3,7 @@ import { createFixedClock } from '../../core/clock.js';
 import { silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
 import type { MemoryStore } from '../../modules/memory/memory-store.js';
-import type { TierSettings } from '../../modules/memory/memory-tiers.js';
+import { movesOf, planRebalance, type TierSettings } from '../../modules/memory/memory-tiers.js';
 import { createTierService } from '../../modules/memory/tier-service.js';
 import type { TierStore } from '../../modules/memory/tier-store.js';
 import { newMemoryRow } from './memory-store-contract.js';
@@ -59,7 +59,7 @@ export function runTierStoreContract(
 
     async function seed(
       scope: RequestScope,
-      rows: { content: string; importance?: number; type?: string; tags?: string[] }[],
+      rows: { content: string; importance?: number; type?: string; tags?: string[]; created_at?: string }[],
     ) {
       const written = await memories.insert(
         scope,
@@ -68,6 +68,7 @@ export function runTierStoreContract(
             importance: r.importance ?? 0.5,
             type: r.type ?? 'fact',
             tags: r.tags ?? [],
+            created_at: r.created_at ?? NOW,
           }),
         ),
       );
@@ -231,6 +232,61 @@ export function runTierStoreContract(
       ]);
       expect(await h.stores.tiers.moves(A, left as string)).toHaveLength(1);
       expect(await h.stores.tiers.moves(A, forgotten as string)).toEqual([]);
+    });
+
+    it('does not demote a memory pinned or made protected after the plan read it (stale); the next rebalance promotes it', async () => {
+      const [keep, pin, crit, aging, plain] = (await seed(A, [
+        { content: 'keep', importance: 0.9 },
+        { content: 'pin', importance: 0.2 },
+        { content: 'crit', importance: 0.1 },
+        {
+          content: 'aging',
+          importance: 0.05,
+          created_at: new Date(Date.parse(NOW) - 20 * DAY).toISOString(),
+        },
+        { content: 'plain', importance: 0.15 },
+      ])) as [string, string, string, string, string];
+      await service({ hotMax: 4 }).rebalance();
+      expect(await tierOf(A, aging)).toBe('warm');
+      // 11 days on, `aging` is unused 31 days (past BRAIN_COLD_AFTER_DAYS 30); the others only 11.
+      clock.set(new Date(Date.parse(NOW) + 11 * DAY));
+      const now = clock.now().toISOString();
+      const plan = planRebalance(await h.stores.tiers.rows(A.tenantId, now), clock.now(), {
+        ...SETTINGS,
+        hotMax: 1,
+      });
+      const planned = (p: typeof plan) => movesOf(p.changes).map((m) => `${m.id}:${m.from}>${m.to}`);
+      expect(planned(plan).sort()).toEqual(
+        [`${pin}:hot>warm`, `${crit}:hot>warm`, `${aging}:warm>cold`, `${plain}:hot>warm`].sort(),
+      );
+      // Meanwhile: one pinned, one made system_critical, one made a user preference (after the plan).
+      await memories.update(A, { id: pin }, { tags: ['pinned'] }, now);
+      await memories.update(A, { id: crit }, { type: 'system_critical' }, now);
+      await memories.update(A, { id: aging }, { type: 'user_preferences' }, now);
+      const applied = await h.stores.tiers.apply(A.tenantId, plan.changes, now);
+      expect(applied.moved.map((m) => m.id)).toEqual([plain]);
+      expect(applied.stale).toBe(3);
+      expect(await Promise.all([keep, pin, crit, aging, plain].map((id) => tierOf(A, id)))).toEqual([
+        'hot',
+        'hot',
+        'hot',
+        'warm',
+        'warm',
+      ]);
+      expect(await h.stores.tiers.moves(A, pin)).toEqual([]);
+      expect(await h.stores.tiers.moves(A, aging)).toHaveLength(1);
+      // The next rebalance brings the protected warm one back to hot, and the three protected take
+      // BRAIN_HOT_MAX's one place: `keep` goes warm. Then nothing is left to do.
+      const next = await service({ hotMax: 1 }).rebalance();
+      expect(next).toMatchObject({ promoted: 1, demoted: 1, stale: 0, hot: 3, over_capacity: 1 });
+      expect(await tierOf(A, aging)).toBe('hot');
+      expect(await tierOf(A, keep)).toBe('warm');
+      const back = await h.stores.tiers.moves(A, aging);
+      expect(back.map((m) => [m.from, m.to, m.reason])).toEqual([
+        ['hot', 'warm', expect.stringMatching(/BRAIN_HOT_MAX 4/)],
+        ['warm', 'hot', 'protected type user_preferences: kept hot, never demoted'],
+      ]);
+      expect(await service({ hotMax: 1 }).rebalance()).toMatchObject({ promoted: 0, demoted: 0, cooled: 0 });
     });
 
     it("keeps tenants apart: one tenant's capacity, moves and rows are its own", async () => {

@@ -3,6 +3,7 @@ import {
   movesOf,
   PIN_TAG,
   type PlanChange,
+  PROTECTED_TYPES,
   type TierMove,
   type TierRow,
 } from '../../modules/memory/memory-tiers.js';
@@ -28,7 +29,9 @@ export const TIER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('brain_tiers'), 
  * number (`moveCode`; null: none) and $5 the move's score; $6 now. The move's tiers and reason in one
  * number rather than an array each: each array of an unnest is a scan of its own (six arrays cost
  * ~0.14 s of a 100,000-row plan, and the two of tier names most of building them). A move is made if
- * the memory is live and still in its `from` tier. A memory's tier row (none yet: hot, default score,
+ * the memory is live and still in its `from` tier, and a demotion (from hot, or to cold) only if the
+ * memory is not now of a protected type ($8) nor tagged $9 (pinned): the statement's snapshot, so a
+ * memory pinned after the plan read it is not demoted. A memory's tier row (none yet: hot, default score,
  * never moved) gets what the plan changes and keeps the rest: inserted when it has none, updated when it
  * has one. Plain statements, not an upsert: only the tier store writes a tenant's tier rows, under the
  * tier lock this statement runs after, so the rows it sees are the rows there are (an upsert's
@@ -45,7 +48,9 @@ const APPLY = `WITH p AS MATERIALIZED (
     mt.moved_from AS last_from, mt.moved_reason AS last_reason, mt.moved_score AS last_score,
     mt.moved_at AS last_at,
     u.tier IS NOT NULL AND coalesce(mt.storage_tier, 'hot') = u.from_tier AND m.deleted_at IS NULL
-      AND (m.expires_at IS NULL OR m.expires_at > $6) AS moves
+      AND (m.expires_at IS NULL OR m.expires_at > $6)
+      AND NOT ((u.from_tier = 'hot' OR u.tier = 'cold') AND (m.type = ANY($8::text[]) OR $9 = ANY(m.tags)))
+      AS moves
   FROM (
     SELECT u.rid, u.score, ('{hot,warm,cold}'::text[])[((u.move >> 2) & 3) + 1] AS tier,
       ('{hot,warm,cold}'::text[])[(u.move & 3) + 1] AS from_tier, u.move >> 4 AS reason, u.move_score
@@ -150,6 +155,8 @@ export class PgTierStore implements TierStore {
       float8ArrayBinary(changes.map((c) => c.move?.score ?? null)),
       now,
       planned.length,
+      PROTECTED_TYPES,
+      PIN_TAG,
     ];
     const result = await this.#db.transaction(async (client) => {
       // 1. The tenant's tier lock: a concurrent rebalance (or hard forget) of the tenant waits for this

@@ -1,6 +1,12 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { movesOf, PIN_TAG, type PlanChange, type TierRow } from '../../modules/memory/memory-tiers.js';
+import {
+  movesOf,
+  PIN_TAG,
+  type PlanChange,
+  PROTECTED_TYPES,
+  type TierRow,
+} from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
 import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
 import { LIVE_TENANTS, type TierColumns, tierRowFrom } from '../tier-rows.js';
@@ -81,14 +87,18 @@ export class SqliteTierStore implements TierStore {
       );
     const input = inputOf(INPUT_ROWS);
     // Filled with the check: a move is kept (its tier set) only if the memory is live and still in the
-    // tier it was planned from. CROSS JOIN keeps the input outside, each memory found by its rowid (the
-    // id is checked too: a rowid can be another memory's once its own row was deleted); joined the other
-    // way, SQLite scans the whole input for each of the tenant's memories.
+    // tier it was planned from, and a demotion (from hot, or to cold) only if the memory is not now
+    // pinned or of a protected type (pinned or retyped after the plan read it: the move is stale).
+    // CROSS JOIN keeps the input outside, each memory found by its rowid (the id is checked too: a rowid
+    // can be another memory's once its own row was deleted); joined the other way, SQLite scans the
+    // whole input for each of the tenant's memories.
     const fill = this.#sql.get(
       `INSERT INTO temp.tier_plan_changes (rid, id, score, tier, from_tier, reason, move_score, had_move)
        SELECT m.rid, m.id, i.score,
          CASE WHEN m.storage_tier = i.from_tier AND m.deleted_at IS NULL
-           AND (m.expires_at IS NULL OR m.expires_at > ?) THEN i.tier END,
+           AND (m.expires_at IS NULL OR m.expires_at > ?)
+           AND NOT ((i.from_tier = 'hot' OR i.tier = 'cold') AND (m.type IN (${PROTECTED_TYPES.map(() => '?').join(', ')})
+             OR (m.tags <> '[]' AND EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)))) THEN i.tier END,
          i.from_tier, i.reason, i.move_score, m.moved_at IS NOT NULL
        FROM temp.tier_plan_input i CROSS JOIN memories m ON m.rid = i.rid AND m.id = i.id AND m.tenant_id = ?`,
     );
@@ -153,7 +163,7 @@ export class SqliteTierStore implements TierStore {
           }
         }
         if (values.length > 0) inputOf(values.length / INPUT_COLUMNS).run(values);
-        fill.run(now, tenantId);
+        fill.run(now, ...PROTECTED_TYPES, PIN_TAG, tenantId);
         clearInput.run();
         // Usually every move is still due: only when some are not, find which.
         let moved = planned;
