@@ -1,3 +1,4 @@
+import { MEMORY_LIMITS } from '../modules/memory/memory-schemas.js';
 import type { KeepableField, NewMemory } from '../modules/memory/memory-store.js';
 
 /**
@@ -37,4 +38,35 @@ export function reinforcement(m: NewMemory): { step: number; floor: number } {
   return m.keep.includes('importance')
     ? { step: REINFORCE_STEP, floor: 0 }
     : { step: 0, floor: m.importance };
+}
+
+/** The attributes of a memory that a duplicate's write merges its own into. */
+export interface MergedAttributes {
+  tags: string[];
+  metadata: Record<string, unknown>;
+  expires_at: string | null;
+}
+
+/**
+ * What a duplicate `m` leaves of these attributes on the memory it reinforces, so that repeating a fact
+ * never loses what the repeat said: tags are the old ones then the new ones not yet there (at most
+ * MEMORY_LIMITS.tags, the old ones first); metadata is the old with the new keys over it (shallow); the
+ * expiry is the later of the two, no expiry being later than any (a repeat without one makes the memory
+ * permanent; a shorter one never shortens it). Type, session and content stay the memory's. SQLite
+ * calls this inside its write lock; PostgreSQL computes the same in its reinforcing UPDATE.
+ */
+export function mergedAttributes(old: MergedAttributes, m: NewMemory): MergedAttributes {
+  const room = Math.max(0, MEMORY_LIMITS.tags - old.tags.length);
+  const added = m.tags.filter((tag) => !old.tags.includes(tag)).slice(0, room);
+  return {
+    tags: [...old.tags, ...added],
+    metadata: { ...old.metadata, ...m.metadata },
+    expires_at: laterExpiry(old.expires_at, m.expires_at),
+  };
+}
+
+/** The later of two expiries, null (none) being the latest; ISO text compares as the stored columns do. */
+function laterExpiry(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return null;
+  return [a, b].sort()[1] ?? a;
 }

@@ -142,8 +142,11 @@ export interface MemoryStore {
    * the same project (`updated`): content and embedding are replaced, and the attributes listed in `keep`
    * stay as they were; an unkeyed memory whose content hash (or legacy hash) equals a live unkeyed
    * memory's in the same project, or that names a live `merge_into`, is not stored again (`duplicate`):
-   * that memory is reinforced instead, in SQL in the same transaction: access_count + 1, accessed_at and
-   * updated_at = the write's created_at, importance = max(its importance, the write's).
+   * that memory is reinforced instead, in the same transaction: access_count + 1, accessed_at and
+   * updated_at = the write's created_at, importance as `reinforcement()` (storage/memory-columns.ts)
+   * says, and the write's tags, metadata and expiry merged in as `mergedAttributes()` says (tags the
+   * union, metadata the write's keys over the old, expiry the later with none latest); its content, type
+   * and session stay, and no version row is written.
    */
   insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]>;
   get(scope: RequestScope, id: string, now: string): Promise<Memory | null>;

@@ -441,6 +441,67 @@ export function runMemoryStoreContract(
       expect((await h.store.list(A, listAll(), later)).total).toBe(3);
     });
 
+    it("merges an exact duplicate's tags, metadata and expiry into the memory it repeats", async () => {
+      const at = (s: number) => new Date(Date.parse(NOW) + s * 1000).toISOString();
+      const first = await row('Standup moved to 9:30', {
+        type: 'event',
+        tags: ['team'],
+        metadata: { owner: 'ann', room: 'A' },
+        expires_at: at(60),
+      });
+      await h.store.insert(A, [first]);
+      // Repeated without a TTL, with other tags, another type and metadata.
+      const again = await row('standup moved to 9:30', {
+        type: 'decision',
+        tags: ['calendar', 'team'],
+        metadata: { room: 'B' },
+        created_at: at(10),
+        keep: ['expires_at', 'importance'],
+      });
+      expect(await h.store.insert(A, [again])).toEqual([
+        { id: first.id, status: 'duplicate', deduplicated: 'exact' },
+      ]);
+      // Past the first write's expiry it is still there: no expiry is later than any.
+      expect(await h.store.get(A, first.id, at(120))).toMatchObject({
+        content: 'Standup moved to 9:30',
+        type: 'event',
+        tags: ['team', 'calendar'],
+        metadata: { owner: 'ann', room: 'B' },
+        expires_at: null,
+        access_count: 1,
+      });
+      expect(await h.store.forget(A, { expired: true, limit: 10 }, { hard: true, now: at(120) })).toEqual([]);
+      // The new tag filters and searches like one it was written with; the same statement keeps no version.
+      const tagged = await h.store.list(A, listAll({ tags: ['calendar'] }), at(120));
+      expect(tagged.items.map((m) => m.id)).toEqual([first.id]);
+      const found = await h.store.candidates(A, {
+        text: 'calendar',
+        embedding: null,
+        embedding_model: null,
+        filter: {},
+        limit: 20,
+        now: at(120),
+      });
+      expect(found.text.map((t) => t.id)).toEqual([first.id]);
+      expect(await h.store.versions(A, first.id, at(120))).toEqual([]);
+      // A permanent memory stays permanent when repeated with a TTL.
+      await h.store.insert(A, [await row('Standup moved to 9:30', { expires_at: at(30) })]);
+      expect((await h.store.get(A, first.id, at(120)))?.expires_at).toBeNull();
+
+      // A longer TTL extends an expiring memory; a shorter one never shortens it.
+      const parking = await row('Parking closes at 6', { expires_at: at(60) });
+      await h.store.insert(A, [parking]);
+      await h.store.insert(A, [
+        await row('parking closes at 6', { expires_at: at(3600), created_at: at(10) }),
+      ]);
+      expect((await h.store.get(A, parking.id, at(120)))?.expires_at).toBe(at(3600));
+      await h.store.insert(A, [
+        await row('parking closes at 6', { expires_at: at(600), created_at: at(20) }),
+      ]);
+      expect((await h.store.get(A, parking.id, at(1200)))?.expires_at).toBe(at(3600));
+      expect(await h.store.get(A, parking.id, at(3600))).toBeNull();
+    });
+
     it('finds a memory stored under the legacy (trim-only) hash as an exact duplicate', async () => {
       const old = await row('Legacy Fact', { content_hash: legacyContentHash('Legacy Fact') });
       await h.store.insert(A, [old]);
@@ -452,13 +513,17 @@ export function runMemoryStoreContract(
     });
 
     it('counts every one of concurrent duplicates: one memory, each repeat an access', async () => {
-      const rows = await Promise.all(Array.from({ length: 6 }, () => row('concurrent repeated fact')));
+      const tags = Array.from({ length: 6 }, (_, i) => `t${i}`);
+      const rows = await Promise.all(tags.map((tag) => row('concurrent repeated fact', { tags: [tag] })));
       const writes = await Promise.all(rows.map((m) => h.store.insert(A, [m])));
       const outcomes = writes.flat();
       const created = outcomes.filter((o) => o.status === 'created');
       expect(created).toHaveLength(1);
       expect(new Set(outcomes.map((o) => o.id))).toEqual(new Set([created[0]?.id]));
-      expect(await h.store.get(A, created[0]?.id as string, NOW)).toMatchObject({ access_count: 5 });
+      const memory = await h.store.get(A, created[0]?.id as string, NOW);
+      expect(memory).toMatchObject({ access_count: 5 });
+      // Each repeat's tag merged in, none lost to another's.
+      expect(new Set(memory?.tags)).toEqual(new Set(tags));
     });
 
     it('merges a write into the live near-duplicate it names (merge_into), else stores it', async () => {

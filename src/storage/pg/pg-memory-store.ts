@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
 import { legacyContentHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
+import { MEMORY_LIMITS } from '../../modules/memory/memory-schemas.js';
 import type {
   CandidateQuery,
   Candidates,
@@ -370,19 +371,42 @@ export class PgMemoryStore implements MemoryStore {
   }
 
   /**
-   * Reinforces the live unkeyed memory `id` for a duplicate write `m` (see MemoryStore.insert); false
-   * when it is no longer live. One UPDATE: concurrent duplicates each add their access.
+   * Reinforces the live unkeyed memory `id` for a duplicate write `m` (see MemoryStore.insert) and
+   * merges the write's tags, metadata and expiry into it as mergedAttributes() does (tags: the old, then
+   * the new not yet there, up to the limit; metadata: jsonb `||`, the new keys over the old; expiry: the
+   * later, null latest); false when it is no longer live. One UPDATE on the row as it stands when locked,
+   * so concurrent duplicates each add their access and their attributes.
    */
   async #reinforce(client: pg.PoolClient, t: string, id: string, m: NewMemory): Promise<boolean> {
     const { step, floor } = reinforcement(m);
-    const { rowCount } = await client.query(
+    const { rows } = await client.query<{ rid: string }>(
       `UPDATE memories SET access_count = access_count + 1, accessed_at = $3, updated_at = $3,
-         importance = least(1, greatest(importance + $4, $5))
+         importance = least(1, greatest(importance + $4, $5)),
+         tags = tags || (ARRAY(SELECT x FROM unnest($6::text[]) WITH ORDINALITY AS u(x, i)
+           WHERE NOT x = ANY(tags) ORDER BY i))[1:greatest(0, $7 - cardinality(tags))],
+         metadata = metadata || $8::jsonb,
+         expires_at = CASE WHEN expires_at IS NULL OR $9::text IS NULL THEN NULL
+           ELSE greatest(expires_at, $9::text) END
        WHERE tenant_id = $1 AND id = $2 AND key IS NULL AND deleted_at IS NULL
-         AND (expires_at IS NULL OR expires_at > $3)`,
-      [t, id, m.created_at, step, floor],
+         AND (expires_at IS NULL OR expires_at > $3)
+       RETURNING rid`,
+      [
+        t,
+        id,
+        m.created_at,
+        step,
+        floor,
+        m.tags,
+        MEMORY_LIMITS.tags,
+        JSON.stringify(m.metadata),
+        m.expires_at,
+      ],
     );
-    return rowCount === 1;
+    const rid = rows[0]?.rid;
+    if (rid === undefined) return false;
+    // Tags and metadata feed the memory's own and speaker search tokens; a plain repeat changes neither.
+    if (m.tags.length > 0 || Object.keys(m.metadata).length > 0) await this.#reindexOwn(client, rid);
+    return true;
   }
 
   async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {

@@ -15,7 +15,7 @@ import type {
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
 import { episodesPurgedWith } from '../episode-forget.js';
-import { reinforcement, replacedAttributes } from '../memory-columns.js';
+import { mergedAttributes, reinforcement, replacedAttributes } from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -61,6 +61,7 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #access: SqliteAccessCounts;
   readonly #findByHash;
   readonly #findLive;
+  readonly #readMerged;
   readonly #reinforce;
   readonly #enqueue;
 
@@ -121,11 +122,14 @@ export class SqliteMemoryStore implements MemoryStore {
       `SELECT rid FROM memories WHERE tenant_id = ? AND id = ? AND key IS NULL AND deleted_at IS NULL
          AND (expires_at IS NULL OR expires_at > ?)`,
     );
-    // Reinforcement of a duplicate: a repeat is a use, and says the fact matters at least as much.
+    this.#readMerged = prepareStatement(db, 'SELECT tags, metadata, expires_at FROM memories WHERE rid = ?');
+    // Reinforcement of a duplicate: a repeat is a use, and says the fact matters at least as much; its
+    // tags, metadata and expiry merge in (mergedAttributes, computed under the write lock).
     this.#reinforce = prepareStatement(
       db,
       `UPDATE memories SET access_count = access_count + 1, accessed_at = ?, updated_at = ?,
-         importance = min(1.0, max(importance + ?, ?)), change_seq = ? WHERE rid = ?`,
+         importance = min(1.0, max(importance + ?, ?)), tags = ?, metadata = ?, expires_at = ?, change_seq = ?
+       WHERE rid = ?`,
     );
     this.#enqueue = prepareStatement(db, 'INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
     this.#access = new SqliteAccessCounts(db, logger, options.file);
@@ -244,10 +248,27 @@ export class SqliteMemoryStore implements MemoryStore {
     });
   }
 
-  /** A duplicate's write: reinforces the memory it repeats (see MemoryStore.insert and reinforcement()). */
+  /**
+   * A duplicate's write: reinforces the memory it repeats and merges the write's tags, metadata and
+   * expiry into it (see MemoryStore.insert, reinforcement() and mergedAttributes()). Inside the write
+   * transaction, so the read and the update see no other writer between them.
+   */
   #reinforceRow(rid: number, m: NewMemory, seq: number): void {
     const { step, floor } = reinforcement(m);
-    this.#reinforce.run(m.created_at, m.created_at, step, floor, seq, rid);
+    const stored = this.#readMerged.get(rid) as { tags: string; metadata: string; expires_at: string | null };
+    const old = {
+      tags: JSON.parse(stored.tags) as string[],
+      metadata: JSON.parse(stored.metadata) as Record<string, unknown>,
+      expires_at: stored.expires_at,
+    };
+    const merged = mergedAttributes(old, m);
+    const tags = JSON.stringify(merged.tags);
+    const metadata = JSON.stringify(merged.metadata);
+    this.#reinforce.run(m.created_at, m.created_at, step, floor, tags, metadata, merged.expires_at, seq, rid);
+    const added = merged.tags.slice(old.tags.length);
+    for (const tag of added) this.#insertTag.run(tag, rid);
+    // Tags and metadata feed the memory's own and speaker search tokens; a plain repeat changes neither.
+    if (added.length > 0 || Object.keys(m.metadata).length > 0) this.#searchText.reindexOwn(rid);
   }
 
   /**
