@@ -172,8 +172,9 @@ export class PgVectorSearch {
     const distance = `(e.embedding::vector(${dims}) <=> $${n + 1}::vector(${dims}))`;
     // A tenant below EXACT_BELOW is scanned exactly, never through the graph (`+ 0` is no expression
     // the index orders by): the graph holds every tenant's vectors, so its approximate answer for one
-    // tenant would depend on what the others store.
-    const order = approximate ? distance : `${distance} + 0`;
+    // tenant would depend on what the others store. Equal distances go oldest first, as on SQLite, so
+    // that ties do not come in whatever order a scan or sort found them.
+    const order = approximate ? distance : `${distance} + 0, m.rid`;
     // The graph's nearest and the fresh rows' nearest, merged: one statement, one snapshot.
     // The rows' columns come along: recall needs no other query for the vector hits.
     const part = (fresh: string) => `(SELECT ${PG_MEMORY_COLUMNS}, ${distance} AS d
@@ -181,7 +182,7 @@ export class PgVectorSearch {
       WHERE e.model = $${n + 2} AND e.dims = ${dims} AND ${fresh} AND e.tenant_id = $${n + 3} AND ${where.sql}
       ORDER BY ${order} LIMIT $${n + 4})`;
     const sql = `SELECT x.*, 1 - d AS similarity FROM (${part('NOT e.fresh')} UNION ALL ${part('e.fresh')}) x
-      ORDER BY d LIMIT $${n + 4}`;
+      ORDER BY d, rid LIMIT $${n + 4}`;
     const values = [...where.params, vectorBinary(query), model, tenantId, limit];
     // ef_search (100) and the iterative scan are set per connection (pg-database.ts).
     const { rows } = await this.#db.query<PgMemoryRow & { similarity: number }>(sql, values);

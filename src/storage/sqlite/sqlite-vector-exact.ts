@@ -84,7 +84,7 @@ export class SqliteVectorExact {
     const rows = this.#sql
       .get(
         `SELECT e.rid AS rid, vec_distance_cosine(vec_int8(e.embedding), vec_int8(?)) AS distance
-         FROM ${from} WHERE ${condition} AND ${where.sql} ORDER BY distance NULLS LAST LIMIT ?`,
+         FROM ${from} WHERE ${condition} AND ${where.sql} ORDER BY distance NULLS LAST, e.rid LIMIT ?`,
       )
       .all(q.query, ...params, ...where.params, q.limit) as DistanceRow[];
     return hits(rows);
