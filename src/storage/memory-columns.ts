@@ -50,7 +50,8 @@ export interface MergedAttributes {
 /**
  * What a duplicate `m` leaves of these attributes on the memory it reinforces, so that repeating a fact
  * never loses what the repeat said: tags are the old ones then the new ones not yet there (at most
- * MEMORY_LIMITS.tags, the old ones first); metadata is the old with the new keys over it (shallow); the
+ * MEMORY_LIMITS.tags, the old ones first); metadata is the old with the new keys over it (shallow), or the
+ * new alone when that would pass MEMORY_LIMITS.metadataBytes (on PostgreSQL measured as jsonb's text); the
  * expiry is the later of the two, no expiry being later than any (a repeat without one makes the memory
  * permanent; a shorter one never shortens it). Type, session and content stay the memory's. SQLite
  * calls this inside its write lock; PostgreSQL computes the same in its reinforcing UPDATE.
@@ -58,9 +59,12 @@ export interface MergedAttributes {
 export function mergedAttributes(old: MergedAttributes, m: NewMemory): MergedAttributes {
   const room = Math.max(0, MEMORY_LIMITS.tags - old.tags.length);
   const added = m.tags.filter((tag) => !old.tags.includes(tag)).slice(0, room);
+  const metadata = { ...old.metadata, ...m.metadata };
   return {
     tags: [...old.tags, ...added],
-    metadata: { ...old.metadata, ...m.metadata },
+    // Never past the input limit: repeats with other keys would otherwise grow it without end.
+    metadata:
+      Buffer.byteLength(JSON.stringify(metadata)) > MEMORY_LIMITS.metadataBytes ? m.metadata : metadata,
     expires_at: laterExpiry(old.expires_at, m.expires_at),
   };
 }

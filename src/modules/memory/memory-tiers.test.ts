@@ -30,6 +30,18 @@ const scoresOf = (plan: RebalancePlan) =>
   plan.changes.filter((c) => c.score !== null).map((c) => ({ id: c.id, score: c.score }));
 const movesIn = (plan: RebalancePlan) => movesOf(plan.changes);
 
+/** The rows as they stand once `plan` is applied: its scores written, its moves made. */
+function appliedTo(rows: TierRow[], plan: RebalancePlan): TierRow[] {
+  const scores = new Map(scoresOf(plan).map((s) => [s.id, s.score]));
+  const tiers = new Map(movesIn(plan).map((m) => [m.id, m.to]));
+  return rows.map((r) => ({
+    ...r,
+    memory_score: scores.get(r.id) ?? r.memory_score,
+    storage_tier: tiers.get(r.id) ?? r.storage_tier,
+    tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
+  }));
+}
+
 /** A row as a store reads it, with the tags it is pinned by (what scoreMemory is given). */
 function row(id: string, extra: Partial<TierRow & ScoreInput> = {}): TierRow & ScoreInput {
   const tags = extra.tags ?? [];
@@ -162,14 +174,7 @@ describe('planRebalance', () => {
     ).toEqual(['pin-warm', 'crit-cold', 'pref-cold']);
     expect(tight.hot).toBe(3);
     // Applied, the next plan at the same time moves nothing (idempotent).
-    const scores = new Map(scoresOf(first).map((s) => [s.id, s.score]));
-    const tiers = new Map(movesIn(first).map((m) => [m.id, m.to]));
-    const applied = rows.map((r) => ({
-      ...r,
-      memory_score: scores.get(r.id) ?? r.memory_score,
-      storage_tier: tiers.get(r.id) ?? r.storage_tier,
-      tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
-    }));
+    const applied = appliedTo(rows, first);
     expect(planRebalance(applied, NOW, settings)).toMatchObject({ changes: [], hot: 4 });
   });
 
@@ -204,14 +209,7 @@ describe('planRebalance', () => {
       }),
     );
     const first = planRebalance(rows, NOW, { ...SETTINGS, hotMax: 10 });
-    const scores = new Map(scoresOf(first).map((s) => [s.id, s.score]));
-    const tiers = new Map(movesIn(first).map((m) => [m.id, m.to]));
-    const applied = rows.map((r) => ({
-      ...r,
-      memory_score: scores.get(r.id) ?? r.memory_score,
-      storage_tier: tiers.get(r.id) ?? r.storage_tier,
-      tier_access_count: tiers.has(r.id) ? r.access_count : r.tier_access_count,
-    }));
+    const applied = appliedTo(rows, first);
     const second = planRebalance(applied, NOW, { ...SETTINGS, hotMax: 10 });
     expect(movesIn(first).length).toBeGreaterThan(0);
     expect(second).toMatchObject({ changes: [], hot: 10 });

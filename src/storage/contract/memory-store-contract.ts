@@ -500,6 +500,13 @@ export function runMemoryStoreContract(
       ]);
       expect((await h.store.get(A, parking.id, at(1200)))?.expires_at).toBe(at(3600));
       expect(await h.store.get(A, parking.id, at(3600))).toBeNull();
+
+      // Merged metadata past the input limit (16 KiB): the repeat's own replaces it, never grows past.
+      const big = (key: string) => ({ [key]: 'x'.repeat(9 * 1024) });
+      const noted = await row('The lease ends in May', { metadata: big('first') });
+      await h.store.insert(A, [noted]);
+      await h.store.insert(A, [await row('the lease ends in may', { metadata: big('second') })]);
+      expect((await h.store.get(A, noted.id, at(10)))?.metadata).toEqual(big('second'));
     });
 
     it('finds a memory stored under the legacy (trim-only) hash as an exact duplicate', async () => {

@@ -384,7 +384,8 @@ export class PgMemoryStore implements MemoryStore {
          importance = least(1, greatest(importance + $4, $5)),
          tags = tags || (ARRAY(SELECT x FROM unnest($6::text[]) WITH ORDINALITY AS u(x, i)
            WHERE NOT x = ANY(tags) ORDER BY i))[1:greatest(0, $7 - cardinality(tags))],
-         metadata = metadata || $8::jsonb,
+         metadata = CASE WHEN octet_length((metadata || $8::jsonb)::text) > $10 THEN $8::jsonb
+           ELSE metadata || $8::jsonb END,
          expires_at = CASE WHEN expires_at IS NULL OR $9::text IS NULL THEN NULL
            ELSE greatest(expires_at, $9::text) END
        WHERE tenant_id = $1 AND id = $2 AND key IS NULL AND deleted_at IS NULL
@@ -400,6 +401,7 @@ export class PgMemoryStore implements MemoryStore {
         MEMORY_LIMITS.tags,
         JSON.stringify(m.metadata),
         m.expires_at,
+        MEMORY_LIMITS.metadataBytes,
       ],
     );
     const rid = rows[0]?.rid;

@@ -24,6 +24,19 @@ function openDb(): { db: SqliteDatabase; file: string } {
   return { db: openSqliteDatabase(file, { busyTimeoutMs: 1000, cacheSizeMb: 8 }), file };
 }
 
+/** A database at schema `version` (no rows), as a build of that version left it. */
+function openAt(version: number): { db: SqliteDatabase; file: string } {
+  const opened = openDb();
+  opened.db.exec(
+    'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= version)) {
+    opened.db.exec(m.sql);
+    opened.db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, NOW);
+  }
+  return opened;
+}
+
 function openStore() {
   const { db } = openDb();
   migrateSqlite(db);
@@ -160,14 +173,7 @@ describe('full-text search', () => {
   });
 
   it('migration 4 indexes the memories a version-3 database already holds, with their contexts', () => {
-    const { db } = openDb();
-    db.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 3)) {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, NOW);
-    }
+    const { db } = openAt(3);
     const insert = db.prepare(
       `INSERT INTO memories (id, tenant_id, session_id, content, content_hash, tags, created_at, updated_at, change_seq)
        VALUES (?, 't', ?, ?, ?, ?, ?, ?, ?)`,
@@ -200,15 +206,8 @@ describe('full-text search', () => {
     });
   });
 
-  it("migration 15 indexes each memory with its tenant's token: a version-14 store's memories are found by their own tenant only", async () => {
-    const { db, file } = openDb();
-    db.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 14)) {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, NOW);
-    }
+  it("migration 15 marks each indexed token with its tenant: a version-14 store's memories are found by their own tenant only", async () => {
+    const { db, file } = openAt(14);
     // Rows as a version-14 store kept them: their tokens stored, their index entries without a tenant.
     const insert = db.prepare(
       `INSERT INTO memories (id, tenant_id, content, content_hash, tags, created_at, updated_at, change_seq, search_text)
