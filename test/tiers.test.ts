@@ -70,9 +70,22 @@ describe('tiers and decay', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toMatch(/tenant/);
 
+    const lastRun = async () =>
+      (await brain.storage.stores().jobs.history()).find((h) => h.job === 'rebalance')?.last ?? null;
+    expect(await lastRun()).toBeNull();
     const res = await server.app.inject({ method: 'POST', url: '/admin/rebalance-memory', payload: {} });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ tenants: 1, memories: 3, demoted: 1, hot: 2, hot_max: 2 });
+    // A rebalance of every tenant asked for now is the job's last run, as /health shows it.
+    expect(await lastRun()).toMatchObject({ trigger: 'manual', outcome: 'succeeded', holder: 'local' });
+    expect((await lastRun())?.message).toMatch(/1 demoted/);
+    const health = (await server.app.inject({ method: 'GET', url: '/health' })).json() as {
+      jobs: { name: string; last_run: { outcome: string; holder: string } | null }[];
+    };
+    expect(health.jobs.find((j) => j.name === 'rebalance')?.last_run).toMatchObject({
+      outcome: 'succeeded',
+      holder: 'local',
+    });
 
     const explained = await server.app.inject({ method: 'GET', url: `/v1/memories/${ids[2]}/explain` });
     expect(explained.statusCode).toBe(200);
@@ -98,6 +111,17 @@ describe('tiers and decay', () => {
     expect(again.code).toBe(EXIT.ok);
     // Nothing changed since the last rebalance: nothing moves (idempotent).
     expect(JSON.parse(again.out)).toMatchObject({ promoted: 0, demoted: 0, cooled: 0 });
+    // One tenant's rebalance, asked for now, is not a run of the job (of every tenant).
+    const last = async () =>
+      (await brain.storage.stores().jobs.history()).find((h) => h.job === 'rebalance')?.last?.finishedAt;
+    const before = await last();
+    const one = await server.app.inject({
+      method: 'POST',
+      url: '/admin/rebalance-memory',
+      payload: { tenant: 'other' },
+    });
+    expect(one.statusCode).toBe(200);
+    expect(await last()).toBe(before);
 
     const human = await cli(['memory', 'explain', ids[2] as string]);
     expect(human.code).toBe(EXIT.ok);

@@ -273,6 +273,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
   });
   const tiers = createTierService({
     tiers: storage.stores().tiers,
+    jobs: storage.stores().jobs,
     memories: memoryStore,
     settings: tierSettings(config),
     clock,

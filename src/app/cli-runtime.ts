@@ -14,7 +14,7 @@ import {
 import { BrainError, invalidInput } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { maintenanceEvent, rebalanceEvent } from '../modules/audit/admin-events.js';
-import type { TierService } from '../modules/memory/tier-service.js';
+import type { RebalanceReport, TierService } from '../modules/memory/tier-service.js';
 import type { BrainStatus, CliRuntime, GlobalOptions } from '../surfaces/cli/cli-program.js';
 import { type AppLogger, cliLogLevel, createAppLogger, type LogStream } from './app-logger.js';
 import { type Brain, brainVersion, buildBrain, migrateDatabase } from './build-brain.js';
@@ -112,25 +112,29 @@ async function openForCommand(
 
 /**
  * The tier service of a CLI command, whose `brain rebalance` is audited as `POST /admin/rebalance-memory`
- * is (an admin action), by the account that ran it.
+ * is (an admin action), by the account that ran it, and is a run of the `rebalance` job done now
+ * (TierService.rebalanceNow).
  */
 function auditedCliTiers(brain: Brain): TierService {
   const tiers = brain.services.tiers;
+  const audited = async (report: RebalanceReport, tenant: string | undefined) => {
+    await brain.audit.record(
+      rebalanceEvent(cliPrincipal(), tenant ?? brain.config.defaultTenant, tenant, report),
+    );
+    return report;
+  };
   return {
     explain: (scope, id) => tiers.explain(scope, id),
     utilisation: () => tiers.utilisation(),
-    async rebalance(options) {
-      const report = await tiers.rebalance(options);
-      await brain.audit.record(
-        rebalanceEvent(
-          cliPrincipal(),
-          options?.tenant ?? brain.config.defaultTenant,
-          options?.tenant,
-          report,
-        ),
-      );
-      return report;
-    },
+    // The decay (moves: false) re-scores only, as its job does; a rebalance is one done now.
+    rebalance: async (options = {}) =>
+      audited(
+        options.moves === false
+          ? await tiers.rebalance(options)
+          : await tiers.rebalanceNow(options, cliPrincipal()),
+        options.tenant,
+      ),
+    rebalanceNow: async (options, by) => audited(await tiers.rebalanceNow(options, by), options.tenant),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { takeBackup } from '../modules/backup/backup-service.js';
 import type { EpisodeService } from '../modules/episodes/episode-service.js';
 import type { JobDefinition } from '../modules/jobs/scheduler.js';
-import type { TierService } from '../modules/memory/tier-service.js';
+import { rebalanceMessage, type TierService } from '../modules/memory/tier-service.js';
 import { createBackupEngine } from '../storage/create-backup-engine.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -109,10 +109,7 @@ export function scheduledJobs(deps: JobDependencies): JobDefinition[] {
       cron: config.rebalanceCron,
       description: `re-scores every memory and keeps each tenant's hot tier within ${config.hotMax} (BRAIN_HOT_MAX); warm memories unused ${config.coldAfterDays} days go cold`,
       async run() {
-        const r = await tiers.rebalance();
-        return {
-          message: `${r.memories} memories of ${r.tenants} tenants: ${r.promoted} promoted, ${r.demoted} demoted, ${r.cooled} to cold, ${r.rescored} re-scored in ${r.seconds.toFixed(2)} s`,
-        };
+        return { message: rebalanceMessage(await tiers.rebalance()) };
       },
     },
     {

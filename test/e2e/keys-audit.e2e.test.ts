@@ -147,6 +147,17 @@ describe('brain keys and brain audit, as built', () => {
         { on: false, reason: null },
       ]),
     );
+    // The rebalance of every tenant is also the rebalance job's last run, by the account that ran it.
+    const jobs = await runBrain(['jobs', '--json'], env);
+    expect(jobs.code, jobs.stderr).toBe(0);
+    const rebalance = (
+      JSON.parse(jobs.stdout) as { name: string; last: Record<string, unknown> | null }[]
+    ).find((j) => j.name === 'rebalance');
+    expect(rebalance?.last).toMatchObject({
+      trigger: 'manual',
+      outcome: 'succeeded',
+      holder: expect.stringMatching(/^cli:/),
+    });
   });
 
   it('refuses bad options naming the option and its limit (exit 2); an unknown key id exits 1', async () => {

@@ -3,6 +3,7 @@ import type { Clock } from '../../core/clock.js';
 import { invalidInput, notFound } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import type { JobStore } from '../jobs/job-store.js';
 import { outputObject, storageTierSchema } from './memory-output.js';
 import type { MemoryStore } from './memory-store.js';
 import {
@@ -65,6 +66,13 @@ export type Explanation = z.infer<typeof explanationSchema>;
 export interface TierService {
   /** Re-scores and (unless `moves` is false: the decay job) rebalances one tenant or every tenant. */
   rebalance(options?: { tenant?: string; moves?: boolean }): Promise<RebalanceReport>;
+  /**
+   * A rebalance asked for now (`brain rebalance`, `POST /admin/rebalance-memory`) by `by`. One of every
+   * tenant is also recorded in the job history as a manual run of the `rebalance` job, succeeded or
+   * failed, so that `/health`, `brain jobs` and the job metrics show it as the job's last run; one of a
+   * single tenant is not a run of the job.
+   */
+  rebalanceNow(options: { tenant?: string }, by: string): Promise<RebalanceReport>;
   explain(scope: RequestScope, id: string): Promise<Explanation>;
   /** Live memories per tier and the hot tier's use of its capacity (hot / (BRAIN_HOT_MAX × tenants)). */
   utilisation(): Promise<{ hot: number; warm: number; cold: number; ratio: number }>;
@@ -76,6 +84,8 @@ export interface TierServiceConfig {
   settings: TierSettings;
   clock: Clock;
   logger: Logger;
+  /** Where an on-demand rebalance of every tenant is recorded as a run of the `rebalance` job. */
+  jobs?: JobStore;
   /** Called for each tenant whose memories changed tier (recall caches drop that tenant). */
   onMoved?: (tenantId: string) => void;
 }
@@ -89,10 +99,44 @@ export function checkTenantId(tenant: string): void {
     throw invalidInput('tenant', 'must be 1 to 64 characters of A-Z, a-z, 0-9, _ or -');
 }
 
+/** A rebalance's report in one line, for the job history. */
+export function rebalanceMessage(r: RebalanceReport): string {
+  return `${r.memories} memories of ${r.tenants} tenants: ${r.promoted} promoted, ${r.demoted} demoted, ${r.cooled} to cold, ${r.rescored} re-scored in ${r.seconds.toFixed(2)} s`;
+}
+
 export function createTierService(config: TierServiceConfig): TierService {
   const { tiers, memories, settings, clock, logger } = config;
 
-  return {
+  const service: TierService = {
+    async rebalanceNow(options, by) {
+      if (options.tenant !== undefined || !config.jobs) return service.rebalance(options);
+      const jobs = config.jobs;
+      const startedAt = clock.now();
+      const record = (outcome: 'succeeded' | 'failed', message: string) => {
+        const finishedAt = clock.now();
+        return jobs.recordRun({
+          job: 'rebalance',
+          holder: by,
+          trigger: 'manual',
+          attempts: 1,
+          startedAt: startedAt.toISOString(),
+          finishedAt: finishedAt.toISOString(),
+          durationMs: finishedAt.getTime() - startedAt.getTime(),
+          outcome,
+          message,
+        });
+      };
+      let report: RebalanceReport;
+      try {
+        report = await service.rebalance();
+      } catch (error) {
+        await record('failed', error instanceof Error ? error.message : String(error)).catch(() => undefined);
+        throw error;
+      }
+      await record('succeeded', rebalanceMessage(report));
+      return report;
+    },
+
     async rebalance(options = {}) {
       if (options.tenant !== undefined) checkTenantId(options.tenant);
       const started = performance.now();
@@ -165,4 +209,5 @@ export function createTierService(config: TierServiceConfig): TierService {
       return { hot: c.hot, warm: c.warm, cold: c.cold, ratio: capacity === 0 ? 0 : c.hot / capacity };
     },
   };
+  return service;
 }

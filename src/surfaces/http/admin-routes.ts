@@ -58,15 +58,18 @@ export function registerAdminRoutes(
           tags: ['admin'],
           summary: 'Rebalance the memory tiers now',
           description:
-            'Re-scores every memory and moves memories between hot, warm and cold, as the scheduled `rebalance` job does; idempotent. Without `tenant`, every tenant.',
+            'Re-scores every memory and moves memories between hot, warm and cold, as the scheduled `rebalance` job does; idempotent. Without `tenant`, every tenant, recorded as a manual run of the job.',
           body: rebalanceBody.optional(),
           response: { 200: rebalanceReportSchema, 400: errorBodySchema },
         },
       },
       async (request) => {
         const body = parseInput(rebalanceBody, request.body ?? {});
-        const report = await tiers.rebalance(body.tenant !== undefined ? { tenant: body.tenant } : {});
         const principal = request.principal;
+        const report = await tiers.rebalanceNow(
+          body.tenant !== undefined ? { tenant: body.tenant } : {},
+          principal?.id ?? 'local',
+        );
         await admin.audit?.record(
           rebalanceEvent(principal?.id ?? 'local', principal?.tenantId ?? 'default', body.tenant, report),
         );
