@@ -159,7 +159,7 @@ export class SqliteTextSearch {
   /**
    * The short list of the chosen terms' matches that pass `where`. When they are no more than it holds,
    * all of them, in one query. Otherwise the matches are pre-ranked from the index alone (#preRanked) and
-   * read best first, a short list at a time, until enough pass the filter or none are left.
+   * read best first, a short list at a time, until `limit` of them pass the filter or none are left.
    */
   #shortList(
     mark: string,
@@ -184,10 +184,8 @@ export class SqliteTextSearch {
       `SELECT ${CANDIDATE_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.rid = j.value WHERE ${where.sql}`,
     );
     const passing: Candidate[] = [];
-    for (let at = 0; at < order.length && passing.length < want; at += want) {
+    for (let at = 0; at < order.length && passing.length < limit; at += want)
       passing.push(...(read.all(JSON.stringify(order.slice(at, at + want)), ...where.params) as Candidate[]));
-      if (passing.length >= limit) break;
-    }
     return passing;
   }
 
