@@ -295,5 +295,51 @@ describe.skipIf(pgSkip)(
         const fresh = await eventually(two, A, query, (r) => ids(r).includes(id));
         expect(fresh.hits).toHaveLength(2);
       });
+
+    it('never serves on one replica, after a write through the other was acknowledged, an answer made before it', async () => {
+      // The change notice reaches the other replica some time after the writer acknowledged: the cache
+      // must not depend on it. Each round caches an answer on two, writes through one, and recalls on
+      // two at once: remember, update, forget and a tier move, twenty rounds of each.
+      const clock = createFixedClock(START);
+      const env = {
+        BRAIN_DATABASE_URL: newPostgresDatabase(),
+        BRAIN_EMBEDDER: 'hash',
+        BRAIN_SCHEDULER: 'false',
+      };
+      const one = await openTestBrain('brain-cache-one-', { env, clock });
+      cleanup.push(() => one.close());
+      const two = await openTestBrain('brain-cache-two-', { env, clock });
+      cleanup.push(() => two.close());
+      const mem = (t: TestBrain) => t.brain.services.memory;
+      const query = { query: 'deploy window' };
+      const cacheHits = () => mem(two).cacheStats().results.hits;
+      await mem(one).remember(A, { content: 'The deploy window opens on Monday' });
+      for (let round = 0; round < 20; round++) {
+        await mem(two).recall(A, query);
+        const before = cacheHits();
+        await mem(two).recall(A, query);
+        expect(cacheHits()).toBe(before + 1); // cached on two
+        const { id } = await mem(one).remember(A, { content: `Deploy window number ${round} is at noon` });
+        expect(ids(await mem(two).recall(A, query))).toContain(id);
+
+        await mem(two).recall(A, query);
+        await mem(one).update(A, { id, content: `Deploy window number ${round} moved to the evening` });
+        const updated = await mem(two).recall(A, query);
+        expect(updated.hits.find((h) => h.id === id)?.content).toContain('evening');
+
+        await mem(two).recall(A, query);
+        const tiers = one.brain.storage.stores().tiers;
+        const ref = (await tiers.rows(A.tenantId, START)).find((r) => r.id === id)?.ref as number;
+        const move = { id, from: 'hot' as const, to: 'cold' as const, reason: 'test', score: 0 };
+        expect((await tiers.apply(A.tenantId, [{ id, ref, score: null, move }], START)).moved).toHaveLength(
+          1,
+        );
+        expect(ids(await mem(two).recall(A, query))).not.toContain(id);
+      }
+      const { id: last } = await mem(one).remember(A, { content: 'The last deploy window is in December' });
+      expect(ids(await mem(two).recall(A, query))).toContain(last);
+      await mem(one).forget(A, { id: last });
+      expect(ids(await mem(two).recall(A, query))).not.toContain(last);
+    });
   },
 );

@@ -264,17 +264,22 @@ $brain$;
 
 /**
  * Carries maintenance mode over from the data kept aside, so that the servers that wait in it keep
- * refusing writes until the operator has checked the restore and ends it.
+ * refusing writes until the operator has checked the restore and ends it; and gives every tenant a new
+ * change token, so that no replica's recall cache serves an answer made from the data before.
  */
 function postlude(schema: string, aside: string): string {
   const live = `${ident(schema)}.config`;
   const old = `${ident(aside)}.config`;
+  const tokens = `${ident(schema)}.memory_change_versions`;
   return `DO $brain$
 BEGIN
   IF to_regclass(${literal(live)}) IS NOT NULL AND to_regclass(${literal(old)}) IS NOT NULL THEN
     DELETE FROM ${live} WHERE key = ${literal(MAINTENANCE_KEY)};
     INSERT INTO ${live} (key, value, updated_at)
       SELECT key, value, updated_at FROM ${old} WHERE key = ${literal(MAINTENANCE_KEY)};
+  END IF;
+  IF to_regclass(${literal(tokens)}) IS NOT NULL THEN
+    UPDATE ${tokens} SET token = gen_random_uuid()::text;
   END IF;
 END
 $brain$;`;

@@ -22,6 +22,7 @@ import { episodesPurgedWith } from '../episode-forget.js';
 import { reinforcement, replacedAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
 import type { ChangeBus } from './pg-change-bus.js';
+import { PgChangeVersions } from './pg-change-versions.js';
 import type { PgDatabase } from './pg-database.js';
 import {
   PG_MEMORY_COLUMNS,
@@ -118,48 +119,59 @@ export class PgMemoryStore implements MemoryStore {
   readonly text: PgTextSearch;
   readonly vectors: PgVectorSearch;
   readonly #bus: ChangeBus;
+  readonly #tokens: PgChangeVersions;
   readonly #touches = new Map<string, Map<string, { n: number; at: string }>>();
   #touchTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
-  /** Change versions per tenant (see changeVersion): the clock's value at the tenant's last change. */
+  /** This process's own count of each tenant's changes (see changeVersion). */
   readonly #versions = new Map<string, number>();
   #versionClock = 0;
-  /** The version of tenants with no entry: bumped when every tenant changed at once ('*'). */
-  #versionFloor = 0;
 
   constructor(db: PgDatabase, logger: Logger, bus: ChangeBus) {
     this.#db = db;
     this.text = new PgTextSearch(db);
     this.vectors = new PgVectorSearch(db, logger);
     this.#bus = bus;
+    this.#tokens = new PgChangeVersions(db, logger);
     bus.subscribe((tenantId) => this.invalidate(tenantId));
   }
 
-  /** Drops what this process caches of a tenant ('*': of every tenant, after the bus missed notices). */
+  /**
+   * Drops what this process's searches cache of a tenant ('*': of every tenant, after the bus missed
+   * notices). Recall's cache goes by changeVersion instead.
+   */
   invalidate(tenantId: string): void {
     this.text.invalidate(tenantId);
     this.vectors.invalidate(tenantId);
-    // A new change version: recall's cache drops what it answered before (every tenant's, for '*').
-    const version = ++this.#versionClock;
-    if (tenantId === '*') {
-      this.#versions.clear();
-      this.#versionFloor = version;
-    } else this.#versions.set(tenantId, version);
   }
 
   /**
-   * The tenant's change version as this process knows it: bumped by its own writes and by every notice
-   * of another replica's on the change bus (LISTEN/NOTIFY or Redis), so no round trip per recall.
+   * The tenant's change token in the database, replaced after every replica's writes before they are
+   * acknowledged, so that an answer cached here is never served after another replica's acknowledged
+   * write (the bus's notices come later than that); and this process's own count of its changes of the
+   * tenant, which holds even when a token could not be replaced. One primary-key read per recall.
    */
   async changeVersion(scope: RequestScope): Promise<string> {
-    return String(this.#versions.get(scope.tenantId) ?? this.#versionFloor);
+    return `${await this.#tokens.read(scope.tenantId)}:${this.#versions.get(scope.tenantId) ?? 0}`;
   }
 
-  /** After a committed write (that stored `vectors` fresh vectors): caches here, then on every replica. */
-  async #changed(tenantId: string, vectors = 0): Promise<void> {
+  /**
+   * After committed changes of `tenants`' memories (that stored `vectors` fresh vectors): caches here,
+   * the tenants' change tokens (waited for: the caller acknowledges the change after this), then a
+   * notice to every replica.
+   */
+  async changed(tenants: string[], vectors = 0): Promise<void> {
     this.vectors.indexer.schedule(vectors);
-    this.invalidate(tenantId);
-    await this.#bus.publish(tenantId);
+    for (const t of tenants) {
+      this.invalidate(t);
+      this.#versions.set(t, ++this.#versionClock);
+    }
+    await this.#tokens.bump(tenants);
+    for (const t of tenants) await this.#bus.publish(t);
+  }
+
+  async #changed(tenantId: string, vectors = 0): Promise<void> {
+    await this.changed([tenantId], vectors);
   }
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {

@@ -515,6 +515,19 @@ ALTER TABLE memory_tiers DROP COLUMN moved_reason;
 ALTER TABLE memory_tiers RENAME COLUMN moved_reason_id TO moved_reason;
 `,
   },
+  {
+    // Each tenant's change token (pg-change-versions.ts): replaced after every committed change of its
+    // memories and read by recall's cache before it answers, so that no replica serves an answer made
+    // before a write another replica has acknowledged (the change bus's notices come later than that).
+    version: 16,
+    name: 'memory_change_versions',
+    sql: `
+CREATE TABLE memory_change_versions (
+  tenant_id text COLLATE "C" PRIMARY KEY,
+  token text NOT NULL
+);
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -50,8 +50,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '13_tier_moves_by_memory',
       '14_tier_last_move',
       '15_tier_reasons',
+      '16_memory_change_versions',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 15, latest: 15 });
+    expect(await one.storage.schema()).toEqual({ current: 16, latest: 16 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

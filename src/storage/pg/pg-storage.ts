@@ -45,13 +45,10 @@ export async function createPostgresStorage(
   }
   const slowQueries = pgSlowQueryLog(db, { thresholdMs: settings.slowQueryMs, logger });
   let stores: (StorageStores & { memories: PgMemoryStore; embeddingQueue: PgEmbeddingQueue }) | null = null;
-  const changed = async (tenants: string[], vectors = 0) => {
-    stores?.memories.vectors.indexer.schedule(vectors);
-    for (const t of tenants) {
-      stores?.memories.invalidate(t);
-      await bus.publish(t);
-    }
-  };
+  // Every change of memories outside the memory store (tier moves, queued vectors, imports) goes
+  // through the memory store's own: caches here, change tokens, notices to the other replicas.
+  const changed = (tenants: string[], vectors = 0): Promise<void> =>
+    open().memories.changed(tenants, vectors);
   const open = () => {
     if (stores) return stores;
     const memories = new PgMemoryStore(db, logger, bus);

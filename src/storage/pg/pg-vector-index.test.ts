@@ -251,6 +251,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '13_tier_moves_by_memory',
       '14_tier_last_move',
       '15_tier_reasons',
+      '16_memory_change_versions',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(
