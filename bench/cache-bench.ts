@@ -5,9 +5,17 @@
  * in one process on the same file, and once more with a write every 50 recalls (each write drops the
  * tenant's answers). Prints p50/p95/p99 and throughput of each, the p95 of cache hits alone (the issue's
  * target: ≤ 0.5 ms in-process), the hit rate (the production-hardening plan's: above 70%), the cache's
- * bytes and the process's RSS.
+ * bytes and the process's RSS. With PostgreSQL installed, the cache-on runs again on a throwaway
+ * cluster on 127.0.0.1 (durable defaults): there a hit reads the tenant's change token first, one round
+ * trip, so that no replica serves an answer made before another replica's acknowledged write.
  */
 import type { Brain } from '../src/app/build-brain.js';
+import {
+  createTestDatabase,
+  type LocalPostgres,
+  postgresUnavailable,
+  startLocalPostgres,
+} from '../test/services/local-postgres.js';
 import {
   benchHome,
   collectGarbage,
@@ -113,11 +121,53 @@ export async function runCacheBench(): Promise<Figure[]> {
       figure('cache bytes after the run', on.bytes / (1024 * 1024), 'MB'),
       figure(`hit rate, a write every ${WRITE_EVERY} recalls`, writes.hitRate, 'ratio'),
       ...latencyFigures(`recall, cache on, a write every ${WRITE_EVERY}`, summarize(writes.all)),
+    );
+    figures.push(
+      ...(await postgresFigures(corpus.memories, texts, warmup)),
       ...rssFigures('cache bench process', readRss()),
     );
     return figures;
   } finally {
     removeHome(home);
+  }
+}
+
+/** The cache-on runs on PostgreSQL (none, with the reason printed, when it is not installed). */
+async function postgresFigures(
+  memories: Parameters<typeof loadMemories>[1],
+  texts: string[],
+  warmup: string[],
+): Promise<Figure[]> {
+  const missing = postgresUnavailable();
+  if (missing) {
+    console.log(`cache: PostgreSQL runs skipped (${missing})`);
+    return [];
+  }
+  const cluster: LocalPostgres = await startLocalPostgres({ durable: true });
+  const home = benchHome('cache-pg');
+  try {
+    const brain = await openBench(home, {
+      BRAIN_RECALL_CACHE_MB: '32',
+      BRAIN_DATABASE_URL: createTestDatabase(cluster.baseUrl, 'cache'),
+    });
+    try {
+      await loadMemories(brain, memories);
+      await warmVectors(brain);
+      const on = await run(brain, texts, warmup);
+      const writes = await run(brain, texts, warmup, WRITE_EVERY);
+      return [
+        figure('postgres hit rate, cache on', on.hitRate, 'ratio', { op: '>=', value: 0.7 }),
+        ...latencyFigures('postgres cache hit', summarize(on.hits)),
+        ...latencyFigures('postgres recall, cache on (all)', summarize(on.all)),
+        figure(`postgres hit rate, a write every ${WRITE_EVERY} recalls`, writes.hitRate, 'ratio'),
+        ...latencyFigures(`postgres recall, cache on, a write every ${WRITE_EVERY}`, summarize(writes.all)),
+      ];
+    } finally {
+      await brain.close();
+    }
+  } finally {
+    removeHome(home);
+    cluster.stop();
   }
 }
 
