@@ -104,6 +104,7 @@ describe('tiers and decay', () => {
     expect(metrics).toMatch(/brain_memories\{tier="hot"\} 2/);
     expect(metrics).toMatch(/brain_memories\{tier="warm"\} 1/);
     expect(metrics).toMatch(/brain_hot_tier_utilization_ratio 1/);
+    expect(metrics).toMatch(/brain_hot_tier_fullest_ratio 1/);
   });
 
   it('brain rebalance and brain memory explain print what they did and why', async () => {

@@ -75,7 +75,11 @@ export interface TierService {
   rebalanceNow(options: { tenant?: string }, by: string): Promise<RebalanceReport>;
   explain(scope: RequestScope, id: string): Promise<Explanation>;
   /** Live memories per tier and the hot tier's use of its capacity (hot / (BRAIN_HOT_MAX × tenants)). */
-  utilisation(): Promise<{ hot: number; warm: number; cold: number; ratio: number }>;
+  /**
+   * Live memories per tier; `ratio`: hot memories over the hot capacity of every tenant holding any
+   * (BRAIN_HOT_MAX each); `fullest_ratio`: the fullest tenant's hot memories over BRAIN_HOT_MAX.
+   */
+  utilisation(): Promise<{ hot: number; warm: number; cold: number; ratio: number; fullest_ratio: number }>;
 }
 
 export interface TierServiceConfig {
@@ -206,7 +210,13 @@ export function createTierService(config: TierServiceConfig): TierService {
     async utilisation() {
       const c = await tiers.tierCounts(clock.now().toISOString());
       const capacity = settings.hotMax * c.tenants;
-      return { hot: c.hot, warm: c.warm, cold: c.cold, ratio: capacity === 0 ? 0 : c.hot / capacity };
+      return {
+        hot: c.hot,
+        warm: c.warm,
+        cold: c.cold,
+        ratio: capacity === 0 ? 0 : c.hot / capacity,
+        fullest_ratio: c.fullest / settings.hotMax,
+      };
     },
   };
   return service;

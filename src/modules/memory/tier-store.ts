@@ -30,6 +30,17 @@ export interface AppliedPlan {
  * PROTECTED_TYPES type as it stands then, so two rebalances at once never move a memory twice, a write
  * that lands meanwhile is neither lost nor moved, and a memory pinned meanwhile is not demoted.
  */
+/** What the hot-tier utilisation gauges are made of (TierStore.tierCounts). */
+export interface TierCounts {
+  hot: number;
+  warm: number;
+  cold: number;
+  /** Tenants holding a live memory. */
+  tenants: number;
+  /** The hot memories of the tenant holding the most (0: none). */
+  fullest: number;
+}
+
 export interface TierStore {
   /** Tenants that hold live memories. */
   tenants(): Promise<string[]>;
@@ -39,6 +50,9 @@ export interface TierStore {
   apply(tenantId: string, changes: readonly PlanChange[], now: string): Promise<AppliedPlan>;
   /** The moves of one memory, oldest first. */
   moves(scope: RequestScope, id: string): Promise<RecordedMove[]>;
-  /** Live memories per tier across tenants, and how many tenants hold any (the utilisation gauge). */
-  tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }>;
+  /**
+   * Live memories per tier across tenants, how many tenants hold any, and the most hot memories one
+   * tenant holds (the utilisation gauges: BRAIN_HOT_MAX is per tenant).
+   */
+  tierCounts(now: string): Promise<TierCounts>;
 }

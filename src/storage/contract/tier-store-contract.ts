@@ -302,7 +302,22 @@ export function runTierStoreContract(
       expect((await h.stores.tiers.rows(B.tenantId, NOW)).map((r) => r.id)).not.toContain(a1);
       const only = await service({ hotMax: 1 }).rebalance({ tenant: B.tenantId });
       expect(only.tenants).toBe(1);
-      expect(await h.stores.tiers.tierCounts(NOW)).toEqual({ hot: 2, warm: 1, cold: 0, tenants: 2 });
+      expect(await h.stores.tiers.tierCounts(NOW)).toEqual({
+        hot: 2,
+        warm: 1,
+        cold: 0,
+        tenants: 2,
+        fullest: 1,
+      });
+      await seed(B, [{ content: 'b two' }, { content: 'b three' }]);
+      // New memories are hot until the next rebalance: tenant b holds three, over its capacity of one.
+      expect(await h.stores.tiers.tierCounts(NOW)).toEqual({
+        hot: 4,
+        warm: 1,
+        cold: 0,
+        tenants: 2,
+        fullest: 3,
+      });
       await expect(service().rebalance({ tenant: 'no spaces' })).rejects.toThrow(/tenant/);
     });
 

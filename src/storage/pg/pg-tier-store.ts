@@ -8,7 +8,7 @@ import {
   type TierRow,
 } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
-import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
+import type { AppliedPlan, RecordedMove, TierCounts, TierStore } from '../../modules/memory/tier-store.js';
 import { LIVE_TENANTS, type TierColumns, tierRowFrom } from '../tier-rows.js';
 import type { PgDatabase } from './pg-database.js';
 import { float8ArrayBinary, int4ArrayBinary, int8ArrayBinary, PG_MEMORY_FROM } from './pg-memory-rows.js';
@@ -226,19 +226,26 @@ export class PgTierStore implements TierStore {
     return rows;
   }
 
-  async tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }> {
-    const { rows } = await this.#db.query<{ tier: StorageTier; n: string; tenants: string }>(
-      `SELECT coalesce(mt.storage_tier, 'hot') AS tier, count(*) AS n, 0 AS tenants FROM ${PG_MEMORY_FROM}
-       WHERE m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > $1) GROUP BY 1
+  async tierCounts(now: string): Promise<TierCounts> {
+    // Per tenant and tier first, then summed: the tiers' totals, the tenants and the fullest hot tier
+    // from one pass over the live rows.
+    const { rows } = await this.#db.query<{ tier: StorageTier; n: string; tenants: string; most: string }>(
+      `SELECT tier, sum(n) AS n, 0 AS tenants, max(n) AS most FROM (
+         SELECT m.tenant_id, coalesce(mt.storage_tier, 'hot') AS tier, count(*) AS n FROM ${PG_MEMORY_FROM}
+         WHERE m.deleted_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > $1) GROUP BY 1, 2
+       ) per_tenant GROUP BY tier
        UNION ALL
-       SELECT 'tenants', 0, count(DISTINCT tenant_id) FROM memories
+       SELECT 'tenants', 0, count(DISTINCT tenant_id), 0 FROM memories
        WHERE deleted_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`,
       [now],
     );
-    const counts = { hot: 0, warm: 0, cold: 0, tenants: 0 };
+    const counts = { hot: 0, warm: 0, cold: 0, tenants: 0, fullest: 0 };
     for (const r of rows) {
       if (r.tier === ('tenants' as StorageTier)) counts.tenants = Number(r.tenants);
-      else counts[r.tier] = Number(r.n);
+      else {
+        counts[r.tier] = Number(r.n);
+        if (r.tier === 'hot') counts.fullest = Number(r.most);
+      }
     }
     return counts;
   }

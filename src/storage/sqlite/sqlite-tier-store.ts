@@ -8,7 +8,7 @@ import {
   type TierRow,
 } from '../../modules/memory/memory-tiers.js';
 import type { StorageTier } from '../../modules/memory/memory-types.js';
-import type { AppliedPlan, RecordedMove, TierStore } from '../../modules/memory/tier-store.js';
+import type { AppliedPlan, RecordedMove, TierCounts, TierStore } from '../../modules/memory/tier-store.js';
 import { LIVE_TENANTS, type TierColumns, tierRowFrom } from '../tier-rows.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -197,7 +197,7 @@ export class SqliteTierStore implements TierStore {
       .all(scope.tenantId, id, scope.tenantId, id) as RecordedMove[];
   }
 
-  async tierCounts(now: string): Promise<{ hot: number; warm: number; cold: number; tenants: number }> {
+  async tierCounts(now: string): Promise<TierCounts> {
     const rows = this.#sql
       .get(`SELECT storage_tier AS tier, count(*) AS n FROM memories WHERE ${LIVE} GROUP BY storage_tier`)
       .all(now) as { tier: StorageTier; n: number }[];
@@ -205,7 +205,14 @@ export class SqliteTierStore implements TierStore {
       .get(`SELECT count(DISTINCT tenant_id) FROM memories WHERE ${LIVE}`)
       .pluck()
       .get(now) as number;
-    const counts = { hot: 0, warm: 0, cold: 0, tenants };
+    const fullest = this.#sql
+      .get(
+        `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM memories
+           WHERE ${LIVE} AND storage_tier = 'hot' GROUP BY tenant_id)`,
+      )
+      .pluck()
+      .get(now) as number;
+    const counts = { hot: 0, warm: 0, cold: 0, tenants, fullest };
     for (const r of rows) counts[r.tier] = r.n;
     return counts;
   }

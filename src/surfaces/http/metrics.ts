@@ -31,7 +31,7 @@ export interface MetricsSources {
   /** Memories waiting for a vector in the embedding queue. */
   embeddingQueueSize?: () => Promise<number>;
   /** Live memories per tier, and the hot tier's use of its capacity (hot / (BRAIN_HOT_MAX × tenants)). */
-  tiers?: () => Promise<{ hot: number; warm: number; cold: number; ratio: number }>;
+  tiers?: () => Promise<{ hot: number; warm: number; cold: number; ratio: number; fullest_ratio: number }>;
   /** The execution table's rows per status and the registered workers (every process, every replica). */
   executions?: () => Promise<{ counts: Record<ExecutionStatus, number>; workers: WorkerRecord[] }>;
   /** Subscribes to the runs this process's workers finish (status, wall seconds). */
@@ -246,6 +246,15 @@ function registerStoreGauges(registry: Registry, sources: MetricsSources): void 
       aggregator: 'max',
       async collect() {
         this.set((await read()).ratio);
+      },
+    });
+    new Gauge({
+      name: 'brain_hot_tier_fullest_ratio',
+      help: "The fullest tenant's hot memories over BRAIN_HOT_MAX (above 1: it waits for the next rebalance)",
+      registers: [registry],
+      aggregator: 'max',
+      async collect() {
+        this.set((await read()).fullest_ratio);
       },
     });
   }
