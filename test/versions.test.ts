@@ -161,6 +161,34 @@ describe('versions and time', () => {
     expect(await recallContents('Bob harbour office', { as_of: at(40.5) })).toEqual([]);
   });
 
+  it('as_of finds a memory forgotten since as it read then; a hard forget leaves it in no answer', async () => {
+    clock.set(new Date(at(70)));
+    const memory = brain.services.memory;
+    const wheel = await memory.remember(brain.scope, { content: 'The Ferris wheel is closed for repairs' });
+    const boat = await memory.remember(brain.scope, {
+      content: 'The Ferris wheel boat rental desk is on pier 3',
+    });
+    clock.set(new Date(at(71)));
+    await memory.update(brain.scope, {
+      id: wheel.id,
+      content: 'The Ferris wheel reopened after its repairs',
+    });
+    clock.set(new Date(at(72)));
+    await memory.forget(brain.scope, { id: wheel.id });
+    await memory.forget(brain.scope, { id: boat.id, hard: true });
+    expect(await recallContents('Ferris wheel')).toEqual([]);
+    // At day 70.5 the store held the first statement, at 71.5 the second; at 72.5 it was forgotten.
+    expect(await recallContents('Ferris wheel', { as_of: at(70.5) })).toEqual([
+      'The Ferris wheel is closed for repairs',
+    ]);
+    expect(await recallContents('Ferris wheel reopened', { as_of: at(71.5) })).toEqual([
+      'The Ferris wheel reopened after its repairs',
+    ]);
+    expect(await recallContents('Ferris wheel', { as_of: at(72.5) })).toEqual([]);
+    // Filters apply to the statement as it was then.
+    expect(await recallContents('Ferris wheel', { as_of: at(70.5), types: ['event'] })).toEqual([]);
+  });
+
   it('the ttl job purges memories whose expires_at has passed, and only those', async () => {
     clock.set(new Date(at(60)));
     const short = await brain.services.memory.remember(brain.scope, {
@@ -174,6 +202,11 @@ describe('versions and time', () => {
     const usage = () => brain.storage.stores().memories.usage(brain.scope);
     const before = await usage();
     clock.set(new Date(at(61)));
+    // Expired, not purged yet: out of recall, but as_of before its expiry still finds it.
+    expect(await recallContents('permit number')).toEqual([]);
+    expect(await recallContents('permit number', { as_of: at(60.01) })).toEqual([
+      'The parking permit number is 4411',
+    ]);
     const run = await brain.scheduler.runNow('ttl');
     expect(run).toMatchObject({ outcome: 'succeeded' });
     expect(run.message).toMatch(/^1 expired memories of 1 tenants purged/);
@@ -184,6 +217,8 @@ describe('versions and time', () => {
     expect((await brain.services.memory.get(brain.scope, { id: long.id })).content).toBe(
       'The parking garage closes at midnight',
     );
+    // Purged, it is in no answer of any time.
+    expect(await recallContents('permit number', { as_of: at(60.01) })).toEqual([]);
     // Its room is given back: quotas count what the store holds.
     expect((await usage()).memories).toBe(before.memories - 1);
     const again = await brain.scheduler.runNow('ttl');

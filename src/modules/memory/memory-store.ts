@@ -200,6 +200,12 @@ export interface MemoryStore {
     limit: number,
   ): Promise<(MemoryVersion & { memory_id: string })[]>;
   /**
+   * The tenant's memories that were in the store at `asOf` and have left it since: forgotten (not
+   * purged: a hard forget leaves no content) or expired by `now` and not yet purged by the ttl job; at
+   * most `limit`, those gone soonest after `asOf` first. What as_of searches besides current rows.
+   */
+  goneSince(scope: RequestScope, asOf: string, now: string, limit: number): Promise<Memory[]>;
+  /**
    * Live memories of a project for init: `important` puts the types in `priorityTypes` first, then by
    * importance and newest; `recent` is newest first; `total` counts them all.
    */

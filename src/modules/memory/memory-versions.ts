@@ -82,9 +82,11 @@ function passes(memory: Memory, filter: MemoryFilter, asOf: string): boolean {
 
 /**
  * Recall's candidates at `asOf`: those found on current text and vectors, read as they stood then
- * (candidatesAsOf), and the memories whose statement then — a state replaced since — shares the query's
- * words, which the current index cannot find. Those join the text hits with the share of the query's
- * terms they hold, scaled to the best text score, so fusion weighs them like any text hit.
+ * (candidatesAsOf), and the memories the current index cannot find whose statement then shares the
+ * query's words: a state replaced since, or a memory that has left the store since (forgotten, not
+ * purged; expired, not yet purged by the ttl job), as it read then. Those join the text hits with the
+ * share of the query's terms they hold, scaled to the best text score, so fusion weighs them like any
+ * text hit.
  */
 export async function recallCandidatesAsOf(
   store: MemoryStore,
@@ -100,13 +102,23 @@ export async function recallCandidatesAsOf(
   );
   const terms = new Set(searchTokens(query.text));
   if (terms.size === 0) return current;
-  const matches = (await store.versionsHeldAt(scope, asOf, AS_OF_VERSION_SCAN))
-    .filter((v) => !found.memories.has(v.memory_id))
-    .map((v) => {
-      const words = new Set(searchTokens(`${v.content} ${v.tags.join(' ')}`));
+  const [held, gone] = await Promise.all([
+    store.versionsHeldAt(scope, asOf, AS_OF_VERSION_SCAN),
+    store.goneSince(scope, asOf, query.now, AS_OF_VERSION_SCAN),
+  ]);
+  // Each memory's statement at asOf, for those not found: its replaced state, else (gone since, not
+  // replaced since) its row as it is.
+  const goneRows = new Map(gone.map((m) => [m.id, m]));
+  const statements = new Map<string, { content: string; tags: string[]; state: MemoryVersion | null }>();
+  for (const v of held) if (!found.memories.has(v.memory_id)) statements.set(v.memory_id, { ...v, state: v });
+  for (const m of gone)
+    if (!found.memories.has(m.id) && !statements.has(m.id)) statements.set(m.id, { ...m, state: null });
+  const matches = [...statements]
+    .map(([id, statement]) => {
+      const words = new Set(searchTokens(`${statement.content} ${statement.tags.join(' ')}`));
       let shared = 0;
       for (const t of terms) if (words.has(t)) shared++;
-      return { v, share: shared / terms.size };
+      return { id, state: statement.state, share: shared / terms.size };
     })
     .filter((m) => m.share > 0)
     .sort((a, b) => b.share - a.share)
@@ -115,12 +127,15 @@ export async function recallCandidatesAsOf(
   const memories = new Map(current.memories);
   const text = [...current.text];
   const best = current.text[0]?.score ?? 1;
-  // The memories read side by side (one round trip each on PostgreSQL, at once rather than in turn).
-  const rows = await Promise.all(matches.map(({ v }) => store.get(scope, v.memory_id, query.now)));
-  for (const [i, { v, share }] of matches.entries()) {
+  // The memories still in the store read side by side (one round trip each on PostgreSQL, at once
+  // rather than in turn); the gone ones came with goneSince.
+  const rows = await Promise.all(
+    matches.map(({ id }) => goneRows.get(id) ?? store.get(scope, id, query.now)),
+  );
+  for (const [i, { state, share }] of matches.entries()) {
     const memory = rows[i];
     if (!memory) continue;
-    const then = asState(memory, v);
+    const then = state ? asState(memory, state) : memory;
     if (!passes(then, query.filter, asOf)) continue;
     memories.set(then.id, then);
     text.push({ id: then.id, score: best * share });

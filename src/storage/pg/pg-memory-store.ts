@@ -743,6 +743,18 @@ export class PgMemoryStore implements MemoryStore {
     return rows;
   }
 
+  async goneSince(scope: RequestScope, asOf: string, now: string, limit: number): Promise<Memory[]> {
+    const { rows } = await this.#db.query<Row>(
+      `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM}
+       WHERE m.tenant_id = $1 AND m.content_hash <> '' AND m.created_at <= $2
+         AND (m.deleted_at IS NULL OR m.deleted_at > $2) AND (m.expires_at IS NULL OR m.expires_at > $2)
+         AND (m.deleted_at IS NOT NULL OR m.expires_at <= $3)
+       ORDER BY coalesce(m.deleted_at, m.expires_at), m.rid LIMIT $4`,
+      [scope.tenantId, asOf, now, limit],
+    );
+    return rows.map(pgRowToMemory);
+  }
+
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
     const t = scope.tenantId;
     const where = pgLiveWhere(t, query.now, {

@@ -149,6 +149,7 @@ export class SqliteMemoryStore implements MemoryStore {
           'versions',
           'versionsAt',
           'versionsHeldAt',
+          'goneSince',
         ],
         writes: ['insert', 'update', 'forget'],
       },
@@ -579,6 +580,25 @@ export class SqliteMemoryStore implements MemoryStore {
       )
       .all(scope.tenantId, asOf, asOf, limit) as (VersionRow & { memory_id: string })[];
     return rows.map((r) => ({ ...versionFromRow(r), memory_id: r.memory_id }));
+  }
+
+  async goneSince(scope: RequestScope, asOf: string, now: string, limit: number): Promise<Memory[]> {
+    const rows = memoryRows(
+      this.#sql.get(
+        `SELECT ${MEMORY_COLUMNS} FROM memories m
+         WHERE m.tenant_id = ? AND m.content_hash <> '' AND m.created_at <= ?
+           AND (m.deleted_at IS NULL OR m.deleted_at > ?) AND (m.expires_at IS NULL OR m.expires_at > ?)
+           AND (m.deleted_at IS NOT NULL OR m.expires_at <= ?)
+         ORDER BY coalesce(m.deleted_at, m.expires_at), m.rid LIMIT ?`,
+      ),
+      scope.tenantId,
+      asOf,
+      asOf,
+      asOf,
+      now,
+      limit,
+    );
+    return rows.map(rowToMemory);
   }
 
   async candidates(scope: RequestScope, query: CandidateQuery): Promise<Candidates> {
