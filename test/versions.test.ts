@@ -97,6 +97,31 @@ describe('versions and time', () => {
       content: 'Alice lives in Berlin near the canal',
     });
     expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(2);
+
+    // The same content with other attributes is a new statement: its version keeps what they were.
+    clock.set(new Date(at(25)));
+    await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Berlin near the canal',
+      tags: ['home'],
+      importance: 0.9,
+    });
+    const retagged = (await brain.services.memory.history(brain.scope, { id: first.id })).versions;
+    expect(retagged).toHaveLength(3);
+    expect(retagged[1]).toMatchObject({ tags: [], recorded_to: at(25), change: 'superseded' });
+    expect(retagged[2]).toMatchObject({ tags: ['home'], importance: 0.9, recorded_from: at(25) });
+    // Repeated with nothing new (tags and importance given alike, or left to be kept): no version.
+    await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Berlin near the canal',
+      tags: ['home'],
+      importance: 0.9,
+    });
+    await brain.services.memory.remember(brain.scope, {
+      key: 'alice-home',
+      content: 'Alice lives in Berlin near the canal',
+    });
+    expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(3);
   });
 
   it('every update writes a version row', async () => {

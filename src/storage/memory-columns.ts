@@ -26,6 +26,18 @@ export function replacedAttributes(
   ];
 }
 
+/** The columns a version row keeps of a statement besides its content (MemoryVersion). */
+const STATEMENT_COLUMNS = new Set(['type', 'tags', 'metadata', 'importance', 'valid_from', 'valid_to']);
+
+/**
+ * Of the attributes keyed write `m` replaces, those a version row records: a keyed write that changes
+ * neither the content nor any of these (a plain repeat) changes no statement and writes no version;
+ * one that changes only tags, say, writes one, as every update does.
+ */
+export function statementAttributes(m: NewMemory): { column: string; value: unknown }[] {
+  return replacedAttributes(m).filter((a) => STATEMENT_COLUMNS.has(a.column));
+}
+
 /** How much a repeat without an importance of its own raises the importance of the memory it repeats. */
 export const REINFORCE_STEP = 0.05;
 

@@ -19,7 +19,7 @@ import type {
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
 import { episodesPurgedWith } from '../episode-forget.js';
-import { reinforcement, replacedAttributes } from '../memory-columns.js';
+import { reinforcement, replacedAttributes, statementAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
 import type { ChangeBus } from './pg-change-bus.js';
 import { PgChangeVersions } from './pg-change-versions.js';
@@ -85,17 +85,29 @@ const VERSION_COLUMNS = `version, content, type, tags, metadata, importance, val
 
 /**
  * Keeps the state of memory `rid` as a version row before a write replaces it, numbered after the last
- * one, held from the last replacement (or the memory's creation) until `at`. With `unlessHash`: not
- * when the new content is the same (a repeat under the key changes no statement). The caller holds the
- * row's lock, so two writers never take one number.
+ * one, held from the last replacement (or the memory's creation) until `at`. With `unlessSame` (a keyed
+ * write): not when it leaves the content and every recorded attribute as they are (a plain repeat under
+ * the key changes no statement). The caller holds the row's lock, so two writers never take one number.
  */
 async function archiveVersion(
   client: pg.PoolClient,
   rid: string,
   at: string,
   change: MemoryVersion['change'],
-  unlessHash?: string,
+  unlessSame?: NewMemory,
 ): Promise<void> {
+  const params: unknown[] = [rid, at, change];
+  let unless = '';
+  if (unlessSame) {
+    params.push(unlessSame.content_hash);
+    unless = 'AND NOT (m.content_hash = $4';
+    for (const { column, value } of statementAttributes(unlessSame)) {
+      params.push(value);
+      const cast = column === 'tags' ? '::text[]' : column === 'metadata' ? '::jsonb' : '';
+      unless += ` AND m.${column} IS NOT DISTINCT FROM $${params.length}${cast}`;
+    }
+    unless += ')';
+  }
   await client.query(
     `INSERT INTO memory_versions (tenant_id, memory_id, version, content, type, tags, metadata, importance,
        valid_from, valid_to, recorded_from, recorded_to, change)
@@ -104,8 +116,8 @@ async function archiveVersion(
      FROM memories m
      LEFT JOIN LATERAL (SELECT max(version) AS n, max(recorded_to) AS last FROM memory_versions
        WHERE tenant_id = m.tenant_id AND memory_id = m.id) v ON true
-     WHERE m.rid = $1 AND ($4::text IS NULL OR m.content_hash <> $4)`,
-    [rid, at, change, unlessHash ?? null],
+     WHERE m.rid = $1 ${unless}`,
+    params,
   );
 }
 
@@ -425,7 +437,7 @@ export class PgMemoryStore implements MemoryStore {
 
   async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
     // A new statement under the key supersedes the old one, which its version row keeps.
-    await archiveVersion(client, rid, m.created_at, 'superseded', m.content_hash);
+    await archiveVersion(client, rid, m.created_at, 'superseded', m);
     const sets = ['content = $2', 'content_hash = $3', 'updated_at = $4', 'search_text = $5'];
     const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, ''];
     for (const { column, value } of replacedAttributes(m)) {

@@ -15,7 +15,12 @@ import type {
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
 import { episodesPurgedWith } from '../episode-forget.js';
-import { mergedAttributes, reinforcement, replacedAttributes } from '../memory-columns.js';
+import {
+  mergedAttributes,
+  reinforcement,
+  replacedAttributes,
+  statementAttributes,
+} from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
@@ -278,7 +283,7 @@ export class SqliteMemoryStore implements MemoryStore {
    */
   #replace(rid: number, m: NewMemory, seq: number): void {
     // A new statement under the key supersedes the old one, which its version row keeps.
-    this.#archive(rid, m.created_at, 'superseded', m.content_hash);
+    this.#archive(rid, m.created_at, 'superseded', m);
     const keep = new Set(m.keep);
     const sets = ['content = ?', 'content_hash = ?', 'updated_at = ?', 'change_seq = ?'];
     const params: unknown[] = [m.content, m.content_hash, m.created_at, seq];
@@ -525,10 +530,21 @@ export class SqliteMemoryStore implements MemoryStore {
 
   /**
    * Keeps the state of row `rid` as a version row before a write replaces it (see MemoryVersion),
-   * numbered after the last one. With `unlessHash`: not when the new content is the same (a repeat
-   * under the key changes no statement). Runs inside the caller's write transaction.
+   * numbered after the last one. With `unlessSame` (a keyed write): not when it leaves the content and
+   * every recorded attribute as they are (a plain repeat under the key changes no statement). Runs
+   * inside the caller's write transaction.
    */
-  #archive(rid: number, at: string, change: MemoryVersion['change'], unlessHash?: string): void {
+  #archive(rid: number, at: string, change: MemoryVersion['change'], unlessSame?: NewMemory): void {
+    const same = unlessSame ? statementAttributes(unlessSame) : [];
+    const unless = unlessSame
+      ? `AND NOT (m.content_hash = ?${same.map((a) => ` AND m.${a.column} IS ?`).join('')})`
+      : '';
+    const values = unlessSame
+      ? [
+          unlessSame.content_hash,
+          ...same.map((a) => (a.column === 'tags' ? JSON.stringify(a.value) : a.value)),
+        ]
+      : [];
     this.#sql
       .get(
         `INSERT INTO memory_versions (tenant_id, memory_id, version, content, type, tags, metadata, importance,
@@ -538,9 +554,9 @@ export class SqliteMemoryStore implements MemoryStore {
            m.content, m.type, m.tags, m.metadata, m.importance, m.valid_from, m.valid_to,
            coalesce((SELECT max(v.recorded_to) FROM memory_versions v WHERE v.tenant_id = m.tenant_id AND v.memory_id = m.id), m.created_at),
            ?, ?
-         FROM memories m WHERE m.rid = ? AND (? IS NULL OR m.content_hash <> ?)`,
+         FROM memories m WHERE m.rid = ? ${unless}`,
       )
-      .run(at, change, rid, unlessHash ?? null, unlessHash ?? null);
+      .run(at, change, rid, ...values);
   }
 
   async versions(scope: RequestScope, id: string, now: string): Promise<MemoryVersion[] | null> {
