@@ -141,6 +141,35 @@ describe('the episodic buffer', () => {
     expect((await episodeMemories(session)).map((m) => m.id)).toEqual([memoryId]);
   });
 
+  it('consolidates content said again in a later session, or already remembered, into the same memory', async () => {
+    const project = 'across-sessions';
+    const remembered = await brain.services.memory.remember(scope, {
+      content: 'We decided to ship on Thursdays',
+      project,
+    });
+    const first = await newSession(scope, project);
+    const said = await record(first, 'I prefer short standups');
+    await record(first, 'we decided to ship on  Thursdays');
+    const one = await brain.services.episodes.end(scope, { session_id: first });
+    const second = await newSession(scope, project);
+    const again = await record(second, 'i prefer short standups');
+    const two = await brain.services.episodes.end(scope, { session_id: second });
+    const standups = one.consolidated.find((c) => c.episode_ids.includes(said.episode.id))?.memory_id;
+    expect(standups).toBeDefined();
+    expect(two.consolidated).toEqual([
+      { memory_id: standups, reason: 'preference', episode_ids: [again.episode.id] },
+    ]);
+    // The decision joined the memory the assistant had written; the preference is one memory.
+    expect(one.consolidated.map((c) => c.memory_id)).toContain(remembered.id);
+    const memories = (await brain.services.memory.list(scope, { project, limit: 50 })).items;
+    expect(memories.map((m) => m.content).sort()).toEqual([
+      'I prefer short standups',
+      'We decided to ship on Thursdays',
+    ]);
+    const linked = await brain.storage.stores().episodes.forMemory(scope, standups as string);
+    expect(linked.map((e) => e.id)).toEqual([said.episode.id, again.episode.id]);
+  });
+
   it('consolidates the whole buffer when the session ends; ending again changes nothing', async () => {
     const session = await newSession();
     await record(session, 'We decided to freeze the API on Friday');

@@ -122,9 +122,10 @@ export function createEpisodeService(config: {
       (
         await memory.remember(scope, {
           content: episode.content,
-          // The key makes the write idempotent: a repeat, a second review or another replica
-          // consolidating the same content in this session updates this memory, never adds one.
-          key: `episode:${sessionId}:${episode.digest}`,
+          // No key: an exact duplicate (the same normalised content, unkeyed, in the project) is
+          // reinforced, never added twice, and the store's unique index makes that hold for a second
+          // review or another replica at the same time. So the same preference said in another session,
+          // or already remembered by the assistant, stays one memory, and its episodes link to it.
           type: decision.type,
           tags: ['episode', `episode-${decision.reason}`],
           importance: episode.importance ?? 0.6,
