@@ -250,6 +250,71 @@ describe('versions and time', () => {
     expect(again).toMatchObject({ outcome: 'skipped' });
   });
 
+  it('supersedes closes the old fact, links it and keeps its statement; as_of answers either side of it', async () => {
+    clock.set(new Date(at(80)));
+    const memory = brain.services.memory;
+    const bakery = await memory.remember(brain.scope, { content: 'Dana works at the bakery on Elm street' });
+    clock.set(new Date(at(81)));
+    const library = await memory.remember(brain.scope, {
+      content: 'Dana works at the library now',
+      supersedes: bakery.id,
+    });
+    expect(library.status).toBe('created');
+    expect(await memory.get(brain.scope, { id: bakery.id })).toMatchObject({
+      superseded_by: library.id,
+      valid_to: at(81),
+    });
+    expect((await memory.get(brain.scope, { id: library.id })).superseded_by).toBeNull();
+    clock.set(new Date(at(82)));
+    expect(await recallContents('Dana')).toEqual(['Dana works at the library now']);
+    expect(await recallContents('Dana bakery', { as_of: at(80.5) })).toEqual([
+      'Dana works at the bakery on Elm street',
+    ]);
+    expect(await recallContents('Dana', { as_of: at(81.5) })).toEqual(['Dana works at the library now']);
+    const history = (await memory.history(brain.scope, { id: bakery.id })).versions;
+    expect(history.map((v) => [v.recorded_from, v.recorded_to, v.valid_to, v.change])).toEqual([
+      [at(80), at(81), null, 'superseded'],
+      [at(81), null, at(81), null],
+    ]);
+
+    // Refused, naming the field, writing nothing: superseded already, not live, twice in a batch.
+    const before = (await memory.list(brain.scope, { limit: 200 })).total;
+    await expect(
+      memory.remember(brain.scope, { content: 'Dana works at the museum', supersedes: bakery.id }),
+    ).rejects.toThrow(new RegExp(`supersedes: memory ${bakery.id} was superseded by ${library.id} already`));
+    await memory.forget(brain.scope, { id: library.id });
+    await expect(
+      memory.remember(brain.scope, { content: 'Dana works at the museum', supersedes: library.id }),
+    ).rejects.toThrow(/supersedes: no live memory/);
+    const shop = await memory.remember(brain.scope, { content: 'Dana owns a flower shop' });
+    await expect(
+      memory.rememberMany(brain.scope, [
+        { content: 'Dana sold the flower shop', supersedes: shop.id },
+        { content: 'Dana closed the flower shop', supersedes: shop.id },
+      ]),
+    ).rejects.toThrow(/1\.supersedes: .*superseded twice in one batch/);
+    const bad = await server.app.inject({
+      method: 'POST',
+      url: '/v1/memories',
+      payload: { content: 'Dana sold the flower shop', supersedes: 'shop' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/supersedes.*memory id/);
+    // The museum writes and the batch wrote nothing: the library forgotten, the shop added.
+    expect((await memory.list(brain.scope, { limit: 200 })).total).toBe(before);
+    expect((await memory.get(brain.scope, { id: shop.id })).superseded_by).toBeNull();
+
+    // Over REST: the write supersedes, and GET shows the link.
+    const sold = await server.app.inject({
+      method: 'POST',
+      url: '/v1/memories',
+      payload: { content: 'Dana sold the flower shop', supersedes: shop.id },
+    });
+    expect(sold.statusCode).toBe(201);
+    const got = await server.app.inject({ method: 'GET', url: `/v1/memories/${shop.id}` });
+    expect(got.json().superseded_by).toBe(sold.json().id);
+  });
+
   it('bad times are refused, naming the field, and write nothing', async () => {
     const before = (await brain.services.memory.list(brain.scope, {})).total;
     const backwards = await server.app.inject({
@@ -292,6 +357,21 @@ describe('versions and time', () => {
     const tool = await client.callTool({ name: 'memory_history', arguments: { id } });
     expect(tool.isError).toBeFalsy();
     expect((tool.structuredContent as HistoryResult).versions).toHaveLength(2);
+    // remember's supersedes through MCP: the link is made, and a bad id is refused naming the field.
+    const gate = await brain.services.memory.remember(brain.scope, { content: 'The gate opens at 7' });
+    const later = await client.callTool({
+      name: 'remember',
+      arguments: { content: 'The gate opens at 8 now', supersedes: gate.id },
+    });
+    expect(later.isError).toBeFalsy();
+    const laterId = (later.structuredContent as { id: string }).id;
+    expect((await brain.services.memory.get(brain.scope, { id: gate.id })).superseded_by).toBe(laterId);
+    const wrong = await client.callTool({
+      name: 'remember',
+      arguments: { content: 'The gate opens at 9', supersedes: 'gate' },
+    });
+    expect(wrong.isError).toBe(true);
+    expect(JSON.stringify(wrong.content)).toMatch(/supersedes.*memory id/);
     await client.close();
 
     const unknown = await server.app.inject({

@@ -36,6 +36,8 @@ export const memorySchema = outputObject({
   /** When the fact starts and stops being true (null: always). Recall leaves out facts not valid now. */
   valid_from: z.string().nullable(),
   valid_to: z.string().nullable(),
+  /** The memory that replaced this one (remember's `supersedes`); null: none did. */
+  superseded_by: z.string().nullable(),
 });
 export type Memory = z.infer<typeof memorySchema>;
 

@@ -158,6 +158,8 @@ export const memoryIdSchema = z
 // Argument descriptions are what a model reads in every conversation: each says what the argument is
 // for in a few words; limits and defaults a schema states (minimum, maximum) are not repeated here.
 
+export const SUPERSEDES_TEXT = 'Replaces this memory id.';
+
 export const rememberShape = {
   content: contentSchema.describe('The statement to keep.'),
   key: keySchema.optional().describe('Name to update it by.'),
@@ -172,6 +174,7 @@ export const rememberShape = {
   valid_from: isoDateSchema.optional().describe('True from.'),
   valid_to: isoDateSchema.optional().describe('True until.'),
   dedupe: z.boolean({ error: 'must be true or false' }).optional().describe('false: keep near-duplicates.'),
+  supersedes: memoryIdSchema.optional().describe(SUPERSEDES_TEXT),
 };
 
 /** valid_to must come after valid_from: a fact true for no time at all is a mistake, not a fact. */

@@ -55,6 +55,7 @@ import {
   recallKey,
 } from './recall-cache.js';
 import { rankHits, withinResponseBudget } from './recall-ranking.js';
+import { supersedable } from './supersession.js';
 
 export interface MemoryServiceConfig {
   store: MemoryStore;
@@ -220,6 +221,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       embedding_model: embedding ? (embedder?.model ?? null) : null,
       embed_later: later,
       keep: keptFields(input),
+      supersedes: input.supersedes ?? null,
     };
   }
 
@@ -232,6 +234,13 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     inputs.forEach((input, i) => {
       requireFutureExpiry(input.expires_at, now, `${fieldPrefix(i)}expires_at`);
     });
+    // Named here with the write's place in the batch; the driver checks again in its transaction.
+    const named = new Set<string>();
+    for (const [i, input] of inputs.entries()) {
+      if (input.supersedes === undefined) continue;
+      const old = await store.get(scope, input.supersedes, now.toISOString());
+      supersedable(`${fieldPrefix(i)}supersedes`, input.supersedes, old?.superseded_by, old !== null, named);
+    }
     if (config.quota) {
       let bytes = 0;
       for (const input of inputs)

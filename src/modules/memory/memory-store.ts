@@ -36,6 +36,14 @@ export interface NewMemory {
    * the new one as usual.
    */
   merge_into?: { id: string; similarity: number };
+  /**
+   * The live memory this one replaces (remember's `supersedes`): in the same transaction the driver
+   * keeps its statement as a version, sets its `superseded_by` to the written memory's id and ends its
+   * validity when the new statement's begins (valid_from, else created_at), unless it ended before.
+   * A memory that is not live, or was superseded already, refuses the whole batch (INVALID_INPUT on
+   * `supersedes`). Nothing is done when the write lands on that memory itself (a repeat of it).
+   */
+  supersedes?: string | null;
 }
 
 /** Attributes a keyed write keeps from the memory it updates unless the caller gives them. */

@@ -548,6 +548,44 @@ export function runMemoryStoreContract(
       expect(await h.store.insert(A, [late])).toEqual([{ id: late.id, status: 'created' }]);
     });
 
+    it('supersedes a live memory in the write transaction, or refuses the whole batch and writes nothing', async () => {
+      const old = await row('the office is on the third floor', { valid_from: '2026-01-01T00:00:00.000Z' });
+      await h.store.insert(A, [old]);
+      const later = '2026-06-02T00:00:00.000Z';
+      const moved = await row('the office is on the fifth floor', { supersedes: old.id, created_at: later });
+      expect(await h.store.insert(A, [moved])).toEqual([{ id: moved.id, status: 'created' }]);
+      expect(await h.store.get(A, old.id, later)).toMatchObject({ superseded_by: moved.id, valid_to: later });
+      const versions = await h.store.versions(A, old.id, later);
+      expect(versions?.map((v) => [v.content, v.valid_to, v.change])).toEqual([
+        ['the office is on the third floor', null, 'superseded'],
+      ]);
+      // Another tenant cannot supersede A's memory; a second supersession of it and a repeat within a
+      // batch are refused; each refusal writes nothing of its batch.
+      const refused = [
+        [B, [await row('b supersedes a', { supersedes: moved.id })]],
+        [A, [await row('the office moved again', { supersedes: old.id })]],
+        [
+          A,
+          [
+            await row('first of two', { supersedes: moved.id }),
+            await row('second of two', { supersedes: moved.id }),
+          ],
+        ],
+      ] as const;
+      for (const [scope, batch] of refused)
+        await expect(h.store.insert(scope, [...batch])).rejects.toThrow(/supersedes: /);
+      expect((await h.store.list(A, listAll(), later)).total).toBe(2);
+      expect((await h.store.list(B, listAll(), later)).total).toBe(0);
+      expect((await h.store.get(A, moved.id, later))?.superseded_by).toBeNull();
+      // A write that lands on the memory it names (a repeat of it) supersedes nothing.
+      const repeat = await row('the office is on the fifth floor', {
+        supersedes: moved.id,
+        created_at: later,
+      });
+      expect(await h.store.insert(A, [repeat])).toMatchObject([{ id: moved.id, status: 'duplicate' }]);
+      expect((await h.store.get(A, moved.id, later))?.superseded_by).toBeNull();
+    });
+
     it('gives init an overview: priority types and importance first, then recent, per project', async () => {
       await h.store.insert(A, [
         await row('old but critical', {

@@ -13,7 +13,7 @@ export const PG_MEMORY_FROM = 'memories m LEFT JOIN memory_tiers mt ON mt.rid = 
 /** The columns every memory read selects, from PG_MEMORY_FROM. */
 export const PG_MEMORY_COLUMNS = `m.rid, m.id, m.key, m.content, m.type, m.tags, m.metadata, m.importance, m.project,
   m.session_id, coalesce(mt.storage_tier, 'hot') AS storage_tier, coalesce(mt.memory_score, 0.5) AS memory_score,
-  m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at, m.valid_from, m.valid_to`;
+  m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at, m.valid_from, m.valid_to, m.superseded_by`;
 
 /** Not cold: true of a memory `m` with no tier row, as of one whose row says hot or warm. */
 export const PG_NOT_COLD =
@@ -39,6 +39,7 @@ export interface PgMemoryRow {
   expires_at: string | null;
   valid_from: string | null;
   valid_to: string | null;
+  superseded_by: string | null;
 }
 
 export function pgRowToMemory(r: PgMemoryRow): Memory {
@@ -61,6 +62,7 @@ export function pgRowToMemory(r: PgMemoryRow): Memory {
     expires_at: r.expires_at,
     valid_from: r.valid_from,
     valid_to: r.valid_to,
+    superseded_by: r.superseded_by,
   };
 }
 

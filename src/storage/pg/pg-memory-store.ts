@@ -18,6 +18,7 @@ import type {
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
+import { supersedable } from '../../modules/memory/supersession.js';
 import { episodesPurgedWith } from '../episode-forget.js';
 import { reinforcement, replacedAttributes, statementAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
@@ -198,27 +199,75 @@ export class PgMemoryStore implements MemoryStore {
    */
   async #insertMerging(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     const t = scope.tenantId;
-    const outcomes = await this.#db.transaction(async (client) => {
-      const out: (WriteOutcome | null)[] = [];
-      for (const m of memories) {
-        const merged =
-          m.merge_into && m.key === null && (await this.#reinforce(client, t, m.merge_into.id, m));
-        out.push(
-          merged && m.merge_into
-            ? {
-                id: m.merge_into.id,
-                status: 'duplicate',
-                deduplicated: 'similar',
-                similarity: m.merge_into.similarity,
-              }
-            : null,
-        );
-      }
-      const rest = memories.filter((_, i) => out[i] === null);
-      const written = rest.length > 0 ? await this.#writeBatch(client, t, rest) : [];
-      return out.map((o) => o ?? (written.shift() as WriteOutcome));
-    });
+    const outcomes = await this.#db.transaction((client) =>
+      this.#superseding(client, t, memories, () => this.#mergeBatch(client, t, memories)),
+    );
     await this.#changed(t, memories.filter((m) => m.embedding).length);
+    return outcomes;
+  }
+
+  /** #insertMerging's work in its transaction. */
+  async #mergeBatch(client: pg.PoolClient, t: string, memories: NewMemory[]): Promise<WriteOutcome[]> {
+    const out: (WriteOutcome | null)[] = [];
+    for (const m of memories) {
+      const merged = m.merge_into && m.key === null && (await this.#reinforce(client, t, m.merge_into.id, m));
+      out.push(
+        merged && m.merge_into
+          ? {
+              id: m.merge_into.id,
+              status: 'duplicate',
+              deduplicated: 'similar',
+              similarity: m.merge_into.similarity,
+            }
+          : null,
+      );
+    }
+    const rest = memories.filter((_, i) => out[i] === null);
+    const written = rest.length > 0 ? await this.#writeBatch(client, t, rest) : [];
+    return out.map((o) => o ?? (written.shift() as WriteOutcome));
+  }
+
+  /**
+   * Runs a batch's `write` in transaction `client` with its supersessions (NewMemory.supersedes): the
+   * memories it names locked and checked first (so a batch that cannot supersede them writes nothing,
+   * and two writers never supersede one memory both), then each superseded by what its write wrote.
+   */
+  async #superseding(
+    client: pg.PoolClient,
+    t: string,
+    memories: NewMemory[],
+    write: () => Promise<WriteOutcome[]>,
+  ): Promise<WriteOutcome[]> {
+    const rids: (string | undefined)[] = [];
+    const named = new Set<string>();
+    for (const m of memories) {
+      if (!m.supersedes) {
+        rids.push(undefined);
+        continue;
+      }
+      const { rows } = await client.query<{ rid: string; superseded_by: string | null }>(
+        `SELECT rid, superseded_by FROM memories WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL
+           AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE`,
+        [t, m.supersedes, m.created_at],
+      );
+      supersedable('supersedes', m.supersedes, rows[0]?.superseded_by, rows.length > 0, named);
+      rids.push(rows[0]?.rid);
+    }
+    const outcomes = await write();
+    for (const [i, m] of memories.entries()) {
+      const rid = rids[i];
+      const id = outcomes[i]?.id;
+      if (rid === undefined || id === undefined || id === m.supersedes) continue;
+      await archiveVersion(client, rid, m.created_at, 'superseded');
+      const closeAt = m.valid_from ?? m.created_at;
+      await client.query(
+        `UPDATE memories SET superseded_by = $2, updated_at = $3,
+           valid_to = CASE WHEN (valid_to IS NULL OR valid_to > $4) AND (valid_from IS NULL OR valid_from < $4)
+             THEN $4 ELSE valid_to END
+         WHERE rid = $1`,
+        [rid, id, m.created_at, closeAt],
+      );
+    }
     return outcomes;
   }
 
@@ -226,7 +275,7 @@ export class PgMemoryStore implements MemoryStore {
     const t = scope.tenantId;
     const params = await this.#insertParams(t, memories);
     const only = memories[0] as NewMemory;
-    if (memories.length === 1 && only.session === null) {
+    if (memories.length === 1 && only.session === null && !only.supersedes) {
       // One memory outside a session: one statement, its own transaction (one round trip, one commit).
       // When it meets a conflict it writes nothing, and the transaction below resolves the conflict.
       const { rows } = await this.#db.query<{ id: string; rid: string }>(
@@ -239,7 +288,9 @@ export class PgMemoryStore implements MemoryStore {
         return [{ id: only.id, status: 'created' }];
       }
     }
-    const outcomes = await this.#db.transaction((client) => this.#writeBatch(client, t, memories, params));
+    const outcomes = await this.#db.transaction((client) =>
+      this.#superseding(client, t, memories, () => this.#writeBatch(client, t, memories, params)),
+    );
     await this.#changed(t, memories.filter((m) => m.embedding).length);
     return outcomes;
   }

@@ -29,6 +29,9 @@ function database(url = newPostgresDatabase()): PgDatabase {
 async function seed(db: PgDatabase, store: PgMemoryStore, n: number): Promise<Map<string, string>> {
   const rows = Array.from({ length: n }, (_, i) => newMemoryRow(`note ${i} about the ${i % 9} garden shed`));
   await store.insert(A, rows);
+  // The store's own indexer would start moving the vectors written below once writes pause (200 ms,
+  // less than a loaded machine takes to reach the counts these tests make): these tests run their own.
+  await store.vectors.indexer.close();
   const { rows: rids } = await db.query<{ rid: string; content: string }>(
     'SELECT rid, content FROM memories',
     [],

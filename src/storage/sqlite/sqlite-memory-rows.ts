@@ -6,7 +6,7 @@ import type { Memory, StorageTier } from '../../modules/memory/memory-types.js';
 /** The columns every memory read selects, aliased `m`, in {@link MemoryRow} order. */
 export const MEMORY_COLUMNS = `m.rid, m.id, m.key, m.content, m.type, m.tags, m.metadata, m.importance, m.project,
   m.session_id, m.storage_tier, m.memory_score, m.access_count, m.created_at, m.updated_at, m.accessed_at, m.expires_at,
-  m.valid_from, m.valid_to`;
+  m.valid_from, m.valid_to, m.superseded_by`;
 
 /**
  * A memory row as read in better-sqlite3's raw mode: the values of MEMORY_COLUMNS in order. Rows read as
@@ -33,6 +33,7 @@ export type MemoryRow = [
   expires_at: string | null,
   valid_from: string | null,
   valid_to: string | null,
+  superseded_by: string | null,
 ];
 
 /** Every row of a `SELECT ${MEMORY_COLUMNS}` statement. */
@@ -66,6 +67,7 @@ export function rowToMemory(row: MemoryRow): Memory {
     expires_at: row[16],
     valid_from: row[17],
     valid_to: row[18],
+    superseded_by: row[19],
   };
 }
 

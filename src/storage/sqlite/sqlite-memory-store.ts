@@ -14,6 +14,7 @@ import type {
   WriteOutcome,
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
+import { supersedable } from '../../modules/memory/supersession.js';
 import { episodesPurgedWith } from '../episode-forget.js';
 import {
   mergedAttributes,
@@ -184,6 +185,8 @@ export class SqliteMemoryStore implements MemoryStore {
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     return this.#writes.run((): WriteOutcome[] => {
+      // Checked before anything is written: a batch that cannot supersede what it names writes nothing.
+      const superseded = this.#supersededRows(scope.tenantId, memories);
       let seq = this.#nextSeq(scope.tenantId);
       const text = this.#searchText.batch(scope.tenantId);
       const outcomes = memories.map((m): WriteOutcome => {
@@ -250,8 +253,53 @@ export class SqliteMemoryStore implements MemoryStore {
         return { id: m.id, status: 'created' };
       });
       text.finish();
+      for (const [i, m] of memories.entries()) {
+        const rid = superseded[i];
+        if (rid !== undefined && outcomes[i]?.id !== m.supersedes)
+          this.#supersede(rid, m, outcomes[i]?.id as string, seq++);
+      }
       return outcomes;
     });
+  }
+
+  /**
+   * The rid of the live memory each write supersedes (by batch index), or an INVALID_INPUT on
+   * `supersedes` when one is not live, was superseded already, or is named twice in the batch.
+   */
+  #supersededRows(tenantId: string, memories: NewMemory[]): (number | undefined)[] {
+    const rids: (number | undefined)[] = [];
+    const named = new Set<string>();
+    for (const m of memories) {
+      if (!m.supersedes) {
+        rids.push(undefined);
+        continue;
+      }
+      const row = this.#sql
+        .get(
+          `SELECT rid, superseded_by FROM memories WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)`,
+        )
+        .get(tenantId, m.supersedes, m.created_at) as
+        | { rid: number; superseded_by: string | null }
+        | undefined;
+      supersedable('supersedes', m.supersedes, row?.superseded_by, row !== undefined, named);
+      rids.push(row?.rid);
+    }
+    return rids;
+  }
+
+  /** Row `rid` superseded by the memory `m` wrote as `id` (see NewMemory.supersedes). */
+  #supersede(rid: number, m: NewMemory, id: string, seq: number): void {
+    this.#archive(rid, m.created_at, 'superseded');
+    const closeAt = m.valid_from ?? m.created_at;
+    this.#sql
+      .get(
+        `UPDATE memories SET superseded_by = ?, updated_at = ?, change_seq = ?,
+           valid_to = CASE WHEN (valid_to IS NULL OR valid_to > ?) AND (valid_from IS NULL OR valid_from < ?)
+             THEN ? ELSE valid_to END
+         WHERE rid = ?`,
+      )
+      .run(id, m.created_at, seq, closeAt, closeAt, closeAt, rid);
   }
 
   /**

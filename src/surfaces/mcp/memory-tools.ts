@@ -21,6 +21,7 @@ import {
   MEMORY_LIMITS,
   recallShape,
   rememberShape,
+  SUPERSEDES_TEXT,
   updateShape,
 } from '../../modules/memory/memory-schemas.js';
 import type { SurfaceContext } from '../brain-services.js';
@@ -93,8 +94,13 @@ function registerRemember({ server, ctx, opts }: ToolDeps): void {
       title: 'Remember',
       description:
         'Store one durable fact, preference, decision or instruction per call. A known key gets the new ' +
-        `content and given fields; others stay. ${LIMITS_TEXT} Returns {id, status}.`,
-      inputSchema: z.object(rememberShape).omit(REST_ONLY_REMEMBER).strict(),
+        `content and given fields; others stay. ${LIMITS_TEXT}`,
+      // supersedes without its id pattern here (the service checks it, naming the field): what a model
+      // reads of each tool is kept small.
+      inputSchema: z
+        .object({ ...rememberShape, supersedes: z.string().optional().describe(SUPERSEDES_TEXT) })
+        .omit(REST_ONLY_REMEMBER)
+        .strict(),
       outputSchema: rememberResultSchema,
       annotations: {
         readOnlyHint: false,
