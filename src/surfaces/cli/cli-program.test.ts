@@ -114,6 +114,20 @@ describe('brain CLI', () => {
     expect(result.mode).toBe('hybrid');
     expect(result.hits[0]?.id).toBe(id);
     expect(result.hits[0]?.signals).toHaveProperty('text_score');
+
+    // --supersedes: the new memory replaces it, and recall leaves the old one out.
+    out = [];
+    expect(
+      await brainCli('remember', 'The staging database moved to port 6543', '--supersedes', id, '--json'),
+    ).toBe(EXIT.ok);
+    const moved = (JSON.parse(out.join('\n')) as { id: string }).id;
+    expect((await brain.services.memory.get(brain.scope, { id })).superseded_by).toBe(moved);
+    out = [];
+    expect(await brainCli('recall', 'staging database port', '--json')).toBe(EXIT.ok);
+    expect((JSON.parse(out.join('\n')) as { hits: { id: string }[] }).hits.map((h) => h.id)).toEqual([moved]);
+    err = [];
+    expect(await brainCli('remember', 'The staging database is gone', '--supersedes', id)).toBe(EXIT.usage);
+    expect(err.join('\n')).toMatch(/supersedes: memory .* was superseded by .* already/);
   });
 
   it('rejects bad input naming the field and the limit, exits 2 and writes nothing', async () => {

@@ -299,11 +299,13 @@ function buildProgram(runtime: CliRuntime, io: CliIo, state: { code: number }): 
     .option('--ttl-seconds <n>', 'forget automatically after this many seconds', numeric)
     .option('--expires-at <iso>', 'forget automatically at this ISO 8601 time')
     .option('--metadata <json>', 'a JSON object stored with the memory (at most 16 KiB)')
+    .option('--supersedes <id>', 'the memory this one replaces (it leaves recall; as_of still sees it)')
     .option('--json', 'print JSON')
     .action(async (content: string, flags) =>
       withBrain(async (ctx) => {
         const input = defined({
           content,
+          supersedes: flags.supersedes,
           key: flags.key,
           type: flags.type,
           tags: flags.tags,
