@@ -182,6 +182,11 @@ describe('versions and time', () => {
     clock.set(new Date(at(41)));
     await brain.services.memory.update(brain.scope, { id: ended.id, valid_to: null });
     expect(await recallContents('Bob harbour office')).toEqual(['Bob works at the harbour office']);
+    // init leaves out a fact not valid yet, as recall does.
+    const context = await brain.services.sessions.init(brain.scope, {});
+    expect([...context.important, ...context.recent].map((m) => m.content)).not.toContain(
+      'Bob works at the harbour museum from next year',
+    );
     // At day 40.5 the store held the fact with its old validity, which had ended by then.
     expect(await recallContents('Bob harbour office', { as_of: at(40.5) })).toEqual([]);
   });
@@ -271,6 +276,11 @@ describe('versions and time', () => {
       'Dana works at the bakery on Elm street',
     ]);
     expect(await recallContents('Dana', { as_of: at(81.5) })).toEqual(['Dana works at the library now']);
+    // init's working context holds only what is true now: the library, not the bakery.
+    const context = await brain.services.sessions.init(brain.scope, {});
+    const shown = [...context.important, ...context.recent].map((m) => m.id);
+    expect(shown).toContain(library.id);
+    expect(shown).not.toContain(bakery.id);
     const history = (await memory.history(brain.scope, { id: bakery.id })).versions;
     expect(history.map((v) => [v.recorded_from, v.recorded_to, v.valid_to, v.change])).toEqual([
       [at(80), at(81), null, 'superseded'],

@@ -934,7 +934,8 @@ export class PgMemoryStore implements MemoryStore {
     options: Parameters<MemoryStore['overview']>[1],
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
     await this.#own();
-    const base = pgLiveWhere(scope.tenantId, options.now);
+    // Only what holds now: no fact whose validity ended (or has not begun), none superseded.
+    const base = pgLiveWhere(scope.tenantId, options.now, { valid_at: options.now });
     const params: unknown[] = [...base.params];
     let projectSql = 'm.project IS NULL';
     if (options.project !== null) {

@@ -758,7 +758,8 @@ export class SqliteMemoryStore implements MemoryStore {
     options: Parameters<MemoryStore['overview']>[1],
   ): Promise<{ important: Memory[]; recent: Memory[]; total: number }> {
     this.#access.tryFlush();
-    const base = liveMemoryWhere(scope.tenantId, options.now);
+    // Only what holds now: no fact whose validity ended (or has not begun), none superseded.
+    const base = liveMemoryWhere(scope.tenantId, options.now, { valid_at: options.now });
     const projectSql = options.project === null ? 'm.project IS NULL' : 'm.project = ?';
     const params = options.project === null ? base.params : [...base.params, options.project];
     const where = `${base.sql} AND ${projectSql}`;
