@@ -287,6 +287,19 @@ describe('versions and time', () => {
       [at(81), null, at(81), null],
     ]);
 
+    // A statement that takes over later leaves the old one in recall until then.
+    const lunch = await memory.remember(brain.scope, { content: 'Dana has lunch at noon' });
+    const moving = await memory.remember(brain.scope, {
+      content: 'Dana has lunch at one',
+      valid_from: at(90),
+      supersedes: lunch.id,
+    });
+    expect(await recallContents('lunch')).toEqual(['Dana has lunch at noon']);
+    clock.set(new Date(at(91)));
+    expect(await recallContents('lunch')).toEqual(['Dana has lunch at one']);
+    expect((await memory.get(brain.scope, { id: lunch.id })).superseded_by).toBe(moving.id);
+    clock.set(new Date(at(82)));
+
     // Refused, naming the field, writing nothing: superseded already, not live, twice in a batch.
     const before = (await memory.list(brain.scope, { limit: 200 })).total;
     await expect(

@@ -207,6 +207,7 @@ for (const engine of ENGINES) {
       const store = newStore(engine);
       await remember(store, 'kept in the backup');
       const backup = await runBackup(store.config);
+      const tokenAtBackup = engine === 'postgres' ? await changeTokens(store.url as string) : [];
       await remember(store, 'written after the backup');
       const outcome = await restore(store, { file: backup.file });
       expect(outcome.status).toBe('restored');
@@ -232,6 +233,11 @@ for (const engine of ENGINES) {
           `SELECT content FROM ${schema}.memories ORDER BY content`,
         );
         expect(rows.map((r) => r.content)).toEqual(['kept in the backup', 'written after the backup']);
+        // Every tenant's change token is new, not the one the backup holds: no replica's recall cache
+        // answers from the data as it was when an answer was cached under that token.
+        const live = await changeTokens(store.url as string);
+        expect(live).toHaveLength(1);
+        expect(live[0]).not.toBe(tokenAtBackup[0]);
         // The replicas that waited in maintenance mode keep waiting until the operator ends it.
         const brain = await open(store);
         expect((await brain.maintenance.state()).on).toBe(true);
@@ -337,6 +343,15 @@ for (const engine of ENGINES) {
       expect(none.message).toContain('no ');
     });
   });
+}
+
+/** The change tokens of the live schema's tenants (PostgreSQL's recall cache, pg-change-versions.ts). */
+async function changeTokens(url: string): Promise<string[]> {
+  const rows = await pgQuery<{ token: string }>(
+    url,
+    'SELECT token FROM memory_change_versions ORDER BY tenant_id',
+  );
+  return rows.map((r) => r.token);
 }
 
 describe('restore on SQLite', () => {

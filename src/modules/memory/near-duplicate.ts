@@ -48,7 +48,9 @@ export async function markNearDuplicates(
 ): Promise<void> {
   if (threshold === null) return;
   for (const [i, row] of rows.entries()) {
-    if (inputs[i]?.dedupe === false) continue;
+    // A write that supersedes a memory states something new by intent: merged into a near-duplicate
+    // (the memory it supersedes, often) it would be lost.
+    if (inputs[i]?.dedupe === false || row.supersedes) continue;
     const near = await findNearDuplicate(store, scope, row, threshold);
     if (near) row.merge_into = near;
   }

@@ -584,6 +584,20 @@ export function runMemoryStoreContract(
       });
       expect(await h.store.insert(A, [repeat])).toMatchObject([{ id: moved.id, status: 'duplicate' }]);
       expect((await h.store.get(A, moved.id, later))?.superseded_by).toBeNull();
+      // The superseded memory stepped aside: its content said again is a memory of its own, which may
+      // supersede the one that replaced it (the office is back on the third floor).
+      const back = await row('the office is on the third floor', { supersedes: moved.id, created_at: later });
+      expect(await h.store.insert(A, [back])).toEqual([{ id: back.id, status: 'created' }]);
+      expect((await h.store.get(A, moved.id, later))?.superseded_by).toBe(back.id);
+      expect((await h.store.get(A, old.id, later))?.superseded_by).toBe(moved.id);
+      // So does a keyed one: a write under its key makes a new memory, and an update by key finds that.
+      const keyed = await row('the printer is on the left', { key: 'printer' });
+      await h.store.insert(A, [keyed]);
+      await h.store.insert(A, [await row('the printer is on the right', { supersedes: keyed.id })]);
+      const again = await row('the printer is by the door', { key: 'printer' });
+      expect(await h.store.insert(A, [again])).toEqual([{ id: again.id, status: 'created' }]);
+      expect((await h.store.getByKey(A, 'printer', null, later))?.id).toBe(again.id);
+      expect((await h.store.get(A, keyed.id, later))?.content).toBe('the printer is on the left');
     });
 
     it('gives init an overview: priority types and importance first, then recent, per project', async () => {

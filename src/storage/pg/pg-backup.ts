@@ -279,6 +279,9 @@ BEGIN
       SELECT key, value, updated_at FROM ${old} WHERE key = ${literal(MAINTENANCE_KEY)};
   END IF;
   IF to_regclass(${literal(tokens)}) IS NOT NULL THEN
+    INSERT INTO ${tokens} (tenant_id, token)
+      SELECT t, gen_random_uuid()::text FROM (SELECT DISTINCT tenant_id AS t FROM ${ident(schema)}.memories) d
+      ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token;
     UPDATE ${tokens} SET token = gen_random_uuid()::text;
   END IF;
 END

@@ -93,7 +93,9 @@ export function pgLiveWhere(tenantId: string, now: string, filter: MemoryFilter 
       `(m.valid_from IS NULL OR m.valid_from <= ${at})`,
       `(m.valid_to IS NULL OR m.valid_to > ${at})`,
     );
-    if (filter.as_of === undefined) clauses.push('m.superseded_by IS NULL');
+    // A superseded fact stays while the validity its supersession gave it lasts (a statement that takes
+    // over in the future leaves the old one until then); one whose validity was left open leaves now.
+    if (filter.as_of === undefined) clauses.push('(m.superseded_by IS NULL OR m.valid_to IS NOT NULL)');
   }
   if (filter.as_of !== undefined) clauses.push(`m.created_at <= ${p(isoUtc(filter.as_of))}`);
   if (filter.project !== undefined) clauses.push(`m.project = ${p(filter.project)}`);

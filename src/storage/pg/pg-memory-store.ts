@@ -381,7 +381,7 @@ export class PgMemoryStore implements MemoryStore {
     if (m.key !== null) {
       const { rows } = await client.query<{ rid: string; id: string }>(
         `SELECT rid, id FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND key = $3
-           AND deleted_at IS NULL FOR UPDATE`,
+           AND deleted_at IS NULL AND superseded_by IS NULL FOR UPDATE`,
         [t, project, m.key],
       );
       const existing = rows[0];
@@ -398,7 +398,8 @@ export class PgMemoryStore implements MemoryStore {
       // The holder under the normalised hash or under the legacy one (rows written before normalisation).
       const { rows } = await client.query<{ rid: string; id: string; expires_at: string | null }>(
         `SELECT rid, id, expires_at FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2
-           AND content_hash = ANY($3::text[]) AND key IS NULL AND deleted_at IS NULL ORDER BY rid FOR UPDATE`,
+           AND content_hash = ANY($3::text[]) AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL
+           ORDER BY rid FOR UPDATE`,
         [t, project, [m.content_hash, legacyContentHash(m.content)]],
       );
       let holder: { rid: string; id: string } | null = null;
@@ -463,7 +464,7 @@ export class PgMemoryStore implements MemoryStore {
            ELSE metadata || $8::jsonb END,
          expires_at = CASE WHEN expires_at IS NULL OR $9::text IS NULL THEN NULL
            ELSE greatest(expires_at, $9::text) END
-       WHERE tenant_id = $1 AND id = $2 AND key IS NULL AND deleted_at IS NULL
+       WHERE tenant_id = $1 AND id = $2 AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL
          AND (expires_at IS NULL OR expires_at > $3)
        RETURNING rid`,
       [
@@ -555,7 +556,8 @@ export class PgMemoryStore implements MemoryStore {
     await this.#own();
     const where = pgLiveWhere(scope.tenantId, now, { include_cold: true }, 3);
     return this.#one(
-      `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE m.key = $1 AND coalesce(m.project, '') = $2 AND ${where.sql}`,
+      `SELECT ${PG_MEMORY_COLUMNS} FROM ${PG_MEMORY_FROM} WHERE m.key = $1 AND coalesce(m.project, '') = $2
+         AND m.superseded_by IS NULL AND ${where.sql}`,
       [key, project ?? '', ...where.params],
     );
   }
@@ -600,7 +602,10 @@ export class PgMemoryStore implements MemoryStore {
     const [match, values] =
       'id' in target
         ? ['m.id = $1', [target.id]]
-        : ["m.key = $1 AND coalesce(m.project, '') = $2", [target.key, target.project ?? '']];
+        : [
+            "m.key = $1 AND coalesce(m.project, '') = $2 AND m.superseded_by IS NULL",
+            [target.key, target.project ?? ''],
+          ];
     const start = values.length + 1;
     const where = includeDeleted
       ? { sql: `m.tenant_id = $${start}`, params: [t] }

@@ -528,6 +528,20 @@ CREATE TABLE memory_change_versions (
 );
 `,
   },
+  {
+    // A superseded memory (remember's supersedes) steps aside from keys and dedupe: a keyed write or the
+    // same content written again makes a memory of its own, never lands on the one recall hides.
+    version: 17,
+    name: 'superseded_step_aside',
+    sql: `
+DROP INDEX memories_key;
+CREATE UNIQUE INDEX memories_key ON memories (tenant_id, coalesce(project, ''), key)
+  WHERE key IS NOT NULL AND deleted_at IS NULL AND superseded_by IS NULL;
+DROP INDEX memories_hash;
+CREATE UNIQUE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''), content_hash)
+  WHERE key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL;
+`,
+  },
 ];
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (

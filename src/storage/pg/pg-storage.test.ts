@@ -51,8 +51,9 @@ describe.skipIf(skip)(label('PostgreSQL driver: several replicas on one database
       '14_tier_last_move',
       '15_tier_reasons',
       '16_memory_change_versions',
+      '17_superseded_step_aside',
     ]);
-    expect(await one.storage.schema()).toEqual({ current: 16, latest: 16 });
+    expect(await one.storage.schema()).toEqual({ current: 17, latest: 17 });
   });
 
   it('keeps one live memory per key under concurrent keyed writes from two replicas', async () => {

@@ -61,6 +61,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       '14_tier_last_move',
       '15_tier_reasons',
       '16_memory_change_versions',
+      '17_superseded_step_aside',
     ]);
     const { rows: columns } = await db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
@@ -163,7 +164,11 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       );
     });
     const db = databases.open(url);
-    expect((await migratePostgres(db)).applied).toEqual(['15_tier_reasons', '16_memory_change_versions']);
+    expect((await migratePostgres(db)).applied).toEqual([
+      '15_tier_reasons',
+      '16_memory_change_versions',
+      '17_superseded_step_aside',
+    ]);
     const { rows: reasons } = await db.query('SELECT reason FROM tier_reasons');
     expect(reasons).toEqual([{ reason: 'over capacity' }]);
     const { rows: type } = await db.query(

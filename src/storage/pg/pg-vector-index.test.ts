@@ -255,6 +255,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '14_tier_last_move',
       '15_tier_reasons',
       '16_memory_change_versions',
+      '17_superseded_step_aside',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

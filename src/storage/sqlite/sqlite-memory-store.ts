@@ -115,18 +115,19 @@ export class SqliteMemoryStore implements MemoryStore {
     this.#findByKey = prepareStatement(
       db,
       `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND key = ?
-         AND deleted_at IS NULL`,
+         AND deleted_at IS NULL AND superseded_by IS NULL`,
     );
     this.#findByHash = prepareStatement(
       db,
       `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash IN (?, ?)
-         AND key IS NULL AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
+         AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL
+         AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
     );
     // A near-duplicate the service chose: merged into only while it is still live and unkeyed.
     this.#findLive = prepareStatement(
       db,
       `SELECT rid FROM memories WHERE tenant_id = ? AND id = ? AND key IS NULL AND deleted_at IS NULL
-         AND (expires_at IS NULL OR expires_at > ?)`,
+         AND superseded_by IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
     );
     this.#readMerged = prepareStatement(db, 'SELECT tags, metadata, expires_at FROM memories WHERE rid = ?');
     // Reinforcement of a duplicate: a repeat is a use, and says the fact matters at least as much; its
@@ -374,7 +375,8 @@ export class SqliteMemoryStore implements MemoryStore {
     const where = liveMemoryWhere(scope.tenantId, now, { include_cold: true });
     const row = memoryRow(
       this.#sql.get(
-        `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND ${where.sql}`,
+        `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ?
+           AND m.superseded_by IS NULL AND ${where.sql}`,
       ),
       key,
       project ?? '',
@@ -425,7 +427,8 @@ export class SqliteMemoryStore implements MemoryStore {
             .get(target.id, ...where.params)
         : this.#sql
             .get(
-              `SELECT m.rid FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND ${where.sql}`,
+              `SELECT m.rid FROM memories m WHERE m.key = ? AND coalesce(m.project, '') = ? AND m.superseded_by IS NULL
+                 AND ${where.sql}`,
             )
             .get(target.key, target.project ?? '', ...where.params);
     return (row as { rid: number } | undefined)?.rid ?? null;

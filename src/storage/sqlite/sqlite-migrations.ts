@@ -424,6 +424,20 @@ INSERT INTO brain_meta (key, value) SELECT 'tier_version', coalesce(max(id), 0) 
     sql: '',
     backfill: markIndexedTokens,
   },
+  {
+    // A superseded memory (remember's supersedes) steps aside from keys and dedupe: a keyed write or the
+    // same content written again makes a memory of its own, never lands on the one recall hides.
+    version: 16,
+    name: 'superseded_step_aside',
+    sql: `
+DROP INDEX memories_key;
+CREATE UNIQUE INDEX memories_key ON memories (tenant_id, coalesce(project, ''), key)
+  WHERE key IS NOT NULL AND deleted_at IS NULL AND superseded_by IS NULL;
+DROP INDEX memories_hash;
+CREATE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''), content_hash)
+  WHERE deleted_at IS NULL AND superseded_by IS NULL;
+`,
+  },
 ];
 
 export interface MigrationReport {

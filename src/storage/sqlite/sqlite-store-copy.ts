@@ -102,7 +102,7 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
     `INSERT OR IGNORE INTO memories (${COLUMNS.join(', ')}, change_seq)
      SELECT ${COLUMNS.map(() => '?').join(', ')}, ?
      WHERE NOT (? AND EXISTS (SELECT 1 FROM memories d WHERE d.tenant_id = ? AND coalesce(d.project, '') = ?
-       AND d.content_hash = ? AND d.key IS NULL AND d.deleted_at IS NULL))`,
+       AND d.content_hash = ? AND d.key IS NULL AND d.deleted_at IS NULL AND d.superseded_by IS NULL))`,
   );
   const exists = db.prepare('SELECT 1 FROM memories WHERE id = ?').pluck();
   const nextSeq = db
@@ -135,7 +135,7 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
         const v = m[c];
         return c === 'tags' || c === 'metadata' ? JSON.stringify(v) : v;
       });
-      const unkeyedLive = m.key === null && m.deleted_at === null ? 1 : 0;
+      const unkeyedLive = m.key === null && m.deleted_at === null && m.superseded_by === null ? 1 : 0;
       const info = insert.run(...values, seq, unkeyedLive, m.tenant_id, m.project ?? '', m.content_hash);
       if (info.changes === 0) {
         if (exists.get(m.id) !== undefined) counts.existing++;

@@ -193,6 +193,7 @@ describe('full-text search', () => {
       '13_executions',
       '14_tier_last_move',
       '15_fts_tenant',
+      '16_superseded_step_aside',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {
@@ -223,7 +224,7 @@ describe('full-text search', () => {
       const { lastInsertRowid } = insert.run(id, tenant, content, id, NOW, NOW, own);
       index.run(lastInsertRowid, own, '');
     }
-    expect(migrateSqlite(db).applied).toEqual(['15_fts_tenant']);
+    expect(migrateSqlite(db).applied).toEqual(['15_fts_tenant', '16_superseded_step_aside']);
     const store = new SqliteMemoryStore(db, silentLogger);
     expect((await textHits(store, 'a', 'lighthouse')).map((h) => h.content)).toEqual([
       'the lighthouse keeper',

@@ -46,7 +46,11 @@ describe("SQLite tiers: a memory's last move in its row (migration 14)", () => {
       insert.run(id, 'warm', 'hot', 'recalled', NOW);
       insert.run(id, 'hot', 'warm', 'last', NOW);
 
-      expect(migrateSqlite(db).applied).toEqual(['14_tier_last_move', '15_fts_tenant']);
+      expect(migrateSqlite(db).applied).toEqual([
+        '14_tier_last_move',
+        '15_fts_tenant',
+        '16_superseded_step_aside',
+      ]);
       const memories = new SqliteMemoryStore(db, silentLogger);
       // The recall cache's tier version starts where tier_moves' highest id was.
       const version = () =>
