@@ -433,6 +433,12 @@ async function reindexPg(db: PgDatabase, onProgress?: ProgressListener): Promise
     const vectors = n(
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM memory_embeddings')).rows[0]?.n,
     );
+    // Every tenant's change token is new: no replica's recall cache answers from the index as it was.
+    await client.query(
+      `INSERT INTO memory_change_versions (tenant_id, token)
+       SELECT t, gen_random_uuid()::text FROM (SELECT DISTINCT tenant_id AS t FROM memories) d
+       ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`,
+    );
     return { memories: total, vectors, removedOrphans: removed.rowCount ?? 0 };
   });
   const { rows: invalid } = await db.query<{ name: string }>(
