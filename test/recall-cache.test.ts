@@ -251,25 +251,33 @@ async function eventually(
   throw new Error('the other replica never saw the change');
 }
 
+/**
+ * Two replicas on one fresh PostgreSQL database, on a fixed clock (no answer ages out, so only a change
+ * can make a replica recompute) and with no scheduled job (a rebalance is a change too).
+ */
+async function twoReplicas(env: Record<string, string> = {}): Promise<{ one: TestBrain; two: TestBrain }> {
+  const clock = createFixedClock(START);
+  const shared = {
+    BRAIN_DATABASE_URL: newPostgresDatabase(),
+    BRAIN_EMBEDDER: 'hash',
+    BRAIN_SCHEDULER: 'false',
+    ...env,
+  };
+  const one = await openTestBrain('brain-cache-one-', { env: shared, clock });
+  cleanup.push(() => one.close());
+  const two = await openTestBrain('brain-cache-two-', { env: shared, clock });
+  cleanup.push(() => two.close());
+  return { one, two };
+}
+
+const mem = (t: TestBrain) => t.brain.services.memory;
+
 describe.skipIf(pgSkip)(
   `recall cache across two replicas on one PostgreSQL${pgSkip ? ` (skipped: ${postgresSkipReason()})` : ''}`,
   () => {
     for (const bus of buses)
       it(`drops on one replica the answers a write through the other changed (${bus.name})`, async () => {
-        // A fixed clock: no answer ages out, so only a change notice can make the replica recompute.
-        const clock = createFixedClock(START);
-        const env = {
-          BRAIN_DATABASE_URL: newPostgresDatabase(),
-          BRAIN_EMBEDDER: 'hash',
-          // No scheduled job (a rebalance is a change too) runs between the recalls counted here.
-          BRAIN_SCHEDULER: 'false',
-          ...bus.env(),
-        };
-        const one = await openTestBrain('brain-cache-one-', { env, clock });
-        cleanup.push(() => one.close());
-        const two = await openTestBrain('brain-cache-two-', { env, clock });
-        cleanup.push(() => two.close());
-        const mem = (t: TestBrain) => t.brain.services.memory;
+        const { one, two } = await twoReplicas(bus.env());
         const query = { query: 'release freeze dates' };
 
         await mem(one).remember(A, { content: 'The release freeze starts on the 10th' });
@@ -300,17 +308,7 @@ describe.skipIf(pgSkip)(
       // The change notice reaches the other replica some time after the writer acknowledged: the cache
       // must not depend on it. Each round caches an answer on two, writes through one, and recalls on
       // two at once: remember, update, forget and a tier move, twenty rounds of each.
-      const clock = createFixedClock(START);
-      const env = {
-        BRAIN_DATABASE_URL: newPostgresDatabase(),
-        BRAIN_EMBEDDER: 'hash',
-        BRAIN_SCHEDULER: 'false',
-      };
-      const one = await openTestBrain('brain-cache-one-', { env, clock });
-      cleanup.push(() => one.close());
-      const two = await openTestBrain('brain-cache-two-', { env, clock });
-      cleanup.push(() => two.close());
-      const mem = (t: TestBrain) => t.brain.services.memory;
+      const { one, two } = await twoReplicas();
       const query = { query: 'deploy window' };
       const cacheHits = () => mem(two).cacheStats().results.hits;
       await mem(one).remember(A, { content: 'The deploy window opens on Monday' });

@@ -10,6 +10,7 @@ import { partialName } from '../../modules/backup/backup-names.js';
 import { MAINTENANCE_KEY } from '../../modules/maintenance/maintenance.js';
 import { redactUrl } from '../redact-url.js';
 import type { StorageSettings } from '../storage.js';
+import { renewEveryToken } from './pg-change-versions.js';
 import { PgDatabase } from './pg-database.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { findPgTool, pgToolConnection, runTool } from './pg-tools.js';
@@ -279,10 +280,7 @@ BEGIN
       SELECT key, value, updated_at FROM ${old} WHERE key = ${literal(MAINTENANCE_KEY)};
   END IF;
   IF to_regclass(${literal(tokens)}) IS NOT NULL THEN
-    INSERT INTO ${tokens} (tenant_id, token)
-      SELECT t, gen_random_uuid()::text FROM (SELECT DISTINCT tenant_id AS t FROM ${ident(schema)}.memories) d
-      ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token;
-    UPDATE ${tokens} SET token = gen_random_uuid()::text;
+    ${renewEveryToken(ident(schema))};
   END IF;
 END
 $brain$;`;

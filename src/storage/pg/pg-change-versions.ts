@@ -15,6 +15,17 @@ const BUMP = `INSERT INTO memory_change_versions (tenant_id, token)
   ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`;
 
 /**
+ * A new token for every tenant holding memories in `schema` (a qualified name, or none: the search
+ * path's): after a change of the whole store (a restore, a reindex), in that change's transaction.
+ */
+export function renewEveryToken(schema = ''): string {
+  const q = schema ? `${schema}.` : '';
+  return `INSERT INTO ${q}memory_change_versions (tenant_id, token)
+  SELECT t, gen_random_uuid()::text FROM (SELECT DISTINCT tenant_id AS t FROM ${q}memories) d
+  ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`;
+}
+
+/**
  * Each tenant's change token in the database (memory_change_versions): replaced after every committed
  * change of the tenant's memories, from any replica, before the change is acknowledged. Recall's cache
  * reads it before it answers, so that an answer made before a write through another replica is never

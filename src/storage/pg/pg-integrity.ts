@@ -10,6 +10,7 @@ import type {
   StorageIntegrity,
   StoreActivity,
 } from '../storage-integrity.js';
+import { renewEveryToken } from './pg-change-versions.js';
 import type { PgDatabase } from './pg-database.js';
 import { PG_MEMORY_FROM } from './pg-memory-rows.js';
 
@@ -434,11 +435,7 @@ async function reindexPg(db: PgDatabase, onProgress?: ProgressListener): Promise
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM memory_embeddings')).rows[0]?.n,
     );
     // Every tenant's change token is new: no replica's recall cache answers from the index as it was.
-    await client.query(
-      `INSERT INTO memory_change_versions (tenant_id, token)
-       SELECT t, gen_random_uuid()::text FROM (SELECT DISTINCT tenant_id AS t FROM memories) d
-       ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`,
-    );
+    await client.query(renewEveryToken());
     return { memories: total, vectors, removedOrphans: removed.rowCount ?? 0 };
   });
   const { rows: invalid } = await db.query<{ name: string }>(
