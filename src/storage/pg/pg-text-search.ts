@@ -94,16 +94,12 @@ export class PgTextSearch {
 
   /**
    * A write here or, through the change bus, on another replica: the tenant's statistics become stale
-   * (used while they are read again), and a term in no document is forgotten, since the write may have
-   * added the first.
+   * (used while they are read again). A term in no document is never kept (see #read), so no notice is
+   * waited for before a term another replica's write added first is searched.
    */
   invalidate(tenantId: string): void {
     const prefix = `${tenantId}\u0000`;
-    for (const [key, value] of this.#terms) {
-      if (tenantId !== '*' && !key.startsWith(prefix)) continue;
-      if (value.stats.docs === 0) this.#terms.delete(key);
-      else value.at = 0;
-    }
+    for (const [key, value] of this.#terms) if (tenantId === '*' || key.startsWith(prefix)) value.at = 0;
   }
 
   async search(
@@ -208,7 +204,7 @@ export class PgTextSearch {
    * The tenant's statistics for each term (and TENANT_ROW). A cached entry younger than the TTL is used;
    * an older one (or one a write made stale) is used too while one read refreshes it in the background,
    * since a count moved by a few writes changes an IDF by as little. A term never read, or read as in no
-   * document before a write (which may have added it), is read before answering. Reads in flight are
+   * document (a write on any replica may have added it since), is read before answering. Reads in flight are
    * shared: a burst of recalls asks PostgreSQL once per term, not once per recall.
    */
   async #statistics(tenantId: string, terms: string[]): Promise<Map<string, TermStats>> {
@@ -269,7 +265,10 @@ export class PgTextSearch {
             context: Math.max(0, r.context),
           };
           read.set(r.term, stats);
-          this.#terms.set(`${tenantId}\u0000${r.term}`, { stats, at });
+          // A term in no document is read again by every search that has it: kept, it would be left
+          // out of the query until a notice of the write that added it reached this replica, which
+          // comes after that write was acknowledged (a stale count of a present term only moves an IDF).
+          if (stats.docs > 0) this.#terms.set(`${tenantId}\u0000${r.term}`, { stats, at });
           if (r.parts > FOLD_PARTS) fragmented.push(r.term);
         }
         if (fragmented.length > 0) this.#fold(tenantId, fragmented);

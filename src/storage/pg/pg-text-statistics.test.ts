@@ -173,3 +173,20 @@ describe.skipIf(skip)(label('PostgreSQL short list of a common, sparse term'), (
     expect(shortLists[1]).not.toContain('m.rid >');
   });
 });
+
+describe.skipIf(skip)(label('PostgreSQL text statistics on a replica'), () => {
+  it("finds a term another replica's write added first, before any notice of that write", async () => {
+    const db = await migrated();
+    const writer = new PgMemoryStore(db, silentLogger, noBus);
+    await writer.insert(A, [newMemoryRow('the garden shed has a blue door')]);
+    // Replica two's text search, which hears of no write: it learns the terms the query has are in no
+    // document, and the tenant's size.
+    const text = new PgTextSearch(db);
+    const where = pgLiveWhere(A.tenantId, NOW);
+    expect(await text.search(A.tenantId, 'zebra garden', where, 5, null)).toHaveLength(1);
+    expect(await text.search(A.tenantId, 'zebra', where, 5, null)).toEqual([]);
+    await writer.insert(A, [newMemoryRow('a zebra lives at the zoo')]);
+    const hits = await text.search(A.tenantId, 'zebra', where, 5, null);
+    expect(hits.map((h) => h.row.content)).toEqual(['a zebra lives at the zoo']);
+  });
+});
