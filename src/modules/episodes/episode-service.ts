@@ -78,7 +78,8 @@ function unknownSession(id: string): BrainError {
  * or the session ending) is reviewed by the deterministic rules of consolidation-rules.ts once; one
  * kept becomes a memory through the memory service's remember (embeddings, dedupe, quotas and tiers
  * apply), unkeyed, so that exact-duplicate dedupe makes repeats, racing replicas, a second review and
- * the same content in another session of the project all land on one memory. The episode rows record it, its metadata lists them.
+ * the same content in another session of the project all land on one memory. The episode rows record
+ * it, its metadata lists them.
  */
 export function createEpisodeService(config: {
   store: EpisodeStore;

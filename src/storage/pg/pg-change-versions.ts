@@ -15,6 +15,16 @@ const BUMP = `INSERT INTO memory_change_versions (tenant_id, token)
   ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`;
 
 /**
+ * A new token for the tenant `tenantSql` (an SQL expression) when `when` holds, as a clause of the
+ * caller's own statement (a CTE), committed with it: a write that replaces its tenant's token itself.
+ */
+export function renewTokenWhen(tenantSql: string, when: string): string {
+  return `INSERT INTO memory_change_versions (tenant_id, token)
+    SELECT ${tenantSql}, gen_random_uuid()::text WHERE ${when}
+    ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token`;
+}
+
+/**
  * A new token for every tenant holding memories in `schema` (a qualified name, or none: the search
  * path's): after a change of the whole store (a restore, a reindex), in that change's transaction.
  */

@@ -23,7 +23,7 @@ import { episodesPurgedWith } from '../episode-forget.js';
 import { reinforcement, replacedAttributes, statementAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
 import type { ChangeBus } from './pg-change-bus.js';
-import { PgChangeVersions } from './pg-change-versions.js';
+import { PgChangeVersions, renewTokenWhen } from './pg-change-versions.js';
 import type { PgDatabase } from './pg-database.js';
 import {
   PG_MEMORY_COLUMNS,
@@ -50,7 +50,7 @@ const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, 
     AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp, lh, vf, vt)
   WHERE lh IS NULL OR NOT EXISTS (SELECT 1 FROM memories o
     WHERE o.tenant_id = tn AND coalesce(o.project, '') = coalesce(pr, '') AND o.content_hash = lh
-      AND o.key IS NULL AND o.deleted_at IS NULL)) AS batch`;
+      AND o.key IS NULL AND o.deleted_at IS NULL AND o.superseded_by IS NULL)) AS batch`;
 
 /**
  * A batch's new rows, with their vectors (fresh: outside the HNSW graph, see pg-vector-index.ts) and
@@ -80,10 +80,7 @@ const INSERT_NEW = `WITH ins AS (
 const INSERT_ONE_BUMPING = INSERT_NEW.replace(
   '\n  SELECT id, rid FROM ins',
   `,
-  token AS (
-    INSERT INTO memory_change_versions (tenant_id, token)
-    SELECT ($2::text[])[1], gen_random_uuid()::text WHERE EXISTS (SELECT 1 FROM ins)
-    ON CONFLICT (tenant_id) DO UPDATE SET token = excluded.token)
+  token AS (${renewTokenWhen('($2::text[])[1]', 'EXISTS (SELECT 1 FROM ins)')})
   SELECT id, rid FROM ins`,
 );
 
