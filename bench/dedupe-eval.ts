@@ -12,6 +12,7 @@ import { createEmbedder } from '../src/modules/embeddings/create-embedder.js';
 import { EMBEDDER_PROVIDERS } from '../src/modules/embeddings/embedder.js';
 import { dedupeRates, pairSimilarities, safestThreshold } from '../src/modules/eval/dedupe-eval.js';
 import { DEDUPE_PAIRS } from '../src/modules/eval/dedupe-pairs.js';
+import { rewordedForm } from '../src/modules/memory/content-hash.js';
 import { DEDUPE_THRESHOLDS } from '../src/modules/memory/dedupe-policy.js';
 import type { Figure } from './stats.js';
 
@@ -41,6 +42,16 @@ export async function printDedupeEval(): Promise<Figure[]> {
   console.log(
     `\ndedupe eval: ${DEDUPE_PAIRS.length} hand-written pairs (${same} paraphrases, ${DEDUPE_PAIRS.length - same} look-alikes)`,
   );
+  // Rewordings (BRAIN_DEDUPE_REWORDED, on by default): no embedder, the same for every provider.
+  const rewordings = DEDUPE_PAIRS.map((p) => rewordedForm(p.a) === rewordedForm(p.b));
+  const reworded = dedupeRates(
+    DEDUPE_PAIRS,
+    rewordings.map((r) => (r ? 1 : 0)),
+    1,
+  );
+  console.log(
+    `rewordings (default, any provider): false merge ${pct(reworded.falseMerge)}, missed merge ${pct(reworded.missedMerge)}`,
+  );
   console.log(`threshold sweep: ${SWEEP.join(' ')} (false merge / missed merge)`);
   for (const provider of EMBEDDER_PROVIDERS) {
     const offline = offlineReason(provider, config);
@@ -62,15 +73,14 @@ export async function printDedupeEval(): Promise<Figure[]> {
         return `${t}: ${pct(r.falseMerge)}/${pct(r.missedMerge)}`;
       });
       const threshold = DEDUPE_THRESHOLDS[provider];
-      // No default threshold: merging is off, so nothing merges, rightly or wrongly.
-      const d = threshold === null ? null : dedupeRates(DEDUPE_PAIRS, sims, threshold);
+      // What the default merges: rewordings, and near-duplicates at the provider's threshold if it has one.
+      const merged = sims.map((s, i) => (rewordings[i] ? 2 : s));
+      const d = dedupeRates(DEDUPE_PAIRS, merged, threshold ?? 2);
       const s = safestThreshold(DEDUPE_PAIRS, sims);
       console.log(`${provider.padEnd(16)} (${embedder.model})`);
       console.log(`  sweep    ${sweep.join('  ')}`);
       console.log(
-        d === null
-          ? '  default  off (exact duplicates only): false merge 0.0%, missed merge 100.0%'
-          : `  default  ${d.threshold}: false merge ${pct(d.falseMerge)}, missed merge ${pct(d.missedMerge)}`,
+        `  default  ${threshold === null ? 'rewordings, near-duplicates off' : `rewordings and ${threshold}`}: false merge ${pct(d.falseMerge)}, missed merge ${pct(d.missedMerge)}`,
       );
       console.log(
         s.threshold > 1

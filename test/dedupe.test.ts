@@ -1,7 +1,8 @@
 /**
  * Deduplication on write through the memory service: an exact repeat (same normalised content, same
- * project) and, when a threshold is set, a near-duplicate reinforce the memory they repeat and answer its
- * id with `deduplicated: true`; `dedupe: false`, keys, other projects and look-alike facts store anew.
+ * project), a rewording (the same words from another end, other articles or edge punctuation) and, when
+ * a threshold is set, a near-duplicate reinforce the memory they repeat and answer its id with
+ * `deduplicated: true`; `dedupe: false`, keys, other projects and look-alike facts store anew.
  * The hash embedder stands in for a model here (deterministic); the engines' part is in the contract.
  */
 import fs from 'node:fs';
@@ -24,7 +25,7 @@ afterEach(() => {
 });
 
 /** A service on a fresh SQLite file with the hash embedder and, if given, a dedupe threshold. */
-function setup(dedupeThreshold?: number) {
+function setup(dedupeThreshold?: number, dedupeReworded?: boolean) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brain-dedupe-'));
   const db = openSqliteDatabase(path.join(dir, 'brain.db'), { busyTimeoutMs: 2000, cacheSizeMb: 8 });
   migrateSqlite(db);
@@ -36,6 +37,7 @@ function setup(dedupeThreshold?: number) {
     clock,
     logger: silentLogger,
     ...(dedupeThreshold !== undefined ? { dedupeThreshold } : {}),
+    ...(dedupeReworded !== undefined ? { dedupeReworded } : {}),
   });
   opened.push(() => {
     store.vectors.close();
@@ -46,9 +48,11 @@ function setup(dedupeThreshold?: number) {
   return { service, clock, count: () => service.list(scope, { limit: 1 }).then((r) => r.total) };
 }
 
-// Hash-embedder similarities: the paraphrase 0.96, the look-alike (another number) 0.72.
+// Hash-embedder similarities: the paraphrase 0.92, the look-alike (another number) 0.72. The paraphrase
+// has the fact's words in an order no rotation of them gives, so it is no rewording; the rewording is.
 const FACT = 'Alice moved to Berlin in 2021.';
-const PARAPHRASE = 'In 2021, Alice moved to Berlin.';
+const PARAPHRASE = 'Alice moved in 2021 to Berlin.';
+const REWORDING = 'In 2021, Alice moved to Berlin.';
 
 describe('exact duplicates', () => {
   it('reinforce the memory they repeat: same id, access count, importance and updated_at', async () => {
@@ -84,6 +88,48 @@ describe('exact duplicates', () => {
     // Near-duplicates are looked for among stored memories only, not the batch's own.
     expect(c).toMatchObject({ status: 'created', deduplicated: false });
     expect(await count()).toBe(2);
+  });
+});
+
+describe('rewordings', () => {
+  it('reinforce the memory whose words they tell from another end, by default and within a batch', async () => {
+    const { service, count } = setup();
+    const first = await service.remember(scope, { content: FACT, importance: 0.3 });
+    expect(await service.remember(scope, { content: REWORDING, importance: 0.8 })).toEqual({
+      id: first.id,
+      status: 'duplicate',
+      deduplicated: true,
+    });
+    expect(await service.get(scope, { id: first.id })).toMatchObject({
+      content: FACT,
+      access_count: 1,
+      importance: 0.8,
+    });
+    const [a, b] = await service.rememberMany(scope, [
+      { content: 'The office is closed on public holidays.' },
+      { content: 'On public holidays the office is closed' },
+    ]);
+    expect(b).toEqual({ id: a?.id, status: 'duplicate', deduplicated: true });
+    expect(await count()).toBe(2);
+  });
+
+  it('are stored anew with dedupe: false, a key, a supersession, or BRAIN_DEDUPE_REWORDED off', async () => {
+    const { service, count } = setup();
+    const first = await service.remember(scope, { content: FACT });
+    const apart = [
+      { content: REWORDING, dedupe: false },
+      { content: REWORDING, key: 'move' },
+      { content: 'Berlin in 2021 Alice moved to', supersedes: first.id },
+    ];
+    for (const input of apart)
+      expect(await service.remember(scope, input)).toMatchObject({ status: 'created', deduplicated: false });
+    expect(await count()).toBe(4);
+    const off = setup(undefined, false);
+    await off.service.remember(scope, { content: FACT });
+    expect(await off.service.remember(scope, { content: REWORDING })).toMatchObject({ status: 'created' });
+    expect(await off.count()).toBe(2);
+    const exact = await off.service.remember(scope, { content: FACT.toLowerCase() });
+    expect(exact).toMatchObject({ status: 'duplicate', deduplicated: true });
   });
 });
 
@@ -136,6 +182,15 @@ describe('bad input', () => {
     expect(
       await invalid(service.rememberMany(scope, [{ content: FACT }, { content: FACT, dedupe: 1 }])),
     ).toMatch(/1\.dedupe/);
+  });
+
+  it('refuses a BRAIN_DEDUPE_REWORDED that is not a boolean, naming the setting', () => {
+    const { problems } = loadConfig({ env: { BRAIN_DEDUPE_REWORDED: 'sometimes' }, cwd: os.tmpdir() });
+    expect(problems.map((p) => p.setting)).toContain('BRAIN_DEDUPE_REWORDED');
+    expect(loadConfig({ env: {}, cwd: os.tmpdir() }).config.dedupeReworded).toBe(true);
+    expect(
+      loadConfig({ env: { BRAIN_DEDUPE_REWORDED: 'false' }, cwd: os.tmpdir() }).config.dedupeReworded,
+    ).toBe(false);
   });
 
   it('refuses a BRAIN_DEDUPE_THRESHOLD outside 0..1 or not a number, naming the setting', () => {

@@ -270,6 +270,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
       ...(config.recallVectorEvidence !== undefined ? { evidence: config.recallVectorEvidence } : {}),
     },
     ...(config.dedupeThreshold !== undefined ? { dedupeThreshold: config.dedupeThreshold } : {}),
+    dedupeReworded: config.dedupeReworded,
   });
   const tiers = createTierService({
     tiers: storage.stores().tiers,

@@ -454,6 +454,7 @@ const DEFINITIONS = {
   recallVectorFloor: setting('BRAIN_RECALL_VECTOR_FLOOR', 'number', numberBetween(-1, 1).optional()),
   recallVectorEvidence: setting('BRAIN_RECALL_VECTOR_EVIDENCE', 'number', numberBetween(-1, 1).optional()),
   dedupeThreshold: setting('BRAIN_DEDUPE_THRESHOLD', 'number', numberBetween(0, 1).optional()),
+  dedupeReworded: setting('BRAIN_DEDUPE_REWORDED', 'bool', booleanSetting.default(true)),
   circuitBreakerMaxFailures: setting('CIRCUIT_BREAKER_MAX_FAILURES', 'int', intBetween(1, 1000).default(5)),
   circuitBreakerResetTimeout: setting(
     'CIRCUIT_BREAKER_RESET_TIMEOUT',

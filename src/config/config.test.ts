@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       databaseSsl: 'prefer-url',
       cacheSizeMb: 64,
       recallCacheMb: 32,
+      dedupeReworded: true,
       vacuumIntervalHours: 24,
       scheduler: true,
       cronTimezone: 'UTC',

@@ -107,7 +107,7 @@ describe('brain CLI, as built', () => {
     expect(first.stdout).toMatch(/applied 1_memories/);
     expect(first.stdout).toMatch(/2_fts_insert_in_store/);
     const second = await runBrain(['migrate', '--json'], env);
-    expect(JSON.parse(second.stdout)).toEqual({ applied: [], current: 16 });
+    expect(JSON.parse(second.stdout)).toEqual({ applied: [], current: 17 });
   });
 
   it('config check prints the effective config and exits 0; any problem exits 1 naming it', async () => {

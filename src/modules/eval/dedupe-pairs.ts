@@ -237,6 +237,13 @@ const DIFFERENT: [string, string][] = [
   ['The swimming pool closes at 8pm.', 'The swimming pool closes at 10pm.'],
   ['Beth volunteers at the food bank.', 'Beth volunteers at the animal shelter.'],
   ['The user prefers window seats on planes.', 'The user prefers aisle seats on planes.'],
+  // The same words in another order, or a sign or a point apart: what a rule on words alone could merge.
+  ['Alice gave Bob a book for his birthday.', 'Bob gave Alice a book for his birthday.'],
+  ['The meeting moved from Monday to Friday.', 'The meeting moved from Friday to Monday.'],
+  ['Our style guide says tabs, not spaces.', 'Our style guide says spaces, not tabs.'],
+  ['The freezer is set to -18 degrees.', 'The freezer is set to 18 degrees.'],
+  ['Version 1.2 is deployed to staging.', 'Version 12 is deployed to staging.'],
+  ['Paul owes Quinn 20 euros.', 'Quinn owes Paul 20 euros.'],
 ];
 
 /** Every pair: the paraphrases first, then the look-alikes. */

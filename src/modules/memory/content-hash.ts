@@ -29,3 +29,65 @@ export function contentHash(content: string): string {
 export function legacyContentHash(content: string): string {
   return hash(content.trim());
 }
+
+/** Punctuation at the edges of a word: sentence marks, quotes and brackets (not `?`, `-`, `#`, `@`, `%`, `$`). */
+const EDGE = /^[\p{Ps}\p{Pe}\p{Pi}\p{Pf}.,;:!"'…]+|[\p{Ps}\p{Pe}\p{Pi}\p{Pf}.,;:!"'…]+$/gu;
+
+/**
+ * The index at which the lexicographically least rotation of `words` starts (Booth's algorithm over
+ * words: linear, so a long text costs no more than its length).
+ */
+function leastRotation(words: readonly string[]): number {
+  const n = words.length;
+  const at = (i: number) => words[i % n] as string;
+  const fail = new Array<number>(2 * n).fill(-1);
+  let k = 0;
+  for (let j = 1; j < 2 * n; j++) {
+    let i = fail[j - k - 1] as number;
+    while (i !== -1 && at(j) !== at(k + i + 1)) {
+      if (at(j) < at(k + i + 1)) k = j - i - 1;
+      i = fail[i] as number;
+    }
+    if (at(j) !== at(k + i + 1)) {
+      // i === -1 here
+      if (at(j) < at(k)) k = j;
+      fail[j - k] = -1;
+    } else fail[j - k] = i + 1;
+  }
+  return k;
+}
+
+/**
+ * The content as a rewording of it reads: the normalised words (see {@link normaliseContent}) without
+ * articles and edge punctuation, typographic apostrophes as `'`, started at the least rotation of their
+ * order. "The deploy runs every night at 2am." and "Every night at 2am the deploy runs" are one fact
+ * told from another end; "prefers email to phone calls" and "prefers phone calls to email" are not
+ * (no rotation maps one onto the other), nor are texts that differ by any word, number or negation;
+ * a text of one or two words keeps its order.
+ * Empty when the content has no word left (it is then nobody's rewording).
+ */
+export function rewordedForm(content: string): string {
+  const words: string[] = [];
+  const text = content
+    .normalize('NFKC')
+    .replace(/[\u2018\u2019\u02bc]/gu, "'")
+    .trim();
+  for (const [i, raw] of text.split(/\s+/u).entries()) {
+    const kept = raw.replace(EDGE, '');
+    const word = kept.toLowerCase();
+    // "A" after the first word may be a name (plan A, vitamin A): only a lower-case one is an article there.
+    if (word === '' || word === 'the' || word === 'an' || kept === 'a' || (kept === 'A' && i === 0)) continue;
+    words.push(word);
+  }
+  if (words.length === 0) return '';
+  // Two words turned round are any order of them ("Bob Alice"): a rotation counts from three words.
+  if (words.length < 3) return words.join(' ');
+  const k = leastRotation(words);
+  return [...words.slice(k), ...words.slice(0, k)].join(' ');
+}
+
+/** The identity of a memory's content up to rewording ({@link rewordedForm}), or '' when it has no word. */
+export function rewordedHash(content: string): string {
+  const form = rewordedForm(content);
+  return form === '' ? '' : hash(form);
+}

@@ -80,6 +80,8 @@ export interface MemoryServiceConfig {
   cacheBytes?: number;
   /** Near-duplicate similarity (0..1) that merges a write (BRAIN_DEDUPE_THRESHOLD); default per provider. */
   dedupeThreshold?: number;
+  /** Whether a rewording of a memory merges into it (BRAIN_DEDUPE_REWORDED); default true. */
+  dedupeReworded?: boolean;
 }
 
 /** What a service asks before it writes: throws when writes are refused (maintenance mode). */
@@ -151,6 +153,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
     : null;
   /** Near-duplicate merging needs vectors: none without an embedder (exact duplicates still merge). */
+  const dedupeReworded = config.dedupeReworded ?? true;
   const dedupeThreshold: number | null = embedder
     ? (config.dedupeThreshold ?? DEDUPE_THRESHOLDS[embedder.provider])
     : null;
@@ -222,6 +225,9 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
       embed_later: later,
       keep: keptFields(input),
       supersedes: input.supersedes ?? null,
+      // A write that supersedes a memory states something new by intent: merged into a rewording of it
+      // (the memory it supersedes, often) it would be lost.
+      merge_reworded: dedupeReworded && input.dedupe !== false && !input.supersedes && !input.key,
     };
   }
 

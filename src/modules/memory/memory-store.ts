@@ -37,6 +37,13 @@ export interface NewMemory {
    */
   merge_into?: { id: string; similarity: number };
   /**
+   * Merge into a rewording (an unkeyed write only): when no memory has the same normalised content, a
+   * live unkeyed memory of the same project whose content is a rewording of this one (content-hash.ts,
+   * rewordedHash: the same words in another order, other articles or edge punctuation) is reinforced
+   * instead, as an exact duplicate would be. Off: such a memory is stored beside it.
+   */
+  merge_reworded?: boolean;
+  /**
    * The live memory this one replaces (remember's `supersedes`): in the same transaction the driver
    * keeps its statement as a version, sets its `superseded_by` to the written memory's id and ends its
    * validity when the new statement's begins (valid_from, else created_at), unless it ended before.
@@ -53,11 +60,12 @@ export interface WriteOutcome {
   id: string;
   status: 'created' | 'updated' | 'duplicate';
   /**
-   * With `duplicate`: what matched. `exact`: the same normalised content; `similar`: the near-duplicate
-   * in `merge_into`, whose cosine similarity is `similarity`. Either way the existing memory was
+   * With `duplicate`: what matched. `exact`: the same normalised content; `reworded`: a rewording of it
+   * (NewMemory.merge_reworded); `similar`: the near-duplicate in `merge_into`, whose cosine similarity is
+   * `similarity`. Either way the existing memory was
    * reinforced (see {@link MemoryStore.insert}).
    */
-  deduplicated?: 'exact' | 'similar';
+  deduplicated?: 'exact' | 'reworded' | 'similar';
   similarity?: number;
 }
 

@@ -519,6 +519,68 @@ export function runMemoryStoreContract(
       expect((await h.store.list(A, listAll(), NOW)).total).toBe(1);
     });
 
+    it('reinforces the oldest live rewording of an unkeyed write that asks (merge_reworded), nothing else', async () => {
+      const later = '2026-06-01T13:00:00.000Z';
+      const first = await row('The deploy runs every night at 2am.');
+      await h.store.insert(A, [first]);
+      const reworded = (content: string, extra: Partial<NewMemory> = {}) =>
+        row(content, { merge_reworded: true, created_at: later, ...extra });
+      // Another end of the same words, without the article or the full stop: the first is reinforced.
+      expect(await h.store.insert(A, [await reworded('Every night at 2am, the deploy runs')])).toEqual([
+        { id: first.id, status: 'duplicate', deduplicated: 'reworded' },
+      ]);
+      expect(await h.store.get(A, first.id, later)).toMatchObject({
+        content: 'The deploy runs every night at 2am.',
+        access_count: 1,
+        accessed_at: later,
+      });
+      // Other words, an order no rotation gives, another project or tenant, or a write that does not ask:
+      // each a memory of its own.
+      const apart = [
+        [A, await reworded('Every night at 4am the deploy runs')],
+        [A, await reworded('at 2am every night the deploy runs')],
+        [A, await reworded('Every night at 2am the deploy runs', { project: 'p' })],
+        [B, await reworded('Every night at 2am the deploy runs')],
+        [A, await row('Every night at 2am the deploy runs', { created_at: later })],
+      ] as const;
+      for (const [scope, m] of apart)
+        expect(await h.store.insert(scope, [m])).toEqual([{ id: m.id, status: 'created' }]);
+      // Within one batch the second rewording lands on the first of the batch.
+      const one = await reworded('Rent is paid on the first.');
+      const two = await reworded('on the first rent is paid');
+      expect(await h.store.insert(A, [one, two])).toEqual([
+        { id: one.id, status: 'created' },
+        { id: one.id, status: 'duplicate', deduplicated: 'reworded' },
+      ]);
+      // A keyed write updates its key; an expired or forgotten memory is nobody's rewording.
+      const keyed = await reworded('paid on the first rent is', { key: 'rent' });
+      expect(await h.store.insert(A, [keyed])).toEqual([{ id: keyed.id, status: 'created' }]);
+      await h.store.forget(A, { id: one.id }, { hard: false, now: later });
+      const after = await reworded('rent is paid on the first');
+      expect(await h.store.insert(A, [after])).toEqual([{ id: after.id, status: 'created' }]);
+      const brief = await row('The gate code is 4417', { expires_at: '2026-06-01T12:30:00.000Z' });
+      await h.store.insert(A, [brief]);
+      const code = await reworded('4417 the gate code is');
+      expect(await h.store.insert(A, [code])).toEqual([{ id: code.id, status: 'created' }]);
+    });
+
+    it('matches a rewording by content an update gave a memory, not by the content it had', async () => {
+      const m = await row('The lease ends in May');
+      await h.store.insert(A, [m]);
+      await h.store.update(
+        A,
+        { id: m.id },
+        { content: 'The lease ends in June', content_hash: contentHash('The lease ends in June') },
+        NOW,
+      );
+      const old = await row('in May the lease ends', { merge_reworded: true });
+      expect(await h.store.insert(A, [old])).toEqual([{ id: old.id, status: 'created' }]);
+      const current = await row('In June the lease ends', { merge_reworded: true });
+      expect(await h.store.insert(A, [current])).toEqual([
+        { id: m.id, status: 'duplicate', deduplicated: 'reworded' },
+      ]);
+    });
+
     it('counts every one of concurrent duplicates: one memory, each repeat an access', async () => {
       const tags = Array.from({ length: 6 }, (_, i) => `t${i}`);
       const rows = await Promise.all(tags.map((tag) => row('concurrent repeated fact', { tags: [tag] })));

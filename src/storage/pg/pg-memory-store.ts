@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { legacyContentHash } from '../../modules/memory/content-hash.js';
+import { legacyContentHash, rewordedHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import { MEMORY_LIMITS } from '../../modules/memory/memory-schemas.js';
 import type {
@@ -41,16 +41,24 @@ import { PgVectorSearch } from './pg-vector-search.js';
 const SORT_COLUMNS = new Set(['created_at', 'updated_at', 'accessed_at', 'importance', 'memory_score']);
 
 const INSERT_COLUMNS = `id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
-  importance, created_at, updated_at, expires_at, search_text, speaker_text, valid_from, valid_to`;
-/** unnest() of one array per column: a whole batch in one statement. */
-const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp, vf, vt
+  importance, created_at, updated_at, expires_at, search_text, speaker_text, valid_from, valid_to, reworded_hash`;
+/**
+ * unnest() of one array per column: a whole batch in one statement. A row is held back for #conflicted
+ * (which reinforces the holder) when a live memory has its content under the legacy hash `lh`, when it
+ * looks for a rewording (`rl`) and a live one is stored, or when an earlier row of the batch is one (`rs`).
+ */
+const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp, vf, vt, rw
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
     $9::text[], $10::jsonb[], $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[], $21::text[],
-    $22::text[], $23::text[])
-    AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp, lh, vf, vt)
-  WHERE lh IS NULL OR NOT EXISTS (SELECT 1 FROM memories o
+    $22::text[], $23::text[], $24::text[], $25::bool[], $26::bool[])
+    AS x(id, tn, pr, se, ke, co, ch, ty, tg, me, im, cr, ex, st, sp, lh, vf, vt, rw, rl, rs)
+  WHERE NOT rs AND (lh IS NULL OR NOT EXISTS (SELECT 1 FROM memories o
     WHERE o.tenant_id = tn AND coalesce(o.project, '') = coalesce(pr, '') AND o.content_hash = lh
-      AND o.key IS NULL AND o.deleted_at IS NULL AND o.superseded_by IS NULL)) AS batch`;
+      AND o.key IS NULL AND o.deleted_at IS NULL AND o.superseded_by IS NULL))
+    AND NOT (rl AND EXISTS (SELECT 1 FROM memories o
+    WHERE o.tenant_id = tn AND coalesce(o.project, '') = coalesce(pr, '') AND o.reworded_hash = rw
+      AND o.key IS NULL AND o.deleted_at IS NULL AND o.superseded_by IS NULL AND o.reworded_hash <> ''
+      AND (o.expires_at IS NULL OR o.expires_at > cr)))) AS batch`;
 
 /**
  * A batch's new rows, with their vectors (fresh: outside the HNSW graph, see pg-vector-index.ts) and
@@ -95,6 +103,11 @@ const RECONTEXT = `WITH s AS (
   UPDATE memories m SET context_text = s.ctx FROM s WHERE m.rid = s.rid AND m.context_text <> s.ctx`;
 
 type Row = PgMemoryRow;
+
+/** Whether write `m` merges into a stored rewording (NewMemory.merge_reworded) whose hash is `reworded`. */
+function rewordable(m: NewMemory, reworded: string): boolean {
+  return m.merge_reworded === true && m.key === null && reworded !== '';
+}
 
 const VERSION_COLUMNS = `version, content, type, tags, metadata, importance, valid_from, valid_to, recorded_from,
   recorded_to, change`;
@@ -363,7 +376,9 @@ export class PgMemoryStore implements MemoryStore {
 
   /** The parameters of {@link INSERT_NEW} for a batch: one array per column, the vectors in binary. */
   async #insertParams(t: string, memories: NewMemory[]): Promise<unknown[]> {
-    const col = <T>(f: (m: NewMemory) => T) => memories.map(f);
+    const col = <T>(f: (m: NewMemory, i: number) => T) => memories.map(f);
+    const reworded = memories.map((m) => rewordedHash(m.content));
+    const earlier = new Set<string>();
     const withVector = memories.filter((m) => m.embedding && m.embedding_model);
     return [
       col((m) => m.id),
@@ -399,6 +414,18 @@ export class PgMemoryStore implements MemoryStore {
       }),
       col((m) => m.valid_from),
       col((m) => m.valid_to),
+      reworded,
+      col((m, i) => rewordable(m, reworded[i] as string)),
+      col((m, i) => {
+        // A rewording of an earlier row of the batch: the statement cannot see that row, #conflicted can.
+        if (!rewordable(m, reworded[i] as string)) return false;
+        const scoped = `${m.project ?? ''}\u0000${reworded[i]}`;
+        if (!earlier.has(scoped)) {
+          earlier.add(scoped);
+          return false;
+        }
+        return true;
+      }),
     ];
   }
 
@@ -446,12 +473,25 @@ export class PgMemoryStore implements MemoryStore {
         await this.#reinforce(client, t, holder.id, m);
         return { id: holder.id, status: 'duplicate', deduplicated: 'exact' };
       }
+      const reworded = rewordedHash(m.content);
+      if (rewordable(m, reworded)) {
+        const found = await client.query<{ id: string }>(
+          `SELECT id FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND reworded_hash = $3
+             AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL AND reworded_hash <> ''
+             AND (expires_at IS NULL OR expires_at > $4)
+           ORDER BY rid LIMIT 1 FOR UPDATE`,
+          [t, project, reworded, m.created_at],
+        );
+        const original = found.rows[0];
+        if (original && (await this.#reinforce(client, t, original.id, m)))
+          return { id: original.id, status: 'duplicate', deduplicated: 'reworded' };
+      }
     }
     // Nothing else held it: the id itself clashed (or the holder just stepped aside). Insert plainly; an
     // id clash fails the whole batch here, as it must.
     const { rows } = await client.query<{ rid: string }>(
       `INSERT INTO memories (${INSERT_COLUMNS})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17, $18)
        RETURNING rid`,
       [
         m.id,
@@ -471,6 +511,7 @@ export class PgMemoryStore implements MemoryStore {
         speakerSearchText(m.content, m.metadata),
         m.valid_from,
         m.valid_to,
+        rewordedHash(m.content),
       ],
     );
     const rid = rows[0]?.rid as string;
@@ -523,8 +564,14 @@ export class PgMemoryStore implements MemoryStore {
   async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
     // A new statement under the key supersedes the old one, which its version row keeps.
     await archiveVersion(client, rid, m.created_at, 'superseded', m);
-    const sets = ['content = $2', 'content_hash = $3', 'updated_at = $4', 'search_text = $5'];
-    const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, ''];
+    const sets = [
+      'content = $2',
+      'content_hash = $3',
+      'updated_at = $4',
+      'search_text = $5',
+      'reworded_hash = $6',
+    ];
+    const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, '', rewordedHash(m.content)];
     for (const { column, value } of replacedAttributes(m)) {
       params.push(value);
       sets.push(`${column} = $${params.length}`);
@@ -680,6 +727,10 @@ export class PgMemoryStore implements MemoryStore {
         params.push(encode(patch[field]));
         sets.push(`${column} = $${params.length}`);
       }
+      if (patch.content !== undefined) {
+        params.push(rewordedHash(patch.content));
+        sets.push(`reworded_hash = $${params.length}`);
+      }
       await client.query(`UPDATE memories SET ${sets.join(', ')} WHERE rid = $1`, params);
       if (patch.content !== undefined || patch.tags !== undefined || patch.metadata !== undefined) {
         await this.#reindexOwn(client, rid);
@@ -758,7 +809,7 @@ export class PgMemoryStore implements MemoryStore {
       await client.query('DELETE FROM embedding_queue WHERE rid = ANY($1::bigint[])', [rids]);
       if (options.hard) {
         await client.query(
-          `UPDATE memories SET content = '', content_hash = '', tags = '{}', metadata = '{}', key = NULL,
+          `UPDATE memories SET content = '', content_hash = '', reworded_hash = '', tags = '{}', metadata = '{}', key = NULL,
              search_text = '', context_text = '', speaker_text = '', deleted_at = coalesce(deleted_at, $2), updated_at = $2
            WHERE rid = ANY($1::bigint[])`,
           [rids, options.now],

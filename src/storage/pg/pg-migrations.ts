@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import { rewordedHash } from '../../modules/memory/content-hash.js';
 import type { MigrationReport, SchemaStatus } from '../storage.js';
 import type { PgDatabase } from './pg-database.js';
 
@@ -5,6 +7,8 @@ interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Rows the SQL cannot compute (a JS function of their content), in the migration's transaction. */
+  backfill?: (client: pg.PoolClient) => Promise<void>;
 }
 
 /** The advisory lock key under which migrations run: one replica migrates, the others wait, then skip. */
@@ -542,7 +546,36 @@ CREATE UNIQUE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''),
   WHERE key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL;
 `,
   },
+  {
+    // Dedupe of rewordings (content-hash.ts, rewordedHash): the same words in another order, or with
+    // other articles or edge punctuation, reinforce the memory that has them (an unkeyed live one). Not
+    // unique: two rewordings written at once on two connections may both stay.
+    version: 18,
+    name: 'reworded_hash',
+    sql: `
+ALTER TABLE memories ADD COLUMN reworded_hash text NOT NULL DEFAULT '';
+CREATE INDEX memories_reworded ON memories (tenant_id, coalesce(project, ''), reworded_hash)
+  WHERE key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL AND reworded_hash <> '';
+`,
+    backfill: backfillRewordedHashes,
+  },
 ];
+
+/** Every stored memory's reworded hash, from its content (a purged one keeps ''), a page at a time. */
+async function backfillRewordedHashes(client: pg.PoolClient): Promise<void> {
+  for (let after = '0'; ; ) {
+    const { rows } = await client.query<{ rid: string; content: string }>(
+      "SELECT rid, content FROM memories WHERE rid > $1 AND content <> '' ORDER BY rid LIMIT 5000",
+      [after],
+    );
+    if (rows.length === 0) return;
+    await client.query(
+      'UPDATE memories m SET reworded_hash = x.h FROM unnest($1::bigint[], $2::text[]) AS x(rid, h) WHERE m.rid = x.rid',
+      [rows.map((r) => r.rid), rows.map((r) => rewordedHash(r.content))],
+    );
+    after = (rows.at(-1) as { rid: string }).rid;
+  }
+}
 
 const ENSURE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
@@ -580,6 +613,7 @@ export async function migratePostgres(db: PgDatabase): Promise<MigrationReport> 
     for (const migration of PG_MIGRATIONS) {
       if (migration.version <= current) continue;
       await client.query(migration.sql);
+      await migration.backfill?.(client);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
         migration.version,
         migration.name,

@@ -15,6 +15,7 @@ import type { StoreCopy, StoredMemory, StoredSession, StoredVersion, TransferFil
 const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from,
   valid_to, recorded_from, recorded_to, change`;
 
+import { rewordedHash } from '../../modules/memory/content-hash.js';
 import type { PgDatabase } from './pg-database.js';
 import { PG_MEMORY_FROM } from './pg-memory-rows.js';
 import { writeVectors } from './pg-vector-index.js';
@@ -55,12 +56,14 @@ const COLUMN_NAMES = MEMORY_COLUMNS.split(',').map((c) => c.trim());
 
 /**
  * A whole batch in one statement: one array per column, unnested in order (so rids follow the file's
- * order), every conflict (id, live key, live unkeyed content) skipped.
+ * order), every conflict (id, live key, live unkeyed content) skipped. The reworded hash, last, is not a
+ * column of the copy: it is computed from the content.
  */
-const INSERT_BATCH = `INSERT INTO memories (${MEMORY_COLUMNS})
-  SELECT ${COLUMN_NAMES.map((c, i) => (c === 'tags' ? `c${i + 1}::text[]` : `c${i + 1}`)).join(', ')}
-  FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
-    WITH ORDINALITY AS x(${COLUMN_NAMES.map((_, i) => `c${i + 1}`).join(', ')}, n)
+const REWORDED = COLUMN_TYPES.length + 1;
+const INSERT_BATCH = `INSERT INTO memories (${MEMORY_COLUMNS}, reworded_hash)
+  SELECT ${COLUMN_NAMES.map((c, i) => (c === 'tags' ? `c${i + 1}::text[]` : `c${i + 1}`)).join(', ')}, c${REWORDED}
+  FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}, $${REWORDED}::text[])
+    WITH ORDINALITY AS x(${COLUMN_NAMES.map((_, i) => `c${i + 1}`).join(', ')}, c${REWORDED}, n)
   ORDER BY n
   ON CONFLICT DO NOTHING RETURNING id, rid`;
 
@@ -171,6 +174,7 @@ export function pgStoreCopy(
             return c === 'metadata' ? JSON.stringify(v) : v;
           }),
         );
+        params.push(batch.map((m) => rewordedHash(m.content)));
         const { rows } = await client.query<{ id: string; rid: string }>(INSERT_BATCH, params);
         const rid = new Map(rows.map((r) => [r.id, r.rid]));
         const skipped = batch.filter((m) => !rid.has(m.id)).map((m) => m.id);

@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newPostgresDatabase, postgresBaseUrl, postgresSkipReason } from '../../../test/services/engines.js';
 import { noChangeBus, PgDatabases } from '../../../test/services/pg-store-fixture.js';
 import { silentLogger } from '../../core/logger.js';
+import { rewordedHash } from '../../modules/memory/content-hash.js';
+import { newMemoryRow } from '../contract/memory-store-contract.js';
 import { float8ArrayBinary, int4ArrayBinary, int8ArrayBinary, textArrayBinary } from './pg-memory-rows.js';
 import { PgMemoryStore } from './pg-memory-store.js';
 import { migratePostgres, PG_MIGRATIONS } from './pg-migrations.js';
@@ -62,6 +64,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       '15_tier_reasons',
       '16_memory_change_versions',
       '17_superseded_step_aside',
+      '18_reworded_hash',
     ]);
     const { rows: columns } = await db.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'memories'
@@ -168,6 +171,7 @@ describe.skipIf(skip)(label('PostgreSQL tiers in memory_tiers (migrations 12 to 
       '15_tier_reasons',
       '16_memory_change_versions',
       '17_superseded_step_aside',
+      '18_reworded_hash',
     ]);
     const { rows: reasons } = await db.query('SELECT reason FROM tier_reasons');
     expect(reasons).toEqual([{ reason: 'over capacity' }]);
@@ -245,5 +249,42 @@ describe.skipIf(skip)(label('PostgreSQL binary arrays (how a rebalance sends its
     ]);
     expect(rows[0]?.i).toEqual(ids.map((v) => (v === null ? null : String(v))));
     for (const bad of [-1, 0.5, 2 ** 53]) expect(() => int8ArrayBinary([bad])).toThrow(/not a safe integer/);
+  });
+});
+
+describe.skipIf(skip)(label('PostgreSQL reworded hashes (migration 18)'), () => {
+  it("computes every stored memory's reworded hash, so that a rewording of one written before merges into it", async () => {
+    const url = await storeAt(17, async (raw) => {
+      // Rows as a version 17 store wrote them, more than one page of the backfill, and a purged one.
+      await raw.query(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at)
+         SELECT 'mem_' || i, 'a', 'fact number ' || i || ' is stored', 'h' || i, $1, $1 FROM generate_series(0, 5999) i`,
+        [NOW],
+      );
+      await raw.query(
+        `INSERT INTO memories (id, tenant_id, content, content_hash, created_at, updated_at, deleted_at)
+         VALUES ('mem_purged', 'a', '', '', $1, $1, $1)`,
+        [NOW],
+      );
+    });
+    const db = databases.open(url);
+    expect((await migratePostgres(db)).applied).toEqual(['18_reworded_hash']);
+    const { rows } = await db.query<{ id: string; h: string }>(
+      "SELECT id, reworded_hash AS h FROM memories WHERE id IN ('mem_0', 'mem_5999', 'mem_purged') ORDER BY rid",
+    );
+    expect(rows).toEqual([
+      { id: 'mem_0', h: rewordedHash('fact number 0 is stored') },
+      { id: 'mem_5999', h: rewordedHash('fact number 5999 is stored') },
+      { id: 'mem_purged', h: '' },
+    ]);
+    const { rows: blank } = await db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM memories WHERE reworded_hash = '' AND content <> ''",
+    );
+    expect(blank[0]?.n).toBe('0');
+    const store = new PgMemoryStore(db, silentLogger, noChangeBus);
+    const again = newMemoryRow('Is stored: fact number 5999.', { merge_reworded: true });
+    expect(await store.insert(A, [again])).toEqual([
+      { id: 'mem_5999', status: 'duplicate', deduplicated: 'reworded' },
+    ]);
   });
 });

@@ -256,6 +256,7 @@ describe.skipIf(skip)(label('PostgreSQL vectors: written fresh, indexed in the b
       '15_tier_reasons',
       '16_memory_change_versions',
       '17_superseded_step_aside',
+      '18_reworded_hash',
     ]);
     expect(await freshCount(db)).toBe(0);
     const { rows } = await db.query<{ n: string }>(

@@ -125,6 +125,7 @@ describe('sqlite driver', () => {
       '14_tier_last_move',
       '15_fts_tenant',
       '16_superseded_step_aside',
+      '17_reworded_hash',
     ]);
     // The store keeps the full-text index itself (migration 4): no trigger writes it.
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([]);

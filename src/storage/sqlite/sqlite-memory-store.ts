@@ -1,7 +1,7 @@
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
-import { legacyContentHash } from '../../modules/memory/content-hash.js';
+import { legacyContentHash, rewordedHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import type {
   CandidateQuery,
@@ -66,6 +66,7 @@ export class SqliteMemoryStore implements MemoryStore {
   /** Access counts of recent recalls not yet written. */
   readonly #access: SqliteAccessCounts;
   readonly #findByHash;
+  readonly #findReworded;
   readonly #findLive;
   readonly #readMerged;
   readonly #reinforce;
@@ -96,8 +97,8 @@ export class SqliteMemoryStore implements MemoryStore {
       db,
       `INSERT INTO memories (id, tenant_id, project, session_id, key, content, content_hash, type, tags, metadata,
          importance, created_at, updated_at, expires_at, change_seq, search_text, context_text, speaker_text,
-         valid_from, valid_to)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         valid_from, valid_to, reworded_hash)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertTag = prepareStatement(db, 'INSERT OR IGNORE INTO memory_tags (tag, rid) VALUES (?, ?)');
     // The full-text entries (see migration 4: the store keeps the index, no triggers).
@@ -122,6 +123,13 @@ export class SqliteMemoryStore implements MemoryStore {
       `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND content_hash IN (?, ?)
          AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL
          AND (expires_at IS NULL OR expires_at > ?) LIMIT 1`,
+    );
+    // The oldest live unkeyed rewording of a write (NewMemory.merge_reworded).
+    this.#findReworded = prepareStatement(
+      db,
+      `SELECT rid, id FROM memories WHERE tenant_id = ? AND coalesce(project, '') = ? AND reworded_hash = ?
+         AND key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL AND reworded_hash <> ''
+         AND (expires_at IS NULL OR expires_at > ?) ORDER BY rid LIMIT 1`,
     );
     // A near-duplicate the service chose: merged into only while it is still live and unkeyed.
     this.#findLive = prepareStatement(
@@ -192,6 +200,7 @@ export class SqliteMemoryStore implements MemoryStore {
       const text = this.#searchText.batch(scope.tenantId);
       const outcomes = memories.map((m): WriteOutcome => {
         const project = m.project ?? '';
+        const reworded_hash = rewordedHash(m.content);
         if (m.key !== null) {
           const existing = this.#findByKey.get(scope.tenantId, project, m.key) as
             | { rid: number; id: string }
@@ -211,6 +220,16 @@ export class SqliteMemoryStore implements MemoryStore {
           if (dup) {
             this.#reinforceRow(dup.rid, m, seq++);
             return { id: dup.id, status: 'duplicate', deduplicated: 'exact' };
+          }
+          const reworded =
+            m.merge_reworded && reworded_hash !== ''
+              ? (this.#findReworded.get(scope.tenantId, project, reworded_hash, m.created_at) as
+                  | { rid: number; id: string }
+                  | undefined)
+              : undefined;
+          if (reworded) {
+            this.#reinforceRow(reworded.rid, m, seq++);
+            return { id: reworded.id, status: 'duplicate', deduplicated: 'reworded' };
           }
           const near = m.merge_into && this.#findLive.get(scope.tenantId, m.merge_into.id, m.created_at);
           if (near && m.merge_into) {
@@ -244,6 +263,7 @@ export class SqliteMemoryStore implements MemoryStore {
           fields.speaker,
           m.valid_from,
           m.valid_to,
+          reworded_hash,
         );
         const rid = Number(info.lastInsertRowid);
         text.added(rid, m.session, fields);
@@ -334,8 +354,8 @@ export class SqliteMemoryStore implements MemoryStore {
     // A new statement under the key supersedes the old one, which its version row keeps.
     this.#archive(rid, m.created_at, 'superseded', m);
     const keep = new Set(m.keep);
-    const sets = ['content = ?', 'content_hash = ?', 'updated_at = ?', 'change_seq = ?'];
-    const params: unknown[] = [m.content, m.content_hash, m.created_at, seq];
+    const sets = ['content = ?', 'content_hash = ?', 'reworded_hash = ?', 'updated_at = ?', 'change_seq = ?'];
+    const params: unknown[] = [m.content, m.content_hash, rewordedHash(m.content), m.created_at, seq];
     for (const { column, value, field } of replacedAttributes(m)) {
       sets.push(`${column} = ?`);
       params.push(field === 'tags' ? JSON.stringify(value) : value);
@@ -463,6 +483,10 @@ export class SqliteMemoryStore implements MemoryStore {
         sets.push(`${column} = ?`);
         params.push(encode(patch[field]));
       }
+      if (patch.content !== undefined) {
+        sets.push('reworded_hash = ?');
+        params.push(rewordedHash(patch.content));
+      }
       this.#sql.get(`UPDATE memories SET ${sets.join(', ')} WHERE rid = ?`).run(...params, rid);
       if (patch.tags !== undefined) {
         this.#sql.get('DELETE FROM memory_tags WHERE rid = ?').run(rid);
@@ -530,7 +554,7 @@ export class SqliteMemoryStore implements MemoryStore {
         for (const row of rows) if (row.deleted_at === null) this.#searchText.remove(row.rid);
         this.#sql
           .get(
-            `UPDATE memories SET content = '', content_hash = '', tags = '[]', metadata = '{}', key = NULL,
+            `UPDATE memories SET content = '', content_hash = '', reworded_hash = '', tags = '[]', metadata = '{}', key = NULL,
                search_text = '', context_text = '', speaker_text = '',
                moved_from = NULL, moved_reason = NULL, moved_score = NULL, moved_at = NULL,
                deleted_at = coalesce(deleted_at, ?), updated_at = ?, change_seq = ?

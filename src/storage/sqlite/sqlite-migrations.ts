@@ -1,3 +1,4 @@
+import { rewordedHash } from '../../modules/memory/content-hash.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import { backfillSearchText, markIndexedTokens } from './sqlite-search-text.js';
 
@@ -438,7 +439,33 @@ CREATE INDEX memories_hash ON memories (tenant_id, coalesce(project, ''), conten
   WHERE deleted_at IS NULL AND superseded_by IS NULL;
 `,
   },
+  {
+    // Dedupe of rewordings (content-hash.ts, rewordedHash): the same words in another order, or with
+    // other articles or edge punctuation, reinforce the memory that has them (an unkeyed live one).
+    version: 17,
+    name: 'reworded_hash',
+    sql: `
+ALTER TABLE memories ADD COLUMN reworded_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX memories_reworded ON memories (tenant_id, coalesce(project, ''), reworded_hash)
+  WHERE key IS NULL AND deleted_at IS NULL AND superseded_by IS NULL AND reworded_hash <> '';
+`,
+    backfill: backfillRewordedHashes,
+  },
 ];
+
+/** Every stored memory's reworded hash, from its content (a purged one keeps ''), a page at a time. */
+function backfillRewordedHashes(db: SqliteDatabase): void {
+  const page = db.prepare(
+    "SELECT rid, content FROM memories WHERE rid > ? AND content <> '' ORDER BY rid LIMIT 2000",
+  );
+  const update = db.prepare('UPDATE memories SET reworded_hash = ? WHERE rid = ?');
+  for (let after = 0; ; ) {
+    const rows = page.all(after) as { rid: number; content: string }[];
+    if (rows.length === 0) return;
+    for (const row of rows) update.run(rewordedHash(row.content), row.rid);
+    after = (rows.at(-1) as { rid: number }).rid;
+  }
+}
 
 export interface MigrationReport {
   applied: string[];

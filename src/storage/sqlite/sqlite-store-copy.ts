@@ -1,6 +1,7 @@
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { AuditEvent } from '../../modules/audit/audit-store.js';
 import { apiKeyView } from '../../modules/auth/api-keys.js';
+import { rewordedHash } from '../../modules/memory/content-hash.js';
 import {
   API_KEY_COLUMNS,
   type ApiKeyRow,
@@ -99,8 +100,8 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
   // An unkeyed live row is not stored beside a live memory with its content (the memory store's dedupe;
   // PostgreSQL's unique index): the EXISTS reads the memories_hash index.
   const insert = db.prepare(
-    `INSERT OR IGNORE INTO memories (${COLUMNS.join(', ')}, change_seq)
-     SELECT ${COLUMNS.map(() => '?').join(', ')}, ?
+    `INSERT OR IGNORE INTO memories (${COLUMNS.join(', ')}, change_seq, reworded_hash)
+     SELECT ${COLUMNS.map(() => '?').join(', ')}, ?, ?
      WHERE NOT (? AND EXISTS (SELECT 1 FROM memories d WHERE d.tenant_id = ? AND coalesce(d.project, '') = ?
        AND d.content_hash = ? AND d.key IS NULL AND d.deleted_at IS NULL AND d.superseded_by IS NULL))`,
   );
@@ -136,7 +137,15 @@ export function sqliteStoreCopy(db: SqliteDatabase, options: { logger?: Logger }
         return c === 'tags' || c === 'metadata' ? JSON.stringify(v) : v;
       });
       const unkeyedLive = m.key === null && m.deleted_at === null && m.superseded_by === null ? 1 : 0;
-      const info = insert.run(...values, seq, unkeyedLive, m.tenant_id, m.project ?? '', m.content_hash);
+      const info = insert.run(
+        ...values,
+        seq,
+        rewordedHash(m.content),
+        unkeyedLive,
+        m.tenant_id,
+        m.project ?? '',
+        m.content_hash,
+      );
       if (info.changes === 0) {
         if (exists.get(m.id) !== undefined) counts.existing++;
         else counts.duplicates++;

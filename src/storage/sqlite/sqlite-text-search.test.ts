@@ -194,6 +194,7 @@ describe('full-text search', () => {
       '14_tier_last_move',
       '15_fts_tenant',
       '16_superseded_step_aside',
+      '17_reworded_hash',
     ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     return textHits(store, 't', 'lighthouse travel').then((hits) => {
@@ -224,7 +225,11 @@ describe('full-text search', () => {
       const { lastInsertRowid } = insert.run(id, tenant, content, id, NOW, NOW, own);
       index.run(lastInsertRowid, own, '');
     }
-    expect(migrateSqlite(db).applied).toEqual(['15_fts_tenant', '16_superseded_step_aside']);
+    expect(migrateSqlite(db).applied).toEqual([
+      '15_fts_tenant',
+      '16_superseded_step_aside',
+      '17_reworded_hash',
+    ]);
     const store = new SqliteMemoryStore(db, silentLogger);
     expect((await textHits(store, 'a', 'lighthouse')).map((h) => h.content)).toEqual([
       'the lighthouse keeper',
