@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- cache`: recall's cache of answers (BRAIN_RECALL_CACHE_MB) on a repeated-query
+ * `npm run bench -- cache`: recall's cache of answers (BRAIN_CACHE_SIZE_MB) on a repeated-query
  * workload. 20,000 memories in one tenant; 5,000 recalls of which 80% repeat a query from a pool of 200
  * and 20% are queries never asked before. The same workload runs with the cache on (32 MB) and off (0)
  * in one process on the same file, and once more with a write every 50 recalls (each write drops the
@@ -93,7 +93,7 @@ export async function runCacheBench(): Promise<Figure[]> {
   const warmup = queries.slice(POOL, POOL + WARMUP);
   const figures: Figure[] = [figure('memories', MEMORIES, 'memories')];
   try {
-    let brain = await openBench(home, { BRAIN_RECALL_CACHE_MB: '32' });
+    let brain = await openBench(home, { BRAIN_CACHE_SIZE_MB: '32' });
     let on: RunResult;
     let writes: RunResult;
     try {
@@ -104,7 +104,7 @@ export async function runCacheBench(): Promise<Figure[]> {
     } finally {
       await brain.close();
     }
-    brain = await openBench(home, { BRAIN_RECALL_CACHE_MB: '0' });
+    brain = await openBench(home, { BRAIN_CACHE_SIZE_MB: '0' });
     let off: RunResult;
     try {
       await warmVectors(brain);
@@ -147,7 +147,7 @@ async function postgresFigures(
   const home = benchHome('cache-pg');
   try {
     const brain = await openBench(home, {
-      BRAIN_RECALL_CACHE_MB: '32',
+      BRAIN_CACHE_SIZE_MB: '32',
       BRAIN_DATABASE_URL: createTestDatabase(cluster.baseUrl, 'cache'),
     });
     try {

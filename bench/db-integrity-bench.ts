@@ -37,7 +37,7 @@ try {
   const dbPath = brain.config.dbPath;
   await brain.close();
   console.log(`${count} memories in ${dbPath}`);
-  const settings = { dbPath, busyTimeoutMs: 5000, cacheSizeMb: 64 };
+  const settings = { dbPath, busyTimeoutMs: 5000, sqliteCacheMb: 64 };
   await timed(
     'open + schema read (createSqliteStorage, close)',
     async () => {

@@ -263,7 +263,7 @@ export async function buildBrain(config: BrainConfig, options: BuildBrainOptions
     embedderProblem: choice.problem,
     onQueued: () => queue?.kick(),
     // Writes through any process or replica invalidate it: see MemoryStore.changeVersion.
-    cacheBytes: config.recallCacheMb * 1024 * 1024,
+    cacheBytes: config.cacheSizeMb * 1024 * 1024,
     vectorPolicy: {
       ...(config.recallVectorWeight !== undefined ? { weight: config.recallVectorWeight } : {}),
       ...(config.recallVectorFloor !== undefined ? { floor: config.recallVectorFloor } : {}),

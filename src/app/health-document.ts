@@ -97,7 +97,7 @@ export async function healthDocument(brain: Brain): Promise<HealthDocument> {
       const share = heapUsed / limit;
       return {
         status: share > HEAP_WARN ? 'warn' : 'ok',
-        message: `rss ${mib(rss)}, heap ${mib(heapUsed)} of ${mib(limit)}${share > HEAP_WARN ? ': near the heap limit (raise --max-old-space-size or lower BRAIN_CACHE_SIZE_MB)' : ''}`,
+        message: `rss ${mib(rss)}, heap ${mib(heapUsed)} of ${mib(limit)}${share > HEAP_WARN ? ': near the heap limit (raise --max-old-space-size or lower BRAIN_CACHE_SIZE_MB or BRAIN_SQLITE_CACHE_MB)' : ''}`,
       };
     }),
     disk: await timed(async () => {

@@ -114,7 +114,7 @@ export function dbRuntime(start: CommandStart): DbRuntime {
         );
       return recoverSqlite(config.dbPath, {
         busyTimeoutMs: config.busyTimeoutMs,
-        cacheSizeMb: config.cacheSizeMb,
+        cacheSizeMb: config.sqliteCacheMb,
         force: options.force,
       });
     },

@@ -60,8 +60,8 @@ describe('loadConfig', () => {
       databaseStatementTimeoutMs: 30_000,
       databaseConnectTimeoutMs: 5000,
       databaseSsl: 'prefer-url',
-      cacheSizeMb: 64,
-      recallCacheMb: 32,
+      sqliteCacheMb: 64,
+      cacheSizeMb: 32,
       dedupeReworded: true,
       vacuumIntervalHours: 24,
       scheduler: true,
@@ -193,7 +193,7 @@ describe('loadConfig', () => {
     write('brain.config.json', JSON.stringify({ port: 1001 }));
     const loaded = load({
       BRAIN_PORT: 'abc',
-      BRAIN_CACHE_SIZE_MB: '999999',
+      BRAIN_SQLITE_CACHE_MB: '999999',
       BRAIN_WORKER_MAX: '2.5',
       LOG_LEVEL: 'loud',
       BRAIN_MIGRATE_ON_START: 'maybe',
@@ -204,7 +204,7 @@ describe('loadConfig', () => {
     expect(messages(loaded).sort()).toEqual(
       [
         'BRAIN_PORT: expected an integer between 0 and 65535, got "abc"',
-        'BRAIN_CACHE_SIZE_MB: expected an integer between 1 and 4096, got 999999',
+        'BRAIN_SQLITE_CACHE_MB: expected an integer between 1 and 4096, got 999999',
         'BRAIN_WORKER_MAX: expected an integer between 0 and 64, got "2.5"',
         'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
         'BRAIN_MIGRATE_ON_START: expected true or false (in the environment also 1/0, yes/no, on/off), got "maybe"',
@@ -218,7 +218,7 @@ describe('loadConfig', () => {
     // A bad value keeps the default; it does not fall back to the file's 1001.
     expect(loaded.config).toMatchObject({
       port: 7777,
-      cacheSizeMb: 64,
+      sqliteCacheMb: 64,
       workerMax: 4,
       logLevel: 'info',
       migrateOnStart: true,
@@ -267,15 +267,29 @@ describe('loadConfig', () => {
 
   it('refuses a recall cache size outside 0-4096 MB, naming the setting and its limit', () => {
     for (const value of ['-1', '4097', '1.5', 'big']) {
-      const loaded = load({ BRAIN_RECALL_CACHE_MB: value });
+      const loaded = load({ BRAIN_CACHE_SIZE_MB: value });
       const shown = /^-?\d+$/.test(value) ? value : JSON.stringify(value);
       expect(messages(loaded)).toEqual([
-        `BRAIN_RECALL_CACHE_MB: expected an integer between 0 and 4096, got ${shown}`,
+        `BRAIN_CACHE_SIZE_MB: expected an integer between 0 and 4096, got ${shown}`,
       ]);
-      expect(loaded.config.recallCacheMb).toBe(32);
+      expect(loaded.config.cacheSizeMb).toBe(32);
     }
-    // 0 is allowed: it turns the cache off.
-    expect(load({ BRAIN_RECALL_CACHE_MB: '0' }).config.recallCacheMb).toBe(0);
+    // 0 is allowed: it turns the cache off. The name it had before is no setting, and says which is.
+    expect(load({ BRAIN_CACHE_SIZE_MB: '0' }).config.cacheSizeMb).toBe(0);
+    const renamed = load({ BRAIN_RECALL_CACHE_MB: '8' });
+    expect(renamed.config.cacheSizeMb).toBe(8);
+    expect(renamed.warnings.map((w) => w.message)).toEqual([
+      'BRAIN_RECALL_CACHE_MB: renamed BRAIN_CACHE_SIZE_MB; read as BRAIN_CACHE_SIZE_MB: rename it',
+    ]);
+    const both = load({ BRAIN_RECALL_CACHE_MB: '8', BRAIN_CACHE_SIZE_MB: '16' });
+    expect(both.config.cacheSizeMb).toBe(16);
+    expect(both.warnings.map((w) => w.message)).toEqual([
+      'BRAIN_RECALL_CACHE_MB: renamed BRAIN_CACHE_SIZE_MB; ignored, as that is set: rename it',
+    ]);
+    // A bad value under the old name is a problem named by the name given.
+    expect(messages(load({ BRAIN_RECALL_CACHE_MB: '-1' }))).toEqual([
+      'BRAIN_RECALL_CACHE_MB: expected an integer between 0 and 4096, got -1',
+    ]);
   });
 
   it('names the config-file key and the file for a bad value there', () => {

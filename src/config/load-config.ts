@@ -130,6 +130,9 @@ function closest(name: string, known: readonly string[]): string | undefined {
 }
 
 const ENV_NAMES = [...SPEC_BY_ENV.keys(), ...OTHER_BRAIN_VARIABLES];
+
+/** Variables an earlier build read, with the name that took their place. */
+const RENAMED_VARIABLES: Readonly<Record<string, string>> = { BRAIN_RECALL_CACHE_MB: 'BRAIN_CACHE_SIZE_MB' };
 const FILE_KEYS = SETTINGS.map((s) => s.key);
 
 /** Environment variables (real or from .env) as a layer; unknown BRAIN_* names become warnings. */
@@ -144,7 +147,19 @@ function envLayer(
     const spec = SPEC_BY_ENV.get(name);
     // An empty variable counts as unset, so `BRAIN_PORT=` falls back to the layers below.
     if (spec && text !== undefined && text !== '') values.set(spec.key, { raw: fromText(spec, text), name });
-    if (!spec && name.startsWith('BRAIN_') && !OTHER_BRAIN_VARIABLES.has(name)) {
+    const renamed = RENAMED_VARIABLES[name];
+    const successor = renamed === undefined ? undefined : SPEC_BY_ENV.get(renamed);
+    if (!spec && renamed && successor) {
+      // Read as the new name unless that is given too (then the new one wins).
+      const given = vars[renamed] !== undefined && vars[renamed] !== '';
+      if (!given && text !== undefined && text !== '')
+        values.set(successor.key, { raw: fromText(successor, text), name });
+      warnings.push({
+        setting: name,
+        source,
+        message: `${name}: renamed ${renamed}; ${given ? 'ignored, as that is set' : `read as ${renamed}`}: rename it`,
+      });
+    } else if (!spec && name.startsWith('BRAIN_') && !OTHER_BRAIN_VARIABLES.has(name)) {
       const guess = closest(name, ENV_NAMES);
       const hint = guess ? `; did you mean ${guess}?` : '; see docs/CONFIG.md';
       warnings.push({ setting: name, source, message: `${name}: not a Brain setting, ignored${hint}` });

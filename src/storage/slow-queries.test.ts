@@ -75,7 +75,7 @@ async function open(engine: StorageEngine, thresholdMs: number): Promise<Opened>
     {
       dbPath: '',
       busyTimeoutMs: 5000,
-      cacheSizeMb: 16,
+      sqliteCacheMb: 16,
       databaseUrl: newPostgresDatabase(),
       databasePoolSize: 4,
       databaseStatementTimeoutMs: 30_000,
@@ -147,7 +147,7 @@ describe.skipIf(engineSkipReason('postgres') !== null)('slow-query log on postgr
       {
         dbPath: '',
         busyTimeoutMs: 5000,
-        cacheSizeMb: 16,
+        sqliteCacheMb: 16,
         databaseUrl: newPostgresDatabase(),
         databasePoolSize: 2,
         databaseStatementTimeoutMs: 30_000,

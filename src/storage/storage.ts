@@ -32,7 +32,8 @@ export type StorageEngine = 'sqlite' | 'postgres';
 export interface StorageSettings {
   dbPath: string;
   busyTimeoutMs: number;
-  cacheSizeMb: number;
+  /** SQLite's page cache per connection (BRAIN_SQLITE_CACHE_MB). */
+  sqliteCacheMb: number;
   databaseUrl?: string | undefined;
   databaseReadUrl?: string | undefined;
   databasePoolSize: number;

@@ -18,7 +18,7 @@ export function pgTestSettings(url: string, overrides: Partial<StorageSettings> 
   return {
     dbPath: '',
     busyTimeoutMs: 5000,
-    cacheSizeMb: 16,
+    sqliteCacheMb: 16,
     databaseUrl: url,
     databasePoolSize: 4,
     databaseStatementTimeoutMs: 30_000,

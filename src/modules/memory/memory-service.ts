@@ -76,7 +76,7 @@ export interface MemoryServiceConfig {
   maintenance?: WriteGate;
   /** The tenant quotas, asked before memories are added (QUOTA_EXCEEDED); none: no quotas. */
   quota?: QuotaGate;
-  /** Bytes recall's cache of answers and query vectors may hold (BRAIN_RECALL_CACHE_MB); 0 or none: off. */
+  /** Bytes recall's cache of answers and query vectors may hold (BRAIN_CACHE_SIZE_MB); 0 or none: off. */
   cacheBytes?: number;
   /** Near-duplicate similarity (0..1) that merges a write (BRAIN_DEDUPE_THRESHOLD); default per provider. */
   dedupeThreshold?: number;

@@ -50,14 +50,14 @@ export interface SqliteStorage extends Storage {
  * the file cannot be used.
  */
 export function createSqliteStorage(
-  config: Pick<StorageSettings, 'dbPath' | 'busyTimeoutMs' | 'cacheSizeMb' | 'slowQueryMs'>,
+  config: Pick<StorageSettings, 'dbPath' | 'busyTimeoutMs' | 'sqliteCacheMb' | 'slowQueryMs'>,
   options: SqliteStorageOptions,
 ): SqliteStorage {
   const { logger } = options;
   const dbPath = config.dbPath;
   const db: SqliteDatabase = openSqliteDatabase(dbPath, {
     busyTimeoutMs: config.busyTimeoutMs,
-    cacheSizeMb: config.cacheSizeMb,
+    cacheSizeMb: config.sqliteCacheMb,
   });
   // Right after the open: the file this process opened is the one every acknowledged write must reach.
   const file = new SqliteFileGuard(dbPath, {

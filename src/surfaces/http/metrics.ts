@@ -353,7 +353,7 @@ function registerEpisodeMetrics(registry: Registry, sources: MetricsSources): vo
 
 /**
  * Recall's cache: lookups by cache (`results`: whole answers; `query_vectors`: query embeddings) and
- * result, and the bytes it holds against BRAIN_RECALL_CACHE_MB.
+ * result, and the bytes it holds against BRAIN_CACHE_SIZE_MB.
  */
 function registerRecallCacheMetrics(registry: Registry, sources: MetricsSources): void {
   new Counter({
