@@ -105,6 +105,11 @@ describe.skipIf(!postgresBaseUrl())(
       expect(recall.hits[0]?.id).toBe(ids[0]);
       expect(recall.hits[0]?.signals.vector_similarity).not.toBeNull();
       expect((await onPg.brain.services.memory.list(onPg.brain.scope, {})).total).toBe(3);
+      // Dedupe holds on the copy: a rewording of a copied memory reinforces it.
+      const reworded = await onPg.brain.services.memory.remember(onPg.brain.scope, {
+        content: 'On port 5433 the staging database listens.',
+      });
+      expect(reworded).toMatchObject({ id: ids[0], deduplicated: true });
       // The history came along: the key's earlier statement is the first version.
       const history = await onPg.brain.services.memory.history(onPg.brain.scope, { id: ids[1] });
       expect(history.versions.map((v) => [v.content, v.change])).toEqual([
@@ -140,6 +145,15 @@ describe('brain store copy between SQLite files', () => {
     });
     expect(report.memories).toEqual({ source: 1200, copied: 1200, already: 0 });
     expect(report.verified).toMatchObject({ memories: 1200, missing: 0, mismatched: 0 });
+    // The copies are found as rewordings too, the last page's as the first's.
+    const copy = await openTestBrain('brain-copy-dst-', { home: toHome, env: { BRAIN_DATABASE_URL: '' } });
+    open.push(copy);
+    for (const i of [0, 1199]) {
+      const again = await copy.brain.services.memory.remember(copy.brain.scope, {
+        content: `About the fleet: fact number ${i}`,
+      });
+      expect(again).toMatchObject({ status: 'duplicate', deduplicated: true });
+    }
   });
 });
 

@@ -152,8 +152,8 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   const policy: VectorPolicy | null = embedder
     ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
     : null;
-  /** Near-duplicate merging needs vectors: none without an embedder (exact duplicates still merge). */
   const dedupeReworded = config.dedupeReworded ?? true;
+  /** Near-duplicate merging needs vectors: none without an embedder (exact duplicates still merge). */
   const dedupeThreshold: number | null = embedder
     ? (config.dedupeThreshold ?? DEDUPE_THRESHOLDS[embedder.provider])
     : null;

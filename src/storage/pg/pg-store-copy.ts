@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../../modules/audit/audit-store.js';
 import { apiKeyView } from '../../modules/auth/api-keys.js';
+import { rewordedHash } from '../../modules/memory/content-hash.js';
 import {
   API_KEY_COLUMNS,
   type ApiKeyRow,
@@ -15,7 +16,6 @@ import type { StoreCopy, StoredMemory, StoredSession, StoredVersion, TransferFil
 const VERSION_FIELDS = `tenant_id, memory_id, version, content, type, tags, metadata, importance, valid_from,
   valid_to, recorded_from, recorded_to, change`;
 
-import { rewordedHash } from '../../modules/memory/content-hash.js';
 import type { PgDatabase } from './pg-database.js';
 import { PG_MEMORY_FROM } from './pg-memory-rows.js';
 import { writeVectors } from './pg-vector-index.js';
