@@ -84,6 +84,18 @@ export interface MemoryServiceConfig {
   dedupeReworded?: boolean;
 }
 
+/**
+ * How the memories written since start ended: stored anew, updated under their key, or merged into a
+ * memory as an exact duplicate, a rewording or a near-duplicate by similarity.
+ */
+export interface MemoryWriteStats {
+  created: number;
+  updated: number;
+  exact: number;
+  reworded: number;
+  similar: number;
+}
+
 /** What a service asks before it writes: throws when writes are refused (maintenance mode). */
 export interface WriteGate {
   assertWritable(action: string): Promise<void>;
@@ -101,6 +113,8 @@ export interface MemoryService {
   history(scope: RequestScope, input: unknown): Promise<HistoryResult>;
   /** Lookups of recall's cache (answers and query vectors) since start, and its size now (metrics). */
   cacheStats(): RecallCacheStats;
+  /** Memories written since start, by outcome (`brain_memory_writes_total`). */
+  writeStats(): MemoryWriteStats;
   /**
    * Tells `observer` of every call that succeeds from now on, with the tier it is counted under
    * (`brain_memory_operations_total`; see OperationTier for the rule of each operation).
@@ -153,6 +167,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     ? { ...VECTOR_POLICIES[embedder.provider], ...config.vectorPolicy }
     : null;
   const dedupeReworded = config.dedupeReworded ?? true;
+  const writes: MemoryWriteStats = { created: 0, updated: 0, exact: 0, reworded: 0, similar: 0 };
   /** Near-duplicate merging needs vectors: none without an embedder (exact duplicates still merge). */
   const dedupeThreshold: number | null = embedder
     ? (config.dedupeThreshold ?? DEDUPE_THRESHOLDS[embedder.provider])
@@ -258,6 +273,7 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
     await markNearDuplicates(store, scope, rows, inputs, dedupeThreshold);
     const results = await store.insert(scope, rows);
     if (later) config.onQueued?.();
+    for (const r of results) writes[r.status === 'duplicate' ? (r.deduplicated ?? 'exact') : r.status]++;
     return results.map(toRememberResult);
   }
 
@@ -398,6 +414,10 @@ export function createMemoryService(config: MemoryServiceConfig): MemoryService 
   return {
     cacheStats() {
       return cache.stats();
+    },
+
+    writeStats() {
+      return { ...writes };
     },
 
     observe(observer) {

@@ -207,6 +207,7 @@ export async function createHttpServer(config: HttpServerConfig): Promise<HttpSe
         ...config.metrics,
         activeSessions: () => mcpCount(),
         recallCache: () => config.services.memory.cacheStats(),
+        memoryWrites: () => config.services.memory.writeStats(),
         episodes: () => config.services.episodes.counts(),
       })
     : null;

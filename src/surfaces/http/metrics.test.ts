@@ -161,6 +161,31 @@ describe('GET /metrics', () => {
     expect(sample(text, 'brain_recall_cache_bytes')).toBeGreaterThan(0);
   });
 
+  it('counts memories written by outcome: created, updated by key, and each kind of merge', async () => {
+    const writes = (text: string, outcome: string) =>
+      sample(text, `brain_memory_writes_total{outcome="${outcome}"}`);
+    const before = (await scrape()).text;
+    const remember = (body: Record<string, unknown>) =>
+      fetch(`${url}/v1/memories`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    for (const body of [
+      { content: 'The metrics bench runs every Tuesday at noon.' },
+      { content: 'the metrics bench runs every tuesday at noon.' },
+      { content: 'Every Tuesday at noon the metrics bench runs' },
+      { content: 'The metrics owner is Dana', key: 'metrics-owner' },
+      { content: 'The metrics owner is Eli', key: 'metrics-owner' },
+    ])
+      expect((await remember(body)).status).toBeLessThan(300);
+    const { text } = await scrape();
+    const delta = (outcome: string) => writes(text, outcome) - writes(before, outcome);
+    expect([delta('created'), delta('exact'), delta('reworded'), delta('updated'), delta('similar')]).toEqual(
+      [2, 1, 1, 1, 0],
+    );
+  });
+
   it("serves the jobs' last runs and the dead letters from the store", async () => {
     const run = await fixture.brain.scheduler.runNow('expire');
     const { families, text } = await scrape();

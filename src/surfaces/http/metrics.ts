@@ -9,6 +9,7 @@ import {
 } from '../../modules/execution/execution-store.js';
 import type { JobHistory } from '../../modules/jobs/job-store.js';
 import type { MemoryOperationObserver } from '../../modules/memory/memory-operations.js';
+import type { MemoryWriteStats } from '../../modules/memory/memory-service.js';
 import type { RecallCacheStats } from '../../modules/memory/recall-cache.js';
 import type { ToolObserver } from '../brain-services.js';
 
@@ -24,6 +25,8 @@ export interface MetricsSources {
   recallCache?: () => RecallCacheStats;
   /** The episodic buffer's counts since start (stored, retrieved, consolidated, evicted). */
   episodes?: () => EpisodeCounts;
+  /** Memories written since start, by outcome; none: the series stay at 0. */
+  memoryWrites?: () => MemoryWriteStats;
   /** The scheduler's history (newest and newest successful run per job) and dead letters not retried. */
   jobs?: () => Promise<{ history: JobHistory[]; deadLetters: number }>;
   /** Seconds since the newest good backup; null when there is none (served as +Inf, so alerts fire). */
@@ -122,6 +125,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
   });
   registerRecallCacheMetrics(registry, sources);
   registerEpisodeMetrics(registry, sources);
+  registerMemoryWriteMetrics(registry, sources);
   registerStoreGauges(registry, sources);
   registerExecutionMetrics(registry, sources);
   return {
@@ -333,6 +337,22 @@ function registerExecutionMetrics(registry: Registry, sources: MetricsSources): 
       outcomes.inc({ status });
     });
   }
+}
+
+/** Memories written: stored anew, updated by key, or merged as a duplicate, by the rule that matched. */
+function registerMemoryWriteMetrics(registry: Registry, sources: MetricsSources): void {
+  new Counter({
+    name: 'brain_memory_writes_total',
+    help: 'Memories written, by outcome: created, updated (by key), or merged into a memory as an exact duplicate, a rewording or a similar one',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const counts = sources.memoryWrites?.();
+      this.reset();
+      for (const outcome of ['created', 'updated', 'exact', 'reworded', 'similar'] as const)
+        this.inc({ outcome }, counts?.[outcome] ?? 0);
+    },
+  });
 }
 
 /** The episodic buffer: episodes stored, retrieved by recall, consolidated into memories, evicted. */
