@@ -122,6 +122,21 @@ describe('versions and time', () => {
       content: 'Alice lives in Berlin near the canal',
     });
     expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(3);
+    // Metadata is a value, not a text: the same keys in another order are the same statement.
+    const write = (metadata: Record<string, unknown>) =>
+      brain.services.memory.remember(brain.scope, {
+        key: 'alice-home',
+        content: 'Alice lives in Berlin near the canal',
+        tags: ['home'],
+        importance: 0.9,
+        metadata,
+      });
+    await write({ street: 'Kanalstr.', floor: 2, flat: { side: 'left', no: 3 } });
+    expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(4);
+    await write({ flat: { no: 3, side: 'left' }, floor: 2, street: 'Kanalstr.' });
+    expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(4);
+    await write({ flat: { no: 4, side: 'left' }, floor: 2, street: 'Kanalstr.' });
+    expect((await brain.services.memory.history(brain.scope, { id: first.id })).versions).toHaveLength(5);
   });
 
   it('every update writes a version row', async () => {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
@@ -614,10 +615,25 @@ export class SqliteMemoryStore implements MemoryStore {
     const unless = unlessSame
       ? `AND NOT (m.content_hash = ?${same.map((a) => ` AND m.${a.column} IS ?`).join('')})`
       : '';
+    // Metadata compares as a value, as PostgreSQL's jsonb does: the same keys in another order are the
+    // same, so the stored text stands in for the new one when the two parse alike.
+    const metadata =
+      unlessSame && same.some((a) => a.column === 'metadata')
+        ? ((this.#readMerged.get(rid) as { metadata: string } | undefined)?.metadata ?? null)
+        : null;
     const values = unlessSame
       ? [
           unlessSame.content_hash,
-          ...same.map((a) => (a.column === 'tags' ? JSON.stringify(a.value) : a.value)),
+          ...same.map((a) => {
+            if (a.column === 'tags') return JSON.stringify(a.value);
+            if (
+              a.column === 'metadata' &&
+              metadata !== null &&
+              isDeepStrictEqual(JSON.parse(metadata), unlessSame.metadata)
+            )
+              return metadata;
+            return a.value;
+          }),
         ]
       : [];
     this.#sql
