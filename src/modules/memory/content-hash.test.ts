@@ -36,6 +36,15 @@ describe('the reworded form of a memory', () => {
     expect(rewordedForm('Grandma’s birthday is in March')).toBe(
       rewordedForm("grandma's birthday is in March"),
     );
+    // A contraction is the words it stands for; 's and 'd stand for more than one, so they stay.
+    expect(rewordedForm("The user doesn't eat meat.")).toBe(rewordedForm('The user does not eat meat'));
+    expect(rewordedForm('We won’t ship on Fridays')).toBe(rewordedForm('we will not ship on Fridays'));
+    expect(rewordedForm("I can't swim and I'm cold")).toBe(rewordedForm('I cannot swim and I am cold'));
+    expect(rewordedForm("They're moving and we've packed")).toBe(
+      rewordedForm('They are moving and we have packed'),
+    );
+    expect(rewordedForm("She's left")).not.toBe(rewordedForm('She is left'));
+    expect(rewordedForm("He'd gone")).not.toBe(rewordedForm('He had gone'));
   });
 
   it('keeps what changes a fact: any word, number, negation, sign or an order no rotation gives', () => {

@@ -57,10 +57,37 @@ function leastRotation(words: readonly string[]): number {
   return k;
 }
 
+/** Contractions whose whole word is not the stem plus the expansion of its ending. */
+const IRREGULAR: Readonly<Record<string, readonly string[]>> = {
+  "won't": ['will', 'not'],
+  "can't": ['can', 'not'],
+  "shan't": ['shall', 'not'],
+  cannot: ['can', 'not'],
+};
+
+/** Endings that stand for one word each; `'s` (is, has or whose) and `'d` (had or would) do not. */
+const ENDINGS: readonly [string, string][] = [
+  ["n't", 'not'],
+  ["'re", 'are'],
+  ["'ve", 'have'],
+  ["'ll", 'will'],
+  ["'m", 'am'],
+];
+
+/** A word with its contraction spelled out ("doesn't" → does not, "we're" → we are), else itself. */
+function expanded(word: string): readonly string[] {
+  const irregular = IRREGULAR[word];
+  if (irregular) return irregular;
+  for (const [ending, full] of ENDINGS)
+    if (word.length > ending.length && word.endsWith(ending)) return [word.slice(0, -ending.length), full];
+  return [word];
+}
+
 /**
  * The content as a rewording of it reads: the normalised words (see {@link normaliseContent}) without
- * articles and edge punctuation, typographic apostrophes as `'`, started at the least rotation of their
- * order. "The deploy runs every night at 2am." and "Every night at 2am the deploy runs" are one fact
+ * articles and edge punctuation, typographic apostrophes as `'`, contractions spelled out ("doesn't",
+ * "does not"; not `'s` nor `'d`, which stand for more than one word), started at the least rotation of
+ * their order. "The deploy runs every night at 2am." and "Every night at 2am the deploy runs" are one fact
  * told from another end; "prefers email to phone calls" and "prefers phone calls to email" are not
  * (no rotation maps one onto the other), nor are texts that differ by any word, number or negation;
  * a text of one or two words keeps its order.
@@ -77,7 +104,7 @@ export function rewordedForm(content: string): string {
     const word = kept.toLowerCase();
     // "A" after the first word may be a name (plan A, vitamin A): only a lower-case one is an article there.
     if (word === '' || word === 'the' || word === 'an' || kept === 'a' || (kept === 'A' && i === 0)) continue;
-    words.push(word);
+    words.push(...expanded(word));
   }
   if (words.length === 0) return '';
   // Two words turned round are any order of them ("Bob Alice"): a rotation counts from three words.
