@@ -604,6 +604,18 @@ export function runMemoryStoreContract(
       ]);
       expect(await h.store.get(A, kept.id, NOW)).toMatchObject({ access_count: 1, importance: 0.5 });
       expect((await h.store.list(A, listAll(), NOW)).total).toBe(1);
+      // Its exact duplicate or its rewording comes before the near-duplicate it names.
+      const other = await row('the dog is called Rex');
+      await h.store.insert(A, [other]);
+      const exact = await row('The dog is called Rex', { merge_into: { id: kept.id, similarity: 0.96 } });
+      const reworded = await row('Rex the dog is called', {
+        merge_into: { id: kept.id, similarity: 0.95 },
+        merge_reworded: true,
+      });
+      expect(await h.store.insert(A, [exact, reworded])).toEqual([
+        { id: other.id, status: 'duplicate', deduplicated: 'exact' },
+        { id: other.id, status: 'duplicate', deduplicated: 'reworded' },
+      ]);
       // A merge target forgotten meanwhile: the write is stored after all.
       await h.store.forget(A, { id: kept.id }, { hard: false, now: NOW });
       const late = await row('the cat is called Tom', { merge_into: { id: kept.id, similarity: 0.97 } });

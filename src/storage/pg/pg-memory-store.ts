@@ -242,7 +242,12 @@ export class PgMemoryStore implements MemoryStore {
   async #mergeBatch(client: pg.PoolClient, t: string, memories: NewMemory[]): Promise<WriteOutcome[]> {
     const out: (WriteOutcome | null)[] = [];
     for (const m of memories) {
-      const merged = m.merge_into && m.key === null && (await this.#reinforce(client, t, m.merge_into.id, m));
+      // Its exact duplicate or its rewording comes first, as on SQLite: #writeBatch reinforces that one.
+      const merged =
+        m.merge_into &&
+        m.key === null &&
+        !(await this.#heldByContent(client, t, m)) &&
+        (await this.#reinforce(client, t, m.merge_into.id, m));
       out.push(
         merged && m.merge_into
           ? {
@@ -257,6 +262,26 @@ export class PgMemoryStore implements MemoryStore {
     const rest = memories.filter((_, i) => out[i] === null);
     const written = rest.length > 0 ? await this.#writeBatch(client, t, rest) : [];
     return out.map((o) => o ?? (written.shift() as WriteOutcome));
+  }
+
+  /** Whether a live unkeyed memory of `m`'s project holds its content, or a rewording of it when asked. */
+  async #heldByContent(client: pg.PoolClient, t: string, m: NewMemory): Promise<boolean> {
+    const reworded = rewordedHash(m.content);
+    const { rows } = await client.query(
+      `SELECT 1 FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND key IS NULL
+         AND deleted_at IS NULL AND superseded_by IS NULL AND (expires_at IS NULL OR expires_at > $3)
+         AND (content_hash = ANY($4::text[]) OR ($5 AND reworded_hash = $6 AND reworded_hash <> ''))
+       LIMIT 1`,
+      [
+        t,
+        m.project ?? '',
+        m.created_at,
+        [m.content_hash, legacyContentHash(m.content)],
+        rewordable(m, reworded),
+        reworded,
+      ],
+    );
+    return rows.length > 0;
   }
 
   /**
