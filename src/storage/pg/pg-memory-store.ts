@@ -463,6 +463,7 @@ export class PgMemoryStore implements MemoryStore {
     queued: string[],
   ): Promise<WriteOutcome> {
     const project = m.project ?? '';
+    const reworded = rewordedHash(m.content);
     if (m.key !== null) {
       const { rows } = await client.query<{ rid: string; id: string }>(
         `SELECT rid, id FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND key = $3
@@ -471,7 +472,7 @@ export class PgMemoryStore implements MemoryStore {
       );
       const existing = rows[0];
       if (existing) {
-        await this.#replace(client, existing.rid, m);
+        await this.#replace(client, existing.rid, m, reworded);
         if (m.embedding && m.embedding_model) vectors.push({ rid: existing.rid, m });
         else {
           await client.query('DELETE FROM memory_embeddings WHERE rid = $1', [existing.rid]);
@@ -498,7 +499,6 @@ export class PgMemoryStore implements MemoryStore {
         await this.#reinforce(client, t, holder.id, m);
         return { id: holder.id, status: 'duplicate', deduplicated: 'exact' };
       }
-      const reworded = rewordedHash(m.content);
       if (rewordable(m, reworded)) {
         const found = await client.query<{ id: string }>(
           `SELECT id FROM memories WHERE tenant_id = $1 AND coalesce(project, '') = $2 AND reworded_hash = $3
@@ -536,7 +536,7 @@ export class PgMemoryStore implements MemoryStore {
         speakerSearchText(m.content, m.metadata),
         m.valid_from,
         m.valid_to,
-        rewordedHash(m.content),
+        reworded,
       ],
     );
     const rid = rows[0]?.rid as string;
@@ -586,7 +586,8 @@ export class PgMemoryStore implements MemoryStore {
     return true;
   }
 
-  async #replace(client: pg.PoolClient, rid: string, m: NewMemory): Promise<void> {
+  /** Replaces keyed memory `rid`'s statement with write `m`, whose reworded hash is `reworded`. */
+  async #replace(client: pg.PoolClient, rid: string, m: NewMemory, reworded: string): Promise<void> {
     // A new statement under the key supersedes the old one, which its version row keeps.
     await archiveVersion(client, rid, m.created_at, 'superseded', m);
     const sets = [
@@ -596,7 +597,7 @@ export class PgMemoryStore implements MemoryStore {
       'search_text = $5',
       'reworded_hash = $6',
     ];
-    const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, '', rewordedHash(m.content)];
+    const params: unknown[] = [rid, m.content, m.content_hash, m.created_at, '', reworded];
     for (const { column, value } of replacedAttributes(m)) {
       params.push(value);
       sets.push(`${column} = $${params.length}`);

@@ -207,7 +207,7 @@ export class SqliteMemoryStore implements MemoryStore {
             | { rid: number; id: string }
             | undefined;
           if (existing) {
-            this.#replace(existing.rid, m, seq++);
+            this.#replace(existing.rid, m, seq++, reworded_hash);
             return { id: existing.id, status: 'updated' };
           }
         } else {
@@ -351,12 +351,12 @@ export class SqliteMemoryStore implements MemoryStore {
    * Updates a keyed memory in place: content and embedding are replaced, the attributes the caller gave
    * are set, and those in `m.keep` stay as they were; its id and created_at stay.
    */
-  #replace(rid: number, m: NewMemory, seq: number): void {
+  #replace(rid: number, m: NewMemory, seq: number, reworded: string): void {
     // A new statement under the key supersedes the old one, which its version row keeps.
     this.#archive(rid, m.created_at, 'superseded', m);
     const keep = new Set(m.keep);
     const sets = ['content = ?', 'content_hash = ?', 'reworded_hash = ?', 'updated_at = ?', 'change_seq = ?'];
-    const params: unknown[] = [m.content, m.content_hash, rewordedHash(m.content), m.created_at, seq];
+    const params: unknown[] = [m.content, m.content_hash, reworded, m.created_at, seq];
     for (const { column, value, field } of replacedAttributes(m)) {
       sets.push(`${column} = ?`);
       params.push(field === 'tags' ? JSON.stringify(value) : value);
