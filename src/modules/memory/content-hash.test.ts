@@ -1,6 +1,13 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEDUPE_PAIRS } from '../eval/dedupe-pairs.js';
-import { contentHash, rewordedForm, rewordedHash } from './content-hash.js';
+import {
+  contentHash,
+  legacyContentHash,
+  normaliseContent,
+  rewordedForm,
+  rewordedHash,
+} from './content-hash.js';
 
 /** The least rotation the slow way: every rotation compared (one or two words: as they are). */
 function leastRotationByHand(words: string[]): string {
@@ -100,5 +107,31 @@ describe('the reworded form of a memory', () => {
   it('merges no pair of the labelled look-alikes', () => {
     const merged = DEDUPE_PAIRS.filter((p) => !p.same && rewordedForm(p.a) === rewordedForm(p.b));
     expect(merged).toEqual([]);
+  });
+});
+
+describe('the exact content hash', () => {
+  // The definition, computed the long way: what every stored row and every driver agree on.
+  const normalisedByHand = (text: string) =>
+    text.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+  const sha = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+
+  it('normalises ASCII and other text as NFKC, lower case and single spaces do', () => {
+    const texts = [
+      'Alice likes tea.',
+      '  Alice  likes\ttea.\n',
+      'Alice\u00a0likes tea',
+      'ＡＬＩＣＥ likes ﬁne tea',
+      'Cafe\u0301 au lait',
+      'line\u2028separated',
+      'x\r\ny',
+      '',
+      '   ',
+    ];
+    for (const text of texts) {
+      expect(normaliseContent(text)).toBe(normalisedByHand(text));
+      expect(contentHash(text)).toBe(sha(normalisedByHand(text)));
+      expect(legacyContentHash(text)).toBe(sha(text.trim()));
+    }
   });
 });
