@@ -46,6 +46,21 @@ describe('use-lite-static embedder (the shipped table)', () => {
     }
   });
 
+  it("is the unit-length sum of its words' rows, each scaled", async () => {
+    const table = await loadStaticTable(DEFAULT_STATIC_TABLE_DIR);
+    const words = ['walk', 'with', 'my', 'dog'];
+    const sum = new Float64Array(table.header.dimensions);
+    for (const word of words) {
+      const row = table.rowOf.get(`${WORD_START}${word}`);
+      expect(row, word).toBeDefined();
+      for (let d = 0; d < sum.length; d++)
+        sum[d]! += table.scales[row!]! * table.vectors[row! * sum.length + d]!;
+    }
+    const inverse = 1 / Math.sqrt(sum.reduce((s, v) => s + v * v, 0));
+    const [vector] = await embedder.embed([words.join(' ')]);
+    expect(Array.from(vector!)).toEqual(Array.from(Float32Array.from(sum, (v) => v * inverse)));
+  });
+
   it('ignores case and punctuation', async () => {
     const [a, b] = await embedder.embed(['Hiking, in the MOUNTAINS!', 'hiking in the mountains']);
     expect(Array.from(a!)).toEqual(Array.from(b!));

@@ -56,11 +56,11 @@ export function segmentWord(table: StaticTable, token: string): number[] {
 /** Text with a character other than printable ASCII and whitespace, which NFKC may change (those it never does). */
 const MAY_NORMALIZE = /[^\t\n\r\x20-\x7e]/;
 
-/** Lower-cased words (letters and digits of any script), each as the `▁word` token the table keys. */
-function textTokens(text: string): string[] {
+/** Lower-cased words (letters and digits of any script); the table keys each as the `▁word` token. */
+function textWords(text: string): string[] {
   // NFKC costs more than the rest of an embedding; ASCII text is already in that form.
   const normal = MAY_NORMALIZE.test(text) ? text.normalize('NFKC') : text;
-  return (normal.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map((w) => WORD_START + w);
+  return normal.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
 /** A token's rows and the factor each is summed with. */
@@ -87,9 +87,7 @@ function segmentedRows(table: StaticTable, token: string): TokenRows {
 export function staticEmbedFunction(table: StaticTable): (text: string) => Float32Array {
   const { dimensions } = table.header;
   const cache = new Map<string, TokenRows>();
-  const rowsOf = (token: string): TokenRows => {
-    const row = table.rowOf.get(token);
-    if (row !== undefined) return { rows: [row], factors: [1] };
+  const segmented = (token: string): TokenRows => {
     let found = cache.get(token);
     if (found === undefined) {
       if (cache.size >= SEGMENT_CACHE_LIMIT) cache.clear();
@@ -101,16 +99,34 @@ export function staticEmbedFunction(table: StaticTable): (text: string) => Float
   const sum = new Float64Array(dimensions);
   // Locals, not property reads, in the inner loop: it is the whole cost of an embedding.
   const { vectors, scales } = table;
+  // The row of each `▁word` token, keyed by the word: a lookup needs no joined string.
+  const wordRow = new Map<string, number>();
+  for (const [token, row] of table.rowOf)
+    if (token.startsWith(WORD_START)) wordRow.set(token.slice(WORD_START.length), row);
+  /** Adds row `row` times `factor` to the sum: four lanes a step (half the time of one), then the rest. */
+  const add = (row: number, factor: number): void => {
+    const scale = scales[row]! * factor;
+    const base = row * dimensions;
+    let d = 0;
+    for (; d + 4 <= dimensions; d += 4) {
+      const at = base + d;
+      sum[d]! += scale * vectors[at]!;
+      sum[d + 1]! += scale * vectors[at + 1]!;
+      sum[d + 2]! += scale * vectors[at + 2]!;
+      sum[d + 3]! += scale * vectors[at + 3]!;
+    }
+    for (; d < dimensions; d++) sum[d]! += scale * vectors[base + d]!;
+  };
   return (text) => {
     sum.fill(0);
-    for (const token of textTokens(text)) {
-      const { rows, factors } = rowsOf(token);
-      for (let k = 0; k < rows.length; k++) {
-        const row = rows[k]!;
-        const scale = scales[row]! * factors[k]!;
-        const base = row * dimensions;
-        for (let d = 0; d < dimensions; d++) sum[d]! += scale * vectors[base + d]!;
+    for (const word of textWords(text)) {
+      const row = wordRow.get(word);
+      if (row !== undefined) {
+        add(row, 1);
+        continue;
       }
+      const { rows, factors } = segmented(WORD_START + word);
+      for (let k = 0; k < rows.length; k++) add(rows[k]!, factors[k]!);
     }
     let norm = 0;
     for (let d = 0; d < dimensions; d++) norm += sum[d]! * sum[d]!;
