@@ -85,7 +85,7 @@ export class SqliteAccessCounts {
    */
   tryFlush(): void {
     if (this.#pending.size === 0 || !this.#db.open || this.#file?.failed) return;
-    this.#db.pragma('busy_timeout = 0');
+    this.#db.exec('PRAGMA busy_timeout = 0');
     try {
       this.flush();
     } catch (error) {
@@ -93,7 +93,7 @@ export class SqliteAccessCounts {
       if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) this.#schedule();
       else this.#logger.warn({ err: error }, 'writing access counts failed; retrying with the next recall');
     } finally {
-      this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+      this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
     }
   }
 

@@ -168,9 +168,10 @@ export class SqliteGroupCommit {
    * would (those that joined late included: the lock has been held for the whole timeout).
    */
   #tryBegin(): boolean {
-    // Through db.pragma each time, not a statement prepared once: SQLite applies PRAGMA busy_timeout
-    // when the statement is compiled, so running a prepared one again would change nothing.
-    this.#db.pragma('busy_timeout = 0');
+    // Compiled each time, not a statement prepared once: SQLite applies PRAGMA busy_timeout when the
+    // statement is compiled, so running a prepared one again would change nothing. Through exec, not
+    // db.pragma, which builds a statement object and reads its rows: a quarter of the cost per write.
+    this.#db.exec('PRAGMA busy_timeout = 0');
     try {
       this.#begin.run();
       this.#blockedSince = null;
@@ -192,7 +193,7 @@ export class SqliteGroupCommit {
       this.#schedule(blocked >= SPIN_MS);
       return false;
     } finally {
-      this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+      this.#db.exec(`PRAGMA busy_timeout = ${this.#busyTimeoutMs}`);
     }
   }
 
