@@ -64,8 +64,26 @@ export function lightStem(word: string): string {
  */
 export function searchTokens(text: string): string[] {
   const tokens: string[] = [];
-  for (const word of wordTokens(text)) if (!STOPWORDS.has(word)) tokens.push(stemmer(word));
+  for (const word of wordTokens(text)) if (!STOPWORDS.has(word)) tokens.push(stem(word));
   return tokens;
+}
+
+/** Porter stems of the words seen, bounded so that a stream of unique words cannot grow the process. */
+const stems = new Map<string, string>();
+const STEMS_MAX = 50_000;
+
+/**
+ * The Porter stem of `word`, remembered: every write and every query stems its words, a vocabulary
+ * repeats, and a lookup costs a fraction of the stemmer's suffix rules.
+ */
+function stem(word: string): string {
+  let found = stems.get(word);
+  if (found === undefined) {
+    found = stemmer(word);
+    if (stems.size >= STEMS_MAX) stems.clear();
+    stems.set(word, found);
+  }
+  return found;
 }
 
 /** A transcript line's speaker: "Caroline: …", "Dr. Ana Ruiz: …" (one to three capitalised words). */
