@@ -15,6 +15,7 @@ const SURFACE_TESTS = [
   'test/tiers.test.ts',
   'test/versions.test.ts',
   'test/episodes.test.ts',
+  'test/write-audit.test.ts',
   'test/execution-service.test.ts',
   'test/execution-unavailable.test.ts',
   'test/execution-pool-scaling.test.ts',

@@ -166,6 +166,39 @@ describe('audit log', () => {
     await log.close(); // idempotent
   });
 
+  it('prepares an event for a store to write itself, as record would store it, and publishes it once stored', async () => {
+    const published: string[][] = [];
+    const publisher: AuditPublisher = {
+      publish: async (events) => {
+        published.push(events.map((e) => e.target ?? ''));
+      },
+      close: async () => {},
+    };
+    const log = createAuditLog({
+      store: real,
+      clock,
+      logger: recordingLogger().logger,
+      publisher,
+      includeContent: false,
+    });
+    const event = log.prepare(write(7, { details: { n: 7, content: 'SENTINEL-CONTENT' } }));
+    expect(event).toMatchObject({
+      at: '2026-06-01T12:00:00.000Z',
+      principal: 'key:k_alice',
+      target: 'mem_7',
+      details: { n: 7 },
+    });
+    expect(event?.id).toMatch(/^aud_/);
+    expect(JSON.stringify(event)).not.toContain('SENTINEL-CONTENT');
+    // Preparing stores nothing; the store that writes it says so, and the publisher gets it.
+    expect(await real.list({ limit: 10 })).toEqual([]);
+    log.stored([event as AuditEvent]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(published).toEqual([['mem_7']]);
+    await log.close();
+    expect(log.prepare(write(8))).toBeNull();
+  });
+
   it('flush waits for every event recorded so far', async () => {
     const log = createAuditLog({
       store: real,

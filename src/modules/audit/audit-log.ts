@@ -25,6 +25,13 @@ export interface AuditLog {
    * Never rejects: a store failure is logged (at error, without the event's details) and resolves.
    */
   record(event: AuditRecord): Promise<void>;
+  /**
+   * The event `record` would store, made now (id, time, content kept or dropped), for a store that
+   * writes it itself in a write's own transaction (WriteAudit); null once the log is closed.
+   */
+  prepare(event: AuditRecord): AuditEvent | null;
+  /** Events a store wrote itself (see prepare) are stored: they go on to the publisher, as recorded ones do. */
+  stored(events: AuditEvent[]): void;
   /** Resolves once every event recorded so far is stored (or its failure logged). */
   flush(): Promise<void>;
   /** Flushes, then stops: later records are logged as lost. Closes the publisher. Idempotent. */
@@ -106,9 +113,9 @@ export function createAuditLog(config: AuditLogConfig): AuditLog {
     return draining;
   };
 
-  const record = (input: AuditRecord): Promise<void> => {
+  const prepare = (input: AuditRecord): AuditEvent => {
     const now = clock.now();
-    const event: AuditEvent = {
+    return {
       id: newId('aud', now.getTime()),
       at: input.at ?? now.toISOString(),
       principal: input.principal,
@@ -119,6 +126,10 @@ export function createAuditLog(config: AuditLogConfig): AuditLog {
       details:
         includeContent || !('content' in input.details) ? input.details : withoutContent(input.details),
     };
+  };
+
+  const record = (input: AuditRecord): Promise<void> => {
+    const event = prepare(input);
     if (stopped) {
       logger.error({ action: event.action, tenant: event.tenantId }, 'audit log closed; an event is lost');
       return Promise.resolve();
@@ -136,6 +147,8 @@ export function createAuditLog(config: AuditLogConfig): AuditLog {
 
   return {
     record,
+    prepare: (input) => (stopped ? null : prepare(input)),
+    stored: publish,
     flush,
     close() {
       // Events recorded while closing are still stored; only those after the last flush are lost.

@@ -1,13 +1,18 @@
 import { isBrainError } from '../../core/errors.js';
 import type { RequestScope } from '../../core/scope.js';
 import type { MemoryService } from '../memory/memory-service.js';
+import type { WriteOutcome } from '../memory/memory-store.js';
+import { toRememberResult } from '../memory/near-duplicate.js';
 import type { AuditLog } from './audit-log.js';
-import type { AuditOutcome } from './audit-store.js';
+import type { AuditEvent, AuditOutcome } from './audit-store.js';
+import { runWithWriteAudit, type WriteAudit } from './write-audit.js';
 
 /**
  * Runs one audited write: records `action` by the scope's principal, `ok` with what `describe` says of
  * the result, or `denied` / `error` with the error code (and `failureTarget`) when it throws, then
- * returns or rethrows. The event is stored before this returns (the audit log's group commit).
+ * returns or rethrows. The event is stored before this returns: with `fromOutcomes` (a memory write,
+ * whose result follows from its store outcomes) the store may write it in the write's own transaction
+ * (WriteAudit), else the audit log stores it after the call (its group commit).
  */
 export async function auditedCall<T>(
   audit: AuditLog,
@@ -16,18 +21,47 @@ export async function auditedCall<T>(
   failureTarget: string | null,
   call: () => Promise<T>,
   describe: (result: T) => { target: string | null; details: Record<string, unknown> },
+  fromOutcomes?: (outcomes: readonly WriteOutcome[]) => T,
 ): Promise<T> {
   const event = { principal: scope.principal ?? 'unknown', tenantId: scope.tenantId, action };
+  // open: not taken yet; taken: in a transaction not known to have committed; stored: committed with
+  // it; closed: the call returned, so a write it started and left running writes no event of it.
+  const progress: { state: 'open' | 'taken' | 'stored' | 'closed'; taken: AuditEvent[] } = {
+    state: 'open',
+    taken: [],
+  };
+  const inWrite: WriteAudit | null = fromOutcomes
+    ? {
+        take(writer, outcomes) {
+          if (progress.state !== 'open' || writer.tenantId !== scope.tenantId) return [];
+          const prepared = audit.prepare({ ...event, outcome: 'ok', ...describe(fromOutcomes(outcomes)) });
+          if (prepared === null) return [];
+          progress.state = 'taken';
+          progress.taken = [prepared];
+          return progress.taken;
+        },
+        committed() {
+          if (progress.state === 'taken') progress.state = 'stored';
+        },
+        release() {
+          if (progress.state === 'taken') progress.state = 'open';
+        },
+      }
+    : null;
   let result: T;
   try {
-    result = await call();
+    result = await (inWrite ? runWithWriteAudit(inWrite, call) : call());
   } catch (error) {
+    progress.state = 'closed';
     const code = isBrainError(error) ? error.code : 'INTERNAL';
     const outcome: AuditOutcome = code === 'FORBIDDEN' || code === 'QUOTA_EXCEEDED' ? 'denied' : 'error';
     await audit.record({ ...event, target: failureTarget, outcome, details: { code } });
     throw error;
   }
-  await audit.record({ ...event, outcome: 'ok', ...describe(result) });
+  const stored = progress.state === 'stored';
+  progress.state = 'closed';
+  if (stored) audit.stored(progress.taken);
+  else await audit.record({ ...event, outcome: 'ok', ...describe(result) });
   return result;
 }
 
@@ -64,12 +98,21 @@ export function auditedMemoryService(
     input: unknown,
     call: () => Promise<T>,
     describe: (result: T) => { target: string | null; details: Record<string, unknown> },
+    fromOutcomes?: (outcomes: readonly WriteOutcome[]) => T,
   ): Promise<T> => {
     const content = options.includeContent ? contentOf(input) : undefined;
-    return auditedCall(audit, scope, action, targetOf(input), call, (result) => {
-      const { target, details } = describe(result);
-      return { target, details: content === undefined ? details : { ...details, content } };
-    });
+    return auditedCall(
+      audit,
+      scope,
+      action,
+      targetOf(input),
+      call,
+      (result) => {
+        const { target, details } = describe(result);
+        return { target, details: content === undefined ? details : { ...details, content } };
+      },
+      fromOutcomes,
+    );
   };
 
   return {
@@ -81,6 +124,8 @@ export function auditedMemoryService(
         input,
         () => service.remember(scope, input),
         (r) => ({ target: r.id, details: { status: r.status } }),
+        // A remember is one insert of one memory: its result is that outcome's.
+        (outcomes) => toRememberResult(outcomes[0] as WriteOutcome),
       ),
     rememberMany: (scope, input) =>
       audited(
@@ -92,6 +137,7 @@ export function auditedMemoryService(
           target: null,
           details: { count: results.length, ids: results.slice(0, IDS_KEPT).map((r) => r.id) },
         }),
+        (outcomes) => outcomes.map(toRememberResult),
       ),
     update: (scope, input) =>
       audited(

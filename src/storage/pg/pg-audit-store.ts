@@ -3,6 +3,31 @@ import { AUDIT_COLUMNS, type AuditRow, auditFromRow, auditValues, auditWhere } f
 import type { PgDatabase } from './pg-database.js';
 
 /**
+ * The statement that appends events given as {@link auditColumns} at parameters `$first` to
+ * `$first+7`: eight arrays unnested in order, so `seq` follows the events' order. With `when`, only
+ * when that condition holds (a memory write's event joined to the write's own statement).
+ */
+export function auditInsertSql(first: number, when?: string): string {
+  const arrays = Array.from({ length: 8 }, (_, i) => `$${first + i}::text[]`).join(', ');
+  return `INSERT INTO audit_events (${AUDIT_COLUMNS})
+       SELECT id, at, principal, tenant_id, action, target, outcome, details
+       FROM unnest(${arrays})
+         WITH ORDINALITY AS e(id, at, principal, tenant_id, action, target, outcome, details, n)
+       ${when ? `WHERE ${when} ` : ''}ORDER BY n`;
+}
+
+/** The parameters of {@link auditInsertSql}: one array per column. */
+export function auditColumns(events: readonly AuditEvent[]): (string | null)[][] {
+  const columns: (string | null)[][] = Array.from({ length: 8 }, () => []);
+  for (const event of events) {
+    auditValues(event).forEach((value, i) => {
+      columns[i]?.push(value);
+    });
+  }
+  return columns;
+}
+
+/**
  * The audit log on PostgreSQL, shared by every replica: `audit_events`, ordered by its identity `seq`,
  * details as JSON text. Queries read the primary: an operator looking for what just happened must see it.
  */
@@ -15,22 +40,7 @@ export class PgAuditStore implements AuditStore {
 
   async append(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    // One statement for the batch: eight arrays unnested in order, so `seq` follows the batch's order.
-    const columns: (string | null)[][] = Array.from({ length: 8 }, () => []);
-    for (const event of events) {
-      auditValues(event).forEach((value, i) => {
-        columns[i]?.push(value);
-      });
-    }
-    await this.#db.query(
-      `INSERT INTO audit_events (${AUDIT_COLUMNS})
-       SELECT id, at, principal, tenant_id, action, target, outcome, details
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-         WITH ORDINALITY AS e(id, at, principal, tenant_id, action, target, outcome, details, n)
-       ORDER BY n`,
-      columns,
-      this.#db.primary,
-    );
+    await this.#db.query(auditInsertSql(1), auditColumns(events), this.#db.primary);
   }
 
   async list(filter: AuditFilter): Promise<AuditEvent[]> {

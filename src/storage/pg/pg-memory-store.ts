@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import { currentWriteAudit, type WriteAudit } from '../../modules/audit/write-audit.js';
 import { legacyContentHash, rewordedHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import { MEMORY_LIMITS } from '../../modules/memory/memory-schemas.js';
@@ -22,6 +23,7 @@ import { supersedable } from '../../modules/memory/supersession.js';
 import { episodesPurgedWith } from '../episode-forget.js';
 import { reinforcement, replacedAttributes, statementAttributes } from '../memory-columns.js';
 import { ownSearchText, speakerSearchText } from '../sqlite/sqlite-search-text.js';
+import { auditColumns, auditInsertSql } from './pg-audit-store.js';
 import type { ChangeBus } from './pg-change-bus.js';
 import { PgChangeVersions, renewTokenWhen } from './pg-change-versions.js';
 import type { PgDatabase } from './pg-database.js';
@@ -91,6 +93,20 @@ const INSERT_ONE_BUMPING = INSERT_NEW.replace(
   token AS (${renewTokenWhen('($2::text[])[1]', 'EXISTS (SELECT 1 FROM ins)')})
   SELECT id, rid FROM ins`,
 );
+
+/**
+ * The two statements above that also append an audited write's event ($27-$34, see auditInsertSql)
+ * when the row went in: the write and its event in one statement and one commit.
+ */
+const AUDITED = (sql: string) =>
+  sql.replace(
+    '\n  SELECT id, rid FROM ins',
+    `,
+  audited AS (${auditInsertSql(27, 'EXISTS (SELECT 1 FROM ins)')})
+  SELECT id, rid FROM ins`,
+  );
+const INSERT_NEW_AUDITED = AUDITED(INSERT_NEW);
+const INSERT_ONE_BUMPING_AUDITED = AUDITED(INSERT_ONE_BUMPING);
 
 /**
  * Every session a batch touched gets its rows' contexts computed again from their live neighbours (the
@@ -221,17 +237,48 @@ export class PgMemoryStore implements MemoryStore {
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
     if (memories.length === 0) return [];
-    if (memories.some((m) => m.merge_into && m.key === null)) return this.#insertMerging(scope, memories);
-    return this.#insertAll(scope, memories);
+    // The audited write this insert belongs to: its event goes in the write's own transaction.
+    const audit = currentWriteAudit() ?? null;
+    if (memories.some((m) => m.merge_into && m.key === null))
+      return this.#insertMerging(scope, memories, audit);
+    return this.#insertAll(scope, memories, audit);
+  }
+
+  /**
+   * Runs a write's transaction with its audit event appended to it before the commit (WriteAudit), and
+   * tells the event it was stored once the commit is done.
+   */
+  async #auditedTransaction(
+    scope: RequestScope,
+    audit: WriteAudit | null,
+    work: (client: pg.PoolClient) => Promise<WriteOutcome[]>,
+  ): Promise<WriteOutcome[]> {
+    let audited = false;
+    const outcomes = await this.#db.transaction(async (client) => {
+      // A transaction retried whole (PgDatabase.transaction) takes the event again: the last try's is gone.
+      if (audited) audit?.release();
+      audited = false;
+      const done = await work(client);
+      const events = audit?.take(scope, done) ?? [];
+      if (events.length > 0) await client.query(auditInsertSql(1), auditColumns(events));
+      audited = events.length > 0;
+      return done;
+    });
+    if (audited) audit?.committed();
+    return outcomes;
   }
 
   /**
    * A batch with near-duplicates: each reinforces its `merge_into` if that is still live, and the rest
    * are inserted as usual, all in one transaction; outcomes in the batch's order.
    */
-  async #insertMerging(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
+  async #insertMerging(
+    scope: RequestScope,
+    memories: NewMemory[],
+    audit: WriteAudit | null,
+  ): Promise<WriteOutcome[]> {
     const t = scope.tenantId;
-    const outcomes = await this.#db.transaction((client) =>
+    const outcomes = await this.#auditedTransaction(scope, audit, (client) =>
       this.#superseding(client, t, memories, () => this.#mergeBatch(client, t, memories)),
     );
     await this.#changed(t, memories.filter((m) => m.embedding).length);
@@ -331,11 +378,17 @@ export class PgMemoryStore implements MemoryStore {
   /** Single writes of each tenant in flight on the fast path: one alone bumps its token itself. */
   readonly #writing = new Map<string, number>();
 
-  async #insertAll(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
+  async #insertAll(
+    scope: RequestScope,
+    memories: NewMemory[],
+    audit: WriteAudit | null,
+  ): Promise<WriteOutcome[]> {
     const t = scope.tenantId;
     const params = await this.#insertParams(t, memories);
     const only = memories[0] as NewMemory;
     if (memories.length === 1 && only.session === null && !only.supersedes) {
+      // Its event, for the outcome this statement can have (created); given back when it meets a conflict.
+      const events = audit?.take(scope, [{ id: only.id, status: 'created' }]) ?? [];
       // One memory outside a session: one statement, its own transaction (one round trip, one commit).
       // When it meets a conflict it writes nothing, and the transaction below resolves the conflict.
       // Alone, it replaces the tenant's token in its own statement; beside other writes of the tenant
@@ -344,22 +397,34 @@ export class PgMemoryStore implements MemoryStore {
       this.#writing.set(t, (this.#writing.get(t) ?? 0) + 1);
       let rows: { id: string; rid: string }[];
       try {
-        ({ rows } = await this.#db.query<{ id: string; rid: string }>(
-          alone ? INSERT_ONE_BUMPING : INSERT_NEW,
-          params,
-          this.#db.primary,
-        ));
+        ({ rows } =
+          events.length > 0
+            ? await this.#db.query<{ id: string; rid: string }>(
+                alone ? INSERT_ONE_BUMPING_AUDITED : INSERT_NEW_AUDITED,
+                [...params, ...auditColumns(events)],
+                this.#db.primary,
+              )
+            : await this.#db.query<{ id: string; rid: string }>(
+                alone ? INSERT_ONE_BUMPING : INSERT_NEW,
+                params,
+                this.#db.primary,
+              ));
+      } catch (error) {
+        if (events.length > 0) audit?.release();
+        throw error;
       } finally {
         const n = (this.#writing.get(t) ?? 1) - 1;
         if (n > 0) this.#writing.set(t, n);
         else this.#writing.delete(t);
       }
       if (rows.length === 1) {
+        if (events.length > 0) audit?.committed();
         await this.#changedAll([t], only.embedding ? 1 : 0, !alone);
         return [{ id: only.id, status: 'created' }];
       }
+      if (events.length > 0) audit?.release();
     }
-    const outcomes = await this.#db.transaction((client) =>
+    const outcomes = await this.#auditedTransaction(scope, audit, (client) =>
       this.#superseding(client, t, memories, () => this.#writeBatch(client, t, memories, params)),
     );
     await this.#changed(t, memories.filter((m) => m.embedding).length);

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { invalidInput } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { RequestScope } from '../../core/scope.js';
+import { currentWriteAudit } from '../../modules/audit/write-audit.js';
 import { legacyContentHash, rewordedHash } from '../../modules/memory/content-hash.js';
 import { FILTER_FIELDS, hasFilterCondition } from '../../modules/memory/memory-filter.js';
 import type {
@@ -16,6 +17,7 @@ import type {
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
 import { supersedable } from '../../modules/memory/supersession.js';
+import { AUDIT_COLUMNS, auditValues } from '../auth-rows.js';
 import { episodesPurgedWith } from '../episode-forget.js';
 import {
   mergedAttributes,
@@ -72,6 +74,8 @@ export class SqliteMemoryStore implements MemoryStore {
   readonly #readMerged;
   readonly #reinforce;
   readonly #enqueue;
+  /** An audited write's event, stored in the write's transaction (WriteAudit). */
+  readonly #insertAudit;
 
   constructor(
     db: SqliteDatabase,
@@ -148,6 +152,10 @@ export class SqliteMemoryStore implements MemoryStore {
        WHERE rid = ?`,
     );
     this.#enqueue = prepareStatement(db, 'INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
+    this.#insertAudit = prepareStatement(
+      db,
+      `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
     this.#access = new SqliteAccessCounts(db, logger, options.file);
     // Once, here, not in each method: SQLite errors become storage codes, writes are file-checked.
     guardStoreMethods<SqliteMemoryStore>(
@@ -194,7 +202,10 @@ export class SqliteMemoryStore implements MemoryStore {
   }
 
   async insert(scope: RequestScope, memories: NewMemory[]): Promise<WriteOutcome[]> {
-    return this.#writes.run((): WriteOutcome[] => {
+    // The audited write this insert belongs to: its event goes in this transaction (one commit).
+    const audit = currentWriteAudit();
+    let audited = false;
+    const outcomes = await this.#writes.run((): WriteOutcome[] => {
       // Checked before anything is written: a batch that cannot supersede what it names writes nothing.
       const superseded = this.#supersededRows(scope.tenantId, memories);
       let seq = this.#nextSeq(scope.tenantId);
@@ -280,8 +291,13 @@ export class SqliteMemoryStore implements MemoryStore {
         if (rid !== undefined && outcomes[i]?.id !== m.supersedes)
           this.#supersede(rid, m, outcomes[i]?.id as string, seq++);
       }
+      const events = audit?.take(scope, outcomes) ?? [];
+      for (const event of events) this.#insertAudit.run(...auditValues(event));
+      audited = events.length > 0;
       return outcomes;
     });
+    if (audited) audit?.committed();
+    return outcomes;
   }
 
   /**
