@@ -35,6 +35,7 @@ import {
   pgRowToMemory,
   vectorArrayBinary,
 } from './pg-memory-rows.js';
+import { PgTableStatistics } from './pg-table-statistics.js';
 import { PgTextSearch } from './pg-text-search.js';
 import { TIER_LOCK } from './pg-tier-store.js';
 import { writeVectors } from './pg-vector-index.js';
@@ -186,6 +187,8 @@ export class PgMemoryStore implements MemoryStore {
   readonly vectors: PgVectorSearch;
   readonly #bus: ChangeBus;
   readonly #tokens: PgChangeVersions;
+  /** The planner's statistics of `memories`, renewed as it grows (see PgTableStatistics). */
+  readonly statistics: PgTableStatistics;
   readonly #touches = new Map<string, Map<string, { n: number; at: string }>>();
   #touchTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
@@ -199,6 +202,7 @@ export class PgMemoryStore implements MemoryStore {
     this.vectors = new PgVectorSearch(db, logger);
     this.#bus = bus;
     this.#tokens = new PgChangeVersions(db, logger);
+    this.statistics = new PgTableStatistics(db, logger, 'memories');
     bus.subscribe((tenantId) => this.invalidate(tenantId));
   }
 
@@ -248,9 +252,11 @@ export class PgMemoryStore implements MemoryStore {
     if (memories.length === 0) return [];
     // The audited write this insert belongs to: its event goes in the write's own transaction.
     const audit = currentWriteAudit() ?? null;
-    if (memories.some((m) => m.merge_into && m.key === null))
-      return this.#insertMerging(scope, memories, audit);
-    return this.#insertAll(scope, memories, audit);
+    const outcomes = memories.some((m) => m.merge_into && m.key === null)
+      ? await this.#insertMerging(scope, memories, audit)
+      : await this.#insertAll(scope, memories, audit);
+    this.statistics.wrote(outcomes.filter((o) => o.status === 'created').length);
+    return outcomes;
   }
 
   /**

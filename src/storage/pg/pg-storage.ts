@@ -121,6 +121,7 @@ export async function createPostgresStorage(
       if (closed) return;
       closed = true;
       await stores?.memories.vectors.indexer.close();
+      await stores?.memories.statistics.close();
       await stores?.embeddingQueue
         .releaseLeases()
         .catch((error) =>
