@@ -285,6 +285,11 @@ const DEFINITIONS = {
     'int',
     intBetween(100, 600_000).default(5000),
   ),
+  databasePreparedStatements: setting(
+    'BRAIN_DATABASE_PREPARED_STATEMENTS',
+    'bool',
+    booleanSetting.default(true),
+  ),
   databaseSsl: setting('BRAIN_DATABASE_SSL', 'enum', oneOf(DATABASE_SSL_MODES).default('prefer-url')),
   databaseSslCaFile: setting('BRAIN_DATABASE_SSL_CA_FILE', 'string', optionalText('a path to a PEM file')),
   redisUrl: {

@@ -59,6 +59,7 @@ describe('loadConfig', () => {
       databasePoolSize: 10,
       databaseStatementTimeoutMs: 30_000,
       databaseConnectTimeoutMs: 5000,
+      databasePreparedStatements: true,
       databaseSsl: 'prefer-url',
       sqliteCacheMb: 64,
       cacheSizeMb: 32,

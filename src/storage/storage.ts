@@ -39,6 +39,11 @@ export interface StorageSettings {
   databasePoolSize: number;
   databaseStatementTimeoutMs: number;
   databaseConnectTimeoutMs: number;
+  /**
+   * Whether the hottest statements are named prepared statements (BRAIN_DATABASE_PREPARED_STATEMENTS;
+   * unset: true). Off behind a pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+   */
+  databasePreparedStatements?: boolean | undefined;
   databaseSsl: 'prefer-url' | 'disable' | 'require' | 'verify-full';
   databaseSslCaFile?: string | undefined;
   redisUrl?: string | undefined;

@@ -414,12 +414,14 @@ export class PgMemoryStore implements MemoryStore {
       try {
         ({ rows } =
           events.length > 0
-            ? await this.#db.query<{ id: string; rid: string }>(
+            ? await this.#db.prepared<{ id: string; rid: string }>(
+                alone ? 'brain_insert_one_bumping_audited' : 'brain_insert_new_audited',
                 alone ? INSERT_ONE_BUMPING_AUDITED : INSERT_NEW_AUDITED,
                 [...params, ...auditColumns(events)],
                 this.#db.primary,
               )
-            : await this.#db.query<{ id: string; rid: string }>(
+            : await this.#db.prepared<{ id: string; rid: string }>(
+                alone ? 'brain_insert_one_bumping' : 'brain_insert_new',
                 alone ? INSERT_ONE_BUMPING : INSERT_NEW,
                 params,
                 this.#db.primary,
