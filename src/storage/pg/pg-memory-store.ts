@@ -53,10 +53,10 @@ const INSERT_COLUMNS = `id, tenant_id, project, session_id, key, content, conten
  * row of the batch is one (`rs`).
  *
  * Each holder lookup is one uncorrelated subquery for the whole batch (hashed once), not one per row:
- * planned per row, PostgreSQL once probed `memories_hash` by tenant and project alone for the
- * rewording, reading the project's every row for each row of the batch (12.7 s for 1,000 rows into a
- * project of 19,000, with the statistics of an earlier ANALYZE). Once per batch, a plan that bad
- * costs one read of the project.
+ * planned per row on a young table without statistics (see PgTableStatistics), PostgreSQL probed
+ * `memories_hash` by tenant and project alone for the rewording, reading the project's every row for
+ * each row of the batch (12.7 s for 1,000 rows into a project of 19,000). Once per batch, a plan that
+ * bad costs one read of the project.
  */
 const UNNEST = `(SELECT id, tn, pr, se, ke, co, ch, ty, tg::text[], me, im, cr, cr, ex, st, sp, vf, vt, rw
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
@@ -115,8 +115,21 @@ const AUDITED = (sql: string) =>
   audited AS (${auditInsertSql(27, 'EXISTS (SELECT 1 FROM ins)')})
   SELECT id, rid FROM ins`,
   );
-const INSERT_NEW_AUDITED = AUDITED(INSERT_NEW);
-const INSERT_ONE_BUMPING_AUDITED = AUDITED(INSERT_ONE_BUMPING);
+
+/**
+ * The lone write's statement, named (PgDatabase.prepared): by whether it replaces the tenant's token
+ * itself (alone in its tenant), then by whether it carries the audit event.
+ */
+const LONE_INSERTS = {
+  beside: {
+    plain: { name: 'brain_insert_new', text: INSERT_NEW },
+    audited: { name: 'brain_insert_new_audited', text: AUDITED(INSERT_NEW) },
+  },
+  alone: {
+    plain: { name: 'brain_insert_one_bumping', text: INSERT_ONE_BUMPING },
+    audited: { name: 'brain_insert_one_bumping_audited', text: AUDITED(INSERT_ONE_BUMPING) },
+  },
+};
 
 /**
  * Every session a batch touched gets its rows' contexts computed again from their live neighbours (the
@@ -412,20 +425,13 @@ export class PgMemoryStore implements MemoryStore {
       this.#writing.set(t, (this.#writing.get(t) ?? 0) + 1);
       let rows: { id: string; rid: string }[];
       try {
-        ({ rows } =
-          events.length > 0
-            ? await this.#db.prepared<{ id: string; rid: string }>(
-                alone ? 'brain_insert_one_bumping_audited' : 'brain_insert_new_audited',
-                alone ? INSERT_ONE_BUMPING_AUDITED : INSERT_NEW_AUDITED,
-                [...params, ...auditColumns(events)],
-                this.#db.primary,
-              )
-            : await this.#db.prepared<{ id: string; rid: string }>(
-                alone ? 'brain_insert_one_bumping' : 'brain_insert_new',
-                alone ? INSERT_ONE_BUMPING : INSERT_NEW,
-                params,
-                this.#db.primary,
-              ));
+        const lone = LONE_INSERTS[alone ? 'alone' : 'beside'][events.length > 0 ? 'audited' : 'plain'];
+        ({ rows } = await this.#db.prepared<{ id: string; rid: string }>(
+          lone.name,
+          lone.text,
+          events.length > 0 ? [...params, ...auditColumns(events)] : params,
+          this.#db.primary,
+        ));
       } catch (error) {
         if (events.length > 0) audit?.release();
         throw error;

@@ -7,6 +7,9 @@ import { groupCommitFor } from './sqlite-group-commit.js';
 import { guardStoreMethods } from './sqlite-store-guard.js';
 import { StatementCache } from './statement-cache.js';
 
+/** Appends one event (auditValues): the audit store's batches and a memory write's own event alike. */
+export const INSERT_AUDIT_SQL = `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
+
 /** The audit log on SQLite: `audit_events`, ordered by its rowid `seq`, details as JSON text. */
 export class SqliteAuditStore implements AuditStore {
   readonly #db: SqliteDatabase;
@@ -24,9 +27,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async append(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const insert = this.#sql.get(
-      `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const insert = this.#sql.get(INSERT_AUDIT_SQL);
     // One transaction for the whole batch (the audit log's group commit), shared with the memory
     // writes of the same turn (the connection's group commit): one lock hand-over for both.
     await groupCommitFor(this.#db).run(() => {

@@ -17,7 +17,7 @@ import type {
 } from '../../modules/memory/memory-store.js';
 import type { Memory } from '../../modules/memory/memory-types.js';
 import { supersedable } from '../../modules/memory/supersession.js';
-import { AUDIT_COLUMNS, auditValues } from '../auth-rows.js';
+import { auditValues } from '../auth-rows.js';
 import { episodesPurgedWith } from '../episode-forget.js';
 import {
   mergedAttributes,
@@ -26,6 +26,7 @@ import {
   statementAttributes,
 } from '../memory-columns.js';
 import { SqliteAccessCounts } from './sqlite-access-counts.js';
+import { INSERT_AUDIT_SQL } from './sqlite-audit-store.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 import type { SqliteFileGuard } from './sqlite-file-guard.js';
 import { groupCommitFor, type SqliteGroupCommit } from './sqlite-group-commit.js';
@@ -152,10 +153,7 @@ export class SqliteMemoryStore implements MemoryStore {
        WHERE rid = ?`,
     );
     this.#enqueue = prepareStatement(db, 'INSERT OR IGNORE INTO embedding_queue (rid) VALUES (?)');
-    this.#insertAudit = prepareStatement(
-      db,
-      `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.#insertAudit = prepareStatement(db, INSERT_AUDIT_SQL);
     this.#access = new SqliteAccessCounts(db, logger, options.file);
     // Once, here, not in each method: SQLite errors become storage codes, writes are file-checked.
     guardStoreMethods<SqliteMemoryStore>(
